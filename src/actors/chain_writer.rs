@@ -1,0 +1,364 @@
+//! `ChainWriter`: the one writer of the hash chains of one `votes` partition.
+//!
+//! Messages: `Poll` (sent to itself: read a batch, chain it, poll again). Linking is
+//! serialized by this actor's mailbox: no locks, no shared mutable state.
+//! State: its own consumer assigned to the partition at the DynamoDB checkpoint, the
+//! checkpoint offset it last wrote, the tip of every chain it has touched, and a
+//! `writer_id` naming this incarnation.
+//! Each batch is ONE `TransactWriteItems`: per vote a vote item and a vote_id marker
+//! (both `attribute_not_exists`), plus the partition checkpoint conditioned on the offset
+//! this writer last wrote. A second writer of the same partition therefore cannot
+//! interleave: whoever writes second finds the checkpoint moved, and stops ("fenced").
+//! DynamoDB, not Kafka's committed offsets, is the source of truth for progress.
+//! Supervised by: the `WriterCoordinator`, which restarts it while it holds the partition.
+//! Metrics: `votechain_writer_{records_consumed,votes_chained,duplicates,dead_letters,fenced,
+//! dynamodb_retries}_total`, `votechain_writer_batch_{duration_seconds,votes}`,
+//! `votechain_writer_checkpoint_offset{partition}`, `votechain_chain_tip_seq{election,chain}`.
+
+use crate::chain::{self, Tip};
+use crate::dynamo::ErrorClass;
+use crate::dynamo::items::VoteItem;
+use crate::dynamo::ledger::{AppendOutcome, Ledger, LedgerError};
+use crate::metrics as m;
+use crate::model::{Invalid, Registry, VoteEvent, accept_event};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What every ChainWriter of a process shares (immutable).
+pub struct WriterCtx {
+    pub consumer_config: ClientConfig,
+    pub topic: String,
+    pub dead_letter_topic: String,
+    pub registry: Registry,
+    pub ledger: Ledger,
+    pub dead_letters: FutureProducer,
+    pub batch_max: usize,
+    pub linger: Duration,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+}
+
+pub struct ChainWriter {
+    pub ctx: Arc<WriterCtx>,
+    pub partition: i32,
+}
+
+pub enum ChainWriterMsg {
+    Poll,
+}
+
+/// One record read from the partition.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub offset: i64,
+    pub payload: Vec<u8>,
+}
+
+/// (election_id, chain)
+pub type ChainKey = (String, u32);
+
+pub struct ChainWriterState {
+    pub writer_id: String,
+    consumer: StreamConsumer,
+    /// The checkpoint as this writer last wrote or read it; `None`: the partition was never written.
+    pub checkpoint: Option<i64>,
+    pub tips: HashMap<ChainKey, Tip>,
+}
+
+/// The DynamoDB writes one batch amounts to, computed without I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Vote items with their election's chain count.
+    pub votes: Vec<(VoteItem, u32)>,
+    pub duplicates: u64,
+    /// Tips after the batch, for the chains it touched.
+    pub tips: HashMap<ChainKey, Tip>,
+    pub next_offset: i64,
+}
+
+/// Links a batch of accepted events onto the current tips. Pure: same input, same plan.
+/// `already` holds `(election_id, vote_id)` pairs chained before this batch; a vote_id seen
+/// again (there or earlier in the batch) is a duplicate and chains nothing.
+pub fn plan_batch(
+    tips: &HashMap<ChainKey, Tip>,
+    accepted: &[(i64, VoteEvent)],
+    already: &HashSet<(String, String)>,
+    registry: &Registry,
+    topic: &str,
+    partition: i32,
+    last_offset: i64,
+) -> Plan {
+    let mut new_tips: HashMap<ChainKey, Tip> = HashMap::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    let mut votes = Vec::new();
+    let mut duplicates = 0;
+    for (offset, ev) in accepted {
+        let dup = already.contains(&(ev.election_id.clone(), ev.vote_id.clone())) || !seen.insert((&ev.election_id, &ev.vote_id));
+        if dup {
+            duplicates += 1;
+            continue;
+        }
+        let key = (ev.election_id.clone(), ev.chain);
+        let tip = new_tips.get(&key).or_else(|| tips.get(&key)).copied().unwrap_or_else(|| Tip::genesis(&ev.election_id, ev.chain));
+        let chains = registry.get(&ev.election_id).map(|e| e.chains).unwrap_or(1);
+        let mut item = VoteItem {
+            election_id: ev.election_id.clone(),
+            chain: ev.chain,
+            seq: tip.seq + 1,
+            vote_id: ev.vote_id.clone(),
+            candidate_id: ev.candidate_id.clone(),
+            region_id: ev.region_id.clone(),
+            cast_at_ms: ev.cast_at_ms,
+            prev_hash: tip.hash,
+            hash: [0; 32],
+            kafka_topic: topic.to_string(),
+            kafka_partition: partition,
+            kafka_offset: *offset,
+        };
+        let next = chain::link(&tip, &item.fields()).expect("seq is tip + 1 by construction");
+        item.hash = next.hash;
+        new_tips.insert(key, next);
+        votes.push((item, chains));
+    }
+    Plan { votes, duplicates, tips: new_tips, next_offset: last_offset + 1 }
+}
+
+/// The idempotency token of one append: the same writer retrying the same offsets sends
+/// the same token, so DynamoDB applies the transaction at most once.
+pub fn request_token(writer_id: &str, partition: i32, first: i64, next: i64) -> String {
+    let d = Sha256::digest(format!("{writer_id}/{partition}/{first}/{next}"));
+    hex::encode(&d[..16])
+}
+
+impl Actor for ChainWriter {
+    type Msg = ChainWriterMsg;
+    type State = ChainWriterState;
+    type Arguments = ();
+
+    async fn pre_start(&self, myself: ActorRef<ChainWriterMsg>, _: ()) -> Result<ChainWriterState, ActorProcessingErr> {
+        let writer_id = uuid::Uuid::new_v4().to_string();
+        // Checkpoint first, tips later (lazily): any write by another writer after this read
+        // makes our first append fail its checkpoint condition, so stale tips never link.
+        let cp = self.retry("read checkpoint", || self.ctx.ledger.checkpoint(&self.ctx.topic, self.partition)).await?;
+        let consumer: StreamConsumer = self.ctx.consumer_config.create()?;
+        let mut tpl = TopicPartitionList::new();
+        let start = match &cp {
+            Some(c) => Offset::Offset(c.next_offset),
+            None => Offset::Beginning,
+        };
+        tpl.add_partition_offset(&self.ctx.topic, self.partition, start)?;
+        consumer.assign(&tpl)?;
+        tracing::info!(partition = self.partition, %writer_id, ?start, "chain writer started");
+        myself.send_message(ChainWriterMsg::Poll)?;
+        Ok(ChainWriterState { writer_id, consumer, checkpoint: cp.map(|c| c.next_offset), tips: HashMap::new() })
+    }
+
+    async fn handle(&self, myself: ActorRef<ChainWriterMsg>, msg: ChainWriterMsg, st: &mut ChainWriterState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ChainWriterMsg::Poll => {
+                let batch = self.read_batch(&st.consumer).await?;
+                if !batch.is_empty() {
+                    fail::fail_point!("chain_writer::between_batches", |_| Err("failpoint: between batches".into()));
+                    if !self.write_batch(st, batch).await? {
+                        metrics::counter!(m::WRITER_FENCED).increment(1);
+                        tracing::warn!(partition = self.partition, writer_id = %st.writer_id, "fenced: another writer moved this partition's checkpoint; stopping");
+                        myself.stop(Some("fenced".into()));
+                        return Ok(());
+                    }
+                }
+                myself.send_message(ChainWriterMsg::Poll)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ChainWriter {
+    /// Waits up to 200 ms for a first record, then gathers more for `linger` up to `batch_max`.
+    async fn read_batch(&self, consumer: &StreamConsumer) -> Result<Vec<Record>, ActorProcessingErr> {
+        let mut out = Vec::new();
+        let first = match tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
+            Err(_) => return Ok(out),
+            Ok(r) => r?,
+        };
+        out.push(Record { offset: first.offset(), payload: first.payload().unwrap_or_default().to_vec() });
+        let deadline = tokio::time::Instant::now() + self.ctx.linger;
+        while out.len() < self.ctx.batch_max {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Err(_) => break,
+                Ok(r) => {
+                    let msg = r?;
+                    out.push(Record { offset: msg.offset(), payload: msg.payload().unwrap_or_default().to_vec() });
+                }
+            }
+        }
+        metrics::counter!(m::WRITER_RECORDS).increment(out.len() as u64);
+        Ok(out)
+    }
+
+    /// Chains one batch. `Ok(false)`: fenced by another writer.
+    async fn write_batch(&self, st: &mut ChainWriterState, batch: Vec<Record>) -> Result<bool, ActorProcessingErr> {
+        let started = Instant::now();
+        let first = batch[0].offset;
+        let last = batch[batch.len() - 1].offset;
+        let mut accepted = Vec::with_capacity(batch.len());
+        for r in batch {
+            match accept_event(&self.ctx.registry, &r.payload) {
+                Ok(ev) => accepted.push((r.offset, ev)),
+                Err(why) => self.dead_letter(&r, &why).await,
+            }
+        }
+        // Tips of chains this incarnation has not touched yet, read consistently.
+        let missing: HashSet<ChainKey> =
+            accepted.iter().map(|(_, e)| (e.election_id.clone(), e.chain)).filter(|k| !st.tips.contains_key(k)).collect();
+        for key in missing {
+            let chains = self.ctx.registry.get(&key.0).map(|e| e.chains).unwrap_or(1);
+            let tip = self.retry("load chain tip", || self.ctx.ledger.tip(&key.0, key.1, chains)).await?;
+            st.tips.insert(key, tip);
+        }
+        let ids: Vec<(String, String)> = accepted.iter().map(|(_, e)| (e.election_id.clone(), e.vote_id.clone())).collect();
+        let already = self.retry("check vote_id markers", || self.ctx.ledger.chained_vote_ids(&ids)).await?;
+        let plan = plan_batch(&st.tips, &accepted, &already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
+        let token = request_token(&st.writer_id, self.partition, first, plan.next_offset);
+        fail::fail_point!("chain_writer::before_transaction", |_| Err("failpoint: before transaction".into()));
+        let outcome = self
+            .retry("append", || {
+                self.ctx.ledger.append(&plan.votes, &self.ctx.topic, self.partition, st.checkpoint, plan.next_offset, &st.writer_id, &token)
+            })
+            .await?;
+        if let AppendOutcome::ConditionFailed(codes) = outcome {
+            // Our own earlier attempt may have landed (a retried call whose answer was lost).
+            let cp = self.retry("re-read checkpoint", || self.ctx.ledger.checkpoint(&self.ctx.topic, self.partition)).await?;
+            let ours = cp.as_ref().is_some_and(|c| c.next_offset == plan.next_offset && c.writer_id == st.writer_id);
+            if !ours {
+                tracing::warn!(partition = self.partition, ?codes, checkpoint = ?cp, expected = ?st.checkpoint, "append condition failed");
+                return Ok(false);
+            }
+        }
+        fail::fail_point!("chain_writer::after_transaction", |_| Err("failpoint: after transaction".into()));
+        for (k, t) in &plan.tips {
+            metrics::gauge!(m::CHAIN_TIP_SEQ, "election" => k.0.clone(), "chain" => k.1.to_string()).set(t.seq as f64);
+        }
+        st.tips.extend(plan.tips);
+        st.checkpoint = Some(plan.next_offset);
+        metrics::counter!(m::WRITER_VOTES_CHAINED).increment(plan.votes.len() as u64);
+        metrics::counter!(m::WRITER_DUPLICATES).increment(plan.duplicates);
+        metrics::histogram!(m::WRITER_BATCH_VOTES).record(plan.votes.len() as f64);
+        metrics::histogram!(m::WRITER_BATCH_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::gauge!(m::WRITER_CHECKPOINT_OFFSET, "partition" => self.partition.to_string()).set(plan.next_offset as f64);
+        Ok(true)
+    }
+
+    /// Sends an unacceptable record to the dead-letter topic and waits until it is stored;
+    /// retries forever (never skips): the checkpoint must not pass a record that went nowhere.
+    async fn dead_letter(&self, r: &Record, why: &Invalid) {
+        metrics::counter!(m::WRITER_DEAD_LETTERS, "reason" => why.kind()).increment(1);
+        tracing::warn!(partition = self.partition, offset = r.offset, reason = %why, "dead-lettering record");
+        let key = format!("{}/{}", self.partition, r.offset);
+        let reason = why.to_string();
+        let mut delay = self.ctx.retry_initial;
+        loop {
+            let headers = OwnedHeaders::new()
+                .insert(Header { key: "votechain-reason", value: Some(why.kind()) })
+                .insert(Header { key: "votechain-detail", value: Some(reason.as_str()) })
+                .insert(Header { key: "votechain-source", value: Some(key.as_str()) });
+            let rec = FutureRecord::to(&self.ctx.dead_letter_topic).key(&key).payload(&r.payload).headers(headers);
+            match self.ctx.dead_letters.send(rec, Duration::from_secs(30)).await {
+                Ok(_) => return,
+                Err((e, _)) => {
+                    tracing::warn!(error = %e, "dead-letter produce failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.ctx.retry_max);
+                }
+            }
+        }
+    }
+
+    /// Retries a DynamoDB call on throttling, 5xx and transport errors with capped exponential
+    /// backoff and jitter, forever: a vote is never skipped. Fatal errors fail the actor.
+    async fn retry<T, F, Fut>(&self, what: &'static str, mut f: F) -> Result<T, ActorProcessingErr>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, LedgerError>>,
+    {
+        let mut delay = self.ctx.retry_initial;
+        loop {
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(LedgerError { class: ErrorClass::Retry(kind), detail, .. }) => {
+                    metrics::counter!(m::WRITER_DYNAMODB_RETRIES, "error" => kind).increment(1);
+                    tracing::debug!(what, kind, %detail, "retrying DynamoDB call");
+                    let jitter = rand::random_range(0.5..1.0);
+                    tokio::time::sleep(delay.mul_f64(jitter)).await;
+                    delay = (delay * 2).min(self.ctx.retry_max);
+                }
+                Err(e) => return Err(format!("{what}: {e}").into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Election;
+
+    fn reg() -> Registry {
+        Registry::new([Election {
+            id: "e".into(),
+            candidates: ["a".to_string()].into(),
+            regions: ["r".to_string()].into(),
+            chains: 1,
+            open: true,
+        }])
+    }
+
+    fn ev(n: u32) -> VoteEvent {
+        VoteEvent {
+            v: 1, election_id: "e".into(), chain: 0, vote_id: format!("00000000-0000-4000-8000-{n:012}"),
+            candidate_id: "a".into(), region_id: "r".into(), cast_at_ms: n as i64,
+        }
+    }
+
+    #[test]
+    fn a_plan_links_in_order_and_skips_duplicates() {
+        let accepted = vec![(10, ev(1)), (11, ev(2)), (12, ev(1)), (13, ev(3))];
+        let already = HashSet::from([("e".to_string(), ev(3).vote_id)]);
+        let plan = plan_batch(&HashMap::new(), &accepted, &already, &reg(), "votes", 0, 13);
+        assert_eq!(plan.duplicates, 2);
+        assert_eq!(plan.next_offset, 14);
+        let seqs: Vec<u64> = plan.votes.iter().map(|(v, _)| v.seq).collect();
+        assert_eq!(seqs, vec![1, 2]);
+        assert_eq!(plan.votes[0].0.prev_hash, chain::genesis("e", 0));
+        assert_eq!(plan.votes[1].0.prev_hash, plan.votes[0].0.hash);
+        assert_eq!(plan.votes[1].0.kafka_offset, 11);
+        assert_eq!(plan.tips[&("e".to_string(), 0)].hash, plan.votes[1].0.hash);
+    }
+
+    #[test]
+    fn a_plan_continues_from_the_given_tip_and_is_deterministic() {
+        let tip = Tip { seq: 41, hash: [7; 32] };
+        let tips = HashMap::from([(("e".to_string(), 0), tip)]);
+        let a = plan_batch(&tips, &[(5, ev(9))], &HashSet::new(), &reg(), "votes", 3, 5);
+        let b = plan_batch(&tips, &[(5, ev(9))], &HashSet::new(), &reg(), "votes", 3, 5);
+        assert_eq!(a, b);
+        assert_eq!(a.votes[0].0.seq, 42);
+        assert_eq!(a.votes[0].0.prev_hash, [7; 32]);
+    }
+
+    #[test]
+    fn request_tokens_differ_by_incarnation_and_range() {
+        let t = request_token("w1", 0, 1, 5);
+        assert_eq!(t.len(), 32);
+        assert_eq!(t, request_token("w1", 0, 1, 5));
+        assert_ne!(t, request_token("w2", 0, 1, 5));
+        assert_ne!(t, request_token("w1", 0, 1, 6));
+    }
+}

@@ -1,0 +1,264 @@
+//! `IngestBatcher`: group commit of accepted votes into Kafka transactions.
+//!
+//! Messages: `Submit(Pending)` from the HTTP handler (a vote event, its audit event and
+//! the reply port), `Flush` (its own linger timer).
+//! State: the transactional producer (one `transactional.id` per ingest instance, so a
+//! restarted batcher fences its predecessor at `init_transactions`) and the open batch.
+//! Each batch is ONE transaction: every vote event to `votes` and every audit event to
+//! `vote-audit`; the HTTP answers (202) are sent only after `commit_transaction` returns.
+//! Supervised by: the role supervisor (`supervision::tree`), permanent. A fatal producer
+//! error fails the actor; the restart builds a new producer.
+//! Metrics: `votechain_ingest_transactions_total{result}`, `..._transaction_duration_seconds`,
+//! `..._batch_votes`.
+
+use crate::metrics as m;
+use crate::runtime::Slot;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One vote waiting for its transaction.
+pub struct Pending {
+    pub key: String,
+    pub vote: Vec<u8>,
+    pub audit: Vec<u8>,
+    pub reply: RpcReplyPort<Result<(), TxnError>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxnError {
+    /// The transaction did not commit; nothing of it is visible to `read_committed` readers.
+    #[error("Kafka transaction failed: {0}")]
+    Aborted(String),
+}
+
+pub enum IngestMsg {
+    Submit(Pending),
+    Flush,
+}
+
+/// Immutable configuration.
+pub struct IngestBatcher {
+    pub producer_config: ClientConfig,
+    pub votes_topic: String,
+    pub audit_topic: String,
+    pub batch_max: usize,
+    pub linger: Duration,
+    pub txn_timeout: Duration,
+    /// Where the HTTP handlers find the current incarnation.
+    pub slot: Slot<IngestMsg>,
+}
+
+/// What the batcher should do after a vote arrives or the timer fires: pure, unit-tested.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub pending: Vec<Pending>,
+    pub timer_armed: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    FlushNow,
+    ArmTimer,
+    Wait,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("key", &self.key).finish()
+    }
+}
+
+impl Batch {
+    pub fn push(&mut self, p: Pending, max: usize) -> Next {
+        self.pending.push(p);
+        if self.pending.len() >= max {
+            Next::FlushNow
+        } else if !self.timer_armed {
+            self.timer_armed = true;
+            Next::ArmTimer
+        } else {
+            Next::Wait
+        }
+    }
+    /// The linger timer fired: flush whatever is there.
+    pub fn on_timer(&mut self) -> bool {
+        self.timer_armed = false;
+        !self.pending.is_empty()
+    }
+    pub fn take(&mut self) -> Vec<Pending> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+pub struct IngestState {
+    producer: Arc<FutureProducer>,
+    batch: Batch,
+}
+
+impl Actor for IngestBatcher {
+    type Msg = IngestMsg;
+    type State = IngestState;
+    type Arguments = ();
+
+    async fn pre_start(&self, myself: ActorRef<IngestMsg>, _: ()) -> Result<IngestState, ActorProcessingErr> {
+        let producer: FutureProducer = self.producer_config.create()?;
+        let producer = Arc::new(producer);
+        let p = producer.clone();
+        let t = self.txn_timeout;
+        // Blocking librdkafka call: off the async workers. Fences any zombie with our transactional.id.
+        tokio::task::spawn_blocking(move || p.init_transactions(t)).await??;
+        self.slot.set(myself);
+        tracing::info!("ingest batcher ready (transactional producer initialized)");
+        Ok(IngestState { producer, batch: Batch::default() })
+    }
+
+    async fn post_stop(&self, myself: ActorRef<IngestMsg>, st: &mut IngestState) -> Result<(), ActorProcessingErr> {
+        self.slot.clear(&myself);
+        for p in st.batch.take() {
+            let _ = p.reply.send(Err(TxnError::Aborted("ingest is shutting down".into())));
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<IngestMsg>, msg: IngestMsg, st: &mut IngestState) -> Result<(), ActorProcessingErr> {
+        let flush = match msg {
+            IngestMsg::Submit(p) => match st.batch.push(p, self.batch_max) {
+                Next::FlushNow => true,
+                Next::ArmTimer => {
+                    myself.send_after(self.linger, || IngestMsg::Flush);
+                    false
+                }
+                Next::Wait => false,
+            },
+            IngestMsg::Flush => st.batch.on_timer(),
+        };
+        if flush {
+            let batch = st.batch.take();
+            self.commit(&st.producer, batch).await?;
+        }
+        Ok(())
+    }
+}
+
+impl IngestBatcher {
+    /// Runs one transaction for the batch and answers every vote in it.
+    /// `Err` only for a fatal producer state: the supervisor then builds a new producer.
+    async fn commit(&self, producer: &Arc<FutureProducer>, batch: Vec<Pending>) -> Result<(), ActorProcessingErr> {
+        let started = Instant::now();
+        metrics::histogram!(m::INGEST_BATCH_VOTES).record(batch.len() as f64);
+        let result = self.run_transaction(producer, &batch).await;
+        metrics::histogram!(m::INGEST_TRANSACTION_SECONDS).record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => {
+                fail::fail_point!("ingest::after_commit_before_answer", |_| Err("failpoint: after commit".into()));
+                metrics::counter!(m::INGEST_TRANSACTIONS, "result" => "commit").increment(1);
+                for p in batch {
+                    let _ = p.reply.send(Ok(()));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                metrics::counter!(m::INGEST_TRANSACTIONS, "result" => "abort").increment(1);
+                let fatal = e.is_fatal();
+                let why = e.to_string();
+                if !fatal {
+                    let p = producer.clone();
+                    let t = self.txn_timeout;
+                    // Abort so nothing of this batch commits; the clients retry with the same vote_ids.
+                    if let Ok(Err(abort_err)) = tokio::task::spawn_blocking(move || p.abort_transaction(t)).await {
+                        tracing::warn!(error = %abort_err, "abort_transaction failed; rebuilding the producer");
+                        Self::fail_all(batch, &why);
+                        return Err(format!("abort failed: {abort_err}").into());
+                    }
+                }
+                tracing::warn!(error = %why, fatal, "Kafka transaction failed; batch answered 503");
+                Self::fail_all(batch, &why);
+                if fatal { Err(format!("fatal producer error: {why}").into()) } else { Ok(()) }
+            }
+        }
+    }
+
+    fn fail_all(batch: Vec<Pending>, why: &str) {
+        for p in batch {
+            let _ = p.reply.send(Err(TxnError::Aborted(why.to_string())));
+        }
+    }
+
+    async fn run_transaction(&self, producer: &Arc<FutureProducer>, batch: &[Pending]) -> Result<(), TxnFailure> {
+        let p = producer.clone();
+        tokio::task::spawn_blocking(move || p.begin_transaction()).await.map_err(TxnFailure::join)?.map_err(TxnFailure::Kafka)?;
+        let mut deliveries = Vec::with_capacity(batch.len() * 2);
+        for v in batch {
+            for (topic, payload) in [(&self.votes_topic, &v.vote), (&self.audit_topic, &v.audit)] {
+                let rec = FutureRecord::to(topic).key(&v.key).payload(payload);
+                match producer.send_result(rec) {
+                    Ok(d) => deliveries.push(d),
+                    Err((e, _)) => return Err(TxnFailure::Kafka(e)),
+                }
+            }
+        }
+        fail::fail_point!("ingest::after_produce_before_commit", |_| Err(TxnFailure::Injected));
+        for d in deliveries {
+            match d.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(TxnFailure::Kafka(e)),
+                Err(_) => return Err(TxnFailure::Kafka(rdkafka::error::KafkaError::Canceled)),
+            }
+        }
+        let p = producer.clone();
+        let t = self.txn_timeout;
+        tokio::task::spawn_blocking(move || p.commit_transaction(t)).await.map_err(TxnFailure::join)?.map_err(TxnFailure::Kafka)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TxnFailure {
+    #[error("{0}")]
+    Kafka(rdkafka::error::KafkaError),
+    #[error("blocking task failed: {0}")]
+    Join(String),
+    #[error("failpoint injected an error")]
+    #[cfg_attr(not(feature = "chaos"), allow(dead_code))]
+    Injected,
+}
+
+impl TxnFailure {
+    fn join(e: tokio::task::JoinError) -> TxnFailure {
+        TxnFailure::Join(e.to_string())
+    }
+    /// A fatal transactional error (e.g. fenced by a newer instance): the producer is unusable.
+    fn is_fatal(&self) -> bool {
+        match self {
+            TxnFailure::Kafka(rdkafka::error::KafkaError::Transaction(e)) => e.is_fatal() || !e.txn_requires_abort() && !e.is_retriable(),
+            TxnFailure::Join(_) => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending() -> Pending {
+        // The reply port's receiver is dropped: fine, the batch logic never sends here.
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        Pending { key: "e#0".into(), vote: vec![], audit: vec![], reply: tx.into() }
+    }
+
+    #[test]
+    fn first_vote_arms_the_timer_and_a_full_batch_flushes() {
+        let mut b = Batch::default();
+        assert_eq!(b.push(pending(), 3), Next::ArmTimer);
+        assert_eq!(b.push(pending(), 3), Next::Wait);
+        assert_eq!(b.push(pending(), 3), Next::FlushNow);
+        assert_eq!(b.take().len(), 3);
+        // The armed timer fires on an empty batch: nothing to flush; the next vote re-arms.
+        assert!(!b.on_timer());
+        assert_eq!(b.push(pending(), 3), Next::ArmTimer);
+        assert!(b.on_timer());
+    }
+}

@@ -1,0 +1,8 @@
+//! The actors, one per file. Each file opens with what the actor takes (messages), owns
+//! (state), who supervises it, and which metrics it emits. Immutable configuration
+//! lives in the actor struct; mutable data in its `State`; decisions that can be pure
+//! (`plan_batch`, `Batch::push`) are plain functions unit-tested without spawning.
+
+pub mod chain_writer;
+pub mod ingest_batcher;
+pub mod writer_coordinator;

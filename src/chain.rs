@@ -1,0 +1,185 @@
+//! The hash chain of the binding contract (`docs/contract.md`, "Hash chain").
+//!
+//! Everything here is pure and synchronous: the ChainWriter links votes with
+//! [`link`], `verify` and `recount` recompute with the same functions, and the
+//! contract's test vectors (`tests/data/hash-chain-vectors.txt`) pin the bytes.
+//!
+//! ```text
+//! genesis(e, c) = SHA256( field("votechain/genesis/v1") || field(e) || u32(c) )
+//! vote_data     = field("votechain/vote/v1") || field(e) || u32(c) || u64(seq)
+//!              || field(vote_id) || field(candidate_id) || field(region_id) || i64(cast_at_ms)
+//! hash(seq)     = SHA256( vote_data(seq) || prev_hash )
+//! ```
+
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 digest as raw bytes.
+pub type Hash = [u8; 32];
+
+const GENESIS_TAG: &[u8] = b"votechain/genesis/v1";
+const VOTE_TAG: &[u8] = b"votechain/vote/v1";
+
+/// The fields of one vote that enter its hash, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoteFields<'a> {
+    pub election_id: &'a str,
+    pub chain: u32,
+    pub seq: u64,
+    pub vote_id: &'a str,
+    pub candidate_id: &'a str,
+    pub region_id: &'a str,
+    pub cast_at_ms: i64,
+}
+
+/// Where a chain stands: the last linked `seq` (0 before the first vote) and its hash
+/// (the genesis hash before the first vote).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tip {
+    pub seq: u64,
+    pub hash: Hash,
+}
+
+impl Tip {
+    /// The tip of an empty chain.
+    pub fn genesis(election_id: &str, chain: u32) -> Tip {
+        Tip { seq: 0, hash: genesis(election_id, chain) }
+    }
+}
+
+fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
+    // Identifiers are at most 64 bytes (validated at the edge); a u32 length is the contract.
+    buf.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    buf.extend_from_slice(bytes);
+}
+
+/// `genesis(election_id, chain)`: the `prev_hash` of `seq` 1.
+pub fn genesis(election_id: &str, chain: u32) -> Hash {
+    let mut buf = Vec::with_capacity(64);
+    field(&mut buf, GENESIS_TAG);
+    field(&mut buf, election_id.as_bytes());
+    buf.extend_from_slice(&chain.to_be_bytes());
+    Sha256::digest(&buf).into()
+}
+
+/// `vote_data(seq)`: the canonical bytes of one vote.
+pub fn vote_data(v: &VoteFields<'_>) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(160);
+    field(&mut buf, VOTE_TAG);
+    field(&mut buf, v.election_id.as_bytes());
+    buf.extend_from_slice(&v.chain.to_be_bytes());
+    buf.extend_from_slice(&v.seq.to_be_bytes());
+    field(&mut buf, v.vote_id.as_bytes());
+    field(&mut buf, v.candidate_id.as_bytes());
+    field(&mut buf, v.region_id.as_bytes());
+    buf.extend_from_slice(&v.cast_at_ms.to_be_bytes());
+    buf
+}
+
+/// `hash(seq) = SHA256(vote_data(seq) || prev_hash)`.
+pub fn vote_hash(v: &VoteFields<'_>, prev_hash: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update(vote_data(v));
+    h.update(prev_hash);
+    h.finalize().into()
+}
+
+/// Links the vote onto `tip`: checks the vote's `seq` follows the tip and returns the new tip.
+/// Panics never; a wrong `seq` is a programming error reported as `None`.
+pub fn link(tip: &Tip, v: &VoteFields<'_>) -> Option<Tip> {
+    if v.seq != tip.seq + 1 {
+        return None;
+    }
+    Some(Tip { seq: v.seq, hash: vote_hash(v, &tip.hash) })
+}
+
+/// Lowercase hex, as stored in DynamoDB and served in receipts.
+pub fn to_hex(h: &Hash) -> String {
+    hex::encode(h)
+}
+
+/// Parses 64 lowercase hex characters; anything else is `None` (a tampered or corrupt item).
+pub fn from_hex(s: &str) -> Option<Hash> {
+    if s.len() != 64 || s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+/// The stable chain of a vote: the first 8 bytes of SHA-256(vote_id), big-endian, mod `chains`.
+/// Stable across processes, versions and languages, so any auditor can recompute routing.
+pub fn chain_of(vote_id: &str, chains: u32) -> u32 {
+    debug_assert!(chains > 0);
+    let d = Sha256::digest(vote_id.as_bytes());
+    let n = u64::from_be_bytes(d[..8].try_into().expect("8 bytes"));
+    (n % u64::from(chains.max(1))) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VECTORS: &str = include_str!("../tests/data/hash-chain-vectors.txt");
+
+    /// Reproduces every line of the contract's vectors byte for byte.
+    #[test]
+    fn contract_vectors_reproduce() {
+        let mut lines = VECTORS.lines().filter(|l| !l.trim().is_empty());
+        let g: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        assert_eq!(g[0], "genesis");
+        let (election, chain) = (g[1], g[2].parse::<u32>().unwrap());
+        assert_eq!(to_hex(&genesis(election, chain)), g[3]);
+        let mut tip = Tip::genesis(election, chain);
+        let mut checked = 0;
+        while let Some(head) = lines.next() {
+            let kv: std::collections::HashMap<&str, &str> =
+                head.split_whitespace().filter_map(|p| p.split_once('=')).collect();
+            let v = VoteFields {
+                election_id: election,
+                chain,
+                seq: kv["seq"].parse().unwrap(),
+                vote_id: kv["vote_id"],
+                candidate_id: kv["candidate_id"],
+                region_id: kv["region_id"],
+                cast_at_ms: kv["cast_at_ms"].parse().unwrap(),
+            };
+            let want_data = lines.next().unwrap().split_whitespace().nth(1).unwrap();
+            let want_prev = lines.next().unwrap().split_whitespace().nth(1).unwrap();
+            let want_hash = lines.next().unwrap().split_whitespace().nth(1).unwrap();
+            assert_eq!(hex::encode(vote_data(&v)), want_data, "vote_data seq {}", v.seq);
+            assert_eq!(to_hex(&tip.hash), want_prev, "prev_hash seq {}", v.seq);
+            tip = link(&tip, &v).expect("seq follows");
+            assert_eq!(to_hex(&tip.hash), want_hash, "hash seq {}", v.seq);
+            checked += 1;
+        }
+        assert_eq!(checked, 3, "all three vectors were checked");
+    }
+
+    #[test]
+    fn link_refuses_a_gap() {
+        let tip = Tip::genesis("e", 0);
+        let v = VoteFields {
+            election_id: "e", chain: 0, seq: 2, vote_id: "x", candidate_id: "a", region_id: "r", cast_at_ms: 0,
+        };
+        assert!(link(&tip, &v).is_none());
+    }
+
+    #[test]
+    fn hex_round_trip_rejects_uppercase_and_length() {
+        let h = genesis("e", 1);
+        assert_eq!(from_hex(&to_hex(&h)), Some(h));
+        assert_eq!(from_hex(&to_hex(&h).to_uppercase()), None);
+        assert_eq!(from_hex("abcd"), None);
+    }
+
+    #[test]
+    fn chain_of_is_stable_and_in_range() {
+        // Pinned: changing the routing function would move votes between chains.
+        assert_eq!(chain_of("6f1c2a4e-0000-4000-8000-000000000001", 1), 0);
+        let spread: std::collections::HashSet<u32> =
+            (0..200).map(|i| chain_of(&format!("id-{i}"), 4)).collect();
+        assert_eq!(spread.len(), 4);
+        assert!(spread.iter().all(|c| *c < 4));
+    }
+}

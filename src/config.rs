@@ -1,0 +1,401 @@
+//! Typed configuration, one section per role, loaded from TOML with `VOTECHAIN_*`
+//! environment overrides (figment) and validated as a whole: every problem is
+//! reported at once, not the first one only.
+//!
+//! One file describes one process: `roles` says which parts of the actor topology
+//! it runs (`config/dev.toml` runs them all; `config/writer.toml` only the writer).
+//! Unknown keys are errors everywhere (`deny_unknown_fields`): a typo in a
+//! production config must not silently fall back to a default.
+
+use crate::model::{Election, Registry, is_valid_ident};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// The parts of the topology a process can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Ingest,
+    Writer,
+    Projector,
+    Query,
+    LagMonitor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Writer => "writer",
+            Role::Projector => "projector",
+            Role::Query => "query",
+            Role::LagMonitor => "lag-monitor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Which roles this process runs.
+    pub roles: BTreeSet<Role>,
+    #[serde(default)]
+    pub node: NodeConfig,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub dynamodb: DynamoConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub writer: WriterConfig,
+    #[serde(default)]
+    pub elections: Vec<Election>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Stable name of this instance (pod name). Names the transactional.id of ingest.
+    /// Default: `$HOSTNAME`, else `local`.
+    pub instance_id: String,
+    /// Address of the HTTP server (API, /metrics, /healthz, /readyz).
+    pub http_addr: SocketAddr,
+    /// How long a graceful shutdown may take before the process stops anyway.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            instance_id: std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "local".into()),
+            http_addr: "127.0.0.1:8080".parse().expect("literal"),
+            shutdown_grace_ms: 20_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `host:port,...` of the brokers (MSK bootstrap string). Empty with `embedded = true`.
+    pub bootstrap_servers: String,
+    /// Host the librdkafka mock cluster in this process (dev and tests only).
+    pub embedded: bool,
+    /// Brokers of the embedded cluster.
+    pub embedded_brokers: u32,
+    pub votes_topic: String,
+    pub audit_topic: String,
+    pub dead_letter_topic: String,
+    /// Partitions of `votes` created by `setup-topics` (and of the embedded cluster).
+    pub partitions: u32,
+    pub replication_factor: u32,
+    /// Any librdkafka property, passed through verbatim to every client
+    /// (e.g. `security.protocol`, `sasl.mechanism`, `ssl.ca.location` for MSK).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap_servers: String::new(),
+            embedded: false,
+            embedded_brokers: 3,
+            votes_topic: "votes".into(),
+            audit_topic: "vote-audit".into(),
+            dead_letter_topic: "votes-dlq".into(),
+            partitions: 4,
+            replication_factor: 3,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamoConfig {
+    /// Endpoint override (DynamoDB Local). Absent: the AWS regional endpoint.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// Use fixed dummy credentials (DynamoDB Local). Off: the AWS default chain (IRSA on EKS).
+    pub local_credentials: bool,
+    pub ledger_table: String,
+}
+
+impl Default for DynamoConfig {
+    fn default() -> Self {
+        DynamoConfig {
+            endpoint: None,
+            region: "us-east-1".into(),
+            local_credentials: false,
+            ledger_table: "votechain-ledger".into(),
+        }
+    }
+}
+
+/// One API client allowed to submit votes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientKey {
+    /// Recorded on the audit topic; never in the ledger.
+    pub id: String,
+    /// The bearer key itself (dev only) ...
+    #[serde(default)]
+    pub key: Option<String>,
+    /// ... or the name of an environment variable holding it (production).
+    #[serde(default)]
+    pub key_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    pub clients: Vec<ClientKey>,
+    /// Most votes in one Kafka transaction (group commit).
+    pub batch_max: usize,
+    /// How long the first vote of a batch waits for company.
+    pub linger_ms: u64,
+    /// Most votes admitted and not yet answered; beyond it: 503 + Retry-After.
+    pub queue_max: usize,
+    /// Most time for one transaction (begin, produce, commit) before it is aborted.
+    pub transaction_timeout_ms: u64,
+    /// Seconds in `Retry-After` of a 503.
+    pub retry_after_s: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            clients: Vec::new(),
+            batch_max: 256,
+            linger_ms: 2,
+            queue_max: 8192,
+            transaction_timeout_ms: 10_000,
+            retry_after_s: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterConfig {
+    /// Consumer group used only to share partitions between writer pods.
+    pub group_id: String,
+    /// Most Kafka records in one DynamoDB transaction (2 items a vote + 1 checkpoint <= 100).
+    pub batch_max_records: usize,
+    /// How long a batch waits for more records once it has one.
+    pub linger_ms: u64,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            group_id: "votechain-writer".into(),
+            batch_max_records: 49,
+            linger_ms: 5,
+            retry_initial_ms: 50,
+            retry_max_ms: 5_000,
+        }
+    }
+}
+
+/// Every problem found in a config, reported together.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid config:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Loads `path`, applies `VOTECHAIN_*` overrides (`VOTECHAIN_KAFKA__BOOTSTRAP_SERVERS=...`),
+    /// and validates the result.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = Figment::new()
+            .merge(Toml::file_exact(path))
+            .merge(Env::prefixed("VOTECHAIN_").split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses TOML text (tests and embedded defaults) and validates it.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = Figment::new().merge(Toml::string(text)).extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn registry(&self) -> Registry {
+        Registry::new(self.elections.iter().cloned())
+    }
+
+    pub fn runs(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Checks everything and returns all problems at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errs = Vec::new();
+        if self.roles.is_empty() {
+            errs.push("roles: name at least one of ingest, writer, projector, query, lag-monitor".into());
+        }
+        let k = &self.kafka;
+        if !k.embedded && k.bootstrap_servers.trim().is_empty() {
+            errs.push("kafka.bootstrap_servers: required unless kafka.embedded = true".into());
+        }
+        if k.embedded && !k.bootstrap_servers.is_empty() {
+            errs.push("kafka: set either bootstrap_servers or embedded = true, not both".into());
+        }
+        for (name, t) in [("votes_topic", &k.votes_topic), ("audit_topic", &k.audit_topic), ("dead_letter_topic", &k.dead_letter_topic)] {
+            if !is_valid_ident(t) {
+                errs.push(format!("kafka.{name}: '{t}' is not a valid topic name"));
+            }
+        }
+        if k.partitions == 0 || k.partitions > 10_000 {
+            errs.push("kafka.partitions: must be 1..=10000".into());
+        }
+        if k.embedded && !(1..=16).contains(&k.embedded_brokers) {
+            errs.push("kafka.embedded_brokers: must be 1..=16".into());
+        }
+        for key in k.properties.keys() {
+            if matches!(key.as_str(), "transactional.id" | "enable.idempotence" | "isolation.level" | "enable.auto.commit" | "group.id") {
+                errs.push(format!("kafka.properties.{key}: set by votechain itself; overriding it would break exactly-once"));
+            }
+        }
+        if self.dynamodb.ledger_table.len() < 3 {
+            errs.push("dynamodb.ledger_table: must be at least 3 characters".into());
+        }
+        if let Some(ep) = &self.dynamodb.endpoint {
+            if !(ep.starts_with("http://") || ep.starts_with("https://")) {
+                errs.push(format!("dynamodb.endpoint: '{ep}' must start with http:// or https://"));
+            }
+        }
+        let i = &self.ingest;
+        if self.runs(Role::Ingest) {
+            if i.clients.is_empty() {
+                errs.push("ingest.clients: at least one client key is required to accept votes".into());
+            }
+            let mut ids = BTreeSet::new();
+            for c in &i.clients {
+                if !ids.insert(&c.id) {
+                    errs.push(format!("ingest.clients: duplicate id '{}'", c.id));
+                }
+                match (&c.key, &c.key_env) {
+                    (Some(k), None) if k.len() < 6 => errs.push(format!("ingest.clients '{}': key shorter than 6 characters", c.id)),
+                    (Some(_), None) => {}
+                    (None, Some(var)) => {
+                        if std::env::var(var).map(|v| v.len() < 6).unwrap_or(true) {
+                            errs.push(format!("ingest.clients '{}': environment variable {var} is unset or shorter than 6 characters", c.id));
+                        }
+                    }
+                    _ => errs.push(format!("ingest.clients '{}': set exactly one of key, key_env", c.id)),
+                }
+            }
+        }
+        if !(1..=10_000).contains(&i.batch_max) {
+            errs.push("ingest.batch_max: must be 1..=10000".into());
+        }
+        if i.linger_ms > 1_000 {
+            errs.push("ingest.linger_ms: at most 1000".into());
+        }
+        if i.queue_max < i.batch_max {
+            errs.push("ingest.queue_max: must be at least ingest.batch_max".into());
+        }
+        if i.transaction_timeout_ms < 100 {
+            errs.push("ingest.transaction_timeout_ms: at least 100".into());
+        }
+        let w = &self.writer;
+        if !(1..=49).contains(&w.batch_max_records) {
+            errs.push("writer.batch_max_records: must be 1..=49 (2 items a vote + 1 checkpoint <= 100 actions)".into());
+        }
+        if w.retry_initial_ms == 0 || w.retry_max_ms < w.retry_initial_ms {
+            errs.push("writer.retry_initial_ms / retry_max_ms: need 0 < initial <= max".into());
+        }
+        if w.group_id.is_empty() {
+            errs.push("writer.group_id: must not be empty".into());
+        }
+        let mut seen = BTreeSet::new();
+        for e in &self.elections {
+            if !is_valid_ident(&e.id) {
+                errs.push(format!("elections: id '{}' is not 1-64 characters of [A-Za-z0-9._-]", e.id));
+            }
+            if !seen.insert(&e.id) {
+                errs.push(format!("elections: duplicate id '{}'", e.id));
+            }
+            if e.candidates.is_empty() || e.regions.is_empty() {
+                errs.push(format!("elections '{}': needs at least one candidate and one region", e.id));
+            }
+            for c in e.candidates.iter().chain(e.regions.iter()) {
+                if !is_valid_ident(c) {
+                    errs.push(format!("elections '{}': '{c}' is not 1-64 characters of [A-Za-z0-9._-]", e.id));
+                }
+            }
+            if !(1..=1024).contains(&e.chains) {
+                errs.push(format!("elections '{}': chains must be 1..=1024", e.id));
+            }
+        }
+        if (self.runs(Role::Ingest) || self.runs(Role::Writer)) && self.elections.is_empty() {
+            errs.push("elections: ingest and writer need at least one election".into());
+        }
+        if errs.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(errs)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+roles = ["ingest", "writer"]
+[kafka]
+embedded = true
+[ingest]
+clients = [{ id = "dev", key = "dev-key" }]
+[[elections]]
+id = "demo-2026"
+candidates = ["alice", "bob"]
+regions = ["north"]
+"#;
+
+    #[test]
+    fn good_config_loads_with_defaults() {
+        let c = Config::from_toml(GOOD).unwrap();
+        assert!(c.runs(Role::Writer) && !c.runs(Role::Query));
+        assert_eq!(c.writer.batch_max_records, 49);
+        assert_eq!(c.elections[0].chains, 1);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_toml(&GOOD.replace("[kafka]", "[kafka]\nbootstrap = \"x\"")).unwrap_err();
+        assert!(err.to_string().contains("bootstrap"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let bad = GOOD
+            .replace("embedded = true", "embedded = false")
+            .replace("key = \"dev-key\"", "key = \"x\"")
+            + "[writer]\nbatch_max_records = 80\n";
+        let msg = Config::from_toml(&bad).unwrap_err().to_string();
+        for needle in ["bootstrap_servers", "shorter than 6", "batch_max_records"] {
+            assert!(msg.contains(needle), "missing {needle} in {msg}");
+        }
+    }
+
+    #[test]
+    fn exactly_once_properties_cannot_be_overridden() {
+        let bad = GOOD.replace("[kafka]", "[kafka.properties]\n\"isolation.level\" = \"read_uncommitted\"\n[kafka]");
+        let msg = Config::from_toml(&bad).unwrap_err().to_string();
+        assert!(msg.contains("isolation.level"), "{msg}");
+    }
+}

@@ -1,0 +1,106 @@
+//! Local backends for `votechain dev` and the integration tests.
+//!
+//! [`DynamoDbLocal`] runs AWS's DynamoDB Local (installed by `scripts/setup` into
+//! `.local/dynamodb-local/`) as a child process that dies with us: it is killed on drop,
+//! and the kernel kills it if this process dies first (`PR_SET_PDEATHSIG`).
+
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error(
+        "DynamoDB Local is not installed (looked for DynamoDBLocal.jar in {0}); run scripts/setup, or set VOTECHAIN_DYNAMODB_LOCAL_DIR"
+    )]
+    NotInstalled(String),
+    #[error("port {0} is already in use; stop what runs there, or pass --dynamodb-endpoint URL to use a DynamoDB Local that is already running")]
+    PortInUse(u16),
+    #[error("cannot start java for DynamoDB Local: {0} (Java 17+ is required; scripts/setup checks it)")]
+    Spawn(std::io::Error),
+    #[error("DynamoDB Local did not accept connections on {0} within 60 s")]
+    NotListening(SocketAddr),
+}
+
+/// The folder holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
+pub fn dynamodb_local_dir() -> Result<PathBuf, DevError> {
+    let mut tried = Vec::new();
+    let mut candidates = Vec::new();
+    if let Ok(d) = std::env::var("VOTECHAIN_DYNAMODB_LOCAL_DIR") {
+        candidates.push(PathBuf::from(d));
+    }
+    // The repository root: the working directory or an ancestor of it or of the executable.
+    let roots = [std::env::current_dir().ok(), std::env::current_exe().ok()];
+    for root in roots.into_iter().flatten() {
+        for anc in root.ancestors() {
+            candidates.push(anc.join(".local/dynamodb-local"));
+        }
+    }
+    for c in candidates {
+        if c.join("DynamoDBLocal.jar").is_file() {
+            return Ok(c);
+        }
+        tried.push(c.display().to_string());
+    }
+    Err(DevError::NotInstalled(tried.into_iter().take(3).collect::<Vec<_>>().join(", ")))
+}
+
+/// A running DynamoDB Local, in memory.
+pub struct DynamoDbLocal {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl DynamoDbLocal {
+    /// Starts DynamoDB Local on 127.0.0.1:`port` and waits until it accepts connections.
+    pub async fn start(port: u16) -> Result<DynamoDbLocal, DevError> {
+        let dir = dynamodb_local_dir()?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        if port != 0 && std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Err(DevError::PortInUse(port));
+        }
+        let child = spawn_java(&dir, port)?;
+        let mut me = DynamoDbLocal { child, endpoint: format!("http://127.0.0.1:{port}") };
+        for _ in 0..600 {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return Ok(me);
+            }
+            if let Ok(Some(status)) = me.child.try_wait() {
+                tracing::error!(%status, "DynamoDB Local exited during startup");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(DevError::NotListening(addr))
+    }
+}
+
+fn spawn_java(dir: &Path, port: u16) -> Result<Child, DevError> {
+    let mut cmd = Command::new("java");
+    cmd.arg(format!("-Djava.library.path={}", dir.join("DynamoDBLocal_lib").display()))
+        .arg("-Xmx512m")
+        .arg("-jar")
+        .arg(dir.join("DynamoDBLocal.jar"))
+        .args(["-inMemory", "-sharedDb", "-disableTelemetry", "-port", &port.to_string()])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(DevError::Spawn)
+}
+
+impl Drop for DynamoDbLocal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

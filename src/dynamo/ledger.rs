@@ -1,0 +1,238 @@
+//! Operations on the ledger table: everything votechain reads from or writes to it.
+//!
+//! Writes: [`Ledger::append`] (ChainWriter only). Reads: checkpoints and chain tips
+//! (consistent, for a ChainWriter resuming), vote_id markers (dedup, receipts), and
+//! whole chains page by page (`verify`).
+
+use super::items::{self, Checkpoint, Item, VoteItem};
+use super::{ErrorClass, classify, describe};
+use crate::chain::Tip;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("DynamoDB {op} failed ({class:?}): {detail}")]
+pub struct LedgerError {
+    pub op: &'static str,
+    pub class: ErrorClass,
+    pub detail: String,
+}
+
+impl LedgerError {
+    fn from_sdk<E>(op: &'static str, e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> LedgerError
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
+    {
+        LedgerError { op, class: classify(e), detail: describe(e) }
+    }
+    fn corrupt(op: &'static str, e: items::ItemError) -> LedgerError {
+        LedgerError { op, class: ErrorClass::Fatal, detail: e.to_string() }
+    }
+}
+
+/// Outcome of one append transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Committed,
+    /// A condition failed: the checkpoint moved, a seq or a vote_id exists already.
+    /// Carries DynamoDB's cancellation reason codes, one per action.
+    ConditionFailed(Vec<String>),
+}
+
+#[derive(Clone)]
+pub struct Ledger {
+    pub db: Client,
+    pub table: String,
+}
+
+impl Ledger {
+    pub fn new(db: Client, table: impl Into<String>) -> Ledger {
+        Ledger { db, table: table.into() }
+    }
+
+    /// The partition's checkpoint, read consistently. `None` before the first write.
+    pub async fn checkpoint(&self, topic: &str, partition: i32) -> Result<Option<Checkpoint>, LedgerError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(items::checkpoint_pk(topic, partition), items::CHECKPOINT_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::from_sdk("GetItem(checkpoint)", &e))?;
+        out.item().map(items::parse_checkpoint).transpose().map_err(|e| LedgerError::corrupt("GetItem(checkpoint)", e))
+    }
+
+    /// The chain's last vote, read consistently; genesis when the chain is empty.
+    pub async fn tip(&self, election_id: &str, chain: u32, chains: u32) -> Result<Tip, LedgerError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :vote)")
+            .expression_attribute_values(":pk", AttributeValue::S(items::chain_pk(election_id, chain, chains)))
+            .expression_attribute_values(":vote", AttributeValue::S("VOTE#".into()))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::from_sdk("Query(tip)", &e))?;
+        match out.items().first() {
+            None => Ok(Tip::genesis(election_id, chain)),
+            Some(it) => {
+                let v = items::parse_vote(it).map_err(|e| LedgerError::corrupt("Query(tip)", e))?;
+                Ok(Tip { seq: v.seq, hash: v.hash })
+            }
+        }
+    }
+
+    /// Which of these `(election_id, vote_id)` pairs already have a marker (consistent reads).
+    pub async fn chained_vote_ids(&self, ids: &[(String, String)]) -> Result<HashSet<(String, String)>, LedgerError> {
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk.iter().map(|(e, v)| items::key(items::marker_pk(e, v), items::MARKER_SK)).collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .projection_expression("election_id, vote_id")
+                    .build()
+                    .expect("keys set"),
+            );
+            let mut attempt = 0u32;
+            while let Some(ka) = pending.take() {
+                let out = self
+                    .db
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| LedgerError::from_sdk("BatchGetItem(markers)", &e))?;
+                for it in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    if let (Some(AttributeValue::S(e)), Some(AttributeValue::S(v))) = (it.get("election_id"), it.get("vote_id")) {
+                        found.insert((e.clone(), v.clone()));
+                    }
+                }
+                pending = out.unprocessed_keys().and_then(|u| u.get(&self.table)).filter(|k| !k.keys().is_empty()).cloned();
+                if pending.is_some() {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis((10u64 << attempt.min(6)).min(1_000))).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Appends votes and moves the partition checkpoint from `expected` to `next`, atomically.
+    /// Each vote item and marker must not exist; the checkpoint must still say `expected`
+    /// (or not exist when `expected` is `None`). `token` makes a retried call idempotent.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn append(
+        &self,
+        votes: &[(VoteItem, u32)],
+        topic: &str,
+        partition: i32,
+        expected: Option<i64>,
+        next: i64,
+        writer_id: &str,
+        token: &str,
+    ) -> Result<AppendOutcome, LedgerError> {
+        let mut actions = Vec::with_capacity(votes.len() * 2 + 1);
+        for (v, chains) in votes {
+            for item in [items::vote_item(v, *chains), items::marker_item(v)] {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .expect("complete put");
+                actions.push(TransactWriteItem::builder().put(put).build());
+            }
+        }
+        let mut upd = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::key(items::checkpoint_pk(topic, partition), items::CHECKPOINT_SK)))
+            .update_expression("SET next_offset = :next, writer_id = :w, updated_at_ms = :now")
+            .expression_attribute_values(":next", AttributeValue::N(next.to_string()))
+            .expression_attribute_values(":w", AttributeValue::S(writer_id.into()))
+            .expression_attribute_values(":now", AttributeValue::N(crate::now_ms().to_string()));
+        upd = match expected {
+            None => upd.condition_expression("attribute_not_exists(pk)"),
+            Some(off) => upd
+                .condition_expression("next_offset = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(off.to_string())),
+        };
+        actions.push(TransactWriteItem::builder().update(upd.build().expect("complete update")).build());
+        debug_assert!(actions.len() <= 100);
+        match self.db.transact_write_items().set_transact_items(Some(actions)).client_request_token(token).send().await {
+            Ok(_) => Ok(AppendOutcome::Committed),
+            Err(e) => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as T;
+                if let Some(T::TransactionCanceledException(tc)) = e.as_service_error() {
+                    let codes: Vec<String> =
+                        tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect();
+                    if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+                        return Ok(AppendOutcome::ConditionFailed(codes));
+                    }
+                    // Throttling or conflict inside the transaction: retryable.
+                    let kind = codes.iter().find_map(|c| super::retryable_code(c)).unwrap_or("transaction_canceled");
+                    return Err(LedgerError { op: "TransactWriteItems", class: ErrorClass::Retry(kind), detail: codes.join(",") });
+                }
+                Err(LedgerError::from_sdk("TransactWriteItems", &e))
+            }
+        }
+    }
+
+    /// The chained vote with this id, via its marker; `None` while not chained.
+    pub async fn receipt(&self, election_id: &str, vote_id: &str, chains: u32) -> Result<Option<VoteItem>, LedgerError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(items::marker_pk(election_id, vote_id), items::MARKER_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::from_sdk("GetItem(marker)", &e))?;
+        let Some(marker) = out.item() else { return Ok(None) };
+        let (chain, seq) = items::parse_marker(marker).map_err(|e| LedgerError::corrupt("GetItem(marker)", e))?;
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(items::chain_pk(election_id, chain, chains), items::vote_sk(seq))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::from_sdk("GetItem(vote)", &e))?;
+        out.item().map(items::parse_vote).transpose().map_err(|e| LedgerError::corrupt("GetItem(vote)", e))
+    }
+
+    /// One page of a chain's raw items in seq order, starting after `start` (a last-evaluated key).
+    pub async fn chain_page(
+        &self,
+        election_id: &str,
+        chain: u32,
+        chains: u32,
+        start: Option<HashMap<String, AttributeValue>>,
+        consistent: bool,
+    ) -> Result<(Vec<Item>, Option<HashMap<String, AttributeValue>>), LedgerError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :vote)")
+            .expression_attribute_values(":pk", AttributeValue::S(items::chain_pk(election_id, chain, chains)))
+            .expression_attribute_values(":vote", AttributeValue::S("VOTE#".into()))
+            .scan_index_forward(true)
+            .consistent_read(consistent)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| LedgerError::from_sdk("Query(chain)", &e))?;
+        Ok((out.items().to_vec(), out.last_evaluated_key().cloned()))
+    }
+}

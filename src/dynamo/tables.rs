@@ -1,0 +1,102 @@
+//! Idempotent table creation (`votechain setup-tables`, `votechain dev`, tests).
+//!
+//! The ledger: `pk`/`sk` strings, on-demand capacity, Streams with `NEW_IMAGE`
+//! (contract). Creating a table that exists is a no-op; a table that exists with
+//! another key schema or without the stream is an error, not a silent mismatch.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TableStatus,
+};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("DynamoDB call {op} on table {table} failed: {detail}")]
+    Call { op: &'static str, table: String, detail: String },
+    #[error("table {table} exists but {problem}")]
+    Mismatch { table: String, problem: String },
+    #[error("table {0} did not become ACTIVE in time")]
+    NotActive(String),
+}
+
+/// Creates the ledger table unless it exists; waits until it is ACTIVE.
+pub async fn ensure_ledger_table(db: &Client, table: &str) -> Result<(), TableError> {
+    ensure_pk_sk_table(db, table, Some(StreamViewType::NewImage)).await
+}
+
+/// Creates a `pk`/`sk` string-keyed table, optionally with a stream of `view`.
+pub async fn ensure_pk_sk_table(db: &Client, table: &str, view: Option<StreamViewType>) -> Result<(), TableError> {
+    let call = |op: &'static str, e: String| TableError::Call { op, table: table.to_string(), detail: e };
+    match db.describe_table().table_name(table).send().await {
+        Ok(out) => {
+            let t = out.table().ok_or_else(|| call("DescribeTable", "no table description".into()))?;
+            let keys: Vec<(String, String)> = t
+                .key_schema()
+                .iter()
+                .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+                .collect();
+            if keys != [("pk".to_string(), "HASH".to_string()), ("sk".to_string(), "RANGE".to_string())] {
+                return Err(TableError::Mismatch { table: table.into(), problem: format!("has key schema {keys:?}, want pk HASH, sk RANGE") });
+            }
+            if let Some(view) = view {
+                let spec = t.stream_specification();
+                let ok = spec.is_some_and(|s| s.stream_enabled() && s.stream_view_type() == Some(&view));
+                if !ok {
+                    return Err(TableError::Mismatch { table: table.into(), problem: format!("has no stream of {view:?}") });
+                }
+            }
+        }
+        Err(e) if crate::dynamo::describe(&e).starts_with("ResourceNotFoundException") => {
+            let mut req = db
+                .create_table()
+                .table_name(table)
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(attr("pk"))
+                .attribute_definitions(attr("sk"))
+                .key_schema(key("pk", KeyType::Hash))
+                .key_schema(key("sk", KeyType::Range));
+            if let Some(view) = view {
+                req = req.stream_specification(
+                    StreamSpecification::builder().stream_enabled(true).stream_view_type(view).build().expect("complete"),
+                );
+            }
+            match req.send().await {
+                Ok(_) => {}
+                // A concurrent creator won the race: fine, wait for it below.
+                Err(e) if crate::dynamo::describe(&e).starts_with("ResourceInUseException") => {}
+                Err(e) => return Err(call("CreateTable", crate::dynamo::describe(&e))),
+            }
+        }
+        Err(e) => return Err(call("DescribeTable", crate::dynamo::describe(&e))),
+    }
+    wait_active(db, table).await
+}
+
+async fn wait_active(db: &Client, table: &str) -> Result<(), TableError> {
+    for _ in 0..120 {
+        let out = db.describe_table().table_name(table).send().await.map_err(|e| TableError::Call {
+            op: "DescribeTable",
+            table: table.into(),
+            detail: crate::dynamo::describe(&e),
+        })?;
+        if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(TableError::NotActive(table.into()))
+}
+
+fn attr(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("complete")
+}
+
+fn key(name: &str, kt: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder().attribute_name(name).key_type(kt).build().expect("complete")
+}

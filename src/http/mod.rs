@@ -1,0 +1,127 @@
+//! The HTTP surface of a node: the contract's API for the roles it runs (`ingest`,
+//! `query`), and on every node `/metrics`, `/healthz`, `/readyz`, `/debug/actors`.
+//!
+//! Errors are always `{"error": {"code", "message"}}` (contract). Handlers never block
+//! and never hold a lock across `.await`.
+
+mod ingest;
+mod query;
+
+use crate::actors::ingest_batcher::IngestMsg;
+use crate::config::{Config, Role};
+use crate::dynamo::ledger::Ledger;
+use crate::metrics as m;
+use crate::runtime::Slot;
+use crate::supervision::SupervisorMsg;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use ractor::ActorRef;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub registry: Arc<crate::model::Registry>,
+    pub ledger: Ledger,
+    pub ingest: Slot<IngestMsg>,
+    pub root: ActorRef<SupervisorMsg>,
+    pub prometheus: PrometheusHandle,
+    /// Votes admitted and not yet answered (the ingest queue bound).
+    pub inflight: Arc<AtomicUsize>,
+    /// SHA-256 of each client key, with the client id.
+    pub keys: Arc<Vec<([u8; 32], String)>>,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, ledger: Ledger, ingest: Slot<IngestMsg>, root: ActorRef<SupervisorMsg>, prometheus: PrometheusHandle) -> AppState {
+        let keys = config
+            .ingest
+            .clients
+            .iter()
+            .filter_map(|c| {
+                let key = c.key.clone().or_else(|| c.key_env.as_ref().and_then(|v| std::env::var(v).ok()))?;
+                Some((ingest::digest(key.as_bytes()), c.id.clone()))
+            })
+            .collect();
+        AppState {
+            registry: Arc::new(config.registry()),
+            config,
+            ledger,
+            ingest,
+            root,
+            prometheus,
+            inflight: Arc::new(AtomicUsize::new(0)),
+            keys: Arc::new(keys),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/debug/actors", get(debug_actors));
+    if state.config.runs(Role::Ingest) {
+        r = r.route("/v1/elections/{election_id}/votes", post(ingest::submit));
+    }
+    if state.config.runs(Role::Query) || state.config.runs(Role::Ingest) {
+        r = r.route("/v1/elections/{election_id}/votes/{vote_id}", get(query::receipt));
+    }
+    r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") }).with_state(state)
+}
+
+/// The contract's error body.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after_s: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), retry_after_s: None }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after_s {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m::render(&st.prometheus))
+}
+
+/// Ready when every child of the root supervisor runs and, for ingest, the transactional
+/// producer is initialized.
+async fn readyz(State(st): State<AppState>) -> Response {
+    if st.config.runs(Role::Ingest) && st.ingest.get().is_none() {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "ingest producer not ready").into_response();
+    }
+    match st.root.call(SupervisorMsg::Inspect, Some(std::time::Duration::from_secs(2))).await {
+        Ok(ractor::rpc::CallResult::Success(view)) if view.children.iter().all(|c| c.status == "Running") => "ready".into_response(),
+        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "actor tree not running").into_response(),
+    }
+}
+
+async fn debug_actors(State(st): State<AppState>) -> Response {
+    match st.root.call(SupervisorMsg::Inspect, Some(std::time::Duration::from_secs(2))).await {
+        Ok(ractor::rpc::CallResult::Success(view)) => axum::Json(view).into_response(),
+        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "root supervisor did not answer").into_response(),
+    }
+}

@@ -1,0 +1,138 @@
+//! Kafka plumbing: every client's configuration comes from [`KafkaConfig`] (bootstrap
+//! servers plus any librdkafka property, so the same binary talks to MSK with TLS/SASL),
+//! and the settings exactly-once depends on are set here and nowhere else.
+//!
+//! [`EmbeddedKafka`] hosts librdkafka's mock cluster in-process for `dev` and tests: a
+//! real Kafka-protocol broker set on loopback with idempotence, transactions, consumer
+//! groups and fault injection. It does NOT hide aborted transactions from
+//! `read_committed` readers; votechain's correctness does not depend on that (see
+//! ARCHITECTURE.md, "Aborted records").
+
+use crate::config::KafkaConfig;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::types::RDKafkaErrorCode;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSetupError {
+    #[error("cannot start the embedded Kafka cluster: {0}")]
+    Embedded(rdkafka::error::KafkaError),
+    #[error("cannot create topic {topic}: {detail}")]
+    Topic { topic: String, detail: String },
+    #[error("Kafka client: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+}
+
+/// The base configuration every client shares: bootstrap servers and pass-through properties.
+pub fn base_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.bootstrap_servers);
+    // Votes are few bytes; keep the client's own buffers modest.
+    c.set("socket.keepalive.enable", "true");
+    for (k, v) in &cfg.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Ingest's producer: idempotent and transactional. `transactional.id` is stable per
+/// instance, so a restarted instance fences its zombie predecessor.
+pub fn transactional_producer_config(cfg: &KafkaConfig, transactional_id: &str, txn_timeout_ms: u64) -> ClientConfig {
+    let mut c = base_config(cfg);
+    c.set("transactional.id", transactional_id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("transaction.timeout.ms", txn_timeout_ms.max(1_000).to_string())
+        // Java-compatible key hashing: a chain's key lands on the same partition from any client.
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "0")
+        .set("message.timeout.ms", txn_timeout_ms.max(1_000).to_string());
+    c
+}
+
+/// A plain idempotent producer (dead letters).
+pub fn idempotent_producer_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = base_config(cfg);
+    c.set("enable.idempotence", "true").set("acks", "all").set("linger.ms", "0");
+    c
+}
+
+/// A consumer of one assigned partition: `read_committed`, nothing auto-committed or
+/// auto-stored, and an out-of-range offset is an error, never a silent jump.
+pub fn partition_consumer_config(cfg: &KafkaConfig, group_id: &str) -> ClientConfig {
+    let mut c = base_config(cfg);
+    c.set("group.id", group_id)
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("auto.offset.reset", "error")
+        .set("fetch.wait.max.ms", "20");
+    c
+}
+
+/// The writer pods' group membership consumer (it only learns the assignment).
+pub fn group_consumer_config(cfg: &KafkaConfig, group_id: &str) -> ClientConfig {
+    let mut c = base_config(cfg);
+    c.set("group.id", group_id)
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000");
+    c
+}
+
+/// The librdkafka mock cluster, hosted in this process.
+pub struct EmbeddedKafka {
+    cluster: MockCluster<'static, DefaultProducerContext>,
+}
+
+impl EmbeddedKafka {
+    /// Starts `brokers` brokers on loopback and creates the topics of `cfg`.
+    pub fn start(cfg: &KafkaConfig) -> Result<EmbeddedKafka, KafkaSetupError> {
+        let cluster = MockCluster::new(cfg.embedded_brokers as i32).map_err(KafkaSetupError::Embedded)?;
+        let k = EmbeddedKafka { cluster };
+        let rf = cfg.replication_factor.min(cfg.embedded_brokers).max(1) as i32;
+        for (topic, parts) in [(&cfg.votes_topic, cfg.partitions), (&cfg.audit_topic, cfg.partitions), (&cfg.dead_letter_topic, 1)] {
+            k.cluster.create_topic(topic, parts as i32, rf).map_err(|e| KafkaSetupError::Topic { topic: topic.clone(), detail: e.to_string() })?;
+        }
+        Ok(k)
+    }
+
+    pub fn bootstrap_servers(&self) -> String {
+        self.cluster.bootstrap_servers()
+    }
+
+    /// Fault injection, for chaos scenarios and tests.
+    pub fn mock(&self) -> &MockCluster<'static, DefaultProducerContext> {
+        &self.cluster
+    }
+}
+
+/// Creates the topics on a real cluster (MSK); existing topics are left as they are.
+pub async fn ensure_topics(cfg: &KafkaConfig) -> Result<(), KafkaSetupError> {
+    let admin: AdminClient<DefaultClientContext> = base_config(cfg).create()?;
+    let rf = || TopicReplication::Fixed(cfg.replication_factor as i32);
+    let retention = "-1"; // the vote log is the audit record: keep it (tier it to S3 on MSK).
+    // Survive one broker loss without losing an acknowledged write.
+    let min_isr = cfg.replication_factor.saturating_sub(1).clamp(1, 2).to_string();
+    let topics = [
+        NewTopic::new(&cfg.votes_topic, cfg.partitions as i32, rf()).set("retention.ms", retention).set("min.insync.replicas", &min_isr),
+        NewTopic::new(&cfg.audit_topic, cfg.partitions as i32, rf()).set("retention.ms", retention).set("min.insync.replicas", &min_isr),
+        NewTopic::new(&cfg.dead_letter_topic, 1, rf()).set("retention.ms", retention),
+    ];
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for r in admin.create_topics(topics.iter(), &opts).await? {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(KafkaSetupError::Topic { topic, detail: code.to_string() }),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! votechain: counts votes exactly once, proves the ledger untampered, serves live results.
+//!
+//! Data flow (see ARCHITECTURE.md): HTTP `ingest` → one Kafka transaction (vote + audit)
+//! → `ChainWriter` per partition → DynamoDB hash chain (conditional transactions) →
+//! Streams → projections → `query`.
+
+pub mod actors;
+pub mod chain;
+pub mod config;
+pub mod dev;
+pub mod dynamo;
+pub mod http;
+pub mod kafka;
+pub mod metrics;
+pub mod model;
+pub mod runtime;
+pub mod supervision;
+pub mod verify;
+
+pub use runtime::now_ms;

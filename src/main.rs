@@ -1,0 +1,217 @@
+//! The `votechain` command line: `dev` (everything in one process), `run` (the roles of
+//! one config file, one pod), `verify`, and idempotent `setup-tables` / `setup-topics`.
+//! `anyhow` lives here only; library modules have typed errors.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use votechain::config::Config;
+use votechain::dev::DynamoDbLocal;
+use votechain::dynamo::{self, ledger::Ledger, tables};
+use votechain::kafka::{self, EmbeddedKafka};
+use votechain::runtime::Node;
+use votechain::verify;
+
+#[derive(Parser)]
+#[command(name = "votechain", version, about = "Exactly-once, tamper-evident vote counting")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Everything in one process: embedded Kafka, DynamoDB Local, every role, demo election.
+    Dev {
+        #[arg(long, default_value = "config/dev.toml")]
+        config: PathBuf,
+        /// Use a DynamoDB (Local) already running at this URL instead of starting one.
+        #[arg(long)]
+        dynamodb_endpoint: Option<String>,
+    },
+    /// Runs the roles named in a config file (one pod's part of the topology).
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Walks every chain of an election and recomputes every hash. Exit 0 only when intact.
+    Verify {
+        #[arg(long)]
+        election: String,
+        /// DynamoDB endpoint (DynamoDB Local); default: the config's, else AWS.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long, default_value = "config/dev.toml")]
+        config: PathBuf,
+        /// Number of chains of the election; default: from the config's election.
+        #[arg(long)]
+        chains: Option<u32>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Creates the DynamoDB tables if missing (idempotent; real AWS too).
+    SetupTables {
+        #[arg(long, default_value = "config/dev.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
+    /// Creates the Kafka topics if missing (idempotent; MSK too).
+    SetupTopics {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("VOTECHAIN_LOG").unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,aws_config=warn,aws_smithy_runtime=warn"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("VOTECHAIN_LOG_FORMAT").as_deref() == Ok("json") { b.json().init() } else { b.init() }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(path: &PathBuf) -> Result<Config> {
+    Config::load(path).with_context(|| format!("loading {}", path.display()))
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Dev { config, dynamodb_endpoint } => dev(load(&config)?, dynamodb_endpoint).await,
+        Cmd::Run { config } => {
+            let cfg = load(&config)?;
+            if cfg.kafka.embedded {
+                bail!("kafka.embedded is for `votechain dev`; `run` needs kafka.bootstrap_servers");
+            }
+            serve(cfg).await
+        }
+        Cmd::Verify { election, endpoint, config, chains, json } => {
+            let mut cfg = load(&config)?;
+            if endpoint.is_some() {
+                cfg.dynamodb.endpoint = endpoint;
+                cfg.dynamodb.local_credentials = true;
+            }
+            let chains = match chains.or_else(|| cfg.registry().get(&election).map(|e| e.chains)) {
+                Some(c) => c,
+                None => bail!("election '{election}' is not in {}; pass --chains N", config.display()),
+            };
+            let ledger = Ledger::new(dynamo::client(&cfg.dynamodb).await, cfg.dynamodb.ledger_table.clone());
+            let report = verify::verify_election(&ledger, &election, chains).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for c in &report.chains {
+                    println!("chain {}: {} votes, last seq {}, tip {}", c.chain, c.votes, c.last_seq, c.tip_hash);
+                }
+                if report.intact {
+                    println!("election {}: INTACT ({} votes in {} chain(s))", election, report.votes, report.chains.len());
+                } else {
+                    println!("election {}: BROKEN ({} problem(s))", election, report.problem_count);
+                    if let Some(first) = report.problems.iter().find(|p| !matches!(p, verify::Problem::Gap { .. })).or(report.problems.first()) {
+                        println!("first broken link: {first}");
+                    }
+                    for p in report.problems.iter().take(50) {
+                        println!("  {p}");
+                    }
+                }
+            }
+            Ok(if report.intact { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::SetupTables { config, endpoint } => {
+            let mut cfg = load(&config)?;
+            if endpoint.is_some() {
+                cfg.dynamodb.endpoint = endpoint;
+                cfg.dynamodb.local_credentials = true;
+            }
+            let db = dynamo::client(&cfg.dynamodb).await;
+            tables::ensure_ledger_table(&db, &cfg.dynamodb.ledger_table).await?;
+            println!("table {} ready", cfg.dynamodb.ledger_table);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::SetupTopics { config } => {
+            let cfg = load(&config)?;
+            if cfg.kafka.embedded {
+                bail!("setup-topics is for a real cluster; the embedded one creates its topics itself");
+            }
+            kafka::ensure_topics(&cfg.kafka).await?;
+            println!("topics {}, {}, {} ready", cfg.kafka.votes_topic, cfg.kafka.audit_topic, cfg.kafka.dead_letter_topic);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `votechain dev`: DynamoDB Local + embedded Kafka + every role of the config.
+async fn dev(mut cfg: Config, dynamodb_endpoint: Option<String>) -> Result<ExitCode> {
+    let _ddb = match dynamodb_endpoint {
+        Some(url) => {
+            cfg.dynamodb.endpoint = Some(url);
+            None
+        }
+        None => {
+            let port = cfg
+                .dynamodb
+                .endpoint
+                .as_deref()
+                .and_then(|e| e.rsplit(':').next())
+                .and_then(|p| p.trim_end_matches('/').parse().ok())
+                .unwrap_or(8000);
+            let d = DynamoDbLocal::start(port).await?;
+            tracing::info!(endpoint = %d.endpoint, "DynamoDB Local started");
+            cfg.dynamodb.endpoint = Some(d.endpoint.clone());
+            Some(d)
+        }
+    };
+    cfg.dynamodb.local_credentials = true;
+    // The mock cluster is not Send: it lives on this (main) task until the end.
+    let kafka = EmbeddedKafka::start(&cfg.kafka)?;
+    cfg.kafka.bootstrap_servers = kafka.bootstrap_servers();
+    tracing::info!(bootstrap = %cfg.kafka.bootstrap_servers, "embedded Kafka started");
+    let code = serve(cfg).await;
+    drop(kafka);
+    code
+}
+
+/// Creates tables when talking to DynamoDB Local, starts the node, waits for Ctrl-C / SIGTERM.
+async fn serve(cfg: Config) -> Result<ExitCode> {
+    if cfg.dynamodb.endpoint.is_some() {
+        let db = dynamo::client(&cfg.dynamodb).await;
+        tables::ensure_ledger_table(&db, &cfg.dynamodb.ledger_table).await?;
+    }
+    let elections: Vec<String> = cfg.elections.iter().map(|e| e.id.clone()).collect();
+    let node = Node::start(cfg).await?;
+    println!("votechain listening on http://{} (elections: {})", node.http_addr, elections.join(", "));
+    if let Some(e) = elections.first() {
+        println!(
+            "try: curl -s -XPOST http://{}/v1/elections/{e}/votes -H 'Authorization: Bearer dev-key' -d '{{\"vote_id\":\"'$(cat /proc/sys/kernel/random/uuid)'\",\"candidate_id\":\"alice\",\"region_id\":\"north\"}}'",
+            node.http_addr
+        );
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut watch = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = watch.tick() => if !node.is_alive() {
+                tracing::error!("root supervisor stopped (a child exceeded its restart intensity); exiting");
+                return Ok(ExitCode::from(3));
+            }
+        }
+    }
+    tracing::info!("shutting down: intake first, then writers drain");
+    node.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,105 @@
+//! Every metric votechain exports, in one place: names (`votechain_*`, units in the
+//! name), their help text, and the Prometheus recorder. Labels are bounded by
+//! construction: outcomes, error kinds, roles, actor kinds, configured elections
+//! and chains, partitions. Never a vote_id, a client key or a request id.
+//!
+//! Call sites use the constants below with the `metrics` macros, e.g.
+//! `metrics::counter!(m::WRITER_VOTES_CHAINED).increment(n)`.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+// ingest
+pub const INGEST_REQUESTS: &str = "votechain_ingest_requests_total";
+pub const INGEST_REQUEST_SECONDS: &str = "votechain_ingest_request_duration_seconds";
+pub const INGEST_BATCH_VOTES: &str = "votechain_ingest_batch_votes";
+pub const INGEST_TRANSACTIONS: &str = "votechain_ingest_transactions_total";
+pub const INGEST_TRANSACTION_SECONDS: &str = "votechain_ingest_transaction_duration_seconds";
+pub const INGEST_QUEUE_DEPTH: &str = "votechain_ingest_queue_depth_votes";
+// writer
+pub const WRITER_RECORDS: &str = "votechain_writer_records_consumed_total";
+pub const WRITER_VOTES_CHAINED: &str = "votechain_writer_votes_chained_total";
+pub const WRITER_DUPLICATES: &str = "votechain_writer_duplicates_total";
+pub const WRITER_DEAD_LETTERS: &str = "votechain_writer_dead_letters_total";
+pub const WRITER_BATCH_SECONDS: &str = "votechain_writer_batch_duration_seconds";
+pub const WRITER_BATCH_VOTES: &str = "votechain_writer_batch_votes";
+pub const WRITER_FENCED: &str = "votechain_writer_fenced_total";
+pub const WRITER_DYNAMODB_RETRIES: &str = "votechain_writer_dynamodb_retries_total";
+pub const WRITER_PARTITIONS: &str = "votechain_writer_partitions_assigned";
+pub const WRITER_CHECKPOINT_OFFSET: &str = "votechain_writer_checkpoint_offset";
+pub const CHAIN_TIP_SEQ: &str = "votechain_chain_tip_seq";
+// supervision and process
+pub const ACTOR_RESTARTS: &str = "votechain_actor_restarts_total";
+pub const ACTOR_ESCALATIONS: &str = "votechain_actor_escalations_total";
+pub const BUILD_INFO: &str = "votechain_build_info";
+pub const PROCESS_START_SECONDS: &str = "votechain_process_start_time_seconds";
+pub const PROCESS_RSS_BYTES: &str = "votechain_process_resident_memory_bytes";
+// http (query and every role's API)
+pub const HTTP_REQUESTS: &str = "votechain_http_requests_total";
+
+const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 49.0, 100.0, 256.0, 512.0, 1024.0];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once (later calls return the same handle) and
+/// describes every metric so `/metrics` carries HELP and TYPE lines.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_votes".into()), SIZE_BUCKETS))
+                .expect("static buckets are valid")
+                .install_recorder()
+                .expect("no other metrics recorder is installed");
+            describe();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            metrics::gauge!(PROCESS_START_SECONDS).set(start.as_secs_f64());
+            handle
+        })
+        .clone()
+}
+
+/// Renders the Prometheus text page, refreshing process gauges first.
+pub fn render(handle: &PrometheusHandle) -> String {
+    if let Some(rss) = resident_memory_bytes() {
+        metrics::gauge!(PROCESS_RSS_BYTES).set(rss as f64);
+    }
+    handle.render()
+}
+
+/// Resident set size from /proc (Linux); `None` elsewhere.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn describe() {
+    describe_counter!(INGEST_REQUESTS, "Vote submissions by outcome (accepted, bad_request, unauthorized, unprocessable, too_large, overloaded, unavailable).");
+    describe_histogram!(INGEST_REQUEST_SECONDS, Unit::Seconds, "Time from request to answer for vote submissions.");
+    describe_histogram!(INGEST_BATCH_VOTES, Unit::Count, "Votes per Kafka transaction (group commit size).");
+    describe_counter!(INGEST_TRANSACTIONS, "Kafka transactions by result (commit, abort).");
+    describe_histogram!(INGEST_TRANSACTION_SECONDS, Unit::Seconds, "Duration of one Kafka transaction: begin, produce, commit.");
+    describe_gauge!(INGEST_QUEUE_DEPTH, Unit::Count, "Votes admitted and not yet answered.");
+    describe_counter!(WRITER_RECORDS, "Records read from the votes topic by ChainWriters.");
+    describe_counter!(WRITER_VOTES_CHAINED, "Votes appended to a hash chain.");
+    describe_counter!(WRITER_DUPLICATES, "Records whose vote_id was already chained (resubmissions); chained nothing.");
+    describe_counter!(WRITER_DEAD_LETTERS, "Records sent to the dead-letter topic, by reason.");
+    describe_histogram!(WRITER_BATCH_SECONDS, Unit::Seconds, "Duration of one ChainWriter batch: dedup check and DynamoDB transaction.");
+    describe_histogram!(WRITER_BATCH_VOTES, Unit::Count, "Votes chained per DynamoDB transaction.");
+    describe_counter!(WRITER_FENCED, "ChainWriters that found another writer had moved their partition's checkpoint and stopped.");
+    describe_counter!(WRITER_DYNAMODB_RETRIES, "DynamoDB calls retried by the writer, by error kind.");
+    describe_gauge!(WRITER_PARTITIONS, Unit::Count, "Partitions of the votes topic assigned to this writer.");
+    describe_gauge!(WRITER_CHECKPOINT_OFFSET, Unit::Count, "Next Kafka offset each partition's checkpoint points at.");
+    describe_gauge!(CHAIN_TIP_SEQ, Unit::Count, "Last seq linked on each chain, as seen by its ChainWriter.");
+    describe_counter!(ACTOR_RESTARTS, "Actor restarts by supervisors, by actor kind and reason.");
+    describe_counter!(ACTOR_ESCALATIONS, "Supervisors that exceeded their restart intensity and escalated.");
+    describe_gauge!(BUILD_INFO, "Always 1; the version label says which build runs.");
+    describe_gauge!(PROCESS_START_SECONDS, Unit::Seconds, "Process start time since the Unix epoch.");
+    describe_gauge!(PROCESS_RSS_BYTES, Unit::Bytes, "Resident memory of the process.");
+    describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status class.");
+}

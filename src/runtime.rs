@@ -1,0 +1,122 @@
+//! Starting and stopping one votechain process (a "node"): the role supervisor tree
+//! built from config, and the HTTP server for the roles it runs. `votechain run`,
+//! `votechain dev` and the integration tests all start nodes through [`Node::start`].
+
+use crate::actors::ingest_batcher::IngestMsg;
+use crate::config::Config;
+use crate::dynamo::{self, ledger::Ledger};
+use crate::http;
+use crate::supervision::policy::Policy;
+use crate::supervision::tree::{self, TreeInputs};
+use crate::supervision::{Supervisor, SupervisorArgs, SupervisorMsg};
+use ractor::{Actor, ActorRef};
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Where callers find the current incarnation of a restartable actor. The actor puts
+/// itself here in `pre_start` and removes itself in `post_stop`. The lock is only ever
+/// held to clone or swap a reference, never across an `.await`.
+pub struct Slot<M>(Arc<RwLock<Option<ActorRef<M>>>>);
+
+impl<M> Clone for Slot<M> {
+    fn clone(&self) -> Self {
+        Slot(self.0.clone())
+    }
+}
+impl<M> Default for Slot<M> {
+    fn default() -> Self {
+        Slot(Arc::new(RwLock::new(None)))
+    }
+}
+impl<M: ractor::Message> Slot<M> {
+    pub fn get(&self) -> Option<ActorRef<M>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub fn set(&self, a: ActorRef<M>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(a);
+    }
+    /// Clears the slot if it still holds `a` (a newer incarnation may already be there).
+    pub fn clear(&self, a: &ActorRef<M>) {
+        let mut g = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if g.as_ref().is_some_and(|cur| cur.get_id() == a.get_id()) {
+            *g = None;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Build(#[from] tree::BuildError),
+    #[error("cannot start the actor tree: {0}")]
+    Spawn(String),
+    #[error("cannot bind HTTP on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A running process: its supervisor tree and HTTP server.
+pub struct Node {
+    pub config: Arc<Config>,
+    pub root: ActorRef<SupervisorMsg>,
+    pub http_addr: SocketAddr,
+    pub ledger: Ledger,
+    http_stop: tokio::sync::watch::Sender<bool>,
+    http_task: tokio::task::JoinHandle<()>,
+    root_task: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    /// Builds the tree for the config's roles, then serves HTTP (intake opens last).
+    pub async fn start(config: Config) -> Result<Node, StartError> {
+        let handle = crate::metrics::install();
+        let config = Arc::new(config);
+        let db = dynamo::client(&config.dynamodb).await;
+        let ledger = Ledger::new(db, config.dynamodb.ledger_table.clone());
+        let ingest_slot: Slot<IngestMsg> = Slot::default();
+        let inputs = TreeInputs { config: config.clone(), ledger: ledger.clone(), ingest_slot: ingest_slot.clone() };
+        let children = tree::build(&inputs)?;
+        let args = SupervisorArgs { name: format!("node-{}", config.node.instance_id), policy: Policy::default(), children };
+        let (root, root_task) = Actor::spawn(None, Supervisor, args).await.map_err(|e| StartError::Spawn(e.to_string()))?;
+
+        let state = http::AppState::new(config.clone(), ledger.clone(), ingest_slot, root.clone(), handle);
+        let app = http::router(state);
+        let listener = tokio::net::TcpListener::bind(config.node.http_addr)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.node.http_addr, source })?;
+        let http_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.node.http_addr, source })?;
+        let (http_stop, mut rx) = tokio::sync::watch::channel(false);
+        let http_task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.wait_for(|v| *v).await;
+            };
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        tracing::info!(%http_addr, roles = ?config.roles, "node started");
+        Ok(Node { config, root, http_addr, ledger, http_stop, http_task, root_task })
+    }
+
+    /// Graceful shutdown: stop intake (HTTP) first, then the actors in reverse start order
+    /// (each finishes its batch; writes are atomic, so a cut-off batch is simply redone).
+    pub async fn shutdown(self) {
+        let grace = Duration::from_millis(self.config.node.shutdown_grace_ms);
+        let _ = self.http_stop.send(true);
+        let _ = tokio::time::timeout(grace / 2, self.http_task).await;
+        let _ = self.root.call(|r| SupervisorMsg::Shutdown(grace / 8, r), Some(grace / 4)).await;
+        self.root.stop(Some("shutdown".into()));
+        let _ = tokio::time::timeout(grace / 4, self.root_task).await;
+        tracing::info!("node stopped");
+    }
+
+    /// True while the root supervisor runs (it fails when a child escalates).
+    pub fn is_alive(&self) -> bool {
+        !self.root_task.is_finished()
+    }
+}
