@@ -53,6 +53,9 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub writer: WriterConfig,
+    /// Restart policy of the role supervisor and of the writer's ChainWriters.
+    #[serde(default)]
+    pub supervision: crate::supervision::Policy,
     #[serde(default)]
     pub elections: Vec<Election>,
 }
@@ -97,6 +100,9 @@ pub struct KafkaConfig {
     /// Any librdkafka property, passed through verbatim to every client
     /// (e.g. `security.protocol`, `sasl.mechanism`, `ssl.ca.location` for MSK).
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties whose values come from environment variables (secrets such as
+    /// `sasl.password`): property name -> variable name.
+    pub properties_env: BTreeMap<String, String>,
 }
 
 impl Default for KafkaConfig {
@@ -111,6 +117,7 @@ impl Default for KafkaConfig {
             partitions: 4,
             replication_factor: 3,
             properties: BTreeMap::new(),
+            properties_env: BTreeMap::new(),
         }
     }
 }
@@ -215,12 +222,14 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Loads `path`, applies `VOTECHAIN_*` overrides (`VOTECHAIN_KAFKA__BOOTSTRAP_SERVERS=...`),
+    /// Loads `path`, applies `VOTECHAIN_<SECTION>__<KEY>` overrides (`VOTECHAIN_KAFKA__BOOTSTRAP_SERVERS=...`),
     /// and validates the result.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let cfg: Config = Figment::new()
             .merge(Toml::file_exact(path))
-            .merge(Env::prefixed("VOTECHAIN_").split("__"))
+            // Only nested keys are config (`VOTECHAIN_KAFKA__BOOTSTRAP_SERVERS`); VOTECHAIN_LOG and
+            // friends are not.
+            .merge(Env::prefixed("VOTECHAIN_").filter(|k| k.as_str().contains("__")).split("__"))
             .extract()
             .map_err(Box::new)?;
         cfg.validate()?;
@@ -266,7 +275,12 @@ impl Config {
         if k.embedded && !(1..=16).contains(&k.embedded_brokers) {
             errs.push("kafka.embedded_brokers: must be 1..=16".into());
         }
-        for key in k.properties.keys() {
+        for (prop, var) in &k.properties_env {
+            if std::env::var(var).is_err() {
+                errs.push(format!("kafka.properties_env.{prop}: environment variable {var} is not set"));
+            }
+        }
+        for key in k.properties.keys().chain(k.properties_env.keys()) {
             if matches!(key.as_str(), "transactional.id" | "enable.idempotence" | "isolation.level" | "enable.auto.commit" | "group.id") {
                 errs.push(format!("kafka.properties.{key}: set by votechain itself; overriding it would break exactly-once"));
             }
@@ -322,6 +336,13 @@ impl Config {
         }
         if w.group_id.is_empty() {
             errs.push("writer.group_id: must not be empty".into());
+        }
+        let sp = &self.supervision;
+        if sp.intensity.max_restarts == 0 || sp.intensity.period.is_zero() {
+            errs.push("supervision.intensity: max_restarts and period must be positive".into());
+        }
+        if sp.backoff.initial.is_zero() || sp.backoff.max < sp.backoff.initial || !(1.0..=10.0).contains(&sp.backoff.factor) {
+            errs.push("supervision.backoff: need 0 < initial <= max and 1 <= factor <= 10".into());
         }
         let mut seen = BTreeSet::new();
         for e in &self.elections {

@@ -36,6 +36,10 @@ pub fn base_config(cfg: &KafkaConfig) -> ClientConfig {
     for (k, v) in &cfg.properties {
         c.set(k, v);
     }
+    for (k, var) in &cfg.properties_env {
+        // Presence is checked by Config::validate.
+        c.set(k, std::env::var(var).unwrap_or_default());
+    }
     c
 }
 

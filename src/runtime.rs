@@ -6,7 +6,6 @@ use crate::actors::ingest_batcher::IngestMsg;
 use crate::config::Config;
 use crate::dynamo::{self, ledger::Ledger};
 use crate::http;
-use crate::supervision::policy::Policy;
 use crate::supervision::tree::{self, TreeInputs};
 use crate::supervision::{Supervisor, SupervisorArgs, SupervisorMsg};
 use ractor::{Actor, ActorRef};
@@ -81,7 +80,7 @@ impl Node {
         let ingest_slot: Slot<IngestMsg> = Slot::default();
         let inputs = TreeInputs { config: config.clone(), ledger: ledger.clone(), ingest_slot: ingest_slot.clone() };
         let children = tree::build(&inputs)?;
-        let args = SupervisorArgs { name: format!("node-{}", config.node.instance_id), policy: Policy::default(), children };
+        let args = SupervisorArgs { name: format!("node-{}", config.node.instance_id), policy: config.supervision, children };
         let (root, root_task) = Actor::spawn(None, Supervisor, args).await.map_err(|e| StartError::Spawn(e.to_string()))?;
 
         let state = http::AppState::new(config.clone(), ledger.clone(), ingest_slot, root.clone(), handle);

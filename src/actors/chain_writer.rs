@@ -45,6 +45,24 @@ pub struct WriterCtx {
     pub retry_max: Duration,
 }
 
+impl WriterCtx {
+    /// Everything a ChainWriter needs, from the writer section of the config.
+    pub fn new(cfg: &crate::config::Config, ledger: Ledger) -> Result<WriterCtx, rdkafka::error::KafkaError> {
+        Ok(WriterCtx {
+            consumer_config: crate::kafka::partition_consumer_config(&cfg.kafka, &format!("{}-readers", cfg.writer.group_id)),
+            topic: cfg.kafka.votes_topic.clone(),
+            dead_letter_topic: cfg.kafka.dead_letter_topic.clone(),
+            registry: cfg.registry(),
+            ledger,
+            dead_letters: crate::kafka::idempotent_producer_config(&cfg.kafka).create()?,
+            batch_max: cfg.writer.batch_max_records,
+            linger: Duration::from_millis(cfg.writer.linger_ms),
+            retry_initial: Duration::from_millis(cfg.writer.retry_initial_ms),
+            retry_max: Duration::from_millis(cfg.writer.retry_max_ms),
+        })
+    }
+}
+
 pub struct ChainWriter {
     pub ctx: Arc<WriterCtx>,
     pub partition: i32,
@@ -130,6 +148,17 @@ pub fn plan_batch(
     Plan { votes, duplicates, tips: new_tips, next_offset: last_offset + 1 }
 }
 
+/// Consumer errors librdkafka recovers from by itself (connectivity). Anything else, e.g.
+/// an out-of-range offset (`auto.offset.reset=error`), fails the writer loudly.
+fn is_transient(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(C::AllBrokersDown | C::BrokerTransportFailure | C::NetworkException | C::RequestTimedOut | C::OperationTimedOut
+            | C::NotLeaderForPartition | C::LeaderNotAvailable | C::Resolve | C::TimedOutQueue)
+    )
+}
+
 /// The idempotency token of one append: the same writer retrying the same offsets sends
 /// the same token, so DynamoDB applies the transaction at most once.
 pub fn request_token(writer_id: &str, partition: i32, first: i64, next: i64) -> String {
@@ -186,6 +215,12 @@ impl ChainWriter {
         let mut out = Vec::new();
         let first = match tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
             Err(_) => return Ok(out),
+            Ok(Err(e)) if is_transient(&e) => {
+                // librdkafka reconnects by itself; the offset we read from does not move.
+                tracing::warn!(partition = self.partition, error = %e, "transient Kafka error; polling again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return Ok(out);
+            }
             Ok(r) => r?,
         };
         out.push(Record { offset: first.offset(), payload: first.payload().unwrap_or_default().to_vec() });
@@ -193,6 +228,7 @@ impl ChainWriter {
         while out.len() < self.ctx.batch_max {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
                 Err(_) => break,
+                Ok(Err(e)) if is_transient(&e) => break,
                 Ok(r) => {
                     let msg = r?;
                     out.push(Record { offset: msg.offset(), payload: msg.payload().unwrap_or_default().to_vec() });

@@ -92,7 +92,9 @@ impl Ledger {
     /// Which of these `(election_id, vote_id)` pairs already have a marker (consistent reads).
     pub async fn chained_vote_ids(&self, ids: &[(String, String)]) -> Result<HashSet<(String, String)>, LedgerError> {
         let mut found = HashSet::new();
-        for chunk in ids.chunks(100) {
+        // BatchGetItem refuses duplicate keys; a batch often holds a vote and its resubmission.
+        let unique: Vec<&(String, String)> = ids.iter().collect::<HashSet<_>>().into_iter().collect();
+        for chunk in unique.chunks(100) {
             let keys: Vec<Item> = chunk.iter().map(|(e, v)| items::key(items::marker_pk(e, v), items::MARKER_SK)).collect();
             let mut pending = Some(
                 KeysAndAttributes::builder()

@@ -69,7 +69,7 @@ pub struct Backoff {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Policy {
     pub strategy: Strategy,
     pub intensity: Intensity,

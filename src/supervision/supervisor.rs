@@ -244,7 +244,7 @@ mod tests {
                 name: format!("c{i}"),
                 kind: "test",
                 restart: *r,
-                start: Arc::new(|_| Box::pin(async { Err(SpawnErr::StartupCancelled) })),
+                start: Arc::new(|_| Box::pin(async { Err(SpawnErr::ActorAlreadyStarted) })),
             })
             .collect::<Vec<_>>();
         SupervisorState {

@@ -5,7 +5,7 @@
 //! Child order is start order; shutdown stops children in reverse: the intake
 //! (`ingest-batcher`) is listed last so it stops first, then the writers drain.
 
-use super::policy::{Policy, Restart};
+use super::policy::Restart;
 use super::supervisor::{ChildSpec, StartFn};
 use crate::actors::chain_writer::WriterCtx;
 use crate::actors::ingest_batcher::{IngestBatcher, IngestMsg};
@@ -37,24 +37,11 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
     let cfg = &inputs.config;
     let mut children = Vec::new();
     if cfg.runs(Role::Writer) {
-        let dead_letters = kafka::idempotent_producer_config(&cfg.kafka)
-            .create()
-            .map_err(|source| BuildError::Kafka { role: "writer", source })?;
-        let ctx = Arc::new(WriterCtx {
-            consumer_config: kafka::partition_consumer_config(&cfg.kafka, &format!("{}-readers", cfg.writer.group_id)),
-            topic: cfg.kafka.votes_topic.clone(),
-            dead_letter_topic: cfg.kafka.dead_letter_topic.clone(),
-            registry: cfg.registry(),
-            ledger: inputs.ledger.clone(),
-            dead_letters,
-            batch_max: cfg.writer.batch_max_records,
-            linger: Duration::from_millis(cfg.writer.linger_ms),
-            retry_initial: Duration::from_millis(cfg.writer.retry_initial_ms),
-            retry_max: Duration::from_millis(cfg.writer.retry_max_ms),
-        });
+        let ctx = Arc::new(WriterCtx::new(cfg, inputs.ledger.clone()).map_err(|source| BuildError::Kafka { role: "writer", source })?);
         let group_config = kafka::group_consumer_config(&cfg.kafka, &cfg.writer.group_id);
+        let policy = cfg.supervision;
         let start: StartFn = Arc::new(move |sup| {
-            let actor = WriterCoordinator { ctx: ctx.clone(), group_config: group_config.clone(), policy: Policy::default() };
+            let actor = WriterCoordinator { ctx: ctx.clone(), group_config: group_config.clone(), policy: policy };
             Box::pin(async move { Actor::spawn_linked(None, actor, (), sup).await.map(|(r, _)| r.get_cell()) })
         });
         children.push(ChildSpec { name: "writer-coordinator".into(), kind: "writer_coordinator", restart: Restart::Permanent, start });

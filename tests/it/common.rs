@@ -1,0 +1,172 @@
+//! Shared harness: one DynamoDB Local per test binary (or the one named by
+//! `VOTECHAIN_TEST_DYNAMODB_ENDPOINT`), and per test its own embedded Kafka cluster and
+//! its own ledger table, so tests run in parallel without seeing each other.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+use votechain::config::Config;
+use votechain::dynamo::{self, ledger::Ledger, tables};
+use votechain::kafka::EmbeddedKafka;
+use votechain::runtime::Node;
+
+/// The endpoint of the shared DynamoDB Local, started on first use by a thread that lives
+/// as long as the test process (the JVM dies with it: PR_SET_PDEATHSIG).
+pub fn dynamodb_endpoint() -> String {
+    static EP: OnceLock<String> = OnceLock::new();
+    EP.get_or_init(|| {
+        if let Ok(ep) = std::env::var("VOTECHAIN_TEST_DYNAMODB_ENDPOINT") {
+            return ep;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let port = free_port();
+            let ddb = rt.block_on(votechain::dev::DynamoDbLocal::start(port)).expect("start DynamoDB Local (run scripts/setup)");
+            tx.send(ddb.endpoint.clone()).unwrap();
+            // Keep the child (and this thread, its parent for PDEATHSIG) alive for the whole run.
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(90)).expect("DynamoDB Local started")
+    })
+    .clone()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VOTECHAIN_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// One test's world: Kafka cluster, ledger table, config.
+pub struct TestEnv {
+    /// Kept alive for the test; fault-injection scenarios reach the mock through it.
+    #[allow(dead_code)]
+    pub kafka: EmbeddedKafka,
+    pub config: Config,
+    pub ledger: Ledger,
+}
+
+pub const KEY: &str = "test-key-1";
+
+impl TestEnv {
+    /// `elections` is TOML for `[[elections]]` entries.
+    pub async fn new(name: &str, partitions: u32, elections: &str) -> TestEnv {
+        init_tracing();
+        let table = format!("t-{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let toml = format!(
+            r#"
+roles = ["ingest", "writer", "query"]
+[node]
+instance_id = "{name}"
+http_addr = "127.0.0.1:0"
+shutdown_grace_ms = 8000
+[kafka]
+embedded = true
+embedded_brokers = 1
+replication_factor = 1
+partitions = {partitions}
+[dynamodb]
+endpoint = "{ep}"
+local_credentials = true
+ledger_table = "{table}"
+[ingest]
+clients = [{{ id = "test", key = "{KEY}" }}]
+linger_ms = 2
+[writer]
+retry_initial_ms = 20
+retry_max_ms = 500
+{elections}
+"#,
+            ep = dynamodb_endpoint()
+        );
+        let mut config = Config::from_toml(&toml).expect("test config is valid");
+        let kafka = EmbeddedKafka::start(&config.kafka).expect("embedded kafka");
+        config.kafka.bootstrap_servers = kafka.bootstrap_servers();
+        let db = dynamo::client(&config.dynamodb).await;
+        tables::ensure_ledger_table(&db, &table).await.expect("ledger table");
+        TestEnv { kafka, ledger: Ledger::new(db, table), config }
+    }
+
+    /// Starts a node running `roles` of this env's config.
+    pub async fn node(&self, roles: &[&str], instance: &str) -> Node {
+        let mut cfg = self.config.clone();
+        cfg.roles = roles.iter().map(|r| serde_json::from_value(serde_json::json!(r)).unwrap()).collect();
+        cfg.node.instance_id = instance.into();
+        Node::start(cfg).await.expect("node starts")
+    }
+}
+
+pub const DEMO: &str = r#"
+[[elections]]
+id = "demo-2026"
+candidates = ["alice", "bob", "carol"]
+regions = ["north", "south", "east", "west"]
+"#;
+
+/// A deterministic canonical UUID for test vote `i`.
+pub fn vote_id(tag: u32, i: u32) -> String {
+    format!("{tag:08x}-0000-4000-8000-{i:012x}")
+}
+
+pub async fn submit(http: &reqwest::Client, node: &Node, election: &str, vid: &str, cand: &str, region: &str) -> reqwest::StatusCode {
+    let url = format!("http://{}/v1/elections/{election}/votes", node.http_addr);
+    let body = serde_json::json!({"vote_id": vid, "candidate_id": cand, "region_id": region});
+    loop {
+        match http.post(&url).bearer_auth(KEY).json(&body).send().await {
+            Ok(r) => return r.status(),
+            Err(e) if e.is_connect() => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("request failed: {e}"),
+        }
+    }
+}
+
+/// Submits until 202, retrying 503s with the same vote_id, as a well-behaved client does.
+pub async fn submit_until_accepted(http: &reqwest::Client, node: &Node, election: &str, vid: &str, cand: &str, region: &str) {
+    for _ in 0..200 {
+        match submit(http, node, election, vid, cand, region).await {
+            reqwest::StatusCode::ACCEPTED => return,
+            reqwest::StatusCode::SERVICE_UNAVAILABLE => tokio::time::sleep(Duration::from_millis(50)).await,
+            s => panic!("unexpected status {s} for {vid}"),
+        }
+    }
+    panic!("vote {vid} never accepted");
+}
+
+/// Polls `f` until it returns Some, or panics after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every vote item of a chain, in order, read consistently.
+pub async fn chain_items(ledger: &Ledger, election: &str, chain: u32, chains: u32) -> Vec<votechain::dynamo::items::VoteItem> {
+    let mut out = vec![];
+    let mut start = None;
+    loop {
+        let (page, next) = ledger.chain_page(election, chain, chains, start, true).await.unwrap();
+        out.extend(page.iter().map(|i| votechain::dynamo::items::parse_vote(i).unwrap()));
+        match next {
+            Some(k) => start = Some(k),
+            None => return out,
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests against DynamoDB Local and librdkafka's mock cluster.
+//! One binary (one link of the heavy dependency tree), one module per scenario.
+
+mod common;
+
+mod e2e_http;
+mod fencing;
+mod tamper;
+mod writer_restart;
