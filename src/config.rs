@@ -53,6 +53,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub writer: WriterConfig,
+    #[serde(default)]
+    pub projector: ProjectorConfig,
     /// Restart policy of the role supervisor and of the writer's ChainWriters.
     #[serde(default)]
     pub supervision: crate::supervision::Policy,
@@ -131,6 +133,10 @@ pub struct DynamoConfig {
     /// Use fixed dummy credentials (DynamoDB Local). Off: the AWS default chain (IRSA on EKS).
     pub local_credentials: bool,
     pub ledger_table: String,
+    /// KCL-style lease table of the projectors.
+    pub lease_table: String,
+    /// The read model (results); derived, can be dropped and rebuilt.
+    pub results_table: String,
 }
 
 impl Default for DynamoConfig {
@@ -140,6 +146,8 @@ impl Default for DynamoConfig {
             region: "us-east-1".into(),
             local_credentials: false,
             ledger_table: "votechain-ledger".into(),
+            lease_table: "votechain-leases".into(),
+            results_table: "votechain-results".into(),
         }
     }
 }
@@ -209,6 +217,25 @@ impl Default for WriterConfig {
             retry_initial_ms: 50,
             retry_max_ms: 5_000,
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectorConfig {
+    /// A lease whose counter has not moved for this long is expired (KCL's failover time).
+    pub failover_ms: u64,
+    /// Records per GetRecords call (DynamoDB Streams allows up to 1000).
+    pub max_records: i32,
+    /// Pause after an empty GetRecords.
+    pub idle_poll_ms: u64,
+    /// Lease owner name; default: node.instance_id.
+    pub worker_id: Option<String>,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        ProjectorConfig { failover_ms: 10_000, max_records: 1000, idle_poll_ms: 250, worker_id: None }
     }
 }
 
@@ -336,6 +363,18 @@ impl Config {
         }
         if w.group_id.is_empty() {
             errs.push("writer.group_id: must not be empty".into());
+        }
+        let p = &self.projector;
+        if !(300..=600_000).contains(&p.failover_ms) {
+            errs.push("projector.failover_ms: must be 300..=600000".into());
+        }
+        if !(1..=1000).contains(&p.max_records) {
+            errs.push("projector.max_records: must be 1..=1000".into());
+        }
+        let d = &self.dynamodb;
+        let names = [&d.ledger_table, &d.lease_table, &d.results_table];
+        if names.iter().any(|n| n.len() < 3) || names[0] == names[1] || names[0] == names[2] || names[1] == names[2] {
+            errs.push("dynamodb: ledger_table, lease_table, results_table must be distinct names of 3+ characters".into());
         }
         let sp = &self.supervision;
         if sp.intensity.max_restarts == 0 || sp.intensity.period.is_zero() {

@@ -13,6 +13,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod model;
+pub mod projector;
 pub mod runtime;
 pub mod supervision;
 pub mod verify;

@@ -137,8 +137,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 cfg.dynamodb.local_credentials = true;
             }
             let db = dynamo::client(&cfg.dynamodb).await;
-            tables::ensure_ledger_table(&db, &cfg.dynamodb.ledger_table).await?;
-            println!("table {} ready", cfg.dynamodb.ledger_table);
+            tables::ensure_all(&db, &cfg.dynamodb).await?;
+            let d = &cfg.dynamodb;
+            println!("tables {}, {}, {} ready", d.ledger_table, d.lease_table, d.results_table);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::SetupTopics { config } => {
@@ -188,7 +189,7 @@ async fn dev(mut cfg: Config, dynamodb_endpoint: Option<String>) -> Result<ExitC
 async fn serve(cfg: Config) -> Result<ExitCode> {
     if cfg.dynamodb.endpoint.is_some() {
         let db = dynamo::client(&cfg.dynamodb).await;
-        tables::ensure_ledger_table(&db, &cfg.dynamodb.ledger_table).await?;
+        tables::ensure_all(&db, &cfg.dynamodb).await?;
     }
     let elections: Vec<String> = cfg.elections.iter().map(|e| e.id.clone()).collect();
     let node = Node::start(cfg).await?;

@@ -29,6 +29,21 @@ pub const WRITER_DYNAMODB_RETRIES: &str = "votechain_writer_dynamodb_retries_tot
 pub const WRITER_PARTITIONS: &str = "votechain_writer_partitions_assigned";
 pub const WRITER_CHECKPOINT_OFFSET: &str = "votechain_writer_checkpoint_offset";
 pub const CHAIN_TIP_SEQ: &str = "votechain_chain_tip_seq";
+// projector
+pub const PROJECTOR_LEASES_HELD: &str = "votechain_projector_leases_held";
+pub const PROJECTOR_LEASES_TAKEN: &str = "votechain_projector_leases_taken_total";
+pub const PROJECTOR_LEASES_LOST: &str = "votechain_projector_leases_lost_total";
+pub const PROJECTOR_OPEN_SHARDS: &str = "votechain_projector_open_shards";
+pub const PROJECTOR_RECORDS: &str = "votechain_projector_records_applied_total";
+pub const PROJECTOR_BATCHES: &str = "votechain_projector_batches_applied_total";
+pub const PROJECTOR_STREAM_LAG: &str = "votechain_projector_stream_lag_seconds";
+pub const PROJECTOR_APPLY_DELAY: &str = "votechain_projector_apply_delay_seconds";
+pub const PROJECTOR_TRIMMED: &str = "votechain_projector_trimmed_data_total";
+pub const PROJECTOR_UNREADABLE: &str = "votechain_projector_unreadable_items_total";
+pub const PROJECTOR_LEASE_CONFLICTS: &str = "votechain_projector_lease_conflicts_total";
+// query
+pub const QUERY_REQUESTS: &str = "votechain_query_requests_total";
+pub const QUERY_REQUEST_SECONDS: &str = "votechain_query_request_duration_seconds";
 // supervision and process
 pub const ACTOR_RESTARTS: &str = "votechain_actor_restarts_total";
 pub const ACTOR_ESCALATIONS: &str = "votechain_actor_escalations_total";
@@ -96,6 +111,19 @@ fn describe() {
     describe_gauge!(WRITER_PARTITIONS, Unit::Count, "Partitions of the votes topic assigned to this writer.");
     describe_gauge!(WRITER_CHECKPOINT_OFFSET, Unit::Count, "Next Kafka offset each partition's checkpoint points at.");
     describe_gauge!(CHAIN_TIP_SEQ, Unit::Count, "Last seq linked on each chain, as seen by its ChainWriter.");
+    describe_gauge!(PROJECTOR_LEASES_HELD, Unit::Count, "Stream shard leases this projector holds.");
+    describe_counter!(PROJECTOR_LEASES_TAKEN, "Leases taken, by how (unowned, expired, stolen, reacquired).");
+    describe_counter!(PROJECTOR_LEASES_LOST, "Leases lost to a peer or not renewable in time.");
+    describe_gauge!(PROJECTOR_OPEN_SHARDS, Unit::Count, "Open shards of the ledger's stream.");
+    describe_counter!(PROJECTOR_RECORDS, "Vote records applied to the read model.");
+    describe_counter!(PROJECTOR_BATCHES, "Read-model transactions committed (deltas + checkpoint).");
+    describe_gauge!(PROJECTOR_STREAM_LAG, Unit::Seconds, "Now minus ApproximateCreationDateTime of the last applied record (KCL's definition; DynamoDB Local rounds it to the minute).");
+    describe_histogram!(PROJECTOR_APPLY_DELAY, Unit::Seconds, "From a vote's cast_at_ms to its application to the read model.");
+    describe_counter!(PROJECTOR_TRIMMED, "TrimmedDataAccessException: stream records expired before being applied; rebuild the projection.");
+    describe_counter!(PROJECTOR_UNREADABLE, "Vote items on the stream that could not be parsed (see votechain verify).");
+    describe_counter!(PROJECTOR_LEASE_CONFLICTS, "Read-model transactions refused by the lease condition.");
+    describe_counter!(QUERY_REQUESTS, "Query API requests by route and status.");
+    describe_histogram!(QUERY_REQUEST_SECONDS, Unit::Seconds, "Query API latency by route.");
     describe_counter!(ACTOR_RESTARTS, "Actor restarts by supervisors, by actor kind and reason.");
     describe_counter!(ACTOR_ESCALATIONS, "Supervisors that exceeded their restart intensity and escalated.");
     describe_gauge!(BUILD_INFO, "Always 1; the version label says which build runs.");

@@ -78,7 +78,13 @@ impl Node {
         let db = dynamo::client(&config.dynamodb).await;
         let ledger = Ledger::new(db, config.dynamodb.ledger_table.clone());
         let ingest_slot: Slot<IngestMsg> = Slot::default();
-        let inputs = TreeInputs { config: config.clone(), ledger: ledger.clone(), ingest_slot: ingest_slot.clone() };
+        let streams = if config.runs(crate::config::Role::Projector) {
+            let arn = crate::projector::stream::stream_arn(&ledger.db, &ledger.table).await.map_err(|e| StartError::Spawn(e.to_string()))?;
+            Some((dynamo::streams_client(&config.dynamodb).await, arn))
+        } else {
+            None
+        };
+        let inputs = TreeInputs { config: config.clone(), ledger: ledger.clone(), streams, ingest_slot: ingest_slot.clone() };
         let children = tree::build(&inputs)?;
         let args = SupervisorArgs { name: format!("node-{}", config.node.instance_id), policy: config.supervision, children };
         let (root, root_task) = Actor::spawn(None, Supervisor, args).await.map_err(|e| StartError::Spawn(e.to_string()))?;

@@ -5,4 +5,6 @@
 
 pub mod chain_writer;
 pub mod ingest_batcher;
+pub mod lease_coordinator;
+pub mod shard_worker;
 pub mod writer_coordinator;

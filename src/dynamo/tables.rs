@@ -23,22 +23,30 @@ pub enum TableError {
 
 /// Creates the ledger table unless it exists; waits until it is ACTIVE.
 pub async fn ensure_ledger_table(db: &Client, table: &str) -> Result<(), TableError> {
-    ensure_pk_sk_table(db, table, Some(StreamViewType::NewImage)).await
+    ensure_table(db, table, &[("pk", KeyType::Hash), ("sk", KeyType::Range)], Some(StreamViewType::NewImage)).await
 }
 
-/// Creates a `pk`/`sk` string-keyed table, optionally with a stream of `view`.
-pub async fn ensure_pk_sk_table(db: &Client, table: &str, view: Option<StreamViewType>) -> Result<(), TableError> {
+/// Every table of a config: ledger, leases, results.
+pub async fn ensure_all(db: &Client, cfg: &crate::config::DynamoConfig) -> Result<(), TableError> {
+    ensure_ledger_table(db, &cfg.ledger_table).await?;
+    ensure_table(db, &cfg.lease_table, &[("leaseKey", KeyType::Hash)], None).await?;
+    ensure_table(db, &cfg.results_table, &[("pk", KeyType::Hash), ("sk", KeyType::Range)], None).await
+}
+
+/// Creates a string-keyed table with these keys, optionally with a stream of `view`.
+pub async fn ensure_table(db: &Client, table: &str, keys: &[(&str, KeyType)], view: Option<StreamViewType>) -> Result<(), TableError> {
     let call = |op: &'static str, e: String| TableError::Call { op, table: table.to_string(), detail: e };
     match db.describe_table().table_name(table).send().await {
         Ok(out) => {
             let t = out.table().ok_or_else(|| call("DescribeTable", "no table description".into()))?;
-            let keys: Vec<(String, String)> = t
+            let have: Vec<(String, String)> = t
                 .key_schema()
                 .iter()
                 .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
                 .collect();
-            if keys != [("pk".to_string(), "HASH".to_string()), ("sk".to_string(), "RANGE".to_string())] {
-                return Err(TableError::Mismatch { table: table.into(), problem: format!("has key schema {keys:?}, want pk HASH, sk RANGE") });
+            let want: Vec<(String, String)> = keys.iter().map(|(n, k)| (n.to_string(), k.as_str().to_string())).collect();
+            if have != want {
+                return Err(TableError::Mismatch { table: table.into(), problem: format!("has key schema {have:?}, want {want:?}") });
             }
             if let Some(view) = view {
                 let spec = t.stream_specification();
@@ -49,14 +57,10 @@ pub async fn ensure_pk_sk_table(db: &Client, table: &str, view: Option<StreamVie
             }
         }
         Err(e) if crate::dynamo::describe(&e).starts_with("ResourceNotFoundException") => {
-            let mut req = db
-                .create_table()
-                .table_name(table)
-                .billing_mode(BillingMode::PayPerRequest)
-                .attribute_definitions(attr("pk"))
-                .attribute_definitions(attr("sk"))
-                .key_schema(key("pk", KeyType::Hash))
-                .key_schema(key("sk", KeyType::Range));
+            let mut req = db.create_table().table_name(table).billing_mode(BillingMode::PayPerRequest);
+            for (name, kt) in keys {
+                req = req.attribute_definitions(attr(name)).key_schema(key(name, kt.clone()));
+            }
             if let Some(view) = view {
                 req = req.stream_specification(
                     StreamSpecification::builder().stream_enabled(true).stream_view_type(view).build().expect("complete"),

@@ -74,6 +74,9 @@ pub fn router(state: AppState) -> Router {
     if state.config.runs(Role::Query) || state.config.runs(Role::Ingest) {
         r = r.route("/v1/elections/{election_id}/votes/{vote_id}", get(query::receipt));
     }
+    if state.config.runs(Role::Query) {
+        r = r.route("/v1/elections/{election_id}/results", get(query::results));
+    }
     r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") }).with_state(state)
 }
 

@@ -9,6 +9,9 @@ use super::policy::Restart;
 use super::supervisor::{ChildSpec, StartFn};
 use crate::actors::chain_writer::WriterCtx;
 use crate::actors::ingest_batcher::{IngestBatcher, IngestMsg};
+use crate::actors::lease_coordinator::LeaseCoordinator;
+use crate::actors::shard_worker::ProjectorCtx;
+use crate::projector::lease::LeaseTable;
 use crate::actors::writer_coordinator::WriterCoordinator;
 use crate::config::{Config, Role};
 use crate::dynamo::ledger::Ledger;
@@ -23,6 +26,8 @@ use std::time::Duration;
 pub struct TreeInputs {
     pub config: Arc<Config>,
     pub ledger: Ledger,
+    /// The ledger's stream (projector role only).
+    pub streams: Option<(aws_sdk_dynamodbstreams::Client, String)>,
     pub ingest_slot: Slot<IngestMsg>,
 }
 
@@ -45,6 +50,25 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
             Box::pin(async move { Actor::spawn_linked(None, actor, (), sup).await.map(|(r, _)| r.get_cell()) })
         });
         children.push(ChildSpec { name: "writer-coordinator".into(), kind: "writer_coordinator", restart: Restart::Permanent, start });
+    }
+    if let (true, Some((streams, arn))) = (cfg.runs(Role::Projector), inputs.streams.clone()) {
+        let p = &cfg.projector;
+        let ctx = Arc::new(ProjectorCtx {
+            worker_id: p.worker_id.clone().unwrap_or_else(|| cfg.node.instance_id.clone()),
+            leases: LeaseTable { db: inputs.ledger.db.clone(), table: cfg.dynamodb.lease_table.clone(), stream_arn: arn },
+            streams,
+            db: inputs.ledger.db.clone(),
+            results_table: cfg.dynamodb.results_table.clone(),
+            failover: Duration::from_millis(p.failover_ms),
+            max_records: p.max_records,
+            idle: Duration::from_millis(p.idle_poll_ms),
+        });
+        let policy = cfg.supervision;
+        let start: StartFn = Arc::new(move |sup| {
+            let actor = LeaseCoordinator { ctx: ctx.clone(), policy };
+            Box::pin(async move { Actor::spawn_linked(None, actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+        });
+        children.push(ChildSpec { name: "lease-coordinator".into(), kind: "lease_coordinator", restart: Restart::Permanent, start });
     }
     if cfg.runs(Role::Ingest) {
         let producer_config = kafka::transactional_producer_config(

@@ -59,7 +59,8 @@ impl TestEnv {
     /// `elections` is TOML for `[[elections]]` entries.
     pub async fn new(name: &str, partitions: u32, elections: &str) -> TestEnv {
         init_tracing();
-        let table = format!("t-{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let table = format!("t-{name}-{suffix}");
         let toml = format!(
             r#"
 roles = ["ingest", "writer", "query"]
@@ -76,6 +77,11 @@ partitions = {partitions}
 endpoint = "{ep}"
 local_credentials = true
 ledger_table = "{table}"
+lease_table = "{table}-leases"
+results_table = "{table}-results"
+[projector]
+failover_ms = 2000
+idle_poll_ms = 100
 [ingest]
 clients = [{{ id = "test", key = "{KEY}" }}]
 linger_ms = 2
@@ -90,7 +96,7 @@ retry_max_ms = 500
         let kafka = EmbeddedKafka::start(&config.kafka).expect("embedded kafka");
         config.kafka.bootstrap_servers = kafka.bootstrap_servers();
         let db = dynamo::client(&config.dynamodb).await;
-        tables::ensure_ledger_table(&db, &table).await.expect("ledger table");
+        tables::ensure_all(&db, &config.dynamodb).await.expect("tables");
         TestEnv { kafka, ledger: Ledger::new(db, table), config }
     }
 
@@ -169,4 +175,66 @@ pub async fn chain_items(ledger: &Ledger, election: &str, chain: u32, chains: u3
             None => return out,
         }
     }
+}
+
+/// Simulates SIGKILL of a node's actors: every actor of its tree dies at once, nothing is
+/// released or flushed (leases are left to expire). The root dies first so nothing restarts.
+pub fn crash(node: Node) {
+    fn walk(c: &ractor::ActorCell, out: &mut Vec<ractor::ActorCell>) {
+        for ch in c.get_children() {
+            out.push(ch.clone());
+            walk(&ch, out);
+        }
+    }
+    let mut cells = vec![node.root.get_cell()];
+    walk(&node.root.get_cell(), &mut cells);
+    for c in cells {
+        c.kill();
+    }
+    std::mem::forget(node); // no graceful shutdown
+}
+
+/// The results the chain implies: (total, per candidate, per region -> candidate).
+pub async fn chain_results(ledger: &Ledger, election: &str, chains: u32) -> serde_json::Value {
+    use std::collections::BTreeMap;
+    let mut total = 0u64;
+    let mut cands: BTreeMap<String, u64> = BTreeMap::new();
+    let mut regions: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for c in 0..chains {
+        for v in chain_items(ledger, election, c, chains).await {
+            total += 1;
+            *cands.entry(v.candidate_id.clone()).or_default() += 1;
+            *regions.entry(v.region_id.clone()).or_default().entry(v.candidate_id.clone()).or_default() += 1;
+        }
+    }
+    serde_json::json!({"total": total, "candidates": cands, "regions": regions})
+}
+
+/// The results endpoint with zero entries dropped, in the shape of [`chain_results`].
+pub async fn served_results(http: &reqwest::Client, node: &Node, election: &str) -> serde_json::Value {
+    let url = format!("http://{}/v1/elections/{election}/results", node.http_addr);
+    let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+    let nz = |m: &serde_json::Value| -> serde_json::Map<String, serde_json::Value> {
+        m.as_object().unwrap().iter().filter(|(_, n)| n.as_u64() != Some(0)).map(|(k, n)| (k.clone(), n.clone())).collect()
+    };
+    let regions: serde_json::Map<String, serde_json::Value> = v["regions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(r, m)| (r.clone(), serde_json::Value::Object(nz(m))))
+        .filter(|(_, m)| !m.as_object().unwrap().is_empty())
+        .collect();
+    serde_json::json!({"total": v["total"], "candidates": nz(&v["candidates"]), "regions": regions})
+}
+
+/// Submits votes `from..to` of tag `tag`, spread over candidates and regions, 32 at a time.
+pub async fn submit_range(http: &reqwest::Client, node: &Node, tag: u32, from: u32, to: u32) {
+    use futures::StreamExt;
+    const C: [&str; 3] = ["alice", "bob", "carol"];
+    const R: [&str; 4] = ["north", "south", "east", "west"];
+    futures::stream::iter(from..to)
+        .for_each_concurrent(32, |i| async move {
+            submit_until_accepted(http, node, "demo-2026", &vote_id(tag, i), C[(i % 3) as usize], R[(i / 3 % 4) as usize]).await
+        })
+        .await;
 }

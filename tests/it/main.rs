@@ -5,5 +5,7 @@ mod common;
 
 mod e2e_http;
 mod fencing;
+mod projector_failover;
+mod projector_fencing;
 mod tamper;
 mod writer_restart;

@@ -1,0 +1,244 @@
+//! `ShardWorker`: applies one DynamoDB Streams shard of the ledger to the read model.
+//!
+//! Messages: `Poll` (sent to itself: read records, apply, poll again; after `idle` when the
+//! shard had nothing new).
+//! State: the shard iterator and the last applied sequence number (the checkpoint).
+//! Exactly once: each batch's count deltas AND the shard's checkpoint go in ONE
+//! `TransactWriteItems`, conditioned on the lease still being ours at the counter we hold
+//! (`held`, kept current by the coordinator's renewals). A worker whose lease was taken
+//! cannot apply; a batch re-read after failover starts after the committed checkpoint.
+//! A closed shard read to its end is checkpointed `SHARD_END` and the worker stops
+//! ("shard_end"). Expired iterators are renewed from the last sequence number; trimmed data
+//! is loud (metric + error log) and handled as KCL does (resume at the trim horizon).
+//! Supervised by: the `LeaseCoordinator` (restarted while the lease is held).
+//! Metrics: `votechain_projector_{records_applied,batches_applied,trimmed_data,lease_conflicts}_total`,
+//! `votechain_projector_stream_lag_seconds`, `votechain_projector_apply_delay_seconds`.
+
+use crate::dynamo::{ErrorClass, retryable_code};
+use crate::metrics as m;
+use crate::projector::lease::{LeaseTable, SHARD_END};
+use crate::projector::results::{self, Deltas};
+use crate::projector::stream::{self, StreamError};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+/// Immutable context shared by a projector's actors.
+pub struct ProjectorCtx {
+    pub worker_id: String,
+    pub leases: LeaseTable,
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    pub db: aws_sdk_dynamodb::Client,
+    pub results_table: String,
+    pub failover: Duration,
+    pub max_records: i32,
+    pub idle: Duration,
+}
+
+pub struct ShardWorker {
+    pub ctx: Arc<ProjectorCtx>,
+    pub shard: String,
+    /// The lease counter we hold; the coordinator updates it on every renewal.
+    pub held: Arc<AtomicI64>,
+}
+
+pub enum ShardWorkerMsg {
+    Poll,
+}
+
+pub struct ShardWorkerState {
+    iterator: Option<String>,
+    checkpoint: String,
+    backoff: Duration,
+}
+
+/// Why a worker stopped on its own.
+pub const STOP_SHARD_END: &str = "shard_end";
+pub const STOP_LEASE_LOST: &str = "lease_lost";
+
+enum Applied {
+    Ok,
+    LeaseLost,
+}
+
+impl Actor for ShardWorker {
+    type Msg = ShardWorkerMsg;
+    type State = ShardWorkerState;
+    type Arguments = ();
+
+    async fn pre_start(&self, myself: ActorRef<ShardWorkerMsg>, _: ()) -> Result<ShardWorkerState, ActorProcessingErr> {
+        let lease = self.ctx.leases.get(&self.shard).await?.ok_or_else(|| format!("no lease for shard {}", self.shard))?;
+        if lease.owner.as_deref() != Some(&self.ctx.worker_id) {
+            myself.stop(Some(STOP_LEASE_LOST.into()));
+            return Ok(ShardWorkerState { iterator: None, checkpoint: lease.checkpoint, backoff: Duration::ZERO });
+        }
+        if lease.checkpoint == SHARD_END {
+            myself.stop(Some(STOP_SHARD_END.into()));
+            return Ok(ShardWorkerState { iterator: None, checkpoint: lease.checkpoint, backoff: Duration::ZERO });
+        }
+        let iterator = stream::iterator(&self.ctx.streams, &self.ctx.leases.stream_arn, &self.shard, &lease.checkpoint).await?;
+        tracing::info!(shard = %self.shard, checkpoint = %lease.checkpoint, "shard worker started");
+        myself.send_message(ShardWorkerMsg::Poll)?;
+        Ok(ShardWorkerState { iterator, checkpoint: lease.checkpoint, backoff: Duration::from_millis(50) })
+    }
+
+    async fn handle(&self, myself: ActorRef<ShardWorkerMsg>, _: ShardWorkerMsg, st: &mut ShardWorkerState) -> Result<(), ActorProcessingErr> {
+        let Some(iter) = st.iterator.clone() else {
+            // Read to the end before: make sure SHARD_END is recorded, then stop.
+            return self.finish(&myself, st, Deltas::default()).await;
+        };
+        let (recs, next) = match stream::records(&self.ctx.streams, &iter, self.ctx.max_records).await {
+            Ok(r) => r,
+            Err(StreamError::IteratorExpired) => {
+                tracing::info!(shard = %self.shard, "iterator expired; renewing from the checkpoint");
+                st.iterator = stream::iterator(&self.ctx.streams, &self.ctx.leases.stream_arn, &self.shard, &st.checkpoint).await?;
+                myself.send_message(ShardWorkerMsg::Poll)?;
+                return Ok(());
+            }
+            Err(StreamError::Trimmed(detail)) if st.checkpoint == crate::projector::lease::TRIM_HORIZON => {
+                // Nothing applied yet, so nothing can have been missed (DynamoDB Local says this of
+                // a trim-horizon iterator taken while the shard was empty).
+                tracing::debug!(shard = %self.shard, %detail, "trim-horizon iterator went stale; taking a new one");
+                st.iterator = stream::iterator(&self.ctx.streams, &self.ctx.leases.stream_arn, &self.shard, &st.checkpoint).await?;
+                myself.send_message(ShardWorkerMsg::Poll)?;
+                return Ok(());
+            }
+            Err(StreamError::Trimmed(detail)) => {
+                metrics::counter!(m::PROJECTOR_TRIMMED).increment(1);
+                tracing::error!(shard = %self.shard, checkpoint = %st.checkpoint, %detail,
+                    "TRIMMED DATA: records after the checkpoint expired before they were applied; the read model misses them. Resuming at TRIM_HORIZON; rebuild with `votechain replay`.");
+                st.iterator = stream::iterator(&self.ctx.streams, &self.ctx.leases.stream_arn, &self.shard, crate::projector::lease::TRIM_HORIZON).await?;
+                myself.send_message(ShardWorkerMsg::Poll)?;
+                return Ok(());
+            }
+            Err(StreamError::Retry { op, detail }) => {
+                tracing::debug!(shard = %self.shard, op, %detail, "streams throttled; backing off");
+                myself.send_after(st.backoff, || ShardWorkerMsg::Poll);
+                st.backoff = (st.backoff * 2).min(Duration::from_secs(5));
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        st.backoff = Duration::from_millis(50);
+        let votes: Vec<(usize, _)> = recs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match stream::vote_of(r)? {
+                Ok(v) => Some((i, v)),
+                Err(e) => {
+                    metrics::counter!(m::PROJECTOR_UNREADABLE).increment(1);
+                    tracing::error!(shard = %self.shard, error = %e, "unreadable vote item on the stream; `votechain verify` will name it");
+                    None
+                }
+            })
+            .collect();
+        let mut groups = results::plan(&votes, 97);
+        // The last group's checkpoint covers every record of the call, votes or not.
+        let last_seq = recs.last().and_then(stream::seq_of).map(String::from);
+        let closing = next.is_none();
+        let tail = groups.pop();
+        for (d, idx) in groups {
+            let seq = stream::seq_of(&recs[idx]).unwrap_or_default().to_string();
+            if let Applied::LeaseLost = self.apply(&d, &seq).await? {
+                return self.lost(&myself);
+            }
+            st.checkpoint = seq;
+        }
+        if closing {
+            st.iterator = None;
+            return self.finish(&myself, st, tail.map(|t| t.0).unwrap_or_default()).await;
+        }
+        if let Some(seq) = last_seq {
+            let d = tail.map(|t| t.0).unwrap_or_default();
+            if let Applied::LeaseLost = self.apply(&d, &seq).await? {
+                return self.lost(&myself);
+            }
+            fail::fail_point!("shard_worker::after_apply_before_checkpoint", |_| Err("failpoint: after apply".into()));
+            st.checkpoint = seq;
+            metrics::counter!(m::PROJECTOR_RECORDS).increment(votes.len() as u64);
+            metrics::counter!(m::PROJECTOR_BATCHES).increment(1);
+            if let Some(created) = recs.last().and_then(stream::created_ms) {
+                metrics::gauge!(m::PROJECTOR_STREAM_LAG).set(((crate::now_ms() - created).max(0) as f64) / 1000.0);
+            }
+            if let Some((_, v)) = votes.last() {
+                metrics::histogram!(m::PROJECTOR_APPLY_DELAY).record(((crate::now_ms() - v.cast_at_ms).max(0) as f64) / 1000.0);
+            }
+        } else {
+            metrics::gauge!(m::PROJECTOR_STREAM_LAG).set(0.0);
+        }
+        st.iterator = next;
+        if recs.is_empty() {
+            myself.send_after(self.ctx.idle, || ShardWorkerMsg::Poll);
+        } else {
+            myself.send_message(ShardWorkerMsg::Poll)?;
+        }
+        Ok(())
+    }
+}
+
+impl ShardWorker {
+    /// Applies the last deltas of a closed shard with checkpoint `SHARD_END`, then stops.
+    async fn finish(&self, myself: &ActorRef<ShardWorkerMsg>, st: &mut ShardWorkerState, d: Deltas) -> Result<(), ActorProcessingErr> {
+        if let Applied::LeaseLost = self.apply(&d, SHARD_END).await? {
+            return self.lost(myself);
+        }
+        st.checkpoint = SHARD_END.into();
+        tracing::info!(shard = %self.shard, "shard read to its end; checkpointed SHARD_END");
+        myself.stop(Some(STOP_SHARD_END.into()));
+        Ok(())
+    }
+
+    fn lost(&self, myself: &ActorRef<ShardWorkerMsg>) -> Result<(), ActorProcessingErr> {
+        tracing::warn!(shard = %self.shard, "lease lost; this worker applies nothing more");
+        myself.stop(Some(STOP_LEASE_LOST.into()));
+        Ok(())
+    }
+
+    /// One transaction: the deltas and the checkpoint, if the lease is still ours.
+    async fn apply(&self, d: &Deltas, checkpoint: &str) -> Result<Applied, ActorProcessingErr> {
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let counter = self.held.load(Ordering::Acquire);
+            let mut actions: Vec<TransactWriteItem> =
+                results::updates(&self.ctx.results_table, d).into_iter().map(|u| TransactWriteItem::builder().update(u).build()).collect();
+            actions.push(
+                TransactWriteItem::builder()
+                    .update(self.ctx.leases.checkpoint_update(&self.shard, &self.ctx.worker_id, counter, checkpoint))
+                    .build(),
+            );
+            let err = match self.ctx.db.transact_write_items().set_transact_items(Some(actions)).send().await {
+                Ok(_) => return Ok(Applied::Ok),
+                Err(e) => e,
+            };
+            use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as T;
+            let codes: Vec<String> = match err.as_service_error() {
+                Some(T::TransactionCanceledException(tc)) => tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect(),
+                _ => vec![],
+            };
+            if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+                metrics::counter!(m::PROJECTOR_LEASE_CONFLICTS).increment(1);
+                // Our own renewal may have moved the counter; otherwise someone took the lease.
+                match self.ctx.leases.get(&self.shard).await? {
+                    Some(l) if l.owner.as_deref() == Some(&self.ctx.worker_id) && l.counter != counter => {
+                        self.held.store(l.counter, Ordering::Release);
+                        continue;
+                    }
+                    Some(l) if l.owner.as_deref() == Some(&self.ctx.worker_id) => {
+                        // Same owner and counter, yet the condition failed: another item's condition? There is none.
+                        return Err(format!("shard {}: checkpoint condition failed with the lease ours: {codes:?}", self.shard).into());
+                    }
+                    _ => return Ok(Applied::LeaseLost),
+                }
+            }
+            let retry = !codes.is_empty() && codes.iter().any(|c| retryable_code(c).is_some())
+                || matches!(crate::dynamo::classify(&err), ErrorClass::Retry(_));
+            if !retry {
+                return Err(format!("shard {}: apply failed: {}", self.shard, crate::dynamo::describe(&err)).into());
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+}

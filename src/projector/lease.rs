@@ -1,0 +1,222 @@
+//! The lease table, with the Kinesis Client Library's attribute names, so operators who
+//! know KCL can read it: `leaseKey` (shard id), `leaseOwner`, `leaseCounter`, `checkpoint`,
+//! `ownerSwitchesSinceCheckpoint`, `parentShardIds`. Extra: `streamArn`, `lastCheckpointAt`.
+//!
+//! Every change is conditional on what the caller last saw (the counter), so two workers
+//! never both believe they took the same lease, and a worker whose lease moved cannot
+//! renew, checkpoint or apply.
+
+use crate::dynamo::{ErrorClass, classify, describe};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use std::collections::HashMap;
+
+pub const TRIM_HORIZON: &str = "TRIM_HORIZON";
+pub const SHARD_END: &str = "SHARD_END";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub key: String,
+    pub owner: Option<String>,
+    pub counter: i64,
+    /// `TRIM_HORIZON`, `SHARD_END`, or the sequence number of the last applied record.
+    pub checkpoint: String,
+    pub owner_switches: i64,
+    pub parents: Vec<String>,
+}
+
+impl Lease {
+    pub fn new_for_shard(shard_id: &str, parents: Vec<String>) -> Lease {
+        Lease { key: shard_id.into(), owner: None, counter: 0, checkpoint: TRIM_HORIZON.into(), owner_switches: 0, parents }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LeaseError {
+    /// The condition failed: someone else changed the lease first.
+    #[error("lease {0} changed under us")]
+    Lost(String),
+    #[error("lease table {op}: {detail}")]
+    Call { op: &'static str, class: ErrorClass, detail: String },
+}
+
+impl LeaseError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, LeaseError::Call { class: ErrorClass::Retry(_), .. })
+    }
+}
+
+fn call_err<E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug>(
+    op: &'static str,
+    key: &str,
+    e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> LeaseError {
+    match classify(e) {
+        ErrorClass::Conditional => LeaseError::Lost(key.into()),
+        class => LeaseError::Call { op, class, detail: describe(e) },
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+#[derive(Clone)]
+pub struct LeaseTable {
+    pub db: Client,
+    pub table: String,
+    pub stream_arn: String,
+}
+
+impl LeaseTable {
+    fn key(&self, k: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([("leaseKey".to_string(), s(k))])
+    }
+
+    /// All leases of this stream, read consistently.
+    pub async fn scan(&self) -> Result<Vec<Lease>, LeaseError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let r = self
+                .db
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| call_err("Scan", "*", &e))?;
+            for it in r.items() {
+                if it.get("streamArn").and_then(|v| v.as_s().ok()) != Some(&self.stream_arn) {
+                    continue;
+                }
+                out.push(parse(it));
+            }
+            match r.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// One lease, read consistently.
+    pub async fn get(&self, key: &str) -> Result<Option<Lease>, LeaseError> {
+        let r = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| call_err("GetItem", key, &e))?;
+        Ok(r.item().map(parse))
+    }
+
+    /// Creates the lease unless it exists (a concurrent creator wins silently).
+    pub async fn create(&self, l: &Lease) -> Result<(), LeaseError> {
+        let mut item = self.key(&l.key);
+        item.insert("leaseCounter".into(), n(0));
+        item.insert("checkpoint".into(), s(&l.checkpoint));
+        item.insert("ownerSwitchesSinceCheckpoint".into(), n(0));
+        item.insert("streamArn".into(), s(&self.stream_arn));
+        if !l.parents.is_empty() {
+            item.insert("parentShardIds".into(), AttributeValue::Ss(l.parents.clone()));
+        }
+        match self.db.put_item().table_name(&self.table).set_item(Some(item)).condition_expression("attribute_not_exists(leaseKey)").send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match call_err("PutItem", &l.key, &e) {
+                LeaseError::Lost(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Renews a held lease: `leaseCounter + 1`, only if still ours at `counter`. Returns the new counter.
+    pub async fn renew(&self, key: &str, owner: &str, counter: i64) -> Result<i64, LeaseError> {
+        self.db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(key)))
+            .update_expression("SET leaseCounter = :next")
+            .condition_expression("leaseOwner = :me AND leaseCounter = :held")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":held", n(counter))
+            .expression_attribute_values(":next", n(counter + 1))
+            .send()
+            .await
+            .map_err(|e| call_err("UpdateItem(renew)", key, &e))?;
+        Ok(counter + 1)
+    }
+
+    /// Takes a lease seen at `seen.counter` (unowned, expired or stolen). Returns it as now held.
+    pub async fn take(&self, seen: &Lease, me: &str) -> Result<Lease, LeaseError> {
+        let switches = seen.owner_switches + i64::from(seen.owner.as_deref() != Some(me));
+        self.db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(&seen.key)))
+            .update_expression("SET leaseOwner = :me, leaseCounter = :next, ownerSwitchesSinceCheckpoint = :sw")
+            .condition_expression("leaseCounter = :seen")
+            .expression_attribute_values(":me", s(me))
+            .expression_attribute_values(":seen", n(seen.counter))
+            .expression_attribute_values(":next", n(seen.counter + 1))
+            .expression_attribute_values(":sw", n(switches))
+            .send()
+            .await
+            .map_err(|e| call_err("UpdateItem(take)", &seen.key, &e))?;
+        Ok(Lease { owner: Some(me.into()), counter: seen.counter + 1, owner_switches: switches, ..seen.clone() })
+    }
+
+    /// Gives a lease up (graceful shutdown) so a peer takes it at once, without waiting for expiry.
+    pub async fn release(&self, key: &str, owner: &str, counter: i64) -> Result<(), LeaseError> {
+        self.db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(key)))
+            .update_expression("REMOVE leaseOwner SET leaseCounter = :next")
+            .condition_expression("leaseOwner = :me AND leaseCounter = :held")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":held", n(counter))
+            .expression_attribute_values(":next", n(counter + 1))
+            .send()
+            .await
+            .map_err(|e| call_err("UpdateItem(release)", key, &e))?;
+        Ok(())
+    }
+
+    /// The checkpoint update, for a transaction: only if the lease is still ours at `counter`.
+    pub fn checkpoint_update(&self, key: &str, owner: &str, counter: i64, checkpoint: &str) -> Update {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.key(key)))
+            .update_expression("SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, lastCheckpointAt = :now")
+            .condition_expression("leaseOwner = :me AND leaseCounter = :held")
+            .expression_attribute_values(":cp", s(checkpoint))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(crate::now_ms()))
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":held", n(counter))
+            .build()
+            .expect("complete update")
+    }
+}
+
+fn parse(it: &HashMap<String, AttributeValue>) -> Lease {
+    let gs = |k: &str| it.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let gn = |k: &str| it.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Lease {
+        key: gs("leaseKey").unwrap_or_default(),
+        owner: gs("leaseOwner"),
+        counter: gn("leaseCounter"),
+        checkpoint: gs("checkpoint").unwrap_or_else(|| TRIM_HORIZON.into()),
+        owner_switches: gn("ownerSwitchesSinceCheckpoint"),
+        parents: it.get("parentShardIds").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,130 @@
+//! DynamoDB Streams calls for the projector: the ledger's stream ARN, shard discovery
+//! with paging, iterators from a checkpoint, records, and turning a stream record back
+//! into a ledger vote item.
+
+use super::lease::TRIM_HORIZON;
+use super::shards::Shard;
+use crate::dynamo::items::{self, VoteItem};
+use aws_sdk_dynamodbstreams::Client;
+use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata;
+use aws_sdk_dynamodbstreams::types::{AttributeValue as SAttr, OperationType, Record, ShardIteratorType};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StreamError {
+    /// The iterator is older than 15 minutes: get a new one from the last sequence number.
+    #[error("shard iterator expired")]
+    IteratorExpired,
+    /// The records at the iterator were trimmed (older than 24 h): data the projection never saw.
+    #[error("trimmed data: {0}")]
+    Trimmed(String),
+    #[error("streams {op} throttled or unavailable: {detail}")]
+    Retry { op: &'static str, detail: String },
+    #[error("streams {op} failed: {detail}")]
+    Fatal { op: &'static str, detail: String },
+}
+
+fn err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(op: &'static str, e: &aws_sdk_dynamodbstreams::error::SdkError<E, R>) -> StreamError {
+    use aws_sdk_dynamodbstreams::error::SdkError;
+    let detail = match e {
+        SdkError::ServiceError(se) => format!("{}: {}", se.err().code().unwrap_or("?"), se.err().message().unwrap_or("")),
+        other => format!("{other:?}"),
+    };
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => StreamError::Retry { op, detail },
+        SdkError::ServiceError(se) => match se.err().code().unwrap_or_default() {
+            "ExpiredIteratorException" => StreamError::IteratorExpired,
+            "TrimmedDataAccessException" => StreamError::Trimmed(detail),
+            "LimitExceededException" | "ThrottlingException" | "InternalServerError" | "ServiceUnavailable" => StreamError::Retry { op, detail },
+            _ => StreamError::Fatal { op, detail },
+        },
+        _ => StreamError::Fatal { op, detail },
+    }
+}
+
+/// The ledger table's current stream.
+pub async fn stream_arn(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<String, StreamError> {
+    let out = db
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| StreamError::Fatal { op: "DescribeTable", detail: crate::dynamo::describe(&e) })?;
+    out.table()
+        .and_then(|t| t.latest_stream_arn())
+        .map(String::from)
+        .ok_or_else(|| StreamError::Fatal { op: "DescribeTable", detail: format!("table {table} has no stream; run setup-tables") })
+}
+
+/// Every shard of the stream, following `LastEvaluatedShardId` pages.
+pub async fn list_shards(c: &Client, arn: &str) -> Result<Vec<Shard>, StreamError> {
+    let mut out = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let r = c.describe_stream().stream_arn(arn).set_exclusive_start_shard_id(start.clone()).send().await.map_err(|e| err("DescribeStream", &e))?;
+        let Some(desc) = r.stream_description() else { break };
+        for s in desc.shards() {
+            out.push(Shard {
+                id: s.shard_id().unwrap_or_default().to_string(),
+                parent: s.parent_shard_id().map(String::from),
+                closed: s.sequence_number_range().and_then(|r| r.ending_sequence_number()).is_some(),
+            });
+        }
+        match desc.last_evaluated_shard_id() {
+            Some(last) if Some(last) != start.as_deref() => start = Some(last.to_string()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// An iterator positioned after the checkpoint (or at the trim horizon).
+pub async fn iterator(c: &Client, arn: &str, shard: &str, checkpoint: &str) -> Result<Option<String>, StreamError> {
+    let req = c.get_shard_iterator().stream_arn(arn).shard_id(shard);
+    let req = if checkpoint == TRIM_HORIZON {
+        req.shard_iterator_type(ShardIteratorType::TrimHorizon)
+    } else {
+        req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(checkpoint)
+    };
+    let r = req.send().await.map_err(|e| err("GetShardIterator", &e))?;
+    Ok(r.shard_iterator().map(String::from))
+}
+
+/// One GetRecords call: the records and the next iterator (`None`: the shard is closed and read to its end).
+pub async fn records(c: &Client, iterator: &str, limit: i32) -> Result<(Vec<Record>, Option<String>), StreamError> {
+    let r = c.get_records().shard_iterator(iterator).limit(limit).send().await.map_err(|e| err("GetRecords", &e))?;
+    Ok((r.records().to_vec(), r.next_shard_iterator().map(String::from)))
+}
+
+fn convert(v: &SAttr) -> Option<aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue as D;
+    Some(match v {
+        SAttr::S(s) => D::S(s.clone()),
+        SAttr::N(n) => D::N(n.clone()),
+        _ => return None,
+    })
+}
+
+/// The vote item a stream record inserted; `None` for anything else (markers, checkpoints).
+pub fn vote_of(r: &Record) -> Option<Result<VoteItem, items::ItemError>> {
+    if r.event_name() != Some(&OperationType::Insert) {
+        return None;
+    }
+    let img = r.dynamodb()?.new_image()?;
+    let pk = img.get("pk").and_then(|v| v.as_s().ok())?;
+    if !pk.starts_with("ELECTION#") {
+        return None;
+    }
+    let item: HashMap<String, _> = img.iter().filter_map(|(k, v)| Some((k.clone(), convert(v)?))).collect();
+    Some(items::parse_vote(&item))
+}
+
+/// Sequence number of a record.
+pub fn seq_of(r: &Record) -> Option<&str> {
+    r.dynamodb()?.sequence_number()
+}
+
+/// `ApproximateCreationDateTime` in milliseconds (DynamoDB Local rounds it down to the minute).
+pub fn created_ms(r: &Record) -> Option<i64> {
+    r.dynamodb()?.approximate_creation_date_time().map(|t| t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000))
+}
