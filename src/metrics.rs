@@ -41,6 +41,18 @@ pub const PROJECTOR_APPLY_DELAY: &str = "votechain_projector_apply_delay_seconds
 pub const PROJECTOR_TRIMMED: &str = "votechain_projector_trimmed_data_total";
 pub const PROJECTOR_UNREADABLE: &str = "votechain_projector_unreadable_items_total";
 pub const PROJECTOR_LEASE_CONFLICTS: &str = "votechain_projector_lease_conflicts_total";
+// lag monitor and scaling
+pub const LAG_KAFKA_RECORDS: &str = "votechain_lag_kafka_records";
+pub const LAG_KAFKA_COMMITTED_RECORDS: &str = "votechain_lag_kafka_committed_records";
+pub const LAG_STREAM_SECONDS: &str = "votechain_lag_stream_seconds";
+pub const LAG_OPEN_SHARDS: &str = "votechain_lag_open_shards";
+pub const LAG_PARTITIONS: &str = "votechain_lag_partitions";
+pub const LAG_LEASES_PER_WORKER: &str = "votechain_lag_leases_per_worker";
+pub const SCALING_DESIRED: &str = "votechain_scaling_desired_replicas";
+pub const SCALING_ACTUAL: &str = "votechain_scaling_actual_replicas";
+// replay and recount
+pub const REPLAY_RECORDS: &str = "votechain_replay_records_total";
+pub const RECOUNT_MISMATCHES: &str = "votechain_recount_mismatches";
 // query
 pub const QUERY_REQUESTS: &str = "votechain_query_requests_total";
 pub const QUERY_REQUEST_SECONDS: &str = "votechain_query_request_duration_seconds";
@@ -122,6 +134,16 @@ fn describe() {
     describe_counter!(PROJECTOR_TRIMMED, "TrimmedDataAccessException: stream records expired before being applied; rebuild the projection.");
     describe_counter!(PROJECTOR_UNREADABLE, "Vote items on the stream that could not be parsed (see votechain verify).");
     describe_counter!(PROJECTOR_LEASE_CONFLICTS, "Read-model transactions refused by the lease condition.");
+    describe_gauge!(LAG_KAFKA_RECORDS, Unit::Count, "Per partition of votes: high watermark minus the writer's checkpoint in DynamoDB (records not yet chained).");
+    describe_gauge!(LAG_KAFKA_COMMITTED_RECORDS, Unit::Count, "Per partition: high watermark minus the consumer group's committed offset (for comparison only).");
+    describe_gauge!(LAG_STREAM_SECONDS, Unit::Seconds, "Per open shard: age of the oldest stream record not yet applied to the read model (0 when caught up).");
+    describe_gauge!(LAG_OPEN_SHARDS, Unit::Count, "Open shards of the ledger's stream.");
+    describe_gauge!(LAG_PARTITIONS, Unit::Count, "Partitions of the votes topic.");
+    describe_gauge!(LAG_LEASES_PER_WORKER, Unit::Count, "Stream leases held per projector worker.");
+    describe_gauge!(SCALING_DESIRED, Unit::Count, "Replicas the LagMonitor asks for, per role (writer <= partitions, projector <= open shards).");
+    describe_gauge!(SCALING_ACTUAL, Unit::Count, "Replicas seen working, per role (writer: group members with partitions; projector: lease owners).");
+    describe_counter!(REPLAY_RECORDS, "Records read by replays.");
+    describe_gauge!(RECOUNT_MISMATCHES, Unit::Count, "Counters that differed in the last recount (0 = all three counts agree).");
     describe_counter!(QUERY_REQUESTS, "Query API requests by route and status.");
     describe_histogram!(QUERY_REQUEST_SECONDS, Unit::Seconds, "Query API latency by route.");
     describe_counter!(ACTOR_RESTARTS, "Actor restarts by supervisors, by actor kind and reason.");

@@ -75,7 +75,10 @@ pub fn router(state: AppState) -> Router {
         r = r.route("/v1/elections/{election_id}/votes/{vote_id}", get(query::receipt));
     }
     if state.config.runs(Role::Query) {
-        r = r.route("/v1/elections/{election_id}/results", get(query::results));
+        r = r
+            .route("/v1/elections/{election_id}/results", get(query::results))
+            .route("/v1/elections", get(query::elections))
+            .route("/", get(|| async { axum::response::Html(include_str!("status.html")) }));
     }
     r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") }).with_state(state)
 }

@@ -12,6 +12,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// `GET /v1/elections`: the configured elections (the status page lists them).
+pub async fn elections(State(st): State<AppState>) -> Json<Value> {
+    let list: Vec<&crate::model::Election> = st.registry.iter().collect();
+    Json(json!({ "elections": list }))
+}
+
 /// `GET /v1/elections/{id}/results`: the read model, never the ledger. Dashboards poll it
 /// every second: `Cache-Control: max-age=1` and a strong `ETag` (304 on `If-None-Match`).
 pub async fn results(State(st): State<AppState>, Path(election_id): Path<String>, headers: HeaderMap) -> Response {
