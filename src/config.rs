@@ -55,6 +55,8 @@ pub struct Config {
     pub writer: WriterConfig,
     #[serde(default)]
     pub projector: ProjectorConfig,
+    #[serde(default)]
+    pub lag_monitor: LagMonitorConfig,
     /// Restart policy of the role supervisor and of the writer's ChainWriters.
     #[serde(default)]
     pub supervision: crate::supervision::Policy,
@@ -239,6 +241,21 @@ impl Default for ProjectorConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LagMonitorConfig {
+    /// How often lag is measured and the scaling signals recomputed.
+    pub interval_ms: u64,
+    /// See `docs/operations.md`, "Scaling policy".
+    pub policy: crate::scaling::ScalingPolicy,
+}
+
+impl Default for LagMonitorConfig {
+    fn default() -> Self {
+        LagMonitorConfig { interval_ms: 5_000, policy: crate::scaling::ScalingPolicy::default() }
+    }
+}
+
 /// Every problem found in a config, reported together.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -375,6 +392,13 @@ impl Config {
         let names = [&d.ledger_table, &d.lease_table, &d.results_table];
         if names.iter().any(|n| n.len() < 3) || names[0] == names[1] || names[0] == names[2] || names[1] == names[2] {
             errs.push("dynamodb: ledger_table, lease_table, results_table must be distinct names of 3+ characters".into());
+        }
+        if !(100..=600_000).contains(&self.lag_monitor.interval_ms) {
+            errs.push("lag_monitor.interval_ms: must be 100..=600000".into());
+        }
+        let lp = &self.lag_monitor.policy;
+        if lp.writer_lag_per_replica == 0 || lp.projector_backlog_per_replica == 0 || lp.projector_lag_s_per_replica <= 0.0 || lp.min_replicas == 0 {
+            errs.push("lag_monitor.policy: per-replica targets and min_replicas must be positive".into());
         }
         let sp = &self.supervision;
         if sp.intensity.max_restarts == 0 || sp.intensity.period.is_zero() {

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod projector;
 pub mod runtime;
+pub mod scaling;
 pub mod supervision;
 pub mod verify;
 

@@ -13,6 +13,29 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// A value one actor publishes and HTTP handlers read (a clone under a short lock, never
+/// held across `.await`).
+pub struct Shared<T>(Arc<RwLock<Option<T>>>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Shared(Arc::new(RwLock::new(None)))
+    }
+}
+impl<T: Clone> Shared<T> {
+    pub fn get(&self) -> Option<T> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub fn set(&self, v: T) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(v);
+    }
+}
+
 /// Where callers find the current incarnation of a restartable actor. The actor puts
 /// itself here in `pre_start` and removes itself in `post_stop`. The lock is only ever
 /// held to clone or swap a reference, never across an `.await`.
@@ -78,18 +101,19 @@ impl Node {
         let db = dynamo::client(&config.dynamodb).await;
         let ledger = Ledger::new(db, config.dynamodb.ledger_table.clone());
         let ingest_slot: Slot<IngestMsg> = Slot::default();
-        let streams = if config.runs(crate::config::Role::Projector) {
+        let streams = if config.runs(crate::config::Role::Projector) || config.runs(crate::config::Role::LagMonitor) {
             let arn = crate::projector::stream::stream_arn(&ledger.db, &ledger.table).await.map_err(|e| StartError::Spawn(e.to_string()))?;
             Some((dynamo::streams_client(&config.dynamodb).await, arn))
         } else {
             None
         };
-        let inputs = TreeInputs { config: config.clone(), ledger: ledger.clone(), streams, ingest_slot: ingest_slot.clone() };
+        let scaling: Shared<crate::scaling::ScalingReport> = Shared::default();
+        let inputs = TreeInputs { config: config.clone(), ledger: ledger.clone(), streams, ingest_slot: ingest_slot.clone(), scaling: scaling.clone() };
         let children = tree::build(&inputs)?;
         let args = SupervisorArgs { name: format!("node-{}", config.node.instance_id), policy: config.supervision, children };
         let (root, root_task) = Actor::spawn(None, Supervisor, args).await.map_err(|e| StartError::Spawn(e.to_string()))?;
 
-        let state = http::AppState::new(config.clone(), ledger.clone(), ingest_slot, root.clone(), handle);
+        let state = http::AppState::new(config.clone(), ledger.clone(), ingest_slot, scaling, root.clone(), handle);
         let app = http::router(state);
         let listener = tokio::net::TcpListener::bind(config.node.http_addr)
             .await

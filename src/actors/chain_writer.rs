@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 
 /// What every ChainWriter of a process shares (immutable).
 pub struct WriterCtx {
+    /// This pod's node instance id (recorded in checkpoints).
+    pub instance: String,
     pub consumer_config: ClientConfig,
     pub topic: String,
     pub dead_letter_topic: String,
@@ -49,6 +51,7 @@ impl WriterCtx {
     /// Everything a ChainWriter needs, from the writer section of the config.
     pub fn new(cfg: &crate::config::Config, ledger: Ledger) -> Result<WriterCtx, rdkafka::error::KafkaError> {
         Ok(WriterCtx {
+            instance: cfg.node.instance_id.clone(),
             consumer_config: crate::kafka::partition_consumer_config(&cfg.kafka, &format!("{}-readers", cfg.writer.group_id)),
             topic: cfg.kafka.votes_topic.clone(),
             dead_letter_topic: cfg.kafka.dead_letter_topic.clone(),
@@ -266,7 +269,7 @@ impl ChainWriter {
         fail::fail_point!("chain_writer::before_transaction", |_| Err("failpoint: before transaction".into()));
         let outcome = self
             .retry("append", || {
-                self.ctx.ledger.append(&plan.votes, &self.ctx.topic, self.partition, st.checkpoint, plan.next_offset, &st.writer_id, &token)
+                self.ctx.ledger.append(&plan.votes, &self.ctx.topic, self.partition, st.checkpoint, plan.next_offset, &st.writer_id, &self.ctx.instance, &token)
             })
             .await?;
         if let AppendOutcome::ConditionFailed(codes) = outcome {
@@ -289,6 +292,14 @@ impl ChainWriter {
         metrics::histogram!(m::WRITER_BATCH_VOTES).record(plan.votes.len() as f64);
         metrics::histogram!(m::WRITER_BATCH_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::gauge!(m::WRITER_CHECKPOINT_OFFSET, "partition" => self.partition.to_string()).set(plan.next_offset as f64);
+        // For comparison only (the LagMonitor shows it beside the DynamoDB checkpoint): the
+        // readers' group offset. Never read back to decide where to resume.
+        let mut tpl = TopicPartitionList::new();
+        if tpl.add_partition_offset(&self.ctx.topic, self.partition, Offset::Offset(plan.next_offset)).is_ok() {
+            if let Err(e) = st.consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async) {
+                tracing::debug!(error = %e, "group offset commit (informational) failed");
+            }
+        }
         Ok(true)
     }
 

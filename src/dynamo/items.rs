@@ -180,11 +180,13 @@ pub fn parse_marker(it: &Item) -> Result<(u32, u64), ItemError> {
 pub struct Checkpoint {
     pub next_offset: i64,
     pub writer_id: String,
+    /// The pod (node instance) whose ChainWriter wrote it.
+    pub instance: Option<String>,
 }
 
 pub fn parse_checkpoint(it: &Item) -> Result<Checkpoint, ItemError> {
     let r = Reader { it };
-    Ok(Checkpoint { next_offset: r.n("next_offset")?, writer_id: r.s("writer_id")? })
+    Ok(Checkpoint { next_offset: r.n("next_offset")?, writer_id: r.s("writer_id")?, instance: r.s("instance").ok() })
 }
 
 #[cfg(test)]

@@ -140,6 +140,7 @@ impl Ledger {
         expected: Option<i64>,
         next: i64,
         writer_id: &str,
+        instance: &str,
         token: &str,
     ) -> Result<AppendOutcome, LedgerError> {
         let mut actions = Vec::with_capacity(votes.len() * 2 + 1);
@@ -157,7 +158,8 @@ impl Ledger {
         let mut upd = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::key(items::checkpoint_pk(topic, partition), items::CHECKPOINT_SK)))
-            .update_expression("SET next_offset = :next, writer_id = :w, updated_at_ms = :now")
+            .update_expression("SET next_offset = :next, writer_id = :w, instance = :i, updated_at_ms = :now")
+            .expression_attribute_values(":i", AttributeValue::S(instance.into()))
             .expression_attribute_values(":next", AttributeValue::N(next.to_string()))
             .expression_attribute_values(":w", AttributeValue::S(writer_id.into()))
             .expression_attribute_values(":now", AttributeValue::N(crate::now_ms().to_string()));

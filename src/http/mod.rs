@@ -30,6 +30,7 @@ pub struct AppState {
     pub registry: Arc<crate::model::Registry>,
     pub ledger: Ledger,
     pub ingest: Slot<IngestMsg>,
+    pub scaling: crate::runtime::Shared<crate::scaling::ScalingReport>,
     pub root: ActorRef<SupervisorMsg>,
     pub prometheus: PrometheusHandle,
     /// Votes admitted and not yet answered (the ingest queue bound).
@@ -39,7 +40,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, ledger: Ledger, ingest: Slot<IngestMsg>, root: ActorRef<SupervisorMsg>, prometheus: PrometheusHandle) -> AppState {
+    pub fn new(
+        config: Arc<Config>,
+        ledger: Ledger,
+        ingest: Slot<IngestMsg>,
+        scaling: crate::runtime::Shared<crate::scaling::ScalingReport>,
+        root: ActorRef<SupervisorMsg>,
+        prometheus: PrometheusHandle,
+    ) -> AppState {
         let keys = config
             .ingest
             .clients
@@ -54,6 +62,7 @@ impl AppState {
             config,
             ledger,
             ingest,
+            scaling,
             root,
             prometheus,
             inflight: Arc::new(AtomicUsize::new(0)),
@@ -79,6 +88,9 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/elections/{election_id}/results", get(query::results))
             .route("/v1/elections", get(query::elections))
             .route("/", get(|| async { axum::response::Html(include_str!("status.html")) }));
+    }
+    if state.config.runs(Role::LagMonitor) {
+        r = r.route("/v1/scaling", get(scaling));
     }
     r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") }).with_state(state)
 }
@@ -122,6 +134,14 @@ async fn readyz(State(st): State<AppState>) -> Response {
     match st.root.call(SupervisorMsg::Inspect, Some(std::time::Duration::from_secs(2))).await {
         Ok(ractor::rpc::CallResult::Success(view)) if view.children.iter().all(|c| c.status == "Running") => "ready".into_response(),
         _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "actor tree not running").into_response(),
+    }
+}
+
+/// The LagMonitor's latest report (KEDA metrics-api: `writer.desired`, `projector.desired`).
+async fn scaling(State(st): State<AppState>) -> Response {
+    match st.scaling.get() {
+        Some(r) => axum::Json(r).into_response(),
+        None => ApiError { retry_after_s: Some(5), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "no lag measurement yet") }.into_response(),
     }
 }
 

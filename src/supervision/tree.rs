@@ -9,6 +9,7 @@ use super::policy::Restart;
 use super::supervisor::{ChildSpec, StartFn};
 use crate::actors::chain_writer::WriterCtx;
 use crate::actors::ingest_batcher::{IngestBatcher, IngestMsg};
+use crate::actors::lag_monitor::LagMonitor;
 use crate::actors::lease_coordinator::LeaseCoordinator;
 use crate::actors::shard_worker::ProjectorCtx;
 use crate::projector::lease::LeaseTable;
@@ -29,6 +30,8 @@ pub struct TreeInputs {
     /// The ledger's stream (projector role only).
     pub streams: Option<(aws_sdk_dynamodbstreams::Client, String)>,
     pub ingest_slot: Slot<IngestMsg>,
+    /// Where the LagMonitor publishes its report.
+    pub scaling: crate::runtime::Shared<crate::scaling::ScalingReport>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,31 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
             Box::pin(async move { Actor::spawn_linked(None, actor, (), sup).await.map(|(r, _)| r.get_cell()) })
         });
         children.push(ChildSpec { name: "lease-coordinator".into(), kind: "lease_coordinator", restart: Restart::Permanent, start });
+    }
+    if let (true, Some((streams, arn))) = (cfg.runs(Role::LagMonitor), inputs.streams.clone()) {
+        let mut admin_config = kafka::base_config(&cfg.kafka);
+        // Never joins the group: only reads watermarks and the readers' committed offsets.
+        admin_config.set("group.id", format!("{}-readers", cfg.writer.group_id)).set("enable.auto.commit", "false");
+        let lm = cfg.lag_monitor;
+        let (topic, group, ledger, report) = (cfg.kafka.votes_topic.clone(), cfg.writer.group_id.clone(), inputs.ledger.clone(), inputs.scaling.clone());
+        let leases = LeaseTable { db: inputs.ledger.db.clone(), table: cfg.dynamodb.lease_table.clone(), stream_arn: arn };
+        let failover = Duration::from_millis(cfg.projector.failover_ms);
+        let start: StartFn = Arc::new(move |sup| {
+            let actor = LagMonitor {
+                admin_config: admin_config.clone(),
+                writer_group: group.clone(),
+                topic: topic.clone(),
+                ledger: ledger.clone(),
+                leases: leases.clone(),
+                streams: streams.clone(),
+                interval: Duration::from_millis(lm.interval_ms),
+                failover,
+                policy: lm.policy,
+                report: report.clone(),
+            };
+            Box::pin(async move { Actor::spawn_linked(None, actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+        });
+        children.push(ChildSpec { name: "lag-monitor".into(), kind: "lag_monitor", restart: Restart::Permanent, start });
     }
     if cfg.runs(Role::Ingest) {
         let producer_config = kafka::transactional_producer_config(

@@ -5,6 +5,7 @@ mod common;
 
 mod e2e_http;
 mod fencing;
+mod lag_scaling;
 mod projector_failover;
 mod projector_fencing;
 mod tamper;
