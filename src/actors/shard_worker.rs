@@ -17,6 +17,8 @@
 use crate::dynamo::{ErrorClass, retryable_code};
 use crate::metrics as m;
 use crate::projector::lease::{LeaseTable, SHARD_END};
+use crate::dynamo::items::VoteItem;
+use crate::projector::projection::{self, Projection};
 use crate::projector::results::{self, Deltas};
 use crate::projector::stream::{self, StreamError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -52,6 +54,8 @@ pub struct ShardWorkerState {
     iterator: Option<String>,
     checkpoint: String,
     backoff: Duration,
+    /// The active-projection pointer as last read; refreshed when a batch's guard fails.
+    projection: Option<Projection>,
 }
 
 /// Why a worker stopped on its own.
@@ -72,22 +76,22 @@ impl Actor for ShardWorker {
         let lease = self.ctx.leases.get(&self.shard).await?.ok_or_else(|| format!("no lease for shard {}", self.shard))?;
         if lease.owner.as_deref() != Some(&self.ctx.worker_id) {
             myself.stop(Some(STOP_LEASE_LOST.into()));
-            return Ok(ShardWorkerState { iterator: None, checkpoint: lease.checkpoint, backoff: Duration::ZERO });
+            return Ok(ShardWorkerState { iterator: None, checkpoint: lease.checkpoint, backoff: Duration::ZERO, projection: None });
         }
         if lease.checkpoint == SHARD_END {
             myself.stop(Some(STOP_SHARD_END.into()));
-            return Ok(ShardWorkerState { iterator: None, checkpoint: lease.checkpoint, backoff: Duration::ZERO });
+            return Ok(ShardWorkerState { iterator: None, checkpoint: lease.checkpoint, backoff: Duration::ZERO, projection: None });
         }
         let iterator = stream::iterator(&self.ctx.streams, &self.ctx.leases.stream_arn, &self.shard, &lease.checkpoint).await?;
         tracing::info!(shard = %self.shard, checkpoint = %lease.checkpoint, "shard worker started");
         myself.send_message(ShardWorkerMsg::Poll)?;
-        Ok(ShardWorkerState { iterator, checkpoint: lease.checkpoint, backoff: Duration::from_millis(50) })
+        Ok(ShardWorkerState { iterator, checkpoint: lease.checkpoint, backoff: Duration::from_millis(50), projection: None })
     }
 
     async fn handle(&self, myself: ActorRef<ShardWorkerMsg>, _: ShardWorkerMsg, st: &mut ShardWorkerState) -> Result<(), ActorProcessingErr> {
         let Some(iter) = st.iterator.clone() else {
             // Read to the end before: make sure SHARD_END is recorded, then stop.
-            return self.finish(&myself, st, Deltas::default()).await;
+            return self.finish(&myself, st, &[]).await;
         };
         let (recs, next) = match stream::records(&self.ctx.streams, &iter, self.ctx.max_records).await {
             Ok(r) => r,
@@ -122,7 +126,8 @@ impl Actor for ShardWorker {
             Err(e) => return Err(e.into()),
         };
         st.backoff = Duration::from_millis(50);
-        let votes: Vec<(usize, _)> = recs
+        // (index in recs, vote) for every vote insert; other items (markers, checkpoints) are skipped.
+        let votes: Vec<(usize, VoteItem)> = recs
             .iter()
             .enumerate()
             .filter_map(|(i, r)| match stream::vote_of(r)? {
@@ -134,25 +139,24 @@ impl Actor for ShardWorker {
                 }
             })
             .collect();
-        let mut groups = results::plan(&votes, 97);
-        // The last group's checkpoint covers every record of the call, votes or not.
-        let last_seq = recs.last().and_then(stream::seq_of).map(String::from);
+        let only: Vec<VoteItem> = votes.iter().map(|(_, v)| v.clone()).collect();
+        let mut ranges = results::split(&only, 96);
         let closing = next.is_none();
-        let tail = groups.pop();
-        for (d, idx) in groups {
-            let seq = stream::seq_of(&recs[idx]).unwrap_or_default().to_string();
-            if let Applied::LeaseLost = self.apply(&d, &seq).await? {
+        // The last range's checkpoint covers every record of the call, votes or not.
+        let tail = ranges.pop().unwrap_or(0..0);
+        for r in ranges {
+            let seq = stream::seq_of(&recs[votes[r.end - 1].0]).unwrap_or_default().to_string();
+            if let Applied::LeaseLost = self.apply(st, &only[r], &seq).await? {
                 return self.lost(&myself);
             }
             st.checkpoint = seq;
         }
         if closing {
             st.iterator = None;
-            return self.finish(&myself, st, tail.map(|t| t.0).unwrap_or_default()).await;
+            return self.finish(&myself, st, &only[tail]).await;
         }
-        if let Some(seq) = last_seq {
-            let d = tail.map(|t| t.0).unwrap_or_default();
-            if let Applied::LeaseLost = self.apply(&d, &seq).await? {
+        if let Some(seq) = recs.last().and_then(stream::seq_of).map(String::from) {
+            if let Applied::LeaseLost = self.apply(st, &only[tail], &seq).await? {
                 return self.lost(&myself);
             }
             fail::fail_point!("shard_worker::after_apply_before_checkpoint", |_| Err("failpoint: after apply".into()));
@@ -179,9 +183,9 @@ impl Actor for ShardWorker {
 }
 
 impl ShardWorker {
-    /// Applies the last deltas of a closed shard with checkpoint `SHARD_END`, then stops.
-    async fn finish(&self, myself: &ActorRef<ShardWorkerMsg>, st: &mut ShardWorkerState, d: Deltas) -> Result<(), ActorProcessingErr> {
-        if let Applied::LeaseLost = self.apply(&d, SHARD_END).await? {
+    /// Applies the last votes of a closed shard with checkpoint `SHARD_END`, then stops.
+    async fn finish(&self, myself: &ActorRef<ShardWorkerMsg>, st: &mut ShardWorkerState, votes: &[VoteItem]) -> Result<(), ActorProcessingErr> {
+        if let Applied::LeaseLost = self.apply(st, votes, SHARD_END).await? {
             return self.lost(myself);
         }
         st.checkpoint = SHARD_END.into();
@@ -196,13 +200,36 @@ impl ShardWorker {
         Ok(())
     }
 
-    /// One transaction: the deltas and the checkpoint, if the lease is still ours.
-    async fn apply(&self, d: &Deltas, checkpoint: &str) -> Result<Applied, ActorProcessingErr> {
+    /// One transaction: [pointer guard, count deltas..., lease checkpoint]. The deltas are
+    /// computed under the pointer the guard checks (each vote to its election's table, if its
+    /// seq is above that table's threshold). Retries on throttling and on our own renewals;
+    /// waits while a rebuild has the projections frozen; `LeaseLost` when the lease moved.
+    async fn apply(&self, st: &mut ShardWorkerState, votes: &[VoteItem], checkpoint: &str) -> Result<Applied, ActorProcessingErr> {
         let mut backoff = Duration::from_millis(20);
         loop {
+            let proj = match &st.projection {
+                Some(p) if !p.frozen => p.clone(),
+                _ => {
+                    let p = projection::read(&self.ctx.db, &self.ctx.leases.table).await?;
+                    st.projection = Some(p.clone());
+                    if p.frozen {
+                        // A rebuild is taking over: hold this batch (and the checkpoint) until it switches.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    p
+                }
+            };
+            let mut d = Deltas::default();
+            for v in votes {
+                let (table, threshold) = proj.target(&self.ctx.results_table, &v.election_id, v.chain);
+                if v.seq > threshold {
+                    d.add(table, v);
+                }
+            }
             let counter = self.held.load(Ordering::Acquire);
-            let mut actions: Vec<TransactWriteItem> =
-                results::updates(&self.ctx.results_table, d).into_iter().map(|u| TransactWriteItem::builder().update(u).build()).collect();
+            let mut actions = vec![TransactWriteItem::builder().condition_check(projection::guard(&self.ctx.leases.table, proj.epoch)).build()];
+            actions.extend(results::updates(&d).into_iter().map(|u| TransactWriteItem::builder().update(u).build()));
             actions.push(
                 TransactWriteItem::builder()
                     .update(self.ctx.leases.checkpoint_update(&self.shard, &self.ctx.worker_id, counter, checkpoint))
@@ -217,7 +244,13 @@ impl ShardWorker {
                 Some(T::TransactionCanceledException(tc)) => tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect(),
                 _ => vec![],
             };
-            if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+            let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+            if failed(0) {
+                // The pointer moved (freeze or switch): re-prepare the batch under the new one.
+                st.projection = None;
+                continue;
+            }
+            if failed(codes.len().saturating_sub(1)) {
                 metrics::counter!(m::PROJECTOR_LEASE_CONFLICTS).increment(1);
                 // Our own renewal may have moved the counter; otherwise someone took the lease.
                 match self.ctx.leases.get(&self.shard).await? {
@@ -226,16 +259,25 @@ impl ShardWorker {
                         continue;
                     }
                     Some(l) if l.owner.as_deref() == Some(&self.ctx.worker_id) => {
-                        // Same owner and counter, yet the condition failed: another item's condition? There is none.
                         return Err(format!("shard {}: checkpoint condition failed with the lease ours: {codes:?}", self.shard).into());
                     }
                     _ => return Ok(Applied::LeaseLost),
                 }
             }
-            let retry = !codes.is_empty() && codes.iter().any(|c| retryable_code(c).is_some())
+            let detail = crate::dynamo::describe(&err);
+            let missing_table = detail.starts_with("ResourceNotFoundException");
+            let retry = missing_table
+                || codes.iter().any(|c| retryable_code(c).is_some())
                 || matches!(crate::dynamo::classify(&err), ErrorClass::Retry(_));
             if !retry {
-                return Err(format!("shard {}: apply failed: {}", self.shard, crate::dynamo::describe(&err)).into());
+                return Err(format!("shard {}: apply failed: {detail}", self.shard).into());
+            }
+            if missing_table {
+                // The read table was dropped: hold the checkpoint (nothing is lost) until a
+                // rebuild switches the election to a new table (`votechain replay`).
+                tracing::error!(shard = %self.shard, %detail, "read-model table missing; holding this batch until `votechain replay` switches to a rebuilt table");
+                st.projection = None;
+                backoff = Duration::from_secs(1);
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));

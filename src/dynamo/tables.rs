@@ -30,7 +30,15 @@ pub async fn ensure_ledger_table(db: &Client, table: &str) -> Result<(), TableEr
 pub async fn ensure_all(db: &Client, cfg: &crate::config::DynamoConfig) -> Result<(), TableError> {
     ensure_ledger_table(db, &cfg.ledger_table).await?;
     ensure_table(db, &cfg.lease_table, &[("leaseKey", KeyType::Hash)], None).await?;
-    ensure_table(db, &cfg.results_table, &[("pk", KeyType::Hash), ("sk", KeyType::Range)], None).await
+    crate::projector::projection::ensure(db, &cfg.lease_table)
+        .await
+        .map_err(|e| TableError::Call { op: "PutItem(projection pointer)", table: cfg.lease_table.clone(), detail: e.to_string() })?;
+    ensure_results_table(db, &cfg.results_table).await
+}
+
+/// A read-model table (results): `pk`/`sk`, no stream.
+pub async fn ensure_results_table(db: &Client, table: &str) -> Result<(), TableError> {
+    ensure_table(db, table, &[("pk", KeyType::Hash), ("sk", KeyType::Range)], None).await
 }
 
 /// Creates a string-keyed table with these keys, optionally with a stream of `view`.

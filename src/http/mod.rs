@@ -31,6 +31,8 @@ pub struct AppState {
     pub ledger: Ledger,
     pub ingest: Slot<IngestMsg>,
     pub scaling: crate::runtime::Shared<crate::scaling::ScalingReport>,
+    /// The active-projection pointer, cached for a second (dashboards poll every second).
+    pub projection: crate::runtime::Shared<(std::time::Instant, crate::projector::projection::Projection)>,
     pub root: ActorRef<SupervisorMsg>,
     pub prometheus: PrometheusHandle,
     /// Votes admitted and not yet answered (the ingest queue bound).
@@ -63,6 +65,7 @@ impl AppState {
             ledger,
             ingest,
             scaling,
+            projection: Default::default(),
             root,
             prometheus,
             inflight: Arc::new(AtomicUsize::new(0)),

@@ -12,6 +12,20 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// The read table serving `election_id` now: the pointer's, cached for one second.
+async fn active_table(st: &AppState, election_id: &str) -> Result<String, crate::projector::projection::PointerError> {
+    let fresh = st.projection.get().filter(|(at, _)| at.elapsed() < std::time::Duration::from_secs(1));
+    let p = match fresh {
+        Some((_, p)) => p,
+        None => {
+            let p = crate::projector::projection::read(&st.ledger.db, &st.config.dynamodb.lease_table).await?;
+            st.projection.set((std::time::Instant::now(), p.clone()));
+            p
+        }
+    };
+    Ok(p.target(&st.config.dynamodb.results_table, election_id, 0).0.to_string())
+}
+
 /// `GET /v1/elections`: the configured elections (the status page lists them).
 pub async fn elections(State(st): State<AppState>) -> Json<Value> {
     let list: Vec<&crate::model::Election> = st.registry.iter().collect();
@@ -34,7 +48,15 @@ pub async fn results(State(st): State<AppState>, Path(election_id): Path<String>
         done(StatusCode::NOT_FOUND);
         return ApiError::new(StatusCode::NOT_FOUND, "unknown_election", format!("unknown election '{election_id}'")).into_response();
     }
-    let r = match crate::projector::results::read(&st.ledger.db, &st.config.dynamodb.results_table, &st.registry, &election_id, false).await {
+    let table = match active_table(&st, &election_id).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "projection pointer read failed");
+            done(StatusCode::SERVICE_UNAVAILABLE);
+            return ApiError { retry_after_s: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "read model unavailable") }.into_response();
+        }
+    };
+    let r = match crate::projector::results::read(&st.ledger.db, &table, &st.registry, &election_id, false).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "results read failed");

@@ -11,6 +11,7 @@
 
 pub mod balance;
 pub mod lease;
+pub mod projection;
 pub mod results;
 pub mod shards;
 pub mod stream;

@@ -25,6 +25,8 @@ pub enum Counter {
     Total,
     Candidate(String),
     Region(String, String),
+    /// Votes of this chain reflected: the seq up to which the chain is applied.
+    Chain(u32),
 }
 
 impl Counter {
@@ -33,55 +35,64 @@ impl Counter {
             Counter::Total => "TOTAL".into(),
             Counter::Candidate(c) => format!("CANDIDATE#{c}"),
             Counter::Region(r, c) => format!("REGION#{r}#{c}"),
+            Counter::Chain(c) => format!("CHAIN#{c:010}"),
         }
     }
 }
 
-/// Count deltas and chain high-water marks of a group of votes.
+/// Count deltas per (table, election, counter).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deltas {
-    pub counts: BTreeMap<(String, Counter), i64>,
-    pub chain_seq: BTreeMap<(String, u32), u64>,
+    pub counts: BTreeMap<(String, String, Counter), i64>,
 }
 
 impl Deltas {
-    pub fn add(&mut self, v: &VoteItem) {
+    /// Counts one vote into `table`.
+    pub fn add(&mut self, table: &str, v: &VoteItem) {
         let e = &v.election_id;
-        for c in [Counter::Total, Counter::Candidate(v.candidate_id.clone()), Counter::Region(v.region_id.clone(), v.candidate_id.clone())] {
-            *self.counts.entry((e.clone(), c)).or_default() += 1;
+        for c in [
+            Counter::Total,
+            Counter::Candidate(v.candidate_id.clone()),
+            Counter::Region(v.region_id.clone(), v.candidate_id.clone()),
+            Counter::Chain(v.chain),
+        ] {
+            *self.counts.entry((table.to_string(), e.clone(), c)).or_default() += 1;
         }
-        let hwm = self.chain_seq.entry((e.clone(), v.chain)).or_default();
-        *hwm = (*hwm).max(v.seq);
     }
     /// DynamoDB items this would touch.
     pub fn items(&self) -> usize {
-        self.counts.len() + self.chain_seq.len()
+        self.counts.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.chain_seq.is_empty()
+        self.counts.is_empty()
+    }
+    /// `counter -> n` of one election (tests, recount).
+    pub fn of(&self, election: &str) -> BTreeMap<Counter, i64> {
+        self.counts.iter().filter(|((_, e, _), _)| e == election).map(|((_, _, c), n)| (c.clone(), *n)).collect()
     }
 }
 
-/// Splits votes (in stream order, each with its index in the batch) into groups whose
-/// deltas touch at most `max_items` items, so each group plus the checkpoint fits one
-/// transaction. Returns each group's deltas and the index of its last vote.
-pub fn plan(votes: &[(usize, VoteItem)], max_items: usize) -> Vec<(Deltas, usize)> {
+/// Splits votes (in stream order) into consecutive index ranges whose deltas touch at most
+/// `max_items` items in any one table, so each range plus the guard and the checkpoint fits
+/// one transaction.
+pub fn split(votes: &[VoteItem], max_items: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
+    let mut start = 0;
     let mut cur = Deltas::default();
-    let mut last = None;
-    for (idx, v) in votes {
+    for (i, v) in votes.iter().enumerate() {
         let mut next = cur.clone();
-        next.add(v);
-        if next.items() > max_items && !cur.is_empty() {
-            out.push((std::mem::take(&mut cur), last.expect("non-empty group has a last index")));
-            cur.add(v);
+        next.add("", v);
+        if next.items() > max_items && i > start {
+            out.push(start..i);
+            start = i;
+            cur = Deltas::default();
+            cur.add("", v);
         } else {
             cur = next;
         }
-        last = Some(*idx);
     }
-    if let Some(l) = last.filter(|_| !cur.is_empty()) {
-        out.push((cur, l));
+    if start < votes.len() {
+        out.push(start..votes.len());
     }
     out
 }
@@ -90,33 +101,21 @@ pub fn results_pk(election_id: &str) -> String {
     format!("RESULTS#{election_id}")
 }
 
-/// The `ADD`/`SET` updates applying `d` to `table`.
-pub fn updates(table: &str, d: &Deltas) -> Vec<Update> {
+/// The `ADD` updates applying `d`, each to its table.
+pub fn updates(d: &Deltas) -> Vec<Update> {
     let key = |e: &str, sk: String| HashMap::from([("pk".to_string(), AttributeValue::S(results_pk(e))), ("sk".to_string(), AttributeValue::S(sk))]);
-    let mut out = Vec::with_capacity(d.items());
-    for ((e, c), n) in &d.counts {
-        out.push(
+    d.counts
+        .iter()
+        .map(|((table, e, c), n)| {
             Update::builder()
                 .table_name(table)
                 .set_key(Some(key(e, c.sk())))
                 .update_expression("ADD n :d")
                 .expression_attribute_values(":d", AttributeValue::N(n.to_string()))
                 .build()
-                .expect("complete"),
-        );
-    }
-    for ((e, chain), seq) in &d.chain_seq {
-        out.push(
-            Update::builder()
-                .table_name(table)
-                .set_key(Some(key(e, format!("CHAIN#{chain:010}"))))
-                .update_expression("SET seq = :s")
-                .expression_attribute_values(":s", AttributeValue::N(seq.to_string()))
-                .build()
-                .expect("complete"),
-        );
-    }
-    out
+                .expect("complete")
+        })
+        .collect()
 }
 
 /// The contract's results document, plus `chains` (freshness: highest seq applied per chain).
@@ -165,7 +164,7 @@ pub async fn read(db: &Client, table: &str, registry: &Registry, election_id: &s
                     r.regions.entry(reg.into()).or_default().insert(c.into(), num("n"));
                 }
             } else if let Some(ch) = sk.strip_prefix("CHAIN#") {
-                r.chains.insert(ch.trim_start_matches('0').parse::<u64>().unwrap_or(0).to_string(), num("seq"));
+                r.chains.insert(ch.parse::<u64>().unwrap_or(0).to_string(), num("n"));
             }
         }
         match out.last_evaluated_key() {
@@ -187,28 +186,31 @@ mod tests {
     }
 
     #[test]
-    fn deltas_count_every_dimension_and_track_the_high_water_mark() {
+    fn deltas_count_every_dimension_and_the_chain() {
         let mut d = Deltas::default();
         for (i, (c, r)) in [("a", "n"), ("b", "n"), ("a", "s")].iter().enumerate() {
-            d.add(&vote(i as u64 + 1, c, r));
+            d.add("t", &vote(i as u64 + 1, c, r));
         }
-        assert_eq!(d.counts[&("e".into(), Counter::Total)], 3);
-        assert_eq!(d.counts[&("e".into(), Counter::Candidate("a".into()))], 2);
-        assert_eq!(d.counts[&("e".into(), Counter::Region("n".into(), "b".into()))], 1);
-        assert_eq!(d.chain_seq[&("e".into(), 0)], 3);
-        assert_eq!(updates("t", &d).len(), d.items());
+        let e = d.of("e");
+        assert_eq!(e[&Counter::Total], 3);
+        assert_eq!(e[&Counter::Candidate("a".into())], 2);
+        assert_eq!(e[&Counter::Region("n".into(), "b".into())], 1);
+        assert_eq!(e[&Counter::Chain(0)], 3);
+        assert_eq!(updates(&d).len(), d.items());
     }
 
     #[test]
-    fn plan_splits_to_fit_a_transaction_and_keeps_every_vote() {
-        let votes: Vec<(usize, VoteItem)> = (0..40).map(|i| (i, vote(i as u64 + 1, &format!("c{i}"), &format!("r{i}")))).collect();
-        let groups = plan(&votes, 20);
-        assert!(groups.len() > 1);
-        assert!(groups.iter().all(|(d, _)| d.items() <= 20));
-        let total: i64 = groups.iter().map(|(d, _)| d.counts[&("e".into(), Counter::Total)]).sum();
-        assert_eq!(total, 40);
-        assert_eq!(groups.last().unwrap().1, 39);
-        let lasts: Vec<usize> = groups.iter().map(|g| g.1).collect();
-        assert!(lasts.windows(2).all(|w| w[0] < w[1]));
+    fn split_fits_a_transaction_and_keeps_every_vote_in_order() {
+        let votes: Vec<VoteItem> = (0..40).map(|i| vote(i as u64 + 1, &format!("c{i}"), &format!("r{i}"))).collect();
+        let ranges = split(&votes, 20);
+        assert!(ranges.len() > 1);
+        assert_eq!(ranges.first().unwrap().start, 0);
+        assert_eq!(ranges.last().unwrap().end, 40);
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+        for r in ranges {
+            let mut d = Deltas::default();
+            votes[r].iter().for_each(|v| d.add("t", v));
+            assert!(d.items() <= 20);
+        }
     }
 }

@@ -51,9 +51,8 @@ async fn a_worker_whose_lease_was_stolen_cannot_apply() {
     let seen = leases.get(&shard).await.unwrap().unwrap();
     let b_lease = leases.take(&seen, "B").await.unwrap();
     let mut inflight = Deltas::default();
-    inflight.add(&chain_items(&env.ledger, "demo-2026", 0, 1).await[0]);
-    let mut actions: Vec<TransactWriteItem> =
-        results::updates(&env.config.dynamodb.results_table, &inflight).into_iter().map(|u| TransactWriteItem::builder().update(u).build()).collect();
+    inflight.add(&env.config.dynamodb.results_table, &chain_items(&env.ledger, "demo-2026", 0, 1).await[0]);
+    let mut actions: Vec<TransactWriteItem> = results::updates(&inflight).into_iter().map(|u| TransactWriteItem::builder().update(u).build()).collect();
     actions.push(TransactWriteItem::builder().update(leases.checkpoint_update(&shard, "A", a_lease.counter, "99999999999999999999")).build());
     let refused = env.ledger.db.transact_write_items().set_transact_items(Some(actions)).send().await;
     assert!(refused.is_err(), "a stale owner's batch must be refused");
