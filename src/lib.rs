@@ -14,6 +14,8 @@ pub mod kafka;
 pub mod metrics;
 pub mod model;
 pub mod projector;
+pub mod recount;
+pub mod replay;
 pub mod runtime;
 pub mod scaling;
 pub mod supervision;

@@ -51,6 +51,32 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuilds an election's projection from the Kafka log into a new table; switches the
+    /// query role to it only if it equals the chain's counts. Exit 0 switched, 1 not.
+    Replay {
+        #[arg(long)]
+        election: String,
+        /// Start offsets per partition, `P:OFFSET,...` (default: the beginning of each).
+        #[arg(long, value_parser = parse_offsets)]
+        from_offsets: Option<std::collections::BTreeMap<i32, i64>>,
+        #[command(flatten)]
+        target: Target,
+        /// Longest time projections may stay frozen during the handover.
+        #[arg(long, default_value_t = 60)]
+        freeze_timeout_s: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counts an election from Kafka, from the chain (verifying it) and from the read model,
+    /// side by side. Exit 0 only when all three agree.
+    Recount {
+        #[arg(long)]
+        election: String,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+    },
     /// Creates the DynamoDB tables if missing (idempotent; real AWS too).
     SetupTables {
         #[arg(long, default_value = "config/dev.toml")]
@@ -63,6 +89,50 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+}
+
+/// Where an offline command finds Kafka and DynamoDB.
+#[derive(clap::Args)]
+struct Target {
+    #[arg(long, default_value = "config/dev.toml")]
+    config: PathBuf,
+    /// DynamoDB endpoint (DynamoDB Local); default: the config's, else AWS.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Kafka bootstrap servers; default: the config's, or the running `votechain dev`'s.
+    #[arg(long)]
+    kafka_bootstrap: Option<String>,
+}
+
+impl Target {
+    async fn open(&self) -> Result<(Config, Ledger)> {
+        let mut cfg = load(&self.config)?;
+        if let Some(ep) = &self.endpoint {
+            cfg.dynamodb.endpoint = Some(ep.clone());
+            cfg.dynamodb.local_credentials = true;
+        }
+        if let Some(b) = &self.kafka_bootstrap {
+            cfg.kafka.bootstrap_servers = b.clone();
+        } else if cfg.kafka.embedded {
+            cfg.kafka.bootstrap_servers = std::fs::read_to_string(DEV_BOOTSTRAP_FILE)
+                .map(|s| s.trim().to_string())
+                .with_context(|| format!("{} not found: is `votechain dev` running? (or pass --kafka-bootstrap)", DEV_BOOTSTRAP_FILE))?;
+        }
+        let ledger = Ledger::new(dynamo::client(&cfg.dynamodb).await, cfg.dynamodb.ledger_table.clone());
+        Ok((cfg, ledger))
+    }
+}
+
+/// `votechain dev` writes its embedded cluster's bootstrap servers here for `replay`/`recount`.
+const DEV_BOOTSTRAP_FILE: &str = ".local/dev-kafka-bootstrap";
+
+fn parse_offsets(s: &str) -> Result<std::collections::BTreeMap<i32, i64>, String> {
+    s.split(',')
+        .map(|kv| {
+            let (p, o) = kv.split_once(':').ok_or_else(|| format!("'{kv}' is not PARTITION:OFFSET"))?;
+            Ok((p.trim().parse().map_err(|_| format!("bad partition '{p}'"))?, o.trim().parse().map_err(|_| format!("bad offset '{o}'"))?))
+        })
+        .collect()
 }
 
 fn init_tracing() {
@@ -130,6 +200,58 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if report.intact { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Cmd::Replay { election, from_offsets, target, freeze_timeout_s, json } => {
+            let (cfg, ledger) = target.open().await?;
+            let pb = indicatif::ProgressBar::new(0);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} replay [{bar:40}] {pos}/{len} records  {per_sec}  ETA {eta}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            let actor = votechain::actors::replay::Replay {
+                config: std::sync::Arc::new(cfg),
+                ledger,
+                election,
+                from_offsets: from_offsets.unwrap_or_default(),
+                freeze_timeout: std::time::Duration::from_secs(freeze_timeout_s),
+                progress: Some(pb),
+            };
+            let (r, _) = ractor::Actor::spawn(None, actor, ()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let out = match r.call(votechain::actors::replay::ReplayMsg::Run, None).await {
+                Ok(ractor::rpc::CallResult::Success(res)) => res.map_err(|e| anyhow::anyhow!(e))?,
+                other => bail!("replay actor failed: {other:?}"),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!(
+                    "replayed {} records: {} votes of {} ({} duplicates, {} invalid skipped) into {}",
+                    out.records_read, out.votes, out.election_id, out.duplicates, out.invalid, out.table
+                );
+                if out.switched {
+                    println!("checked against the chain: equal. The query role now serves {} (thresholds {:?}).", out.table, out.thresholds);
+                } else {
+                    println!("NOT switched: the rebuilt projection differs from the chain; the active projection is untouched.");
+                    for (l, a, b) in &out.differences {
+                        println!("  {l}: rebuilt {a}, chain {b}");
+                    }
+                    for p in &out.problems {
+                        println!("  {p}");
+                    }
+                }
+            }
+            Ok(if out.switched { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Recount { election, target, json } => {
+            let (cfg, ledger) = target.open().await?;
+            let r = votechain::recount::recount(&cfg, &ledger, &election, std::time::Duration::from_secs(60)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("{r}");
+            }
+            Ok(if r.agree { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         Cmd::SetupTables { config, endpoint } => {
             let mut cfg = load(&config)?;
             if endpoint.is_some() {
@@ -180,6 +302,8 @@ async fn dev(mut cfg: Config, dynamodb_endpoint: Option<String>) -> Result<ExitC
     let kafka = EmbeddedKafka::start(&cfg.kafka)?;
     cfg.kafka.bootstrap_servers = kafka.bootstrap_servers();
     tracing::info!(bootstrap = %cfg.kafka.bootstrap_servers, "embedded Kafka started");
+    // For `votechain replay` / `recount` run beside this process.
+    let _ = std::fs::create_dir_all(".local").and_then(|_| std::fs::write(DEV_BOOTSTRAP_FILE, &cfg.kafka.bootstrap_servers));
     let code = serve(cfg).await;
     drop(kafka);
     code

@@ -7,5 +7,6 @@ pub mod chain_writer;
 pub mod ingest_batcher;
 pub mod lag_monitor;
 pub mod lease_coordinator;
+pub mod replay;
 pub mod shard_worker;
 pub mod writer_coordinator;

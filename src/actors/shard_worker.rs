@@ -212,6 +212,16 @@ impl ShardWorker {
                 _ => {
                     let p = projection::read(&self.ctx.db, &self.ctx.leases.table).await?;
                     st.projection = Some(p.clone());
+                    if p.frozen && crate::now_ms() > p.frozen_until_ms {
+                        // The rebuild missed its deadline: thaw (its switch will now fail its condition).
+                        let thawed = Projection { epoch: p.epoch + 1, frozen: false, ..p.clone() };
+                        match projection::replace(&self.ctx.db, &self.ctx.leases.table, p.epoch, &thawed).await {
+                            Ok(()) => tracing::warn!(epoch = p.epoch, "thawed projections after a rebuild's freeze deadline"),
+                            Err(e) => tracing::debug!(error = %e, "thaw raced another change"),
+                        }
+                        st.projection = None;
+                        continue;
+                    }
                     if p.frozen {
                         // A rebuild is taking over: hold this batch (and the checkpoint) until it switches.
                         tokio::time::sleep(Duration::from_millis(100)).await;

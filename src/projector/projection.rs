@@ -42,6 +42,9 @@ pub struct ElectionProjection {
 pub struct Projection {
     pub epoch: i64,
     pub frozen: bool,
+    /// A freeze is honoured until then; after it, projectors thaw the pointer themselves
+    /// (epoch + 1), which makes the stalled rebuild's switch fail its condition.
+    pub frozen_until_ms: i64,
     pub elections: BTreeMap<String, ElectionProjection>,
 }
 
@@ -80,6 +83,7 @@ fn item(p: &Projection) -> HashMap<String, AttributeValue> {
     let mut it = key();
     it.insert("epoch".into(), AttributeValue::N(p.epoch.to_string()));
     it.insert("state".into(), AttributeValue::S(if p.frozen { "frozen" } else { "active" }.into()));
+    it.insert("frozen_until_ms".into(), AttributeValue::N(p.frozen_until_ms.to_string()));
     it.insert("elections".into(), AttributeValue::M(elections));
     it
 }
@@ -87,6 +91,7 @@ fn item(p: &Projection) -> HashMap<String, AttributeValue> {
 fn parse(it: &HashMap<String, AttributeValue>) -> Projection {
     let epoch = it.get("epoch").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
     let frozen = it.get("state").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "frozen");
+    let frozen_until_ms = it.get("frozen_until_ms").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
     let mut elections = BTreeMap::new();
     if let Some(AttributeValue::M(m)) = it.get("elections") {
         for (e, v) in m {
@@ -100,7 +105,7 @@ fn parse(it: &HashMap<String, AttributeValue>) -> Projection {
             elections.insert(e.clone(), ElectionProjection { table, thresholds });
         }
     }
-    Projection { epoch, frozen, elections }
+    Projection { epoch, frozen, frozen_until_ms, elections }
 }
 
 /// Reads the pointer (consistent). A missing pointer is epoch 0, active, defaults only.
@@ -113,12 +118,12 @@ pub async fn read(db: &Client, lease_table: &str) -> Result<Projection, PointerE
         .send()
         .await
         .map_err(|e| PointerError { op: "GetItem", detail: describe(&e), conditional: false })?;
-    Ok(out.item().map(parse).unwrap_or(Projection { epoch: 0, frozen: false, elections: BTreeMap::new() }))
+    Ok(out.item().map(parse).unwrap_or(Projection { epoch: 0, frozen: false, frozen_until_ms: 0, elections: BTreeMap::new() }))
 }
 
 /// Creates the pointer at epoch 1 if it does not exist (setup).
 pub async fn ensure(db: &Client, lease_table: &str) -> Result<(), PointerError> {
-    let p = Projection { epoch: 1, frozen: false, elections: BTreeMap::new() };
+    let p = Projection { epoch: 1, frozen: false, frozen_until_ms: 0, elections: BTreeMap::new() };
     match db.put_item().table_name(lease_table).set_item(Some(item(&p))).condition_expression("attribute_not_exists(leaseKey)").send().await {
         Ok(_) => Ok(()),
         Err(e) if matches!(classify(&e), crate::dynamo::ErrorClass::Conditional) => Ok(()),
@@ -165,6 +170,7 @@ mod tests {
         let p = Projection {
             epoch: 7,
             frozen: true,
+            frozen_until_ms: 5,
             elections: BTreeMap::from([("demo".into(), ElectionProjection { table: "results-v2".into(), thresholds: BTreeMap::from([(0, 41), (2, 9)]) })]),
         };
         assert_eq!(parse(&item(&p)), p);

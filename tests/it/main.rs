@@ -8,5 +8,6 @@ mod fencing;
 mod lag_scaling;
 mod projector_failover;
 mod projector_fencing;
+mod replay_recount;
 mod tamper;
 mod writer_restart;
