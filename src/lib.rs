@@ -6,6 +6,7 @@
 
 pub mod actors;
 pub mod chain;
+pub mod chaos;
 pub mod config;
 pub mod dev;
 pub mod dynamo;

@@ -77,6 +77,16 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Chaos scenarios: load through the HTTP API while injecting faults, then the checker.
+    Chaos {
+        #[command(subcommand)]
+        cmd: ChaosCmd,
+    },
+    /// Shows the live supervision tree of a running node (its /debug/actors).
+    Actors {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
     /// Creates the DynamoDB tables if missing (idempotent; real AWS too).
     SetupTables {
         #[arg(long, default_value = "config/dev.toml")]
@@ -88,6 +98,29 @@ enum Cmd {
     SetupTopics {
         #[arg(long)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChaosCmd {
+    /// Runs one scenario file; exit 0 only if the checker passes (lost = 0, duplicated = 0, ...).
+    Run {
+        scenario: PathBuf,
+        /// Use a running DynamoDB Local instead of starting one.
+        #[arg(long)]
+        dynamodb_endpoint: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs every scenario's faults, repeated, for N minutes; prints the same report.
+    Soak {
+        #[arg(long)]
+        minutes: u64,
+        /// Scenario files to cycle through (default: every chaos/*.toml except failpoints without --features chaos).
+        #[arg(long)]
+        scenario: Vec<PathBuf>,
+        #[arg(long)]
+        dynamodb_endpoint: Option<String>,
     },
 }
 
@@ -251,6 +284,59 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{r}");
             }
             Ok(if r.agree { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Chaos { cmd: ChaosCmd::Run { scenario, dynamodb_endpoint, json } } => {
+            let s = votechain::chaos::scenario::Scenario::load(&scenario)?;
+            let opts = votechain::chaos::RunOptions { dynamodb_endpoint, ..Default::default() };
+            let r = votechain::chaos::run(&s, opts).await?;
+            if json { println!("{}", serde_json::to_string_pretty(&r)?) } else { println!("{r}") }
+            Ok(if r.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Chaos { cmd: ChaosCmd::Soak { minutes, scenario, dynamodb_endpoint } } => {
+            let files = if scenario.is_empty() {
+                let mut v: Vec<PathBuf> = std::fs::read_dir("chaos")?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+                v.sort();
+                v.retain(|p| cfg!(feature = "chaos") || !p.to_string_lossy().contains("failpoint"));
+                v
+            } else {
+                scenario
+            };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(minutes * 60);
+            let mut all_passed = true;
+            let mut runs = 0;
+            'soak: loop {
+                for f in &files {
+                    if std::time::Instant::now() >= deadline {
+                        break 'soak;
+                    }
+                    let s = votechain::chaos::scenario::Scenario::load(f)?;
+                    let r = votechain::chaos::run(&s, votechain::chaos::RunOptions { dynamodb_endpoint: dynamodb_endpoint.clone(), ..Default::default() }).await?;
+                    runs += 1;
+                    println!("[soak run {runs}] {r}\n");
+                    all_passed &= r.passed;
+                }
+            }
+            println!("soak: {runs} runs in {minutes} min: {}", if all_passed { "ALL PASSED" } else { "FAILURES" });
+            Ok(if all_passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Actors { url } => {
+            let v: serde_json::Value = reqwest::get(format!("{}/debug/actors", url.trim_end_matches('/'))).await?.error_for_status()?.json().await?;
+            fn show(v: &serde_json::Value, depth: usize) {
+                let restarts = v["restarts"].as_u64().unwrap_or(0);
+                println!(
+                    "{}{} [{}] {}{}",
+                    "  ".repeat(depth),
+                    v["name"].as_str().unwrap_or("?"),
+                    v["kind"].as_str().unwrap_or("?"),
+                    v["status"].as_str().unwrap_or("?"),
+                    if restarts > 0 { format!(" (restarts: {restarts})") } else { String::new() }
+                );
+                for c in v["children"].as_array().into_iter().flatten() {
+                    show(c, depth + 1);
+                }
+            }
+            show(&v, 0);
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::SetupTables { config, endpoint } => {
             let mut cfg = load(&config)?;

@@ -195,6 +195,10 @@ impl Actor for ChainWriter {
     async fn handle(&self, myself: ActorRef<ChainWriterMsg>, msg: ChainWriterMsg, st: &mut ChainWriterState) -> Result<(), ActorProcessingErr> {
         match msg {
             ChainWriterMsg::Poll => {
+                if crate::supervision::orphaned(&myself.get_cell()) {
+                    myself.stop(Some("orphaned".into()));
+                    return Ok(());
+                }
                 let batch = self.read_batch(&st.consumer).await?;
                 if !batch.is_empty() {
                     fail::fail_point!("chain_writer::between_batches", |_| Err("failpoint: between batches".into()));
@@ -263,8 +267,22 @@ impl ChainWriter {
             st.tips.insert(key, tip);
         }
         let ids: Vec<(String, String)> = accepted.iter().map(|(_, e)| (e.election_id.clone(), e.vote_id.clone())).collect();
-        let already = self.retry("check vote_id markers", || self.ctx.ledger.chained_vote_ids(&ids)).await?;
-        let plan = plan_batch(&st.tips, &accepted, &already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
+        let mut already = self.retry("check vote_id markers", || self.ctx.ledger.chained_vote_ids(&ids)).await?;
+        let plan = if crate::chaos::broken_dedup() {
+            // The checker's own test: chain every record, duplicates included.
+            already.clear();
+            let mut tips = st.tips.clone();
+            let mut plan = plan_batch(&tips, &[], &already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
+            for one in accepted.chunks(1) {
+                let p = plan_batch(&tips, one, &already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
+                tips.extend(p.tips.clone());
+                plan.tips.extend(p.tips);
+                plan.votes.extend(p.votes);
+            }
+            plan
+        } else {
+            plan_batch(&st.tips, &accepted, &already, &self.ctx.registry, &self.ctx.topic, self.partition, last)
+        };
         let token = request_token(&st.writer_id, self.partition, first, plan.next_offset);
         fail::fail_point!("chain_writer::before_transaction", |_| Err("failpoint: before transaction".into()));
         let outcome = self

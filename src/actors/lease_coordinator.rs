@@ -56,6 +56,8 @@ struct Held {
 }
 
 pub struct LeaseState {
+    /// This incarnation's context (its own worker id).
+    ctx: Arc<ProjectorCtx>,
     held: HashMap<String, Held>,
     tracker: ExpiryTracker,
     restarts: HashMap<String, RestartTracker>,
@@ -70,11 +72,15 @@ impl Actor for LeaseCoordinator {
     type Arguments = ();
 
     async fn pre_start(&self, myself: ActorRef<LeaseMsg>, _: ()) -> Result<LeaseState, ActorProcessingErr> {
-        let f = self.ctx.failover;
+        // Lease owner = this incarnation: a restarted coordinator is a new worker to its peers,
+        // so workers orphaned by a crash can never pass for the new owner's.
+        let ctx = Arc::new(ProjectorCtx { worker_id: format!("{}#{}", self.ctx.worker_id, &uuid::Uuid::new_v4().simple().to_string()[..8]), ..(*self.ctx).clone() });
+        let f = ctx.failover;
         let timers = vec![myself.send_interval(f / 3, || LeaseMsg::Renew), myself.send_interval(f / 2, || LeaseMsg::Tick)];
         myself.send_message(LeaseMsg::Tick)?;
-        tracing::info!(worker_id = %self.ctx.worker_id, failover = ?f, "lease coordinator started");
-        Ok(LeaseState { held: HashMap::new(), tracker: ExpiryTracker::default(), restarts: HashMap::new(), shards: vec![], releasing: false, timers })
+        tracing::info!(worker_id = %ctx.worker_id, failover = ?f, "lease coordinator started");
+        Ok(LeaseState {
+            ctx, held: HashMap::new(), tracker: ExpiryTracker::default(), restarts: HashMap::new(), shards: vec![], releasing: false, timers })
     }
 
     async fn post_stop(&self, _: ActorRef<LeaseMsg>, st: &mut LeaseState) -> Result<(), ActorProcessingErr> {
@@ -103,7 +109,7 @@ impl Actor for LeaseCoordinator {
             }
             LeaseMsg::Inspect(reply) => {
                 let _ = reply.send(LeaseView {
-                    worker_id: self.ctx.worker_id.clone(),
+                    worker_id: st.ctx.worker_id.clone(),
                     held: st.held.iter().map(|(k, h)| (k.clone(), h.counter.load(Ordering::Acquire))).collect(),
                     open_shards: shards::open_count(&st.shards),
                 });
@@ -158,9 +164,9 @@ impl LeaseCoordinator {
         st.releasing = true;
         for (key, mut h) in st.held.drain() {
             if let Some(w) = h.worker.take() {
-                let _ = w.stop_and_wait(Some("release".into()), Some(self.ctx.failover)).await;
+                let _ = w.stop_and_wait(Some("release".into()), Some(st.ctx.failover)).await;
             }
-            match self.ctx.leases.release(&key, &self.ctx.worker_id, h.counter.load(Ordering::Acquire)).await {
+            match st.ctx.leases.release(&key, &st.ctx.worker_id, h.counter.load(Ordering::Acquire)).await {
                 Ok(()) => tracing::info!(shard = %key, "lease released"),
                 Err(e) => tracing::warn!(shard = %key, error = %e, "lease release failed; peers take it on expiry"),
             }
@@ -173,7 +179,7 @@ impl LeaseCoordinator {
         for (key, h) in st.held.iter_mut() {
             let held = h.counter.load(Ordering::Acquire);
             fail::fail_point!("shard_worker::lease_renewal", |_| ());
-            match self.ctx.leases.renew(key, &self.ctx.worker_id, held).await {
+            match st.ctx.leases.renew(key, &st.ctx.worker_id, held).await {
                 Ok(next) => {
                     h.counter.store(next, Ordering::Release);
                     h.renewed = now;
@@ -182,7 +188,7 @@ impl LeaseCoordinator {
                 Err(e) => {
                     // Could not reach the table: after a whole failover without renewal, peers
                     // consider the lease expired, so we must stop too.
-                    if now.duration_since(h.renewed) > self.ctx.failover {
+                    if now.duration_since(h.renewed) > st.ctx.failover {
                         lost.push(key.clone());
                     }
                     tracing::warn!(shard = %key, error = %e, "lease renewal failed");
@@ -201,15 +207,15 @@ impl LeaseCoordinator {
     }
 
     async fn tick(&self, myself: &ActorRef<LeaseMsg>, st: &mut LeaseState) -> Result<(), ActorProcessingErr> {
-        st.shards = stream::list_shards(&self.ctx.streams, &self.ctx.leases.stream_arn).await?;
+        st.shards = stream::list_shards(&st.ctx.streams, &st.ctx.leases.stream_arn).await?;
         metrics::gauge!(m::PROJECTOR_OPEN_SHARDS).set(shards::open_count(&st.shards) as f64);
-        let mut leases = self.ctx.leases.scan().await?;
+        let mut leases = st.ctx.leases.scan().await?;
         let fresh = shards::new_leases(&st.shards, &leases);
         if !fresh.is_empty() {
             for l in &fresh {
-                self.ctx.leases.create(l).await?;
+                st.ctx.leases.create(l).await?;
             }
-            leases = self.ctx.leases.scan().await?;
+            leases = st.ctx.leases.scan().await?;
         }
         let now = Instant::now();
         st.tracker.observe(&leases, now);
@@ -217,19 +223,19 @@ impl LeaseCoordinator {
         // Leases this worker id owns but no live worker serves (a restarted coordinator): re-take them.
         let mut wanted: Vec<(Lease, &'static str)> = ready
             .iter()
-            .filter(|l| l.owner.as_deref() == Some(&self.ctx.worker_id) && !st.held.contains_key(&l.key))
+            .filter(|l| l.owner.as_deref() == Some(&st.ctx.worker_id) && !st.held.contains_key(&l.key))
             .map(|l| (l.clone(), "reacquired"))
             .collect();
-        let failover = self.ctx.failover;
+        let failover = st.ctx.failover;
         let tracker = &st.tracker;
-        let picks = choose_leases(&self.ctx.worker_id, &ready, |k| tracker.is_expired(k, failover, now));
+        let picks = choose_leases(&st.ctx.worker_id, &ready, |k| tracker.is_expired(k, failover, now));
         for (key, how) in picks {
             if let Some(l) = ready.iter().find(|l| l.key == key) {
                 wanted.push((l.clone(), how.label()));
             }
         }
         for (seen, how) in wanted {
-            match self.ctx.leases.take(&seen, &self.ctx.worker_id).await {
+            match st.ctx.leases.take(&seen, &st.ctx.worker_id).await {
                 Ok(l) => {
                     metrics::counter!(m::PROJECTOR_LEASES_TAKEN, "how" => how).increment(1);
                     tracing::info!(shard = %l.key, how, previous_owner = ?seen.owner, "lease taken");
@@ -245,13 +251,14 @@ impl LeaseCoordinator {
 
     async fn spawn_worker(&self, myself: &ActorRef<LeaseMsg>, st: &mut LeaseState, key: &str) {
         let Some(h) = st.held.get_mut(key) else { return };
-        let w = ShardWorker { ctx: self.ctx.clone(), shard: key.to_string(), held: h.counter.clone() };
-        match Actor::spawn_linked(None, w, (), myself.get_cell()).await {
+        let w = ShardWorker { ctx: st.ctx.clone(), shard: key.to_string(), held: h.counter.clone() };
+        let name = crate::supervision::tree::actor_name("shard_worker", &st.ctx.worker_id);
+        match Actor::spawn_linked(Some(name), w, (), myself.get_cell()).await {
             Ok((r, _)) => h.worker = Some(r),
             Err(e) => {
                 // Give the lease back to the pool: a peer (or our next tick) retries.
                 tracing::warn!(shard = %key, error = %e, "shard worker failed to start; releasing its lease");
-                let _ = self.ctx.leases.release(key, &self.ctx.worker_id, h.counter.load(Ordering::Acquire)).await;
+                let _ = st.ctx.leases.release(key, &st.ctx.worker_id, h.counter.load(Ordering::Acquire)).await;
                 st.held.remove(key);
             }
         }

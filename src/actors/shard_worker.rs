@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 /// Immutable context shared by a projector's actors.
+#[derive(Clone)]
 pub struct ProjectorCtx {
     pub worker_id: String,
     pub leases: LeaseTable,
@@ -89,6 +90,10 @@ impl Actor for ShardWorker {
     }
 
     async fn handle(&self, myself: ActorRef<ShardWorkerMsg>, _: ShardWorkerMsg, st: &mut ShardWorkerState) -> Result<(), ActorProcessingErr> {
+        if crate::supervision::orphaned(&myself.get_cell()) {
+            myself.stop(Some("orphaned".into()));
+            return Ok(());
+        }
         let Some(iter) = st.iterator.clone() else {
             // Read to the end before: make sure SHARD_END is recorded, then stop.
             return self.finish(&myself, st, &[]).await;

@@ -86,14 +86,21 @@ impl Actor for WriterCoordinator {
         let consumer = Arc::new(consumer);
         // Polling drives the group protocol and the rebalance callbacks. Partitions are paused,
         // so this receives nothing but the odd record fetched before the pause (ignored).
+        // The pump ends with its coordinator: a killed actor runs no post_stop, and a pump
+        // left running would keep this group member (and its partitions) alive forever.
         let c = consumer.clone();
+        let me = myself.get_cell();
         let pump = tokio::spawn(async move {
-            loop {
-                if let Err(e) = c.recv().await {
-                    tracing::debug!(error = %e, "group consumer poll");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            while !matches!(me.get_status(), ractor::ActorStatus::Stopped | ractor::ActorStatus::Stopping) {
+                match tokio::time::timeout(std::time::Duration::from_millis(250), c.recv()).await {
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "group consumer poll");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    _ => {}
                 }
             }
+            c.unsubscribe();
         });
         Ok(CoordinatorState { consumer, pump, writers: HashMap::new(), assigned: Default::default(), trackers: HashMap::new() })
     }
@@ -174,7 +181,8 @@ impl Actor for WriterCoordinator {
 impl WriterCoordinator {
     async fn start_writer(&self, myself: &ActorRef<CoordinatorMsg>, st: &mut CoordinatorState, p: i32) -> Result<(), ActorProcessingErr> {
         let writer = ChainWriter { ctx: self.ctx.clone(), partition: p };
-        match Actor::spawn_linked(None, writer, (), myself.get_cell()).await {
+        let name = crate::supervision::tree::actor_name("chain_writer", &format!("{}/p{p}", self.ctx.instance));
+        match Actor::spawn_linked(Some(name), writer, (), myself.get_cell()).await {
             Ok((w, _)) => {
                 st.writers.insert(p, w);
             }

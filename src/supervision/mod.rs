@@ -10,4 +10,10 @@ pub mod supervisor;
 pub mod tree;
 
 pub use policy::{Policy, Restart, Strategy};
+
+/// True when the actor's supervisor is gone (killed without running `post_stop`): an
+/// orphan must stop itself, since nobody would restart, fence or account for it.
+pub fn orphaned(cell: &ractor::ActorCell) -> bool {
+    cell.try_get_supervisor().is_some_and(|s| matches!(s.get_status(), ractor::ActorStatus::Stopped | ractor::ActorStatus::Stopping))
+}
 pub use supervisor::{ActorView, ChildSpec, Supervisor, SupervisorArgs, SupervisorMsg};

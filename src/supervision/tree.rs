@@ -40,6 +40,11 @@ pub enum BuildError {
     Kafka { role: &'static str, source: rdkafka::error::KafkaError },
 }
 
+/// A unique actor name that starts with its kind: `chain_writer/ingest-0/p3/1a2b3c4d`.
+pub fn actor_name(kind: &str, detail: &str) -> String {
+    format!("{kind}/{detail}/{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
 /// The children of the role supervisor for the roles in `inputs.config`.
 pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
     let cfg = &inputs.config;
@@ -48,9 +53,12 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         let ctx = Arc::new(WriterCtx::new(cfg, inputs.ledger.clone()).map_err(|source| BuildError::Kafka { role: "writer", source })?);
         let group_config = kafka::group_consumer_config(&cfg.kafka, &cfg.writer.group_id);
         let policy = cfg.supervision;
+        let instance = cfg.node.instance_id.clone();
+        const KIND: &str = "writer_coordinator";
         let start: StartFn = Arc::new(move |sup| {
+            let instance = instance.clone();
             let actor = WriterCoordinator { ctx: ctx.clone(), group_config: group_config.clone(), policy: policy };
-            Box::pin(async move { Actor::spawn_linked(None, actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
         });
         children.push(ChildSpec { name: "writer-coordinator".into(), kind: "writer_coordinator", restart: Restart::Permanent, start });
     }
@@ -67,9 +75,12 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
             idle: Duration::from_millis(p.idle_poll_ms),
         });
         let policy = cfg.supervision;
+        let instance = cfg.node.instance_id.clone();
+        const KIND: &str = "lease_coordinator";
         let start: StartFn = Arc::new(move |sup| {
+            let instance = instance.clone();
             let actor = LeaseCoordinator { ctx: ctx.clone(), policy };
-            Box::pin(async move { Actor::spawn_linked(None, actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
         });
         children.push(ChildSpec { name: "lease-coordinator".into(), kind: "lease_coordinator", restart: Restart::Permanent, start });
     }
@@ -81,7 +92,10 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         let (topic, group, ledger, report) = (cfg.kafka.votes_topic.clone(), cfg.writer.group_id.clone(), inputs.ledger.clone(), inputs.scaling.clone());
         let leases = LeaseTable { db: inputs.ledger.db.clone(), table: cfg.dynamodb.lease_table.clone(), stream_arn: arn };
         let failover = Duration::from_millis(cfg.projector.failover_ms);
+        let instance = cfg.node.instance_id.clone();
+        const KIND: &str = "lag_monitor";
         let start: StartFn = Arc::new(move |sup| {
+            let instance = instance.clone();
             let actor = LagMonitor {
                 admin_config: admin_config.clone(),
                 writer_group: group.clone(),
@@ -94,7 +108,7 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
                 policy: lm.policy,
                 report: report.clone(),
             };
-            Box::pin(async move { Actor::spawn_linked(None, actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
         });
         children.push(ChildSpec { name: "lag-monitor".into(), kind: "lag_monitor", restart: Restart::Permanent, start });
     }
@@ -107,7 +121,10 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         let (votes, audit) = (cfg.kafka.votes_topic.clone(), cfg.kafka.audit_topic.clone());
         let ing = cfg.ingest.clone();
         let slot = inputs.ingest_slot.clone();
+        let instance = cfg.node.instance_id.clone();
+        const KIND: &str = "ingest_batcher";
         let start: StartFn = Arc::new(move |sup| {
+            let instance = instance.clone();
             let actor = IngestBatcher {
                 producer_config: producer_config.clone(),
                 votes_topic: votes.clone(),
@@ -117,7 +134,7 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
                 txn_timeout: Duration::from_millis(ing.transaction_timeout_ms),
                 slot: slot.clone(),
             };
-            Box::pin(async move { Actor::spawn_linked(None, actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
         });
         children.push(ChildSpec { name: "ingest-batcher".into(), kind: "ingest_batcher", restart: Restart::Permanent, start });
     }

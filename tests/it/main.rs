@@ -3,6 +3,7 @@
 
 mod common;
 
+mod chaos_suite;
 mod e2e_http;
 mod fencing;
 mod lag_scaling;

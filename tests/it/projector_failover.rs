@@ -8,6 +8,11 @@ use crate::common::*;
 use std::time::Duration;
 use votechain::projector::lease::LeaseTable;
 
+/// The node whose lease coordinator (owner `instance#incarnation`) holds `owner`.
+fn owner_node(projectors: &[votechain::runtime::Node], owner: &str) -> usize {
+    projectors.iter().position(|n| owner.starts_with(&format!("{}#", n.config.node.instance_id))).expect("owner is one of ours")
+}
+
 async fn holder(leases: &LeaseTable) -> Option<String> {
     let all = leases.scan().await.ok()?;
     let open: Vec<_> = all.iter().filter(|l| l.checkpoint != "SHARD_END").collect();
@@ -36,7 +41,7 @@ async fn leases_fail_over_and_results_stay_exact() {
     .await;
 
     // Crash the holder: no release, its lease must expire on the survivors' clocks.
-    let idx = projectors.iter().position(|n| n.config.node.instance_id == first).unwrap();
+    let idx = owner_node(&projectors, &first);
     crash(projectors.remove(idx));
     let crashed_at = tokio::time::Instant::now();
     let votes = async { submit_range(&http, &front, 6, 300, 500).await };
@@ -53,7 +58,7 @@ async fn leases_fail_over_and_results_stay_exact() {
 
     // Kill and restart in between, with votes flowing: a graceful stop (lease released), a
     // new worker, another crash.
-    let idx = projectors.iter().position(|n| n.config.node.instance_id == second).unwrap();
+    let idx = owner_node(&projectors, &second);
     projectors.remove(idx).shutdown().await;
     projectors.push(env.node(&["projector"], "p4").await);
     submit_range(&http, &front, 6, 500, 650).await;
@@ -61,7 +66,7 @@ async fn leases_fail_over_and_results_stay_exact() {
         holder(&leases).await.filter(|o| *o != second)
     })
     .await;
-    let idx = projectors.iter().position(|n| n.config.node.instance_id == third).unwrap();
+    let idx = owner_node(&projectors, &third);
     crash(projectors.remove(idx));
     submit_range(&http, &front, 6, 650, 800).await;
     projectors.push(env.node(&["projector"], "p5").await);

@@ -1,0 +1,200 @@
+//! A fault-injecting HTTP/1.1 proxy in front of DynamoDB (Local): every DynamoDB and
+//! DynamoDB Streams call of the system under test goes through it. Per request it may add
+//! latency, reset the connection before forwarding (the call never happened) or after
+//! forwarding (it happened, the answer is lost: the ambiguous case), or answer
+//! `InternalServerError` (500), `ProvisionedThroughputExceededException` or
+//! `ThrottlingException` (400) in DynamoDB's own error format.
+//!
+//! It speaks just enough HTTP/1.1 for the AWS SDK: `Content-Length` or chunked bodies,
+//! keep-alive connections.
+
+use rand::Rng;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the proxy does now; each share is a probability per request (0..=1).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    pub latency_ms: u64,
+    pub latency_share: f64,
+    pub reset_before_share: f64,
+    pub reset_after_share: f64,
+    pub error_share: f64,
+    /// `InternalServerError`, `ProvisionedThroughputExceededException` or `ThrottlingException`.
+    pub error: String,
+}
+
+/// Counts of what was injected.
+#[derive(Debug, Clone, Default)]
+pub struct Injected {
+    pub requests: u64,
+    pub delayed: u64,
+    pub reset_before: u64,
+    pub reset_after: u64,
+    pub errors: u64,
+}
+
+#[derive(Clone, Default)]
+pub struct Control {
+    faults: Arc<Mutex<Faults>>,
+    injected: Arc<Mutex<Injected>>,
+}
+
+impl Control {
+    pub fn set(&self, f: Faults) {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = f;
+    }
+    pub fn clear(&self) {
+        self.set(Faults::default());
+    }
+    pub fn injected(&self) -> Injected {
+        self.injected.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn now(&self) -> Faults {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn count(&self, f: impl FnOnce(&mut Injected)) {
+        f(&mut self.injected.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+pub struct FaultProxy {
+    pub endpoint: String,
+    pub control: Control,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Listens on 127.0.0.1 (a free port) and forwards to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> std::io::Result<FaultProxy> {
+        let up = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let control = Control::default();
+        let c = control.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let (c, up) = (c.clone(), up.clone());
+                tokio::spawn(async move {
+                    let _ = serve(sock, &up, c).await;
+                });
+            }
+        });
+        Ok(FaultProxy { endpoint, control, task })
+    }
+}
+
+/// One HTTP message: head (with the final CRLFCRLF) and body, as raw bytes.
+async fn read_message<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Option<Vec<u8>>> {
+    let mut raw = Vec::new();
+    let mut line = Vec::new();
+    let mut content_length = 0usize;
+    let mut chunked = false;
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(None);
+        }
+        raw.extend_from_slice(&line);
+        let l = String::from_utf8_lossy(&line).to_ascii_lowercase();
+        if let Some(v) = l.strip_prefix("content-length:") {
+            content_length = v.trim().parse().unwrap_or(0);
+        }
+        if l.starts_with("transfer-encoding:") && l.contains("chunked") {
+            chunked = true;
+        }
+        if line == b"\r\n" {
+            break;
+        }
+    }
+    if chunked {
+        loop {
+            line.clear();
+            r.read_until(b'\n', &mut line).await?;
+            raw.extend_from_slice(&line);
+            let size = usize::from_str_radix(String::from_utf8_lossy(&line).trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let mut chunk = vec![0; size + 2];
+            r.read_exact(&mut chunk).await?;
+            raw.extend_from_slice(&chunk);
+            if size == 0 {
+                break;
+            }
+        }
+    } else {
+        let mut body = vec![0; content_length];
+        r.read_exact(&mut body).await?;
+        raw.extend_from_slice(&body);
+    }
+    Ok(Some(raw))
+}
+
+fn reset(sock: TcpStream) {
+    // SO_LINGER 0: close with RST, as a broken network would. (Deprecated because a
+    // non-zero linger blocks on drop; zero never does.)
+    #[allow(deprecated)]
+    let _ = sock.set_linger(Some(Duration::ZERO));
+    drop(sock);
+}
+
+async fn serve(client: TcpStream, upstream: &str, c: Control) -> std::io::Result<()> {
+    let mut client = BufReader::new(client);
+    let mut up: Option<BufReader<TcpStream>> = None;
+    while let Some(req) = read_message(&mut client).await? {
+        let f = c.now();
+        c.count(|i| i.requests += 1);
+        let roll = |share: f64| share > 0.0 && rand::rng().random_bool(share.min(1.0));
+        if roll(f.latency_share) {
+            c.count(|i| i.delayed += 1);
+            tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
+        }
+        if roll(f.reset_before_share) {
+            c.count(|i| i.reset_before += 1);
+            reset(client.into_inner());
+            return Ok(());
+        }
+        if roll(f.error_share) && !f.error.is_empty() {
+            c.count(|i| i.errors += 1);
+            let status = if f.error == "InternalServerError" { "500 Internal Server Error" } else { "400 Bad Request" };
+            let body = format!("{{\"__type\":\"com.amazonaws.dynamodb.v20120810#{}\",\"message\":\"injected by votechain chaos\"}}", f.error);
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-ErrorType: {}\r\nx-amzn-RequestId: chaos\r\nContent-Length: {}\r\n\r\n{body}",
+                f.error,
+                body.len()
+            );
+            client.get_mut().write_all(resp.as_bytes()).await?;
+            continue;
+        }
+        // Forward on this client's upstream connection (opened on demand, reopened after errors).
+        let resp = async {
+            if up.is_none() {
+                up = Some(BufReader::new(TcpStream::connect(upstream).await?));
+            }
+            let u = up.as_mut().expect("just set");
+            u.get_mut().write_all(&req).await?;
+            read_message(u).await?.ok_or_else(|| std::io::Error::other("upstream closed"))
+        }
+        .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(_) => {
+                reset(client.into_inner());
+                return Ok(());
+            }
+        };
+        if roll(f.reset_after_share) {
+            c.count(|i| i.reset_after += 1);
+            reset(client.into_inner());
+            return Ok(());
+        }
+        client.get_mut().write_all(&resp).await?;
+    }
+    Ok(())
+}
