@@ -280,13 +280,10 @@ chains = {chains}
                     };
                     kafka.mock().request_errors(key, &vec![err; *count as usize]);
                 }
-                Fault::DynamoLatency { ms, share, .. } => proxy.control.set(proxy::Faults { latency_ms: *ms, latency_share: *share, ..Default::default() }),
-                Fault::DynamoReset { share, after_forward, .. } => proxy.control.set(if *after_forward {
-                    proxy::Faults { reset_after_share: *share, ..Default::default() }
-                } else {
-                    proxy::Faults { reset_before_share: *share, ..Default::default() }
-                }),
-                Fault::DynamoError { share, error, .. } => proxy.control.set(proxy::Faults { error_share: *share, error: error.clone(), ..Default::default() }),
+                Fault::DynamoLatency { ms, share, .. } => proxy.control.update(|f| (f.latency_ms, f.latency_share) = (*ms, *share)),
+                Fault::DynamoReset { share, after_forward: true, .. } => proxy.control.update(|f| f.reset_after_share = *share),
+                Fault::DynamoReset { share, after_forward: false, .. } => proxy.control.update(|f| f.reset_before_share = *share),
+                Fault::DynamoError { share, error, .. } => proxy.control.update(|f| (f.error_share, f.error) = (*share, error.clone())),
                 Fault::Failpoint { name, action, .. } => {
                     #[cfg(feature = "chaos")]
                     fail::cfg(name, action).map_err(setup("failpoint"))?;
@@ -404,7 +401,10 @@ fn clear_fault(f: &Fault, kafka: &EmbeddedKafka, proxy: &proxy::FaultProxy) {
                 kafka.mock().clear_request_errors(k);
             }
         }
-        Fault::DynamoLatency { .. } | Fault::DynamoReset { .. } | Fault::DynamoError { .. } => proxy.control.clear(),
+        Fault::DynamoLatency { .. } => proxy.control.update(|f| f.latency_share = 0.0),
+        Fault::DynamoReset { after_forward: true, .. } => proxy.control.update(|f| f.reset_after_share = 0.0),
+        Fault::DynamoReset { after_forward: false, .. } => proxy.control.update(|f| f.reset_before_share = 0.0),
+        Fault::DynamoError { .. } => proxy.control.update(|f| f.error_share = 0.0),
         Fault::Failpoint { name, .. } => {
             #[cfg(feature = "chaos")]
             fail::remove(name);

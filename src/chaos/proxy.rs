@@ -46,6 +46,10 @@ impl Control {
     pub fn set(&self, f: Faults) {
         *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = f;
     }
+    /// Changes some faults, leaving the others as they are (faults overlap on a timeline).
+    pub fn update(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut self.faults.lock().unwrap_or_else(|e| e.into_inner()));
+    }
     pub fn clear(&self) {
         self.set(Faults::default());
     }
