@@ -147,10 +147,14 @@ impl Ledger {
         let unique = !crate::chaos::broken_dedup();
         let mut actions = Vec::with_capacity(votes.len() * 2 + 1);
         for (v, chains) in votes {
-            for (i, item) in [items::vote_item(v, *chains), items::marker_item(v)].into_iter().enumerate() {
-                let put = Put::builder().table_name(&self.table).set_item(Some(item));
-                let put = if i == 0 || unique { put.condition_expression("attribute_not_exists(pk)") } else { put };
-                let put = put.build().expect("complete put");
+            let markers = if unique { Some(items::marker_item(v)) } else { None };
+            for item in std::iter::once(items::vote_item(v, *chains)).chain(markers) {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .expect("complete put");
                 actions.push(TransactWriteItem::builder().put(put).build());
             }
         }
