@@ -7,11 +7,13 @@
 pub mod actors;
 pub mod chain;
 pub mod chaos;
+pub mod client;
 pub mod config;
 pub mod dev;
 pub mod dynamo;
 pub mod http;
 pub mod kafka;
+pub mod loadgen;
 pub mod metrics;
 pub mod model;
 pub mod projector;

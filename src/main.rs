@@ -82,6 +82,44 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ChaosCmd,
     },
+    /// Polling-station clients against a running votechain: durable outbox, retries with the
+    /// same vote_id; reports acknowledged / chained / projected, throughput, latency.
+    Loadgen {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[arg(long, default_value = "dev-key")]
+        key: String,
+        /// Elections to vote in (repeatable; default: every open election the server lists).
+        #[arg(long)]
+        election: Vec<String>,
+        /// Target votes/s over all clients (0: as fast as possible).
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Run for this many seconds...
+        #[arg(long)]
+        duration_s: Option<u64>,
+        /// ...or until this many new votes were sent (default: 2000 when neither is given).
+        #[arg(long)]
+        votes: Option<u64>,
+        #[arg(long, default_value_t = 16)]
+        clients: u32,
+        /// Share of submissions that re-send an acknowledged vote_id.
+        #[arg(long, default_value_t = 0.05)]
+        resubmit_share: f64,
+        /// Per-attempt client timeout (poor connectivity: make it short).
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+        /// Share of answers the client pretends it never got (it retries).
+        #[arg(long, default_value_t = 0.0)]
+        drop_answer_share: f64,
+        #[arg(long, default_value = ".local/loadgen-outbox.jsonl")]
+        outbox: PathBuf,
+        /// Only resend what the outbox still holds from an earlier (crashed) run.
+        #[arg(long)]
+        resume_only: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Shows the live supervision tree of a running node (its /debug/actors).
     Actors {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -318,6 +356,30 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             println!("soak: {runs} runs in {minutes} min: {}", if all_passed { "ALL PASSED" } else { "FAILURES" });
             Ok(if all_passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Loadgen { url, key, election, rate, duration_s, votes, clients, resubmit_share, timeout_ms, drop_answer_share, outbox, resume_only, json } => {
+            if !(0.0..=0.9).contains(&resubmit_share) || !(0.0..=0.9).contains(&drop_answer_share) || clients == 0 {
+                bail!("--resubmit-share and --drop-answer-share must be within 0..=0.9, --clients at least 1");
+            }
+            let votes = if duration_s.is_none() && votes.is_none() { Some(2000) } else { votes };
+            let opts = votechain::loadgen::LoadOptions {
+                url,
+                key,
+                elections: election,
+                rate,
+                duration: duration_s.map(std::time::Duration::from_secs),
+                votes,
+                clients,
+                resubmit_share,
+                timeout: std::time::Duration::from_millis(timeout_ms),
+                drop_answer_share,
+                outbox,
+                resume_only,
+                progress: !json,
+            };
+            let r = votechain::loadgen::run(opts).await?;
+            if json { println!("{}", serde_json::to_string_pretty(&r)?) } else { println!("{r}") }
+            Ok(if r.acknowledged == r.chained { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Cmd::Actors { url } => {
             let v: serde_json::Value = reqwest::get(format!("{}/debug/actors", url.trim_end_matches('/'))).await?.error_for_status()?.json().await?;

@@ -4,6 +4,7 @@
 mod common;
 
 mod chaos_suite;
+mod client_outbox;
 mod e2e_http;
 mod fencing;
 mod lag_scaling;

@@ -1,0 +1,298 @@
+//! `votechain loadgen`: many polling-station clients against a running votechain (e.g.
+//! `votechain dev`), each vote written to a durable outbox before it is sent and resent
+//! until acknowledged. Reports sent / acknowledged / chained / projected, throughput,
+//! latency percentiles (HDR histogram) and the delay from submission to visibility in results.
+//!
+//! Chained is checked per vote through the receipt endpoint; projected is the growth of the
+//! results totals during the run. End-to-end delay is estimated by pairing the i-th
+//! acknowledged vote with the moment the results first counted i new votes (the pipeline is
+//! FIFO per chain, so this is close; it is an estimate, and the report says so).
+
+use crate::client::outbox::{OutVote, Outbox};
+use crate::client::{Client, ClientConfig};
+use hdrhistogram::Histogram;
+use rand::Rng;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub url: String,
+    pub key: String,
+    /// Elections to vote in (default: all the server lists).
+    pub elections: Vec<String>,
+    /// Target votes per second over all clients; 0 = as fast as possible.
+    pub rate: u32,
+    pub duration: Option<Duration>,
+    pub votes: Option<u64>,
+    pub clients: u32,
+    pub resubmit_share: f64,
+    pub timeout: Duration,
+    pub drop_answer_share: f64,
+    pub outbox: PathBuf,
+    /// Only resend what the outbox holds from an earlier run; no new votes.
+    pub resume_only: bool,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub resent_from_outbox: u64,
+    pub sent: u64,
+    pub duplicates_sent: u64,
+    pub acknowledged: u64,
+    pub chained: u64,
+    pub projected: u64,
+    pub attempts: u64,
+    pub refused: u64,
+    pub seconds: f64,
+    pub acked_per_s: f64,
+    pub latency_ms: BTreeMap<String, f64>,
+    pub e2e_delay_ms_estimate: BTreeMap<String, f64>,
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "votes: sent {} (+{} resubmissions, {} resent from the outbox) / acknowledged {} / chained {} / projected {}", self.sent, self.duplicates_sent, self.resent_from_outbox, self.acknowledged, self.chained, self.projected)?;
+        writeln!(f, "throughput: {:.1} acknowledged votes/s over {:.1} s ({} attempts, {} refused)", self.acked_per_s, self.seconds, self.attempts, self.refused)?;
+        writeln!(f, "latency to 202 (ms, incl. retries): {}", fmt_pcts(&self.latency_ms))?;
+        write!(f, "submit -> visible in results (ms, estimate): {}", fmt_pcts(&self.e2e_delay_ms_estimate))
+    }
+}
+
+fn fmt_pcts(m: &BTreeMap<String, f64>) -> String {
+    m.iter().map(|(k, v)| format!("{k} {v:.1}")).collect::<Vec<_>>().join(", ")
+}
+
+fn pcts(h: &Histogram<u64>) -> BTreeMap<String, f64> {
+    [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)]
+        .into_iter()
+        .map(|(k, q)| (k.to_string(), h.value_at_quantile(q / 100.0) as f64 / 1000.0))
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot reach {url}: {detail}")]
+    Server { url: String, detail: String },
+    #[error(transparent)]
+    Outbox(#[from] crate::client::outbox::OutboxError),
+}
+
+struct Election {
+    id: String,
+    candidates: Vec<String>,
+    regions: Vec<String>,
+}
+
+async fn totals(http: &reqwest::Client, url: &str, elections: &[Election]) -> u64 {
+    let mut sum = 0;
+    for e in elections {
+        if let Ok(r) = http.get(format!("{url}/v1/elections/{}/results", e.id)).send().await {
+            if let Ok(v) = r.json::<serde_json::Value>().await {
+                sum += v["total"].as_u64().unwrap_or(0);
+            }
+        }
+    }
+    sum
+}
+
+pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
+    let url = o.url.trim_end_matches('/').to_string();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    let server = |detail: String| LoadError::Server { url: url.clone(), detail };
+    let listed: serde_json::Value = http.get(format!("{url}/v1/elections")).send().await.map_err(|e| server(e.to_string()))?.json().await.map_err(|e| server(e.to_string()))?;
+    let elections: Vec<Election> = listed["elections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["open"].as_bool().unwrap_or(true))
+        .filter(|e| o.elections.is_empty() || o.elections.iter().any(|x| Some(x.as_str()) == e["id"].as_str()))
+        .map(|e| Election {
+            id: e["id"].as_str().unwrap_or_default().into(),
+            candidates: e["candidates"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(String::from)).collect(),
+            regions: e["regions"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(String::from)).collect(),
+        })
+        .collect();
+    if elections.is_empty() {
+        return Err(server("no open election to vote in".into()));
+    }
+    let before = totals(&http, &url, &elections).await;
+    let outbox = Arc::new(Mutex::new(Outbox::open(&o.outbox)?));
+    let resend: Vec<OutVote> = outbox.lock().unwrap_or_else(|e| e.into_inner()).pending();
+    let resent = resend.len() as u64;
+    let queue = Arc::new(Mutex::new(resend));
+    let client = Arc::new(Client::new(ClientConfig {
+        base_url: url.clone(),
+        key: o.key.clone(),
+        timeout: o.timeout,
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_secs(2),
+        give_up_after: Duration::from_secs(120),
+    }));
+    let target = if o.resume_only { Some(0) } else { o.votes };
+    let pb = if o.progress { indicatif::ProgressBar::new(target.unwrap_or(0) + resent) } else { indicatif::ProgressBar::hidden() };
+    pb.set_style(indicatif::ProgressStyle::with_template("{spinner} loadgen [{bar:40}] {pos} acknowledged  {per_sec}  {msg}").expect("template").progress_chars("=> "));
+    let started = Instant::now();
+    let deadline = o.duration.map(|d| started + d);
+    let (new_count, acked, attempts, refused, dups) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds")));
+    // (first submit, acknowledged at) of every acknowledged vote.
+    let acks: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
+    let acked_ids: Arc<Mutex<Vec<OutVote>>> = Arc::new(Mutex::new(Vec::new()));
+    let per_client = if o.rate == 0 { Duration::ZERO } else { Duration::from_secs_f64(o.clients as f64 / o.rate as f64) };
+    let elections = Arc::new(elections);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Results timeline: (when, projected so far).
+    let timeline: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::new(Mutex::new(Vec::new()));
+    let poller = {
+        let (http, url, el, tl, stop) = (http.clone(), url.clone(), elections.clone(), timeline.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let t = totals(&http, &url, &el).await.saturating_sub(before);
+                tl.lock().unwrap_or_else(|e| e.into_inner()).push((Instant::now(), t));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let tasks: Vec<_> = (0..o.clients)
+        .map(|_| {
+            let (o, outbox, queue, client, pb) = (o.clone(), outbox.clone(), queue.clone(), client.clone(), pb.clone());
+            let (new_count, acked, attempts, refused, dups, hist, acks, acked_ids, elections) =
+                (new_count.clone(), acked.clone(), attempts.clone(), refused.clone(), dups.clone(), hist.clone(), acks.clone(), acked_ids.clone(), elections.clone());
+            tokio::spawn(async move {
+                loop {
+                    let queued = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                    let (vote, fresh) = match queued {
+                        Some(v) => (v, true),
+                        None => {
+                            if deadline.is_some_and(|d| Instant::now() >= d) {
+                                break;
+                            }
+                            let resubmit = {
+                                let ids = acked_ids.lock().unwrap_or_else(|e| e.into_inner());
+                                (!ids.is_empty() && rand::rng().random_bool(o.resubmit_share)).then(|| ids[rand::rng().random_range(0..ids.len())].clone())
+                            };
+                            if let Some(v) = resubmit {
+                                dups.fetch_add(1, Ordering::Relaxed);
+                                (v, false)
+                            } else {
+                                let n = new_count.fetch_add(1, Ordering::Relaxed);
+                                if target.is_some_and(|t| n >= t) {
+                                    break;
+                                }
+                                let e = &elections[rand::rng().random_range(0..elections.len())];
+                                let v = OutVote {
+                                    election_id: e.id.clone(),
+                                    vote_id: uuid::Uuid::new_v4().to_string(),
+                                    candidate_id: e.candidates[rand::rng().random_range(0..e.candidates.len())].clone(),
+                                    region_id: e.regions[rand::rng().random_range(0..e.regions.len())].clone(),
+                                };
+                                // Durable before it is sent.
+                                let ob = outbox.clone();
+                                let v2 = v.clone();
+                                if tokio::task::spawn_blocking(move || ob.lock().unwrap_or_else(|e| e.into_inner()).add(&v2)).await.ok().and_then(Result::ok).is_none() {
+                                    break;
+                                }
+                                (v, true)
+                            }
+                        }
+                    };
+                    let t0 = Instant::now();
+                    match client.submit(&vote, o.drop_answer_share).await {
+                        Ok(a) => {
+                            attempts.fetch_add(a.attempts as u64, Ordering::Relaxed);
+                            if fresh {
+                                let _ = hist.lock().unwrap_or_else(|e| e.into_inner()).record(t0.elapsed().as_micros().max(1) as u64);
+                                acks.lock().unwrap_or_else(|e| e.into_inner()).push((t0, Instant::now()));
+                                let _ = outbox.lock().unwrap_or_else(|e| e.into_inner()).ack(&vote.vote_id);
+                                acked_ids.lock().unwrap_or_else(|e| e.into_inner()).push(vote);
+                                acked.fetch_add(1, Ordering::Relaxed);
+                                pb.inc(1);
+                            }
+                        }
+                        Err(e) => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            pb.set_message(format!("last error: {e}"));
+                        }
+                    }
+                    if !per_client.is_zero() {
+                        tokio::time::sleep(per_client.saturating_sub(t0.elapsed())).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let n_acked = acked.load(Ordering::Relaxed);
+    // Wait (bounded) for the results to count every acknowledged vote, or to stop moving for
+    // 3 s (votes resent from an outbox may have been counted in the run that crashed).
+    let wait_until = Instant::now() + Duration::from_secs(60);
+    let (mut last, mut since) = (u64::MAX, Instant::now());
+    loop {
+        let now = timeline.lock().unwrap_or_else(|e| e.into_inner()).last().map(|x| x.1).unwrap_or(0);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+        if now >= n_acked || Instant::now() > wait_until || since.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = poller.await;
+    pb.finish_and_clear();
+    // Chained: every acknowledged vote's receipt.
+    let ids = acked_ids.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let chained = Arc::new(AtomicU64::new(0));
+    futures::future::join_all(ids.chunks(ids.len().div_ceil(32).max(1)).map(|chunk| {
+        let (http, url, chained) = (http.clone(), url.clone(), chained.clone());
+        let chunk = chunk.to_vec();
+        async move {
+            for v in chunk {
+                for _ in 0..50 {
+                    let r = http.get(format!("{url}/v1/elections/{}/votes/{}", v.election_id, v.vote_id)).send().await;
+                    if r.is_ok_and(|r| r.status() == 200) {
+                        chained.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }))
+    .await;
+    let tl = timeline.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let projected = tl.last().map(|x| x.1).unwrap_or(0);
+    let mut acks = acks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    acks.sort_by_key(|a| a.1);
+    let mut e2e = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+    for (i, (sent_at, _)) in acks.iter().enumerate() {
+        if let Some((visible, _)) = tl.iter().find(|(_, n)| *n > i as u64) {
+            let _ = e2e.record(visible.saturating_duration_since(*sent_at).as_micros().max(1) as u64);
+        }
+    }
+    let latency = pcts(&hist.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(LoadReport {
+        resent_from_outbox: resent,
+        sent: new_count.load(Ordering::Relaxed).min(target.unwrap_or(u64::MAX)) + resent,
+        duplicates_sent: dups.load(Ordering::Relaxed),
+        acknowledged: n_acked,
+        chained: chained.load(Ordering::Relaxed),
+        projected,
+        attempts: attempts.load(Ordering::Relaxed),
+        refused: refused.load(Ordering::Relaxed),
+        seconds,
+        acked_per_s: n_acked as f64 / seconds.max(0.001),
+        latency_ms: latency,
+        e2e_delay_ms_estimate: if e2e.is_empty() { BTreeMap::new() } else { pcts(&e2e) },
+    })
+}
