@@ -305,7 +305,7 @@ CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--hide-scrollbars", "--mute-audio", "--window-size=1280,1400"]
 
 
-def chromium(a, extra, timeout=60):
+def chromium(a, extra, timeout=30):
     """Runs chromium in its own process group; kills the whole group when it overstays."""
     prof = os.path.join(a.profile, f"p{time.monotonic_ns()}")
     os.makedirs(prof)
@@ -343,10 +343,15 @@ def api_counts(a):
 def cmd_page(a):
     ok = False
     for i in range(1, a.attempts + 1):
-        before = api_counts(a)
-        t0 = time.monotonic()
-        page = page_counts(a)
-        after = api_counts(a)
+        try:
+            before = api_counts(a)
+            t0 = time.monotonic()
+            page = page_counts(a)
+            after = api_counts(a)
+        except (OSError, RuntimeError, ValueError) as ex:
+            log(f"   page attempt {i}: {ex}")
+            time.sleep(a.pause)
+            continue
         dt = time.monotonic() - t0
         if page["total"] is None or set(page["candidates"]) != set(before["candidates"]):
             log(f"   page attempt {i}: the page shows no counts for {a.election} "
