@@ -80,7 +80,7 @@ impl DynamoDbLocal {
 fn spawn_java(dir: &Path, port: u16) -> Result<Child, DevError> {
     let mut cmd = Command::new("java");
     cmd.arg(format!("-Djava.library.path={}", dir.join("DynamoDBLocal_lib").display()))
-        .arg("-Xmx512m")
+        .arg("-Xmx2g")
         .arg("-jar")
         .arg(dir.join("DynamoDBLocal.jar"))
         .args(["-inMemory", "-sharedDb", "-disableTelemetry", "-port", &port.to_string()])

@@ -5,6 +5,7 @@
 //! Streams → projections → `query`.
 
 pub mod actors;
+pub mod bench;
 pub mod chain;
 pub mod chaos;
 pub mod client;

@@ -120,6 +120,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks ours against the raw backends in one run; writes a Markdown report.
+    Bench {
+        /// Votes per measure.
+        #[arg(long, default_value_t = 3000)]
+        votes: u64,
+        #[arg(long, default_value = "docs/benchmarks.md")]
+        out: PathBuf,
+        /// Use a running DynamoDB Local instead of starting one.
+        #[arg(long)]
+        dynamodb_endpoint: Option<String>,
+        /// Skip the peak-RSS measure of a `votechain dev` process (it needs port 8080).
+        #[arg(long)]
+        no_dev_rss: bool,
+    },
     /// Shows the live supervision tree of a running node (its /debug/actors).
     Actors {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -380,6 +394,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let r = votechain::loadgen::run(opts).await?;
             if json { println!("{}", serde_json::to_string_pretty(&r)?) } else { println!("{r}") }
             Ok(if r.acknowledged == r.chained { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Bench { votes, out, dynamodb_endpoint, no_dev_rss } => {
+            if cfg!(debug_assertions) {
+                eprintln!("warning: a debug build; benchmark with `cargo build --release`");
+            }
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            let bin = if no_dev_rss { None } else { Some(std::env::current_exe()?) };
+            let r = votechain::bench::run(votes, dynamodb_endpoint, bin, |s| eprintln!("bench: {s}...")).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let md = r.markdown(&command);
+            std::fs::write(&out, &md)?;
+            println!("{md}
+written to {}", out.display());
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Actors { url } => {
             let v: serde_json::Value = reqwest::get(format!("{}/debug/actors", url.trim_end_matches('/'))).await?.error_for_status()?.json().await?;

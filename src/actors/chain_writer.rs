@@ -87,7 +87,7 @@ pub type ChainKey = (String, u32);
 
 pub struct ChainWriterState {
     pub writer_id: String,
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer>,
     /// The checkpoint as this writer last wrote or read it; `None`: the partition was never written.
     pub checkpoint: Option<i64>,
     pub tips: HashMap<ChainKey, Tip>,
@@ -179,7 +179,22 @@ impl Actor for ChainWriter {
         // Checkpoint first, tips later (lazily): any write by another writer after this read
         // makes our first append fail its checkpoint condition, so stale tips never link.
         let cp = self.retry("read checkpoint", || self.ctx.ledger.checkpoint(&self.ctx.topic, self.partition)).await?;
-        let consumer: StreamConsumer = self.ctx.consumer_config.create()?;
+        let consumer: Arc<StreamConsumer> = Arc::new(self.ctx.consumer_config.create()?);
+        if let Some(c) = &cp {
+            // A checkpoint past the end of the log means the topic was recreated under a live
+            // ledger: its offsets now name other records. Refuse loudly; never guess.
+            let (topic, p, cons) = (self.ctx.topic.clone(), self.partition, consumer.clone());
+            let (t2, p2) = (topic.clone(), p);
+            let marks = tokio::task::spawn_blocking(move || cons.fetch_watermarks(&t2, p2, Duration::from_secs(10))).await?;
+            match marks {
+                Ok((_, high)) if c.next_offset > high => {
+                    tracing::error!(%topic, partition = p, checkpoint = c.next_offset, high_watermark = high, "ledger checkpoint is beyond the end of the votes log: was the topic recreated? Refusing to write");
+                    return Err(format!("{topic}/{p}: checkpoint {} > high watermark {high}; the votes topic does not match this ledger", c.next_offset).into());
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read watermarks at start; continuing from the checkpoint"),
+            }
+        }
         let mut tpl = TopicPartitionList::new();
         let start = match &cp {
             Some(c) => Offset::Offset(c.next_offset),
