@@ -29,9 +29,9 @@ pub struct ScalingPolicy {
     pub growth_per_s: f64,
     pub projector_backlog_per_replica: u64,
     pub projector_lag_s_per_replica: f64,
-    #[serde(with = "ms")]
+    #[serde(with = "crate::config::millis")]
     pub up_cooldown: Duration,
-    #[serde(with = "ms")]
+    #[serde(with = "crate::config::millis")]
     pub down_window: Duration,
 }
 
@@ -136,16 +136,6 @@ impl Scaler {
     }
 }
 
-mod ms {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
-    }
-}
 
 #[cfg(test)]
 mod tests {

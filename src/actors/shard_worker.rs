@@ -247,7 +247,7 @@ impl ShardWorker {
             actions.extend(results::updates(&d).into_iter().map(|u| TransactWriteItem::builder().update(u).build()));
             actions.push(
                 TransactWriteItem::builder()
-                    .update(self.ctx.leases.checkpoint_update(&self.shard, &self.ctx.worker_id, counter, checkpoint))
+                    .update(self.ctx.leases.checkpoint_update(&self.shard, &self.ctx.worker_id, counter, &st.checkpoint, checkpoint))
                     .build(),
             );
             let err = match self.ctx.db.transact_write_items().set_transact_items(Some(actions)).send().await {
@@ -269,6 +269,10 @@ impl ShardWorker {
                 metrics::counter!(m::PROJECTOR_LEASE_CONFLICTS).increment(1);
                 // Our own renewal may have moved the counter; otherwise someone took the lease.
                 match self.ctx.leases.get(&self.shard).await? {
+                    // Our earlier attempt committed and only its answer was lost: done, once.
+                    Some(l) if l.owner.as_deref() == Some(&self.ctx.worker_id) && l.checkpoint == checkpoint && checkpoint != st.checkpoint => {
+                        return Ok(Applied::Ok);
+                    }
                     Some(l) if l.owner.as_deref() == Some(&self.ctx.worker_id) && l.counter != counter => {
                         self.held.store(l.counter, Ordering::Release);
                         continue;

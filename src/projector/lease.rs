@@ -191,13 +191,16 @@ impl LeaseTable {
         Ok(())
     }
 
-    /// The checkpoint update, for a transaction: only if the lease is still ours at `counter`.
-    pub fn checkpoint_update(&self, key: &str, owner: &str, counter: i64, checkpoint: &str) -> Update {
+    /// The checkpoint update, for a transaction: only if the lease is still ours at `counter`
+    /// AND still at `previous`. The second condition makes a retried transaction whose first
+    /// attempt committed (answer lost) fail instead of applying its deltas twice.
+    pub fn checkpoint_update(&self, key: &str, owner: &str, counter: i64, previous: &str, checkpoint: &str) -> Update {
         Update::builder()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
             .update_expression("SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, lastCheckpointAt = :now")
-            .condition_expression("leaseOwner = :me AND leaseCounter = :held")
+            .condition_expression("leaseOwner = :me AND leaseCounter = :held AND checkpoint = :prev")
+            .expression_attribute_values(":prev", s(previous))
             .expression_attribute_values(":cp", s(checkpoint))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":now", n(crate::now_ms()))

@@ -54,16 +54,16 @@ impl Exit {
 #[serde(deny_unknown_fields)]
 pub struct Intensity {
     pub max_restarts: u32,
-    #[serde(with = "millis")]
+    #[serde(with = "crate::config::millis")]
     pub period: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backoff {
-    #[serde(with = "millis")]
+    #[serde(with = "crate::config::millis")]
     pub initial: Duration,
-    #[serde(with = "millis")]
+    #[serde(with = "crate::config::millis")]
     pub max: Duration,
     pub factor: f64,
 }
@@ -146,16 +146,6 @@ impl RestartTracker {
     }
 }
 
-mod millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ mod fencing;
 mod lag_scaling;
 mod projector_failover;
 mod projector_fencing;
+mod read_load;
 mod replay_recount;
 mod tamper;
 mod writer_restart;

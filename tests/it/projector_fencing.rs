@@ -53,7 +53,7 @@ async fn a_worker_whose_lease_was_stolen_cannot_apply() {
     let mut inflight = Deltas::default();
     inflight.add(&env.config.dynamodb.results_table, &chain_items(&env.ledger, "demo-2026", 0, 1).await[0]);
     let mut actions: Vec<TransactWriteItem> = results::updates(&inflight).into_iter().map(|u| TransactWriteItem::builder().update(u).build()).collect();
-    actions.push(TransactWriteItem::builder().update(leases.checkpoint_update(&shard, "A", a_lease.counter, "99999999999999999999")).build());
+    actions.push(TransactWriteItem::builder().update(leases.checkpoint_update(&shard, "A", a_lease.counter, &seen.checkpoint, "99999999999999999999")).build());
     let refused = env.ledger.db.transact_write_items().set_transact_items(Some(actions)).send().await;
     assert!(refused.is_err(), "a stale owner's batch must be refused");
     assert_eq!(served_results(&http, &front, "demo-2026").await["total"], 60, "nothing of the refused batch applied");
