@@ -21,6 +21,7 @@ use crate::projector::lease::{Lease, LeaseError};
 use crate::projector::shards::{self, Shard};
 use crate::projector::stream;
 use crate::supervision::policy::{Exit, Policy, RestartTracker};
+use crate::supervision::supervisor::{exit_of, restart_child};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -120,11 +121,7 @@ impl Actor for LeaseCoordinator {
     }
 
     async fn handle_supervisor_evt(&self, myself: ActorRef<LeaseMsg>, evt: SupervisionEvent, st: &mut LeaseState) -> Result<(), ActorProcessingErr> {
-        let (cell, exit) = match evt {
-            SupervisionEvent::ActorTerminated(c, _, r) => (c, Exit::Normal(r)),
-            SupervisionEvent::ActorFailed(c, e) => (c, Exit::Failed(e.to_string())),
-            _ => return Ok(()),
-        };
+        let Some((cell, exit)) = exit_of(evt) else { return Ok(()) };
         let Some(key) = st.held.iter().find(|(_, h)| h.worker.as_ref().is_some_and(|w| w.get_id() == cell.get_id())).map(|(k, _)| k.clone()) else {
             return Ok(());
         };
@@ -143,12 +140,8 @@ impl Actor for LeaseCoordinator {
                 if let Some(h) = st.held.get_mut(&key) {
                     h.worker = None;
                 }
-                let tracker = st.restarts.entry(key.clone()).or_default();
-                if let Err(e) = tracker.record(Instant::now(), &self.policy.intensity) {
-                    metrics::counter!(m::ACTOR_ESCALATIONS).increment(1);
-                    return Err(format!("shard worker {key}: {e}").into());
-                }
-                metrics::counter!(m::ACTOR_RESTARTS, "actor_kind" => "shard_worker", "reason" => exit.label()).increment(1);
+                // Restarted at once (the lease would otherwise idle); the intensity limit still applies.
+                restart_child(st.restarts.entry(key.clone()).or_default(), &self.policy, "shard_worker", &key, &exit)?;
                 tracing::warn!(shard = %key, ?exit, "shard worker exited; restarting");
                 self.spawn_worker(&myself, st, &key).await;
             }

@@ -17,6 +17,7 @@
 use super::chain_writer::{ChainWriter, ChainWriterMsg, WriterCtx};
 use crate::metrics as m;
 use crate::supervision::policy::{Exit, Policy, RestartTracker};
+use crate::supervision::supervisor::{exit_of, restart_child};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
@@ -154,11 +155,7 @@ impl Actor for WriterCoordinator {
     }
 
     async fn handle_supervisor_evt(&self, myself: ActorRef<CoordinatorMsg>, evt: SupervisionEvent, st: &mut CoordinatorState) -> Result<(), ActorProcessingErr> {
-        let (cell, exit) = match evt {
-            SupervisionEvent::ActorTerminated(c, _, r) => (c, Exit::Normal(r)),
-            SupervisionEvent::ActorFailed(c, e) => (c, Exit::Failed(e.to_string())),
-            _ => return Ok(()),
-        };
+        let Some((cell, exit)) = exit_of(evt) else { return Ok(()) };
         let Some(p) = st.writers.iter().find(|(_, w)| w.get_id() == cell.get_id()).map(|(p, _)| *p) else {
             return Ok(()); // a writer we stopped on purpose (revoked)
         };
@@ -167,13 +164,8 @@ impl Actor for WriterCoordinator {
             return Ok(());
         }
         tracing::warn!(partition = p, ?exit, "chain writer exited; restarting while the partition is assigned");
-        let tracker = st.trackers.entry(p).or_default();
-        if let Err(e) = tracker.record(tokio::time::Instant::now(), &self.policy.intensity) {
-            metrics::counter!(m::ACTOR_ESCALATIONS).increment(1);
-            return Err(format!("chain writer for partition {p}: {e}").into());
-        }
-        metrics::counter!(m::ACTOR_RESTARTS, "actor_kind" => "chain_writer", "reason" => exit.label()).increment(1);
-        myself.send_after(tracker.delay(&self.policy.backoff), move || CoordinatorMsg::Restart(p));
+        let delay = restart_child(st.trackers.entry(p).or_default(), &self.policy, "chain_writer", &format!("partition {p}"), &exit)?;
+        myself.send_after(delay, move || CoordinatorMsg::Restart(p));
         Ok(())
     }
 }
@@ -189,9 +181,9 @@ impl WriterCoordinator {
             Err(e) => {
                 // Startup failed (e.g. DynamoDB unreachable): same policy as a crash.
                 tracing::warn!(partition = p, error = %e, "chain writer failed to start");
-                let tracker = st.trackers.entry(p).or_default();
-                tracker.record(tokio::time::Instant::now(), &self.policy.intensity).map_err(|e| format!("chain writer for partition {p}: {e}"))?;
-                myself.send_after(tracker.delay(&self.policy.backoff), move || CoordinatorMsg::Restart(p));
+                let exit = Exit::Failed(e.to_string());
+                let delay = restart_child(st.trackers.entry(p).or_default(), &self.policy, "chain_writer", &format!("partition {p}"), &exit)?;
+                myself.send_after(delay, move || CoordinatorMsg::Restart(p));
             }
         }
         Ok(())

@@ -292,18 +292,7 @@ chains = {chains}
                 }
                 Fault::ActorKill { .. } | Fault::ProcessKill { .. } => {}
             }
-            let for_s = match &f {
-                Fault::KafkaBrokerDown { for_s, .. }
-                | Fault::KafkaRtt { for_s, .. }
-                | Fault::DynamoLatency { for_s, .. }
-                | Fault::DynamoReset { for_s, .. }
-                | Fault::DynamoError { for_s, .. }
-                | Fault::ActorKill { for_s, .. }
-                | Fault::Failpoint { for_s, .. }
-                | Fault::ProcessKill { for_s, .. } => *for_s,
-                Fault::KafkaRequestErrors { .. } => 0,
-            };
-            active.push((now + Duration::from_secs(for_s), f));
+            active.push((now + Duration::from_secs(f.for_s()), f));
         }
         // Repeating faults.
         for (i, (until, f)) in active.iter().enumerate() {

@@ -88,6 +88,20 @@ impl Fault {
             Fault::ProcessKill { .. } => "process_kill",
         }
     }
+    /// How long the fault lasts (0 for one-shot request errors).
+    pub fn for_s(&self) -> u64 {
+        match self {
+            Fault::KafkaBrokerDown { for_s, .. }
+            | Fault::KafkaRtt { for_s, .. }
+            | Fault::DynamoLatency { for_s, .. }
+            | Fault::DynamoReset { for_s, .. }
+            | Fault::DynamoError { for_s, .. }
+            | Fault::ActorKill { for_s, .. }
+            | Fault::Failpoint { for_s, .. }
+            | Fault::ProcessKill { for_s, .. } => *for_s,
+            Fault::KafkaRequestErrors { .. } => 0,
+        }
+    }
     pub fn at_s(&self) -> u64 {
         match self {
             Fault::KafkaBrokerDown { at_s, .. }

@@ -19,6 +19,27 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The child and how it ended, for the two supervision events that matter; `None` otherwise.
+pub fn exit_of(evt: SupervisionEvent) -> Option<(ActorCell, Exit)> {
+    match evt {
+        SupervisionEvent::ActorTerminated(cell, _, reason) => Some((cell, Exit::Normal(reason))),
+        SupervisionEvent::ActorFailed(cell, err) => Some((cell, Exit::Failed(err.to_string()))),
+        _ => None,
+    }
+}
+
+/// Restart bookkeeping for a supervisor with dynamic children (one per partition or shard):
+/// records the restart under the policy's intensity and counts it. `Ok(delay)` before the
+/// restart, or `Err` to escalate (fail the supervisor).
+pub fn restart_child(tracker: &mut RestartTracker, policy: &Policy, kind: &'static str, who: &str, exit: &Exit) -> Result<Duration, ActorProcessingErr> {
+    if let Err(e) = tracker.record(tokio::time::Instant::now(), &policy.intensity) {
+        metrics::counter!(m::ACTOR_ESCALATIONS).increment(1);
+        return Err(format!("{kind} {who}: {e}").into());
+    }
+    metrics::counter!(m::ACTOR_RESTARTS, "actor_kind" => kind, "reason" => exit.label()).increment(1);
+    Ok(tracker.delay(&policy.backoff))
+}
+
 /// Starts one child linked to the given supervisor cell. Used for the first start and every restart.
 pub type StartFn = Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync>;
 
@@ -161,11 +182,7 @@ impl Actor for Supervisor {
     }
 
     async fn handle_supervisor_evt(&self, myself: ActorRef<Self::Msg>, evt: SupervisionEvent, st: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
-        let (cell, exit) = match evt {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, Exit::Normal(reason)),
-            SupervisionEvent::ActorFailed(cell, err) => (cell, Exit::Failed(err.to_string())),
-            _ => return Ok(()),
-        };
+        let Some((cell, exit)) = exit_of(evt) else { return Ok(()) };
         let idx = st.index_of(&cell);
         if let Some(i) = idx {
             tracing::warn!(supervisor = %st.name, child = %st.specs[i].name, exit = ?exit, "child exited");
