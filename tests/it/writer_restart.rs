@@ -27,8 +27,9 @@ async fn writers_killed_mid_stream_resume_without_loss_or_duplicates() {
     .await;
 
     let done = Arc::new(AtomicBool::new(false));
+    let kills_so_far = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let killer = {
-        let done = done.clone();
+        let (done, kills_so_far) = (done.clone(), kills_so_far.clone());
         tokio::spawn(async move {
             let (mut kills, mut stops) = (0, 0);
             while !done.load(Ordering::Relaxed) {
@@ -43,6 +44,7 @@ async fn writers_killed_mid_stream_resume_without_loss_or_duplicates() {
                 if hard {
                     w.kill();
                     kills += 1;
+                    kills_so_far.fetch_add(1, Ordering::Relaxed);
                 } else {
                     w.stop(Some("test stop between batches".into()));
                     stops += 1;
@@ -52,24 +54,31 @@ async fn writers_killed_mid_stream_resume_without_loss_or_duplicates() {
         })
     };
 
-    let n = 600u32;
-    futures::stream::iter(0..n)
-        .for_each_concurrent(24, |i| {
-            let (http, node) = (&http, &node);
-            async move {
-                let vid = vote_id(5, i);
-                submit_until_accepted(http, node, "demo-2026", &vid, "carol", "east").await;
-                if i % 5 == 0 {
-                    // a client retry of an acknowledged vote
+    // Votes flow in rounds until the killer has struck enough times (bounded: 20 rounds).
+    let mut n = 0u32;
+    for _ in 0..20 {
+        futures::stream::iter(n..n + 200)
+            .for_each_concurrent(24, |i| {
+                let (http, node) = (&http, &node);
+                async move {
+                    let vid = vote_id(5, i);
                     submit_until_accepted(http, node, "demo-2026", &vid, "carol", "east").await;
+                    if i % 5 == 0 {
+                        // a client retry of an acknowledged vote
+                        submit_until_accepted(http, node, "demo-2026", &vid, "carol", "east").await;
+                    }
                 }
-            }
-        })
-        .await;
+            })
+            .await;
+        n += 200;
+        if kills_so_far.load(Ordering::Relaxed) >= 8 {
+            break;
+        }
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     done.store(true, Ordering::Relaxed);
     let (kills, stops) = killer.await.unwrap();
-    assert!(kills >= 5, "the test killed writers ({kills} kills, {stops} stops)");
+    assert!(kills >= 8, "the test killed writers ({kills} kills, {stops} stops)");
 
     let items = eventually(Duration::from_secs(60), "all votes chained after the kills", || async {
         let items = chain_items(&env.ledger, "demo-2026", 0, 1).await;
