@@ -40,7 +40,55 @@ pub struct BenchReport {
     pub chains: Vec<(u32, f64)>,
     pub dev_peak_rss_mb: Option<f64>,
     pub ingest_p99_ms_at_half_peak: Option<f64>,
-    pub stream_lag_p99_s_note: String,
+    pub lag: Option<LagResult>,
+}
+
+/// The election the projection-lag measure writes to (8 chains: every partition).
+const LAG_ELECTION: &str = "bench-lag";
+
+/// Projection lag under a steady write rate: how long after a vote is in the ledger it is
+/// counted in the read model.
+#[derive(Debug, Clone, Serialize)]
+pub struct LagResult {
+    /// Votes/s the writer sustains while the projector runs beside it (a drained backlog).
+    pub peak_votes_per_s: f64,
+    /// The offered rate: 80 % of the peak.
+    pub offered_votes_per_s: f64,
+    /// What the ledger actually took at that rate.
+    pub achieved_votes_per_s: f64,
+    pub votes: u64,
+    pub seconds: f64,
+    pub sample_ms: u64,
+    pub p50_s: f64,
+    pub p99_s: f64,
+    pub max_s: f64,
+}
+
+/// Per-vote delay between two cumulative counts sampled over time: vote k's delay is the
+/// first time `later` reached k minus the first time `earlier` did. Samples are
+/// `(seconds, earlier, later)`, in time order. Returns the delays, one per vote.
+pub fn delays(samples: &[(f64, u64, u64)]) -> Vec<f64> {
+    let mut out = vec![];
+    let mut e = 0; // index of the first sample where `earlier` >= k
+    let mut l = 0;
+    let last = samples.last().map_or(0, |s| s.1.min(s.2));
+    for k in 1..=last {
+        while samples[e].1 < k {
+            e += 1;
+        }
+        while samples[l].2 < k {
+            l += 1;
+        }
+        out.push((samples[l].0 - samples[e].0).max(0.0));
+    }
+    out
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 type BoxErr = Box<dyn std::error::Error + Send + Sync>;
@@ -56,8 +104,8 @@ fn machine() -> String {
 
 fn config(ddb: &str, bootstrap: &str, table: &str, partitions: u32) -> Result<Config, BoxErr> {
     let mut elections = String::new();
-    for c in [1, 2, 4, 8] {
-        elections.push_str(&format!("[[elections]]\nid = \"bench-{c}\"\ncandidates = [\"a\", \"b\", \"c\"]\nregions = [\"n\", \"s\"]\nchains = {c}\n"));
+    for (id, c) in [("bench-1", 1), ("bench-2", 2), ("bench-4", 4), ("bench-8", 8), (LAG_ELECTION, 8)] {
+        elections.push_str(&format!("[[elections]]\nid = \"{id}\"\ncandidates = [\"a\", \"b\", \"c\"]\nregions = [\"n\", \"s\"]\nchains = {c}\n"));
     }
     Ok(Config::from_toml(&format!(
         r#"roles = ["ingest"]
@@ -73,8 +121,6 @@ local_credentials = true
 ledger_table = "{table}"
 lease_table = "{table}-leases"
 results_table = "{table}-results"
-[projector]
-idle_poll_ms = 50
 [ingest]
 clients = [{{ id = "bench", key = "bench-key" }}]
 {elections}"#
@@ -94,32 +140,51 @@ fn event(election: &str, chains: u32, i: u64) -> VoteEvent {
     }
 }
 
-/// Produces `n` vote events of `election` in transactions of `batch` votes (vote + audit each).
-async fn produce(cfg: &Config, election: &str, chains: u32, from: u64, n: u64, batch: usize) -> Result<f64, BoxErr> {
-    let p: FutureProducer = kafka::transactional_producer_config(&cfg.kafka, &format!("bench-{}", uuid::Uuid::new_v4()), 10_000).create()?;
-    let p = Arc::new(p);
-    let q = p.clone();
-    tokio::task::spawn_blocking(move || q.init_transactions(Duration::from_secs(10))).await??;
-    let t0 = Instant::now();
-    let mut i = from;
-    while i < from + n {
+/// A transactional producer writing vote events (vote + audit each), as ingest does.
+struct VoteProducer {
+    p: Arc<FutureProducer>,
+    votes_topic: String,
+    audit_topic: String,
+}
+
+impl VoteProducer {
+    async fn new(cfg: &Config) -> Result<VoteProducer, BoxErr> {
+        let p: FutureProducer = kafka::transactional_producer_config(&cfg.kafka, &format!("bench-{}", uuid::Uuid::new_v4()), 10_000).create()?;
+        let p = Arc::new(p);
         let q = p.clone();
-        tokio::task::spawn_blocking(move || q.begin_transaction()).await??;
-        let mut ds = vec![];
-        for _ in 0..batch.min((from + n - i) as usize) {
-            let ev = event(election, chains, i);
-            let (key, bytes) = (kafka_key(&ev.election_id, ev.chain), ev.to_bytes());
-            ds.push(p.send_result(FutureRecord::to(&cfg.kafka.votes_topic).key(&key).payload(&bytes)).map_err(|(e, _)| e)?);
-            ds.push(p.send_result(FutureRecord::to(&cfg.kafka.audit_topic).key(&key).payload(&bytes[..16])).map_err(|(e, _)| e)?);
-            i += 1;
-        }
-        for d in ds {
-            let _ = d.await;
-        }
-        let q = p.clone();
-        tokio::task::spawn_blocking(move || q.commit_transaction(Duration::from_secs(10))).await??;
+        tokio::task::spawn_blocking(move || q.init_transactions(Duration::from_secs(10))).await??;
+        Ok(VoteProducer { p, votes_topic: cfg.kafka.votes_topic.clone(), audit_topic: cfg.kafka.audit_topic.clone() })
     }
-    Ok(n as f64 / t0.elapsed().as_secs_f64())
+
+    /// Produces votes `from..from + n` of `election` in transactions of `batch` votes; votes/s.
+    async fn send(&self, election: &str, chains: u32, from: u64, n: u64, batch: usize) -> Result<f64, BoxErr> {
+        let p = &self.p;
+        let t0 = Instant::now();
+        let mut i = from;
+        while i < from + n {
+            let q = p.clone();
+            tokio::task::spawn_blocking(move || q.begin_transaction()).await??;
+            let mut ds = vec![];
+            for _ in 0..batch.min((from + n - i) as usize) {
+                let ev = event(election, chains, i);
+                let (key, bytes) = (kafka_key(&ev.election_id, ev.chain), ev.to_bytes());
+                ds.push(p.send_result(FutureRecord::to(&self.votes_topic).key(&key).payload(&bytes)).map_err(|(e, _)| e)?);
+                ds.push(p.send_result(FutureRecord::to(&self.audit_topic).key(&key).payload(&bytes[..16])).map_err(|(e, _)| e)?);
+                i += 1;
+            }
+            for d in ds {
+                let _ = d.await;
+            }
+            let q = p.clone();
+            tokio::task::spawn_blocking(move || q.commit_transaction(Duration::from_secs(10))).await??;
+        }
+        Ok(n as f64 / t0.elapsed().as_secs_f64())
+    }
+}
+
+/// Produces `n` vote events of `election` in transactions of `batch` votes with a new producer.
+async fn produce(cfg: &Config, election: &str, chains: u32, from: u64, n: u64, batch: usize) -> Result<f64, BoxErr> {
+    VoteProducer::new(cfg).await?.send(election, chains, from, n, batch).await
 }
 
 /// Items/s of 99 conditional puts per TransactWriteItems, `conc` writers at once, for `secs`.
@@ -189,7 +254,7 @@ async fn writer_rate(cfg: &Config, ledger: &Ledger, target: i64, votes: u64) -> 
     Ok(rate)
 }
 
-pub async fn run(votes: u64, dynamodb_endpoint: Option<String>, dev_binary: Option<std::path::PathBuf>, progress: impl Fn(&str)) -> Result<BenchReport, BoxErr> {
+pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>, dev_binary: Option<std::path::PathBuf>, progress: impl Fn(&str)) -> Result<BenchReport, BoxErr> {
     crate::metrics::install();
     let _local;
     let ddb = match dynamodb_endpoint {
@@ -407,6 +472,10 @@ pub async fn run(votes: u64, dynamodb_endpoint: Option<String>, dev_binary: Opti
         chains.push((c, writer_rate(&cfg, &ledger, hw.values().sum(), per).await?));
     }
 
+    // Projection lag at 80 % of the peak sustained write rate.
+    progress("projection lag at 80% of peak");
+    let lag = Some(projection_lag(&cfg, &ledger, &db, votes, lag_seconds).await?);
+
     // Peak RSS of a `votechain dev` process under load.
     let dev_peak_rss_mb = match dev_binary {
         Some(bin) => dev_rss(&bin, &ddb, votes).await.ok(),
@@ -420,7 +489,97 @@ pub async fn run(votes: u64, dynamodb_endpoint: Option<String>, dev_binary: Opti
         chains,
         dev_peak_rss_mb,
         ingest_p99_ms_at_half_peak: Some(p99_half),
-        stream_lag_p99_s_note: "not measured by this command: see the projector rate above and votechain_projector_apply_delay_seconds".into(),
+        lag,
+    })
+}
+
+/// Votes of the lag election counted in the read model (eventually consistent read, as the
+/// query role serves them).
+async fn projected(db: &aws_sdk_dynamodb::Client, cfg: &Config) -> Result<u64, BoxErr> {
+    Ok(crate::projector::results::read(db, &cfg.dynamodb.results_table, &cfg.registry(), LAG_ELECTION, false).await?.total)
+}
+
+/// Projection lag: first the peak, a backlog of `votes` drained by a writer and a projector
+/// running together (votes/s the writer chains); then `secs` of votes offered at 80 % of
+/// that peak in a transaction every 50 ms, sampling every 100 ms how many are in the
+/// ledger (writer checkpoints) and how many in the read model. A vote's lag is the time
+/// from the sample that first saw it chained to the sample that first saw it counted.
+async fn projection_lag(cfg: &Config, ledger: &Ledger, db: &aws_sdk_dynamodb::Client, votes: u64, secs: u64) -> Result<LagResult, BoxErr> {
+    const SAMPLE_MS: u64 = 100;
+    let topic = &cfg.kafka.votes_topic;
+    let mut c = cfg.clone();
+    c.roles = [crate::config::Role::Writer, crate::config::Role::Projector].into();
+    // The peak, with the projector competing for the same DynamoDB Local.
+    let base = checkpoint_sum(ledger, topic, cfg.kafka.partitions).await?;
+    produce(cfg, LAG_ELECTION, 8, 50_000_000, votes, 256).await?;
+    let node = Node::start(c.clone()).await?;
+    let mut t0 = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let s = checkpoint_sum(ledger, topic, cfg.kafka.partitions).await? - base;
+        if s > 0 && t0.is_none() {
+            t0 = Some(Instant::now());
+        }
+        if s >= votes as i64 || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let peak = votes as f64 / t0.map_or(f64::INFINITY, |t| t.elapsed().as_secs_f64());
+    // Let the projector catch up before the steady phase.
+    while projected(db, cfg).await? < votes && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let base_chained = checkpoint_sum(ledger, topic, cfg.kafka.partitions).await?;
+    let base_projected = projected(db, cfg).await?;
+
+    // The steady phase.
+    let offered = peak * 0.8;
+    let total = (offered * secs as f64) as u64;
+    let per_tick = ((offered / 20.0).round() as u64).max(1);
+    let vp = VoteProducer::new(cfg).await?;
+    let producer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut sent = 0;
+        while sent < total {
+            tick.tick().await;
+            let n = per_tick.min(total - sent);
+            vp.send(LAG_ELECTION, 8, 60_000_000 + sent, n, n as usize).await?;
+            sent += n;
+        }
+        Ok::<_, BoxErr>(())
+    });
+    let t0 = Instant::now();
+    let mut samples = vec![];
+    let mut last_chained_at = 0.0;
+    loop {
+        let at = t0.elapsed().as_secs_f64();
+        let chained = (checkpoint_sum(ledger, topic, cfg.kafka.partitions).await? - base_chained).max(0) as u64;
+        let counted = projected(db, cfg).await?.saturating_sub(base_projected);
+        if samples.last().is_none_or(|&(_, c, _)| chained > c) {
+            last_chained_at = at;
+        }
+        samples.push((at, chained, counted));
+        if (counted >= total && chained >= total) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(SAMPLE_MS).saturating_sub(Duration::from_secs_f64(t0.elapsed().as_secs_f64() - at))).await;
+    }
+    producer.await??;
+    node.shutdown().await;
+    let mut d = delays(&samples);
+    d.sort_by(f64::total_cmp);
+    Ok(LagResult {
+        peak_votes_per_s: peak,
+        offered_votes_per_s: offered,
+        achieved_votes_per_s: total as f64 / last_chained_at.max(1e-3),
+        votes: total,
+        seconds: secs as f64,
+        sample_ms: SAMPLE_MS,
+        p50_s: quantile(&d, 0.50),
+        p99_s: quantile(&d, 0.99),
+        max_s: d.last().copied().unwrap_or(f64::NAN),
     })
 }
 
@@ -474,11 +633,40 @@ impl BenchReport {
             s.push_str(&format!("| {c} | {v:.0} |\n"));
         }
         s.push_str(&format!(
-            "\n## Other figures\n\n- ingest p99 latency at half of peak throughput: {}\n- peak RSS of `votechain dev` under load: {}\n- projection stream lag p99: {}\n",
+            "\n## Other figures\n\n- ingest p99 latency at half of peak throughput: {}\n- peak RSS of `votechain dev` under load: {}\n",
             self.ingest_p99_ms_at_half_peak.map_or("not measured".into(), |v| format!("{v:.1} ms (target <= 100 ms)")),
             self.dev_peak_rss_mb.map_or("not measured".into(), |v| format!("{v:.0} MB (target < 256 MB)")),
-            self.stream_lag_p99_s_note
         ));
+        if let Some(l) = &self.lag {
+            s.push_str(&format!(
+                "\n## Projection lag at 80 % of peak\n\nA writer and a projector run together (default projector settings). Peak sustained write rate with both running: {:.0} votes/s (a drained backlog). Then {:.0} s of votes offered at 80 % of it ({:.0} votes/s, one Kafka transaction every 50 ms; the ledger took {:.0} votes/s), {} votes in all. Every {} ms the bench counts votes in the ledger (writer checkpoints) and in the read model; a vote's lag is the time between the samples that first saw it in each (resolution {} ms).\n\n| lag p50 | lag p99 | lag max | target |\n| ---: | ---: | ---: | --- |\n| {:.2} s | {:.2} s | {:.2} s | p99 <= 2 s |\n",
+                l.peak_votes_per_s, l.seconds, l.offered_votes_per_s, l.achieved_votes_per_s, l.votes, l.sample_ms, l.sample_ms, l.p50_s, l.p99_s, l.max_s
+            ));
+        }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_pair_each_vote_with_the_first_samples_that_saw_it() {
+        // t, in ledger, in read model
+        let s = [(0.0, 0, 0), (0.1, 2, 0), (0.2, 3, 1), (0.3, 3, 3), (0.4, 4, 3), (0.5, 4, 4)];
+        let d = delays(&s);
+        let r: Vec<f64> = d.iter().map(|x| (x * 10.0).round() / 10.0).collect();
+        assert_eq!(r, vec![0.1, 0.2, 0.1, 0.1]);
+        assert!(delays(&[]).is_empty());
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 50.0);
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&v, 1.0), 100.0);
+        assert!(quantile(&[], 0.5).is_nan());
     }
 }

@@ -220,6 +220,10 @@ pub struct WriterConfig {
     pub linger_ms: u64,
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
+    /// vote_ids each ChainWriter remembers having chained (16-byte digests, FIFO), so a
+    /// resubmission is skipped without a failed transaction. 0 turns it off. Only a shortcut:
+    /// the markers' `attribute_not_exists` conditions decide.
+    pub recent_ids_max: usize,
 }
 
 impl Default for WriterConfig {
@@ -230,6 +234,7 @@ impl Default for WriterConfig {
             linger_ms: 5,
             retry_initial_ms: 50,
             retry_max_ms: 5_000,
+            recent_ids_max: 65_536,
         }
     }
 }
@@ -392,6 +397,9 @@ impl Config {
         }
         if w.group_id.is_empty() {
             errs.push("writer.group_id: must not be empty".into());
+        }
+        if w.recent_ids_max > 10_000_000 {
+            errs.push("writer.recent_ids_max: at most 10000000 (about 32 bytes each, per partition)".into());
         }
         let p = &self.projector;
         if !(300..=600_000).contains(&p.failover_ms) {

@@ -127,6 +127,9 @@ enum Cmd {
         votes: u64,
         #[arg(long, default_value = "docs/benchmarks.md")]
         out: PathBuf,
+        /// Seconds of steady load for the projection-lag measure (at 80 % of peak).
+        #[arg(long, default_value_t = 20)]
+        lag_seconds: u64,
         /// Use a running DynamoDB Local instead of starting one.
         #[arg(long)]
         dynamodb_endpoint: Option<String>,
@@ -395,13 +398,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if json { println!("{}", serde_json::to_string_pretty(&r)?) } else { println!("{r}") }
             Ok(if r.acknowledged == r.chained { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Cmd::Bench { votes, out, dynamodb_endpoint, no_dev_rss } => {
+        Cmd::Bench { votes, out, lag_seconds, dynamodb_endpoint, no_dev_rss } => {
             if cfg!(debug_assertions) {
                 eprintln!("warning: a debug build; benchmark with `cargo build --release`");
             }
             let command = std::env::args().collect::<Vec<_>>().join(" ");
             let bin = if no_dev_rss { None } else { Some(std::env::current_exe()?) };
-            let r = votechain::bench::run(votes, dynamodb_endpoint, bin, |s| eprintln!("bench: {s}...")).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let r = votechain::bench::run(votes, lag_seconds, dynamodb_endpoint, bin, |s| eprintln!("bench: {s}...")).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let md = r.markdown(&command);
             std::fs::write(&out, &md)?;
             println!("{md}

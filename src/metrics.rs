@@ -25,6 +25,7 @@ pub const WRITER_DEAD_LETTERS: &str = "votechain_writer_dead_letters_total";
 pub const WRITER_BATCH_SECONDS: &str = "votechain_writer_batch_duration_seconds";
 pub const WRITER_BATCH_VOTES: &str = "votechain_writer_batch_votes";
 pub const WRITER_FENCED: &str = "votechain_writer_fenced_total";
+pub const WRITER_REPLANS: &str = "votechain_writer_replans_total";
 pub const WRITER_DYNAMODB_RETRIES: &str = "votechain_writer_dynamodb_retries_total";
 pub const WRITER_PARTITIONS: &str = "votechain_writer_partitions_assigned";
 pub const WRITER_CHECKPOINT_OFFSET: &str = "votechain_writer_checkpoint_offset";
@@ -118,6 +119,7 @@ fn describe() {
     describe_counter!(WRITER_DEAD_LETTERS, "Records sent to the dead-letter topic, by reason.");
     describe_histogram!(WRITER_BATCH_SECONDS, Unit::Seconds, "Duration of one ChainWriter batch: dedup check and DynamoDB transaction.");
     describe_histogram!(WRITER_BATCH_VOTES, Unit::Count, "Votes chained per DynamoDB transaction.");
+    describe_counter!(WRITER_REPLANS, "Batches planned again because a vote_id marker already existed (a resubmission this writer did not remember); costs one extra read and transaction.");
     describe_counter!(WRITER_FENCED, "ChainWriters that found another writer had moved their partition's checkpoint and stopped.");
     describe_counter!(WRITER_DYNAMODB_RETRIES, "DynamoDB calls retried by the writer, by error kind.");
     describe_gauge!(WRITER_PARTITIONS, Unit::Count, "Partitions of the votes topic assigned to this writer.");
@@ -129,7 +131,7 @@ fn describe() {
     describe_gauge!(PROJECTOR_OPEN_SHARDS, Unit::Count, "Open shards of the ledger's stream.");
     describe_counter!(PROJECTOR_RECORDS, "Vote records applied to the read model.");
     describe_counter!(PROJECTOR_BATCHES, "Read-model transactions committed (deltas + checkpoint).");
-    describe_gauge!(PROJECTOR_STREAM_LAG, Unit::Seconds, "Now minus ApproximateCreationDateTime of the last applied record (KCL's definition; DynamoDB Local rounds it to the minute).");
+    describe_gauge!(PROJECTOR_STREAM_LAG, Unit::Seconds, "Now minus the write time of the newest applied record (KCL's definition): its ApproximateCreationDateTime, sharpened to the millisecond by the writer checkpoint's updated_at_ms in the same transaction (DynamoDB Local rounds creation times to the minute).");
     describe_histogram!(PROJECTOR_APPLY_DELAY, Unit::Seconds, "From a vote's cast_at_ms to its application to the read model.");
     describe_counter!(PROJECTOR_TRIMMED, "TrimmedDataAccessException: stream records expired before being applied; rebuild the projection.");
     describe_counter!(PROJECTOR_UNREADABLE, "Vote items on the stream that could not be parsed (see votechain verify).");

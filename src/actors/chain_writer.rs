@@ -3,16 +3,19 @@
 //! Messages: `Poll` (sent to itself: read a batch, chain it, poll again). Linking is
 //! serialized by this actor's mailbox: no locks, no shared mutable state.
 //! State: its own consumer assigned to the partition at the DynamoDB checkpoint, the
-//! checkpoint offset it last wrote, the tip of every chain it has touched, and a
-//! `writer_id` naming this incarnation.
+//! checkpoint offset it last wrote, the tip of every chain it has touched, the vote_ids it
+//! chained recently, and a `writer_id` naming this incarnation.
 //! Each batch is ONE `TransactWriteItems`: per vote a vote item and a vote_id marker
 //! (both `attribute_not_exists`), plus the partition checkpoint conditioned on the offset
-//! this writer last wrote. A second writer of the same partition therefore cannot
+//! this writer last wrote. Dedup is optimistic: no read before the write. Resubmissions of
+//! vote_ids this incarnation chained are skipped from memory (`RecentIds`); any other one
+//! fails its marker condition, the cancellation reasons say so, and only then are the
+//! batch's markers read and the batch planned again (`votechain_writer_replans_total`). A second writer of the same partition therefore cannot
 //! interleave: whoever writes second finds the checkpoint moved, and stops ("fenced").
 //! DynamoDB, not Kafka's committed offsets, is the source of truth for progress.
 //! Supervised by: the `WriterCoordinator`, which restarts it while it holds the partition.
 //! Metrics: `votechain_writer_{records_consumed,votes_chained,duplicates,dead_letters,fenced,
-//! dynamodb_retries}_total`, `votechain_writer_batch_{duration_seconds,votes}`,
+//! replans,dynamodb_retries}_total`, `votechain_writer_batch_{duration_seconds,votes}`,
 //! `votechain_writer_checkpoint_offset{partition}`, `votechain_chain_tip_seq{election,chain}`.
 
 use crate::chain::{self, Tip};
@@ -45,6 +48,7 @@ pub struct WriterCtx {
     pub linger: Duration,
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    pub recent_ids_max: usize,
 }
 
 impl WriterCtx {
@@ -62,6 +66,7 @@ impl WriterCtx {
             linger: Duration::from_millis(cfg.writer.linger_ms),
             retry_initial: Duration::from_millis(cfg.writer.retry_initial_ms),
             retry_max: Duration::from_millis(cfg.writer.retry_max_ms),
+            recent_ids_max: cfg.writer.recent_ids_max,
         })
     }
 }
@@ -91,6 +96,78 @@ pub struct ChainWriterState {
     /// The checkpoint as this writer last wrote or read it; `None`: the partition was never written.
     pub checkpoint: Option<i64>,
     pub tips: HashMap<ChainKey, Tip>,
+    /// vote_ids this incarnation has chained, newest last (a shortcut for resubmissions).
+    pub recent: RecentIds,
+}
+
+/// A bounded FIFO set of 16-byte SHA-256 digests of `(election_id, vote_id)` that this
+/// writer has chained. A hit lets a resubmission skip without a failed transaction; a miss
+/// proves nothing (the marker condition catches it). A false hit would drop a vote, which
+/// needs a 128-bit collision of SHA-256: about 1e-21 for a billion votes.
+#[derive(Debug, Default)]
+pub struct RecentIds {
+    max: usize,
+    set: HashSet<[u8; 16]>,
+    order: std::collections::VecDeque<[u8; 16]>,
+}
+
+impl RecentIds {
+    pub fn new(max: usize) -> RecentIds {
+        RecentIds { max, ..Default::default() }
+    }
+    fn digest(election_id: &str, vote_id: &str) -> [u8; 16] {
+        let mut h = Sha256::new();
+        h.update(election_id.as_bytes());
+        h.update([0]);
+        h.update(vote_id.as_bytes());
+        h.finalize()[..16].try_into().expect("16 of 32 bytes")
+    }
+    pub fn contains(&self, election_id: &str, vote_id: &str) -> bool {
+        self.max > 0 && self.set.contains(&Self::digest(election_id, vote_id))
+    }
+    /// Remembers a chained vote_id, forgetting the oldest beyond `max`.
+    pub fn insert(&mut self, election_id: &str, vote_id: &str) {
+        if self.max == 0 {
+            return;
+        }
+        let d = Self::digest(election_id, vote_id);
+        if self.set.insert(d) {
+            self.order.push_back(d);
+            while self.order.len() > self.max {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+/// What a cancelled append says about its own actions (one vote item and one marker per
+/// vote, then the checkpoint), from DynamoDB's cancellation reasons.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Some vote_id markers exist (duplicates) and the checkpoint condition held.
+    Duplicates,
+    /// The checkpoint moved (fenced, or our own earlier attempt landed), or the reasons do
+    /// not say: re-read the checkpoint to know.
+    Checkpoint,
+}
+
+/// Reads the cancellation reasons of an append of `votes` votes. Pure.
+pub fn read_cancellation(codes: &[String], votes: usize, with_markers: bool) -> Cancelled {
+    let per_vote = if with_markers { 2 } else { 1 };
+    let failed = |c: &String| c == "ConditionalCheckFailed";
+    if codes.len() != votes * per_vote + 1 || failed(&codes[votes * per_vote]) {
+        return Cancelled::Checkpoint;
+    }
+    let marker_failed = with_markers && (0..votes).any(|i| failed(&codes[2 * i + 1]));
+    if marker_failed { Cancelled::Duplicates } else { Cancelled::Checkpoint }
 }
 
 /// The DynamoDB writes one batch amounts to, computed without I/O.
@@ -164,8 +241,10 @@ fn is_transient(e: &rdkafka::error::KafkaError) -> bool {
 
 /// The idempotency token of one append: the same writer retrying the same offsets sends
 /// the same token, so DynamoDB applies the transaction at most once.
-pub fn request_token(writer_id: &str, partition: i32, first: i64, next: i64) -> String {
-    let d = Sha256::digest(format!("{writer_id}/{partition}/{first}/{next}"));
+/// `attempt` counts re-plans of the same offsets (after duplicates were found): a re-plan
+/// is a different transaction and must not reuse the token.
+pub fn request_token(writer_id: &str, partition: i32, first: i64, next: i64, attempt: u32) -> String {
+    let d = Sha256::digest(format!("{writer_id}/{partition}/{first}/{next}/{attempt}"));
     hex::encode(&d[..16])
 }
 
@@ -204,7 +283,13 @@ impl Actor for ChainWriter {
         consumer.assign(&tpl)?;
         tracing::info!(partition = self.partition, %writer_id, ?start, "chain writer started");
         myself.send_message(ChainWriterMsg::Poll)?;
-        Ok(ChainWriterState { writer_id, consumer, checkpoint: cp.map(|c| c.next_offset), tips: HashMap::new() })
+        Ok(ChainWriterState {
+            writer_id,
+            consumer,
+            checkpoint: cp.map(|c| c.next_offset),
+            tips: HashMap::new(),
+            recent: RecentIds::new(self.ctx.recent_ids_max),
+        })
     }
 
     async fn handle(&self, myself: ActorRef<ChainWriterMsg>, msg: ChainWriterMsg, st: &mut ChainWriterState) -> Result<(), ActorProcessingErr> {
@@ -281,31 +366,34 @@ impl ChainWriter {
             let tip = self.retry("load chain tip", || self.ctx.ledger.tip(&key.0, key.1, chains)).await?;
             st.tips.insert(key, tip);
         }
-        let ids: Vec<(String, String)> = accepted.iter().map(|(_, e)| (e.election_id.clone(), e.vote_id.clone())).collect();
-        let mut already = self.retry("check vote_id markers", || self.ctx.ledger.chained_vote_ids(&ids)).await?;
-        let plan = if crate::chaos::broken_dedup() {
-            // The checker's own test: chain every record, duplicates included.
-            already.clear();
-            let mut tips = st.tips.clone();
-            let mut plan = plan_batch(&tips, &[], &already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
-            for one in accepted.chunks(1) {
-                let p = plan_batch(&tips, one, &already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
-                tips.extend(p.tips.clone());
-                plan.tips.extend(p.tips);
-                plan.votes.extend(p.votes);
+        // Optimistic: no read before the write. Duplicates this writer chained recently are
+        // skipped from memory; any other one fails its marker's condition, and only then do
+        // we read the markers (consistently) and plan again. One round trip in the common case.
+        let mut already: HashSet<(String, String)> = accepted
+            .iter()
+            .filter(|(_, e)| st.recent.contains(&e.election_id, &e.vote_id))
+            .map(|(_, e)| (e.election_id.clone(), e.vote_id.clone()))
+            .collect();
+        let mut attempt = 0u32;
+        let plan = loop {
+            let plan = self.plan(st, &accepted, &mut already, last);
+            let token = request_token(&st.writer_id, self.partition, first, plan.next_offset, attempt);
+            fail::fail_point!("chain_writer::before_transaction", |_| Err("failpoint: before transaction".into()));
+            let outcome = self
+                .retry("append", || {
+                    self.ctx.ledger.append(&plan.votes, &self.ctx.topic, self.partition, st.checkpoint, plan.next_offset, &st.writer_id, &self.ctx.instance, &token)
+                })
+                .await?;
+            let AppendOutcome::ConditionFailed(codes) = outcome else { break plan };
+            if read_cancellation(&codes, plan.votes.len(), !crate::chaos::broken_dedup()) == Cancelled::Duplicates && attempt < 3 {
+                // Markers exist for vote_ids chained before (by an earlier incarnation or
+                // beyond our memory): learn exactly which, then plan again without them.
+                metrics::counter!(m::WRITER_REPLANS).increment(1);
+                let ids: Vec<(String, String)> = accepted.iter().map(|(_, e)| (e.election_id.clone(), e.vote_id.clone())).collect();
+                already.extend(self.retry("check vote_id markers", || self.ctx.ledger.chained_vote_ids(&ids)).await?);
+                attempt += 1;
+                continue;
             }
-            plan
-        } else {
-            plan_batch(&st.tips, &accepted, &already, &self.ctx.registry, &self.ctx.topic, self.partition, last)
-        };
-        let token = request_token(&st.writer_id, self.partition, first, plan.next_offset);
-        fail::fail_point!("chain_writer::before_transaction", |_| Err("failpoint: before transaction".into()));
-        let outcome = self
-            .retry("append", || {
-                self.ctx.ledger.append(&plan.votes, &self.ctx.topic, self.partition, st.checkpoint, plan.next_offset, &st.writer_id, &self.ctx.instance, &token)
-            })
-            .await?;
-        if let AppendOutcome::ConditionFailed(codes) = outcome {
             // Our own earlier attempt may have landed (a retried call whose answer was lost).
             let cp = self.retry("re-read checkpoint", || self.ctx.ledger.checkpoint(&self.ctx.topic, self.partition)).await?;
             let ours = cp.as_ref().is_some_and(|c| c.next_offset == plan.next_offset && c.writer_id == st.writer_id);
@@ -313,13 +401,17 @@ impl ChainWriter {
                 tracing::warn!(partition = self.partition, ?codes, checkpoint = ?cp, expected = ?st.checkpoint, "append condition failed");
                 return Ok(false);
             }
-        }
+            break plan;
+        };
         fail::fail_point!("chain_writer::after_transaction", |_| Err("failpoint: after transaction".into()));
         for (k, t) in &plan.tips {
             metrics::gauge!(m::CHAIN_TIP_SEQ, "election" => k.0.clone(), "chain" => k.1.to_string()).set(t.seq as f64);
         }
         st.tips.extend(plan.tips);
         st.checkpoint = Some(plan.next_offset);
+        for (v, _) in &plan.votes {
+            st.recent.insert(&v.election_id, &v.vote_id);
+        }
         metrics::counter!(m::WRITER_VOTES_CHAINED).increment(plan.votes.len() as u64);
         metrics::counter!(m::WRITER_DUPLICATES).increment(plan.duplicates);
         metrics::histogram!(m::WRITER_BATCH_VOTES).record(plan.votes.len() as f64);
@@ -334,6 +426,24 @@ impl ChainWriter {
             }
         }
         Ok(true)
+    }
+
+    /// Plans the batch onto the current tips, skipping the vote_ids in `already`.
+    fn plan(&self, st: &ChainWriterState, accepted: &[(i64, VoteEvent)], already: &mut HashSet<(String, String)>, last: i64) -> Plan {
+        if !crate::chaos::broken_dedup() {
+            return plan_batch(&st.tips, accepted, already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
+        }
+        // The checker's own test: chain every record, duplicates included.
+        already.clear();
+        let mut tips = st.tips.clone();
+        let mut plan = plan_batch(&tips, &[], already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
+        for one in accepted.chunks(1) {
+            let p = plan_batch(&tips, one, already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
+            tips.extend(p.tips.clone());
+            plan.tips.extend(p.tips);
+            plan.votes.extend(p.votes);
+        }
+        plan
     }
 
     /// Sends an unacceptable record to the dead-letter topic and waits until it is stored;
@@ -435,10 +545,43 @@ mod tests {
 
     #[test]
     fn request_tokens_differ_by_incarnation_and_range() {
-        let t = request_token("w1", 0, 1, 5);
+        let t = request_token("w1", 0, 1, 5, 0);
         assert_eq!(t.len(), 32);
-        assert_eq!(t, request_token("w1", 0, 1, 5));
-        assert_ne!(t, request_token("w2", 0, 1, 5));
-        assert_ne!(t, request_token("w1", 0, 1, 6));
+        assert_eq!(t, request_token("w1", 0, 1, 5, 0));
+        assert_ne!(t, request_token("w2", 0, 1, 5, 0));
+        assert_ne!(t, request_token("w1", 0, 1, 6, 0));
+        assert_ne!(t, request_token("w1", 0, 1, 5, 1), "a re-plan is another transaction");
+    }
+
+    #[test]
+    fn recent_ids_remember_the_newest_and_forget_the_oldest() {
+        let mut r = RecentIds::new(2);
+        r.insert("e", "a");
+        r.insert("e", "b");
+        r.insert("e", "b");
+        assert_eq!(r.len(), 2);
+        assert!(r.contains("e", "a") && r.contains("e", "b"));
+        assert!(!r.contains("f", "a"), "keyed by election too");
+        r.insert("e", "c");
+        assert!(!r.contains("e", "a") && r.contains("e", "b") && r.contains("e", "c"));
+        let mut off = RecentIds::new(0);
+        off.insert("e", "a");
+        assert!(!off.contains("e", "a") && off.is_empty());
+    }
+
+    fn codes(c: &[&str]) -> Vec<String> {
+        c.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn cancellation_reasons_tell_duplicates_from_a_moved_checkpoint() {
+        const F: &str = "ConditionalCheckFailed";
+        // 2 votes: [item, marker, item, marker, checkpoint]
+        assert_eq!(read_cancellation(&codes(&["None", "None", "None", F, "None"]), 2, true), Cancelled::Duplicates);
+        assert_eq!(read_cancellation(&codes(&["None", F, "None", F, F]), 2, true), Cancelled::Checkpoint);
+        assert_eq!(read_cancellation(&codes(&[F, F, F, F, F]), 2, true), Cancelled::Checkpoint, "our own landed attempt");
+        assert_eq!(read_cancellation(&codes(&[F, "None", "None", "None", "None"]), 2, true), Cancelled::Checkpoint, "a seq taken: not a duplicate");
+        assert_eq!(read_cancellation(&codes(&["None", F]), 2, true), Cancelled::Checkpoint, "reasons that do not match the request");
+        assert_eq!(read_cancellation(&codes(&["None", "None", F]), 2, false), Cancelled::Checkpoint);
     }
 }

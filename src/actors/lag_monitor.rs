@@ -146,7 +146,7 @@ impl LagMonitor {
             let Some(it) = stream::iterator(&self.streams, &self.leases.stream_arn, &l.key, &l.checkpoint).await.ok().flatten() else { continue };
             if let Ok((recs, _)) = stream::records(&self.streams, &it, 1000).await {
                 backlog += recs.len() as u64;
-                if let Some(c) = recs.first().and_then(stream::created_ms) {
+                if let Some(c) = stream::oldest_written_ms(&recs) {
                     lag_s = lag_s.max(((crate::now_ms() - c).max(0) as f64) / 1000.0);
                 }
             }

@@ -168,7 +168,7 @@ impl Actor for ShardWorker {
             st.checkpoint = seq;
             metrics::counter!(m::PROJECTOR_RECORDS).increment(votes.len() as u64);
             metrics::counter!(m::PROJECTOR_BATCHES).increment(1);
-            if let Some(created) = recs.last().and_then(stream::created_ms) {
+            if let Some(created) = stream::newest_written_ms(&recs) {
                 metrics::gauge!(m::PROJECTOR_STREAM_LAG).set(((crate::now_ms() - created).max(0) as f64) / 1000.0);
             }
             if let Some((_, v)) = votes.last() {

@@ -124,7 +124,65 @@ pub fn seq_of(r: &Record) -> Option<&str> {
     r.dynamodb()?.sequence_number()
 }
 
-/// `ApproximateCreationDateTime` in milliseconds (DynamoDB Local rounds it down to the minute).
+/// `ApproximateCreationDateTime` in milliseconds (DynamoDB rounds it down; DynamoDB Local to
+/// the minute).
 pub fn created_ms(r: &Record) -> Option<i64> {
     r.dynamodb()?.approximate_creation_date_time().map(|t| t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000))
+}
+
+/// When the writer's transaction that made this record was sent, to the millisecond: the
+/// `updated_at_ms` of a partition checkpoint record (every append moves one). `None` for
+/// other records.
+pub fn checkpoint_written_ms(r: &Record) -> Option<i64> {
+    let img = r.dynamodb()?.new_image()?;
+    img.get("pk").and_then(|v| v.as_s().ok()).filter(|pk| pk.starts_with("CHECKPOINT#"))?;
+    img.get("updated_at_ms").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+
+/// The best estimate of when the newest of these records was written: the latest of their
+/// creation times and of the checkpoint records' own clocks (precise where the creation
+/// time is rounded down). Stream lag is `now` minus this.
+pub fn newest_written_ms(recs: &[Record]) -> Option<i64> {
+    recs.iter().filter_map(|r| created_ms(r).max(checkpoint_written_ms(r))).max()
+}
+
+/// The same for the oldest record: its creation time, or the first checkpoint clock after
+/// it when that is later (the creation time was rounded down).
+pub fn oldest_written_ms(recs: &[Record]) -> Option<i64> {
+    let first = created_ms(recs.first()?);
+    let precise = recs.iter().find_map(checkpoint_written_ms);
+    first.max(precise).or(precise)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodbstreams::primitives::DateTime;
+    use aws_sdk_dynamodbstreams::types::StreamRecord;
+
+    fn rec(pk: &str, created_s: i64, updated_at_ms: Option<i64>) -> Record {
+        let mut img = HashMap::from([("pk".to_string(), SAttr::S(pk.into()))]);
+        if let Some(u) = updated_at_ms {
+            img.insert("updated_at_ms".into(), SAttr::N(u.to_string()));
+        }
+        let sr = StreamRecord::builder().approximate_creation_date_time(DateTime::from_secs(created_s)).set_new_image(Some(img)).build();
+        Record::builder().event_name(OperationType::Modify).dynamodb(sr).build()
+    }
+
+    #[test]
+    fn checkpoint_clocks_sharpen_rounded_creation_times() {
+        // Creation times rounded down to the minute (DynamoDB Local): 60 s.
+        let recs = [rec("ELECTION#e#0", 60, None), rec("CHECKPOINT#votes#0", 60, Some(105_250)), rec("ELECTION#e#0", 60, None)];
+        assert_eq!(checkpoint_written_ms(&recs[1]), Some(105_250));
+        assert_eq!(checkpoint_written_ms(&recs[0]), None);
+        assert_eq!(newest_written_ms(&recs), Some(105_250));
+        assert_eq!(oldest_written_ms(&recs), Some(105_250));
+        // Without a checkpoint record: the creation times as they are.
+        assert_eq!(newest_written_ms(&recs[2..]), Some(60_000));
+        assert_eq!(oldest_written_ms(&recs[..1]), Some(60_000));
+        // A creation time later than the clock wins (the clock is only a lower bound).
+        let late = [rec("CHECKPOINT#votes#0", 200, Some(105_250))];
+        assert_eq!(newest_written_ms(&late), Some(200_000));
+        assert_eq!(oldest_written_ms(&[]), None);
+    }
 }

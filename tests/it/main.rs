@@ -13,4 +13,5 @@ mod projector_fencing;
 mod read_load;
 mod replay_recount;
 mod tamper;
+mod writer_dedup;
 mod writer_restart;
