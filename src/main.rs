@@ -242,7 +242,7 @@ async fn main() -> ExitCode {
     }
 }
 
-fn load(path: &PathBuf) -> Result<Config> {
+fn load(path: &std::path::Path) -> Result<Config> {
     Config::load(path).with_context(|| format!("loading {}", path.display()))
 }
 

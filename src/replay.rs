@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn two_replays_of_the_same_log_are_identical_with_duplicates_and_garbage() {
-        let log = vec![rec(0, 1, "a"), rec(1, 2, "b"), rec(2, 1, "b"), Record { offset: 3, payload: b"junk".to_vec() }, rec(4, 3, "a")];
+        let log = [rec(0, 1, "a"), rec(1, 2, "b"), rec(2, 1, "b"), Record { offset: 3, payload: b"junk".to_vec() }, rec(4, 3, "a")];
         let run = |chunk: usize| {
             let mut e = ReplayEngine::new(reg(), "votes");
             let mut votes = vec![];

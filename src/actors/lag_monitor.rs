@@ -8,7 +8,9 @@
 //! - per open stream shard: the records after the lease checkpoint (one GetRecords) and
 //!   the age of the oldest of them; the open shard count; leases per worker;
 //! - actual replicas: writer group members, live lease owners;
+//!
 //! and feeds [`crate::scaling::Scaler`] (hysteresis, cooldown) for the desired counts.
+//!
 //! State: the Kafka admin consumer, one `Scaler` per role, the lease expiry tracker.
 //! Supervised by: the role supervisor, permanent. Run exactly one (deploy: 1 replica).
 //! Metrics: `votechain_lag_*`, `votechain_scaling_{desired,actual}_replicas{role}`.

@@ -93,12 +93,9 @@ impl Actor for WriterCoordinator {
         let me = myself.get_cell();
         let pump = tokio::spawn(async move {
             while !matches!(me.get_status(), ractor::ActorStatus::Stopped | ractor::ActorStatus::Stopping) {
-                match tokio::time::timeout(std::time::Duration::from_millis(250), c.recv()).await {
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "group consumer poll");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                    _ => {}
+                if let Ok(Err(e)) = tokio::time::timeout(std::time::Duration::from_millis(250), c.recv()).await {
+                    tracing::debug!(error = %e, "group consumer poll");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             }
             c.unsubscribe();

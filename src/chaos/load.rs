@@ -103,12 +103,10 @@ impl Load {
                 let mut b = book.lock().unwrap_or_else(|e| e.into_inner());
                 b.attempts += 1;
                 match &sent {
-                    Ok(r) if r.status() == 202 => {
-                        // The server committed it even if this client "never heard" the answer.
-                        if !drop_it {
-                            b.acknowledged.insert(vid.into());
-                            return;
-                        }
+                    // The server committed it even if this client "never heard" the answer.
+                    Ok(r) if r.status() == 202 && !drop_it => {
+                        b.acknowledged.insert(vid.into());
+                        return;
                     }
                     Ok(r) if r.status().is_client_error() => panic!("chaos load sent a bad request: {}", r.status()),
                     _ => {}

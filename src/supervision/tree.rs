@@ -57,7 +57,7 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         const KIND: &str = "writer_coordinator";
         let start: StartFn = Arc::new(move |sup| {
             let instance = instance.clone();
-            let actor = WriterCoordinator { ctx: ctx.clone(), group_config: group_config.clone(), policy: policy };
+            let actor = WriterCoordinator { ctx: ctx.clone(), group_config: group_config.clone(), policy };
             Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
         });
         children.push(ChildSpec { name: "writer-coordinator".into(), kind: "writer_coordinator", restart: Restart::Permanent, start });
