@@ -1,11 +1,14 @@
 //! `IngestBatcher`: group commit of accepted votes into Kafka transactions.
 //!
 //! Messages: `Submit(Pending)` from the HTTP handler (a vote event, its audit event and
-//! the reply port), `Flush` (its own linger timer).
+//! the reply port), `Flush` (its own linger timer), `Done` (a transaction task finished).
 //! State: the transactional producer (one `transactional.id` per ingest instance, so a
 //! restarted batcher fences its predecessor at `init_transactions`) and the open batch.
 //! Each batch is ONE transaction: every vote event to `votes` and every audit event to
 //! `vote-audit`; the HTTP answers (202) are sent only after `commit_transaction` returns.
+//! Group commit: one transaction is in flight at a time, in a task of its own, while the
+//! mailbox keeps collecting the next batch; when it ends, whatever gathered meanwhile is
+//! flushed at once (it has waited already). The linger applies only to an idle batcher.
 //! Supervised by: the role supervisor (`supervision::tree`), permanent. A fatal producer
 //! error fails the actor; the restart builds a new producer.
 //! Metrics: `votechain_ingest_transactions_total{result}`, `..._transaction_duration_seconds`,
@@ -37,6 +40,9 @@ pub enum TxnError {
 pub enum IngestMsg {
     Submit(Pending),
     Flush,
+    /// The in-flight transaction ended (its votes are answered); `Some`: the producer is
+    /// unusable and the batcher must be rebuilt.
+    Done(Option<String>),
 }
 
 /// Immutable configuration.
@@ -51,11 +57,14 @@ pub struct IngestBatcher {
     pub slot: Slot<IngestMsg>,
 }
 
-/// What the batcher should do after a vote arrives or the timer fires: pure, unit-tested.
+/// What the batcher should do after a vote arrives, the timer fires or a transaction
+/// ends: pure, unit-tested.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub pending: Vec<Pending>,
     pub timer_armed: bool,
+    /// A transaction is running: nothing flushes until it ends.
+    pub in_flight: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -74,7 +83,9 @@ impl std::fmt::Debug for Pending {
 impl Batch {
     pub fn push(&mut self, p: Pending, max: usize) -> Next {
         self.pending.push(p);
-        if self.pending.len() >= max {
+        if self.in_flight {
+            Next::Wait
+        } else if self.pending.len() >= max {
             Next::FlushNow
         } else if !self.timer_armed {
             self.timer_armed = true;
@@ -83,12 +94,24 @@ impl Batch {
             Next::Wait
         }
     }
-    /// The linger timer fired: flush whatever is there.
+    /// The linger timer fired: flush whatever is there, unless a transaction is running.
     pub fn on_timer(&mut self) -> bool {
         self.timer_armed = false;
+        !self.in_flight && !self.pending.is_empty()
+    }
+    /// The running transaction ended: what gathered meanwhile goes at once.
+    pub fn on_done(&mut self) -> bool {
+        self.in_flight = false;
         !self.pending.is_empty()
     }
-    pub fn take(&mut self) -> Vec<Pending> {
+    /// Takes the next transaction's votes (at most `max`, oldest first) and marks it running.
+    pub fn take(&mut self, max: usize) -> Vec<Pending> {
+        self.in_flight = true;
+        let rest = self.pending.split_off(self.pending.len().min(max));
+        std::mem::replace(&mut self.pending, rest)
+    }
+    /// Everything still waiting (shutdown).
+    pub fn drain(&mut self) -> Vec<Pending> {
         std::mem::take(&mut self.pending)
     }
 }
@@ -117,7 +140,7 @@ impl Actor for IngestBatcher {
 
     async fn post_stop(&self, myself: ActorRef<IngestMsg>, st: &mut IngestState) -> Result<(), ActorProcessingErr> {
         self.slot.clear(&myself);
-        for p in st.batch.take() {
+        for p in st.batch.drain() {
             let _ = p.reply.send(Err(TxnError::Aborted("ingest is shutting down".into())));
         }
         Ok(())
@@ -134,19 +157,40 @@ impl Actor for IngestBatcher {
                 Next::Wait => false,
             },
             IngestMsg::Flush => st.batch.on_timer(),
+            IngestMsg::Done(Some(fatal)) => return Err(fatal.into()),
+            IngestMsg::Done(None) => st.batch.on_done(),
         };
         if flush {
-            let batch = st.batch.take();
-            self.commit(&st.producer, batch).await?;
+            let batch = st.batch.take(self.batch_max);
+            let txn = Txn {
+                producer: st.producer.clone(),
+                votes_topic: self.votes_topic.clone(),
+                audit_topic: self.audit_topic.clone(),
+                txn_timeout: self.txn_timeout,
+            };
+            tokio::spawn(async move {
+                let fatal = txn.commit(batch).await.err().map(|e| e.to_string());
+                // The batcher may be gone (restarted): its successor fenced this producer.
+                let _ = myself.send_message(IngestMsg::Done(fatal));
+            });
         }
         Ok(())
     }
 }
 
-impl IngestBatcher {
+/// One transaction's inputs, owned by the task that runs it.
+struct Txn {
+    producer: Arc<FutureProducer>,
+    votes_topic: String,
+    audit_topic: String,
+    txn_timeout: Duration,
+}
+
+impl Txn {
     /// Runs one transaction for the batch and answers every vote in it.
     /// `Err` only for a fatal producer state: the supervisor then builds a new producer.
-    async fn commit(&self, producer: &Arc<FutureProducer>, batch: Vec<Pending>) -> Result<(), ActorProcessingErr> {
+    async fn commit(&self, batch: Vec<Pending>) -> Result<(), ActorProcessingErr> {
+        let producer = &self.producer;
         let started = Instant::now();
         metrics::histogram!(m::INGEST_BATCH_VOTES).record(batch.len() as f64);
         let result = self.run_transaction(producer, &batch).await;
@@ -255,10 +299,32 @@ mod tests {
         assert_eq!(b.push(pending(), 3), Next::ArmTimer);
         assert_eq!(b.push(pending(), 3), Next::Wait);
         assert_eq!(b.push(pending(), 3), Next::FlushNow);
-        assert_eq!(b.take().len(), 3);
-        // The armed timer fires on an empty batch: nothing to flush; the next vote re-arms.
+        assert_eq!(b.take(3).len(), 3);
+        assert!(b.in_flight);
+        // The armed timer fires while the transaction runs: nothing flushes.
         assert!(!b.on_timer());
+        // Nothing gathered meanwhile: the next vote re-arms the timer.
+        assert!(!b.on_done());
         assert_eq!(b.push(pending(), 3), Next::ArmTimer);
         assert!(b.on_timer());
+    }
+
+    #[test]
+    fn votes_gathered_during_a_transaction_go_at_once_when_it_ends() {
+        let mut b = Batch::default();
+        b.push(pending(), 2);
+        assert_eq!(b.take(2).len(), 1);
+        // Five arrive while it runs; none flushes, even past the maximum.
+        for _ in 0..5 {
+            assert_eq!(b.push(pending(), 2), Next::Wait);
+        }
+        assert!(b.on_done(), "no linger: they waited already");
+        assert_eq!(b.take(2).len(), 2, "at most batch_max a transaction, oldest first");
+        assert!(b.on_done());
+        assert_eq!(b.take(2).len(), 2);
+        assert!(b.on_done());
+        assert_eq!(b.take(2).len(), 1);
+        assert!(!b.on_done());
+        assert!(b.drain().is_empty());
     }
 }
