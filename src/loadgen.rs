@@ -234,7 +234,8 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
     let seconds = started.elapsed().as_secs_f64();
     let n_acked = acked.load(Ordering::Relaxed);
     // Wait (bounded) for the results to count every acknowledged vote, or to stop moving for
-    // 3 s (votes resent from an outbox may have been counted in the run that crashed).
+    // 10 s (votes resent from an outbox may have been counted in the run that crashed; a
+    // projector that has just started takes a few seconds to take its lease).
     let wait_until = Instant::now() + Duration::from_secs(60);
     let (mut last, mut since) = (u64::MAX, Instant::now());
     loop {
@@ -242,7 +243,7 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
         if now != last {
             (last, since) = (now, Instant::now());
         }
-        if now >= n_acked || Instant::now() > wait_until || since.elapsed() > Duration::from_secs(3) {
+        if now >= n_acked || Instant::now() > wait_until || since.elapsed() > Duration::from_secs(10) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -250,15 +251,17 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
     stop.store(true, Ordering::Relaxed);
     let _ = poller.await;
     pb.finish_and_clear();
-    // Chained: every acknowledged vote's receipt.
+    // Chained: every acknowledged vote's receipt, retried until one deadline for all (a
+    // stalled writer must show as acknowledged != chained, not as a run that never ends).
     let ids = acked_ids.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let chained = Arc::new(AtomicU64::new(0));
+    let receipts_until = Instant::now() + Duration::from_secs(60);
     futures::future::join_all(ids.chunks(ids.len().div_ceil(32).max(1)).map(|chunk| {
         let (http, url, chained) = (http.clone(), url.clone(), chained.clone());
         let chunk = chunk.to_vec();
         async move {
             for v in chunk {
-                for _ in 0..50 {
+                while Instant::now() < receipts_until {
                     let r = http.get(format!("{url}/v1/elections/{}/votes/{}", v.election_id, v.vote_id)).send().await;
                     if r.is_ok_and(|r| r.status() == 200) {
                         chained.fetch_add(1, Ordering::Relaxed);
