@@ -456,6 +456,7 @@ written to {}", out.display());
 
 /// `votechain dev`: DynamoDB Local + embedded Kafka + every role of the config.
 async fn dev(mut cfg: Config, dynamodb_endpoint: Option<String>) -> Result<ExitCode> {
+    let reused = dynamodb_endpoint.is_some();
     let _ddb = match dynamodb_endpoint {
         Some(url) => {
             cfg.dynamodb.endpoint = Some(url);
@@ -476,6 +477,24 @@ async fn dev(mut cfg: Config, dynamodb_endpoint: Option<String>) -> Result<ExitC
         }
     };
     cfg.dynamodb.local_credentials = true;
+    if reused {
+        // The embedded Kafka starts empty: a ledger written from an earlier log has
+        // checkpoints past its end, and its writers would (rightly) refuse to write.
+        let db = dynamo::client(&cfg.dynamodb).await;
+        tables::ensure_all(&db, &cfg.dynamodb).await?;
+        let ledger = Ledger::new(db, cfg.dynamodb.ledger_table.clone());
+        for p in 0..cfg.kafka.partitions as i32 {
+            if let Some(c) = ledger.checkpoint(&cfg.kafka.votes_topic, p).await? {
+                bail!(
+                    "table {} already holds a ledger (partition {p} checkpoint at offset {}) written from an earlier Kafka log, \
+                     but `dev` starts an empty embedded Kafka: its writers would refuse to chain. Use a fresh DynamoDB Local \
+                     (omit --dynamodb-endpoint), or other table names in the config",
+                    cfg.dynamodb.ledger_table,
+                    c.next_offset
+                );
+            }
+        }
+    }
     // The mock cluster is not Send: it lives on this (main) task until the end.
     let kafka = EmbeddedKafka::start(&cfg.kafka)?;
     cfg.kafka.bootstrap_servers = kafka.bootstrap_servers();
