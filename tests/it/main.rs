@@ -11,6 +11,7 @@ mod lag_scaling;
 mod projector_failover;
 mod projector_fencing;
 mod read_load;
+mod recreated_topic;
 mod replay_recount;
 mod tamper;
 mod writer_dedup;

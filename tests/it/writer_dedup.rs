@@ -11,22 +11,14 @@ use std::collections::HashSet;
 use std::time::Duration;
 use votechain::verify;
 
-async fn counter(http: &reqwest::Client, node: &votechain::runtime::Node, name: &str) -> f64 {
-    let text = http.get(format!("http://{}/metrics", node.http_addr)).send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resubmissions_beyond_the_writers_memory_are_caught_by_the_markers() {
     let mut env = TestEnv::new("dedup", 2, DEMO).await;
     env.config.writer.recent_ids_max = 0;
     let node = env.node(&["ingest", "writer", "query"], "dedup-0").await;
     let http = reqwest::Client::new();
-    let replans_before = counter(&http, &node, "votechain_writer_replans_total").await;
-    let dups_before = counter(&http, &node, "votechain_writer_duplicates_total").await;
+    let replans_before = metric(&http, &node, "votechain_writer_replans_total", "").await;
+    let dups_before = metric(&http, &node, "votechain_writer_duplicates_total", "").await;
 
     submit_range(&http, &node, 1, 0, 300).await;
     eventually(Duration::from_secs(90), "300 votes chained", || async {
@@ -51,7 +43,7 @@ async fn resubmissions_beyond_the_writers_memory_are_caught_by_the_markers() {
     .await;
     // Let every resubmission reach the writer before counting exactly.
     eventually(Duration::from_secs(60), "all 300 resubmissions seen as duplicates", || async {
-        (counter(&http, &node, "votechain_writer_duplicates_total").await - dups_before >= 300.0).then_some(())
+        (metric(&http, &node, "votechain_writer_duplicates_total", "").await - dups_before >= 300.0).then_some(())
     })
     .await;
 
@@ -61,7 +53,7 @@ async fn resubmissions_beyond_the_writers_memory_are_caught_by_the_markers() {
     let ids: HashSet<String> = items.iter().map(|v| v.vote_id.clone()).collect();
     let want: HashSet<String> = (0..300).map(|i| vote_id(1, i)).chain((0..200).map(|i| vote_id(2, i))).collect();
     assert_eq!(ids, want);
-    let replans = counter(&http, &node, "votechain_writer_replans_total").await - replans_before;
+    let replans = metric(&http, &node, "votechain_writer_replans_total", "").await - replans_before;
     assert!(replans >= 1.0, "resubmissions went through the marker conditions ({replans} re-plans)");
     let report = verify::verify_election(&env.ledger, "demo-2026", 1).await.unwrap();
     assert!(report.intact && report.votes == 500, "{:?}", report.problems);
