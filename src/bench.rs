@@ -196,12 +196,7 @@ async fn produce(cfg: &Config, election: &str, chains: u32, from: u64, n: u64, b
 
 /// The sum of a metric's series in this process (e.g. a histogram's `_sum` or `_count`).
 fn metric_sum(handle: &metrics_exporter_prometheus::PrometheusHandle, name: &str) -> f64 {
-    handle
-        .render()
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    crate::metrics::sum_series(&handle.render(), name, "")
 }
 
 /// An HTTP server whose vote handler parses the body and answers 202 at once.

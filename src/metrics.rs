@@ -91,6 +91,15 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// The sum of a metric's series in a Prometheus text page, over the lines that also
+/// contain `filter` (e.g. a label pair; "" for all). `# HELP`/`# TYPE` lines never match.
+pub fn sum_series(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Renders the Prometheus text page, refreshing process gauges first.
 pub fn render(handle: &PrometheusHandle) -> String {
     if let Some(rss) = resident_memory_bytes() {
@@ -154,4 +163,16 @@ fn describe() {
     describe_gauge!(PROCESS_START_SECONDS, Unit::Seconds, "Process start time since the Unix epoch.");
     describe_gauge!(PROCESS_RSS_BYTES, Unit::Bytes, "Resident memory of the process.");
     describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status class.");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sum_series_adds_the_matching_series_only() {
+        let text = "# HELP votechain_x_total x\n# TYPE votechain_x_total counter\nvotechain_x_total{kind=\"a\"} 2\nvotechain_x_total{kind=\"b\"} 3\nvotechain_x_total_other 100\nvotechain_y 7\n";
+        assert_eq!(super::sum_series(text, "votechain_x_total", ""), 5.0);
+        assert_eq!(super::sum_series(text, "votechain_x_total", "kind=\"b\""), 3.0);
+        assert_eq!(super::sum_series(text, "votechain_y", ""), 7.0);
+        assert_eq!(super::sum_series(text, "votechain_z", ""), 0.0);
+    }
 }

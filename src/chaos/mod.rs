@@ -430,9 +430,5 @@ fn kill_random(node: &Node, kinds: &[String]) -> bool {
 
 /// Sum of `votechain_actor_restarts_total` in this process.
 fn restarts_total(_node: &Node) -> u64 {
-    let text = crate::metrics::render(&crate::metrics::install());
-    text.lines()
-        .filter(|l| l.starts_with(crate::metrics::ACTOR_RESTARTS))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    crate::metrics::sum_series(&crate::metrics::render(&crate::metrics::install()), crate::metrics::ACTOR_RESTARTS, "") as u64
 }

@@ -243,8 +243,5 @@ pub async fn submit_range(http: &reqwest::Client, node: &Node, tag: u32, from: u
 /// (e.g. a label pair; "" for all). Metrics are process-wide: compare before and after.
 pub async fn metric(http: &reqwest::Client, node: &Node, name: &str, filter: &str) -> f64 {
     let text = http.get(format!("http://{}/metrics", node.http_addr)).send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(filter))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    votechain::metrics::sum_series(&text, name, filter)
 }
