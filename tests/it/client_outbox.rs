@@ -1,6 +1,11 @@
 //! Issue 7, "what it must show" 2: a polling-station client (`votechain loadgen`, a real
 //! process) killed mid-run and restarted resends its outbox; every acknowledged and every
 //! outboxed vote is chained exactly once.
+//!
+//! The kill comes while the station's link is losing answers (a fault proxy forwards each
+//! request, then resets the connection): votes the server accepted but the client never heard
+//! about are certainly in the outbox when it dies, whatever the speed of the machine, and
+//! their resending exercises deduplication as well as recovery.
 
 use crate::common::*;
 use std::collections::BTreeMap;
@@ -14,16 +19,20 @@ async fn a_killed_client_resends_its_outbox_and_nothing_is_lost() {
     let node = env.node(&["ingest", "writer", "projector", "query"], "outbox").await;
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("station-7.jsonl");
-    let url = format!("http://{}", node.http_addr);
+    let link = votechain::chaos::proxy::FaultProxy::start(&format!("http://{}", node.http_addr)).await.unwrap();
+    let url = link.endpoint.clone();
     let loadgen = |extra: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_votechain"));
         c.args(["loadgen", "--url", &url, "--key", KEY, "--clients", "8", "--json", "--outbox"]).arg(&outbox).args(extra);
         c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
         c
     };
-    // Run 1: killed (SIGKILL) in the middle of sending.
+    // Run 1: answers flow for 2 s, then the link loses every answer; killed (SIGKILL) once
+    // at least 8 accepted votes went unanswered.
     let mut first = loadgen(&["--votes", "5000", "--rate", "400"]).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    link.control.update(|f| f.reset_after_share = 1.0);
+    eventually(Duration::from_secs(30), "8 answers lost", || async { (link.control.injected().reset_after >= 8).then_some(()) }).await;
     first.kill().unwrap();
     first.wait().unwrap();
     let before = Outbox::open(&outbox).unwrap();
@@ -33,7 +42,8 @@ async fn a_killed_client_resends_its_outbox_and_nothing_is_lost() {
     assert!(pending > 0, "some votes were unacknowledged when the client died");
     drop(before);
 
-    // Run 2: the restarted client resends only what is pending.
+    // Run 2: the link is back; the restarted client resends only what is pending.
+    link.control.clear();
     let out = loadgen(&["--resume-only"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
