@@ -10,8 +10,9 @@ use votechain::chaos::{self, RunOptions, scenario::Scenario};
 async fn scenario(file: &str) -> chaos::Report {
     init_tracing();
     let s = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos").join(file)).unwrap();
+    let ddb = TestDynamo::start().await;
     let opts = RunOptions {
-        dynamodb_endpoint: Some(dynamodb_endpoint()),
+        dynamodb_endpoint: Some(ddb.endpoint.clone()),
         binary: Some(env!("CARGO_BIN_EXE_votechain").into()),
         settle: Duration::from_secs(90),
         break_dedup: false,
@@ -81,7 +82,8 @@ async fn chaos_fp_failpoints_then_a_broken_writer_is_caught() {
 
     // The same checker on a writer whose vote_id uniqueness is broken on purpose.
     let s = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos/poor-connectivity.toml")).unwrap();
-    let opts = RunOptions { dynamodb_endpoint: Some(dynamodb_endpoint()), binary: None, settle: Duration::from_secs(20), break_dedup: true };
+    let ddb = TestDynamo::start().await;
+    let opts = RunOptions { dynamodb_endpoint: Some(ddb.endpoint.clone()), binary: None, settle: Duration::from_secs(20), break_dedup: true };
     let broken = chaos::run(&s, opts).await.unwrap();
     eprintln!("{broken}");
     assert!(!broken.passed, "the checker must fail a broken writer: {broken}");

@@ -1,36 +1,37 @@
-//! Shared harness: one DynamoDB Local per test binary (or the one named by
-//! `VOTECHAIN_TEST_DYNAMODB_ENDPOINT`), and per test its own embedded Kafka cluster and
-//! its own ledger table, so tests run in parallel without seeing each other.
+//! Shared harness: per test its own DynamoDB Local (or the one named by
+//! `VOTECHAIN_TEST_DYNAMODB_ENDPOINT`), its own embedded Kafka cluster and its own ledger
+//! table, so tests run in parallel without seeing each other.
+//!
+//! Why not one DynamoDB Local for all: on DynamoDB Local, writes to a table's stream slow
+//! down in proportion to the stream records of every table whose stream received records
+//! first (measured: 9k records in one stream made the next stream's writes 10x slower; they
+//! stay there after `DeleteTable`). Every test's ledger streams, so on a shared instance
+//! each test ran slower than the one before it, and timing-bounded scenarios flaked.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 use votechain::config::Config;
+use votechain::dev::DynamoDbLocal;
 use votechain::dynamo::{self, ledger::Ledger, tables};
 use votechain::kafka::EmbeddedKafka;
 use votechain::runtime::Node;
 
-/// The endpoint of the shared DynamoDB Local, started on first use by a thread that lives
-/// as long as the test process (the JVM dies with it: PR_SET_PDEATHSIG).
-pub fn dynamodb_endpoint() -> String {
-    static EP: OnceLock<String> = OnceLock::new();
-    EP.get_or_init(|| {
-        if let Ok(ep) = std::env::var("VOTECHAIN_TEST_DYNAMODB_ENDPOINT") {
-            return ep;
+/// A DynamoDB Local for one test (stopped when dropped), or the shared one named by
+/// `VOTECHAIN_TEST_DYNAMODB_ENDPOINT`.
+pub struct TestDynamo {
+    pub endpoint: String,
+    _local: Option<DynamoDbLocal>,
+}
+
+impl TestDynamo {
+    pub async fn start() -> TestDynamo {
+        static SHARED: OnceLock<Option<String>> = OnceLock::new();
+        if let Some(ep) = SHARED.get_or_init(|| std::env::var("VOTECHAIN_TEST_DYNAMODB_ENDPOINT").ok()) {
+            return TestDynamo { endpoint: ep.clone(), _local: None };
         }
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let port = free_port();
-            let ddb = rt.block_on(votechain::dev::DynamoDbLocal::start(port)).expect("start DynamoDB Local (run scripts/setup)");
-            tx.send(ddb.endpoint.clone()).unwrap();
-            // Keep the child (and this thread, its parent for PDEATHSIG) alive for the whole run.
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(90)).expect("DynamoDB Local started")
-    })
-    .clone()
+        let d = DynamoDbLocal::start(free_port()).await.expect("start DynamoDB Local (run scripts/setup)");
+        TestDynamo { endpoint: d.endpoint.clone(), _local: Some(d) }
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -49,6 +50,8 @@ pub struct TestEnv {
     /// Kept alive for the test; fault-injection scenarios reach the mock through it.
     #[allow(dead_code)]
     pub kafka: EmbeddedKafka,
+    /// This test's DynamoDB Local (`dynamodb.endpoint` of `config`).
+    pub dynamo: TestDynamo,
     pub config: Config,
     pub ledger: Ledger,
 }
@@ -61,6 +64,7 @@ impl TestEnv {
         init_tracing();
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let table = format!("t-{name}-{suffix}");
+        let dynamo = TestDynamo::start().await;
         let toml = format!(
             r#"
 roles = ["ingest", "writer", "query"]
@@ -90,14 +94,14 @@ retry_initial_ms = 20
 retry_max_ms = 500
 {elections}
 "#,
-            ep = dynamodb_endpoint()
+            ep = dynamo.endpoint
         );
         let mut config = Config::from_toml(&toml).expect("test config is valid");
         let kafka = EmbeddedKafka::start(&config.kafka).expect("embedded kafka");
         config.kafka.bootstrap_servers = kafka.bootstrap_servers();
         let db = dynamo::client(&config.dynamodb).await;
         tables::ensure_all(&db, &config.dynamodb).await.expect("tables");
-        TestEnv { kafka, ledger: Ledger::new(db, table), config }
+        TestEnv { kafka, dynamo, ledger: Ledger::new(db, table), config }
     }
 
     /// Starts a node running `roles` of this env's config.

@@ -63,7 +63,7 @@ fn cli_verify(env: &TestEnv, extra: &[&str]) -> (bool, String) {
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_votechain"))
-        .args(["verify", "--election", "demo-2026", "--endpoint", &dynamodb_endpoint(), "--config"])
+        .args(["verify", "--election", "demo-2026", "--endpoint", &env.dynamo.endpoint, "--config"])
         .arg(&cfg)
         .args(extra)
         .output()
