@@ -13,7 +13,8 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
+use rdkafka::error::KafkaResult;
+use rdkafka::producer::{DefaultProducerContext, FutureProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
@@ -56,6 +57,24 @@ pub fn transactional_producer_config(cfg: &KafkaConfig, transactional_id: &str, 
         .set("linger.ms", "0")
         .set("message.timeout.ms", txn_timeout_ms.max(1_000).to_string());
     c
+}
+
+/// Commits the producer's open transaction (blocking: call it from `spawn_blocking`).
+///
+/// Waits first, up to `timeout`, until librdkafka has released every delivered message.
+/// rust-rdkafka's `commit_transaction` flushes before committing, and its flush, finding a
+/// message not yet released, polls the event queue for up to 100 ms; but a FutureProducer's
+/// own polling thread takes the event, so the flush sleeps the full 100 ms. A delivery
+/// future resolves just before its message is released, so after awaiting every future
+/// that race was lost by about 3 % of commits: exactly 100 ms each (measured against the
+/// mock cluster: 3,000 transactions of 33 votes took 13.9 s with it, 4.9 s without; the
+/// slowest commit went from 102 ms to 4.9 ms).
+pub fn commit_transaction(p: &FutureProducer, timeout: Duration) -> KafkaResult<()> {
+    let started = std::time::Instant::now();
+    while p.in_flight_count() > 0 && started.elapsed() < timeout {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    p.commit_transaction(timeout.saturating_sub(started.elapsed()))
 }
 
 /// A plain idempotent producer (dead letters).

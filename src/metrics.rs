@@ -16,6 +16,7 @@ pub const INGEST_REQUEST_SECONDS: &str = "votechain_ingest_request_duration_seco
 pub const INGEST_BATCH_VOTES: &str = "votechain_ingest_batch_votes";
 pub const INGEST_TRANSACTIONS: &str = "votechain_ingest_transactions_total";
 pub const INGEST_TRANSACTION_SECONDS: &str = "votechain_ingest_transaction_duration_seconds";
+pub const INGEST_TRANSACTION_PHASE_SECONDS: &str = "votechain_ingest_transaction_phase_duration_seconds";
 pub const INGEST_QUEUE_DEPTH: &str = "votechain_ingest_queue_depth_votes";
 // writer
 pub const WRITER_RECORDS: &str = "votechain_writer_records_consumed_total";
@@ -121,6 +122,7 @@ fn describe() {
     describe_histogram!(INGEST_BATCH_VOTES, Unit::Count, "Votes per Kafka transaction (group commit size).");
     describe_counter!(INGEST_TRANSACTIONS, "Kafka transactions by result (commit, abort).");
     describe_histogram!(INGEST_TRANSACTION_SECONDS, Unit::Seconds, "Duration of one Kafka transaction: begin, produce, commit.");
+    describe_histogram!(INGEST_TRANSACTION_PHASE_SECONDS, Unit::Seconds, "Duration of each phase of a Kafka transaction (phase: begin, produce = until every record is acknowledged, commit).");
     describe_gauge!(INGEST_QUEUE_DEPTH, Unit::Count, "Votes admitted and not yet answered.");
     describe_counter!(WRITER_RECORDS, "Records read from the votes topic by ChainWriters.");
     describe_counter!(WRITER_VOTES_CHAINED, "Votes appended to a hash chain.");

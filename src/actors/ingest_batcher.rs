@@ -232,8 +232,12 @@ impl Txn {
     }
 
     async fn run_transaction(&self, producer: &Arc<FutureProducer>, batch: &[Pending]) -> Result<(), TxnFailure> {
+        let phase = |name: &'static str, since: Instant| metrics::histogram!(m::INGEST_TRANSACTION_PHASE_SECONDS, "phase" => name).record(since.elapsed().as_secs_f64());
+        let t = Instant::now();
         let p = producer.clone();
         tokio::task::spawn_blocking(move || p.begin_transaction()).await.map_err(TxnFailure::join)?.map_err(TxnFailure::Kafka)?;
+        phase("begin", t);
+        let t = Instant::now();
         let mut deliveries = Vec::with_capacity(batch.len() * 2);
         for v in batch {
             for (topic, payload) in [(&self.votes_topic, &v.vote), (&self.audit_topic, &v.audit)] {
@@ -252,9 +256,13 @@ impl Txn {
                 Err(_) => return Err(TxnFailure::Kafka(rdkafka::error::KafkaError::Canceled)),
             }
         }
+        phase("produce", t);
+        let t = Instant::now();
         let p = producer.clone();
-        let t = self.txn_timeout;
-        tokio::task::spawn_blocking(move || p.commit_transaction(t)).await.map_err(TxnFailure::join)?.map_err(TxnFailure::Kafka)
+        let timeout = self.txn_timeout;
+        let committed = tokio::task::spawn_blocking(move || crate::kafka::commit_transaction(&p, timeout)).await.map_err(TxnFailure::join)?.map_err(TxnFailure::Kafka);
+        phase("commit", t);
+        committed
     }
 }
 
