@@ -22,6 +22,8 @@ pub enum DevError {
     Spawn(std::io::Error),
     #[error("DynamoDB Local did not accept connections on {0} within 60 s")]
     NotListening(SocketAddr),
+    #[error("no free local port for DynamoDB Local: {0}")]
+    NoFreePort(std::io::Error),
 }
 
 /// The folder holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
@@ -74,6 +76,24 @@ impl DynamoDbLocal {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(DevError::NotListening(addr))
+    }
+}
+
+impl DynamoDbLocal {
+    /// Starts DynamoDB Local on a free port of 127.0.0.1 (for benches and tests). A port
+    /// found free can be taken before the JVM binds it (or look taken: a probe connect can
+    /// meet itself on an ephemeral port), so up to five ports are tried.
+    pub async fn start_on_free_port() -> Result<DynamoDbLocal, DevError> {
+        let mut last = None;
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(DevError::NoFreePort)?.port();
+            match DynamoDbLocal::start(port).await {
+                Ok(d) => return Ok(d),
+                Err(e @ (DevError::PortInUse(_) | DevError::NotListening(_))) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("tried at least once"))
     }
 }
 

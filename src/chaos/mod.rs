@@ -148,8 +148,7 @@ pub async fn run(s: &Scenario, opts: RunOptions) -> Result<Report, ChaosError> {
     let ddb_ep = match &opts.dynamodb_endpoint {
         Some(ep) => ep.clone(),
         None => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(setup("free port"))?.port();
-            let d = DynamoDbLocal::start(port).await.map_err(setup("DynamoDB Local"))?;
+            let d = DynamoDbLocal::start_on_free_port().await.map_err(setup("DynamoDB Local"))?;
             let ep = d.endpoint.clone();
             _ddb_local = Some(d);
             ep

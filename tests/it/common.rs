@@ -29,7 +29,7 @@ impl TestDynamo {
         if let Some(ep) = SHARED.get_or_init(|| std::env::var("VOTECHAIN_TEST_DYNAMODB_ENDPOINT").ok()) {
             return TestDynamo { endpoint: ep.clone(), _local: None };
         }
-        let d = DynamoDbLocal::start(free_port()).await.expect("start DynamoDB Local (run scripts/setup)");
+        let d = DynamoDbLocal::start_on_free_port().await.expect("start DynamoDB Local (run scripts/setup)");
         TestDynamo { endpoint: d.endpoint.clone(), _local: Some(d) }
     }
 }
