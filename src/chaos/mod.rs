@@ -161,20 +161,7 @@ pub async fn run(s: &Scenario, opts: RunOptions) -> Result<Report, ChaosError> {
     let toml = |roles: &[&str], instance: &str, bootstrap: &str| {
         format!(
             r#"roles = {roles:?}
-[node]
-instance_id = "{instance}"
-http_addr = "127.0.0.1:0"
-shutdown_grace_ms = 8000
-[kafka]
-bootstrap_servers = "{bootstrap}"
-partitions = {parts}
-[dynamodb]
-endpoint = "{ep}"
-local_credentials = true
-ledger_table = "{table}"
-lease_table = "{table}-leases"
-results_table = "{table}-results"
-[projector]
+{local}[projector]
 failover_ms = 2000
 idle_poll_ms = 100
 [ingest]
@@ -192,8 +179,7 @@ candidates = ["alice", "bob", "carol"]
 regions = ["north", "south", "east", "west"]
 chains = {chains}
 "#,
-            parts = s.partitions,
-            ep = proxy.endpoint,
+            local = crate::config::local_toml(instance, bootstrap, &proxy.endpoint, &table, s.partitions),
             chains = s.chains
         )
     };

@@ -61,25 +61,11 @@ impl TestEnv {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let table = format!("t-{name}-{suffix}");
         let dynamo = TestDynamo::start().await;
+        let kcfg = votechain::config::KafkaConfig { embedded: true, partitions, replication_factor: 1, embedded_brokers: 1, ..Default::default() };
+        let kafka = EmbeddedKafka::start(&kcfg).expect("embedded kafka");
         let toml = format!(
-            r#"
-roles = ["ingest", "writer", "query"]
-[node]
-instance_id = "{name}"
-http_addr = "127.0.0.1:0"
-shutdown_grace_ms = 8000
-[kafka]
-embedded = true
-embedded_brokers = 1
-replication_factor = 1
-partitions = {partitions}
-[dynamodb]
-endpoint = "{ep}"
-local_credentials = true
-ledger_table = "{table}"
-lease_table = "{table}-leases"
-results_table = "{table}-results"
-[projector]
+            r#"roles = ["ingest", "writer", "query"]
+{local}[projector]
 failover_ms = 2000
 idle_poll_ms = 100
 [ingest]
@@ -90,11 +76,9 @@ retry_initial_ms = 20
 retry_max_ms = 500
 {elections}
 "#,
-            ep = dynamo.endpoint
+            local = votechain::config::local_toml(name, &kafka.bootstrap_servers(), &dynamo.endpoint, &table, partitions)
         );
-        let mut config = Config::from_toml(&toml).expect("test config is valid");
-        let kafka = EmbeddedKafka::start(&config.kafka).expect("embedded kafka");
-        config.kafka.bootstrap_servers = kafka.bootstrap_servers();
+        let config = Config::from_toml(&toml).expect("test config is valid");
         let db = dynamo::client(&config.dynamodb).await;
         tables::ensure_all(&db, &config.dynamodb).await.expect("tables");
         TestEnv { kafka, dynamo, ledger: Ledger::new(db, table), config }

@@ -28,7 +28,8 @@ async fn a_writer_refuses_a_log_that_does_not_match_the_ledger() {
     assert!(checkpoints.iter().any(|c| c.is_some_and(|o| o > 0)), "the first log moved a checkpoint: {checkpoints:?}");
 
     // Same tables, a new empty Kafka log.
-    let kafka2 = EmbeddedKafka::start(&env.config.kafka).expect("second kafka");
+    let one_broker = votechain::config::KafkaConfig { embedded_brokers: 1, replication_factor: 1, ..env.config.kafka.clone() };
+    let kafka2 = EmbeddedKafka::start(&one_broker).expect("second kafka");
     let mut cfg = env.config.clone();
     cfg.kafka.bootstrap_servers = kafka2.bootstrap_servers();
     cfg.roles = ["ingest", "writer", "query"].iter().map(|r| serde_json::from_value(serde_json::json!(r)).unwrap()).collect();
