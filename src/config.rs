@@ -484,7 +484,7 @@ mod tests {
 
     #[test]
     fn local_toml_names_every_table_after_the_ledger() {
-        let text = format!("roles = [\"writer\"]\n{}", local_toml("t1", "127.0.0.1:9092", "http://127.0.0.1:8000", "t-x", 4));
+        let text = format!("roles = [\"query\"]\n{}", local_toml("t1", "127.0.0.1:9092", "http://127.0.0.1:8000", "t-x", 4));
         let c = Config::from_toml(&text).expect("valid");
         assert_eq!((c.dynamodb.ledger_table.as_str(), c.dynamodb.lease_table.as_str(), c.dynamodb.results_table.as_str()), ("t-x", "t-x-leases", "t-x-results"));
         assert_eq!((c.kafka.partitions, c.node.instance_id.as_str()), (4, "t1"));
