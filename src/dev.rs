@@ -77,9 +77,7 @@ impl DynamoDbLocal {
         }
         Err(DevError::NotListening(addr))
     }
-}
 
-impl DynamoDbLocal {
     /// Starts DynamoDB Local on a free port of 127.0.0.1 (for benches and tests). A port
     /// found free can be taken before the JVM binds it (or look taken: a probe connect can
     /// meet itself on an ephemeral port), so up to five ports are tried.
