@@ -465,7 +465,7 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
     // down in proportion to the records of every stream written before it (10x after 9k),
     // so whichever of baseline and ledger went second would be crippled. Its instance is
     // first warmed like this one (plain-table transactions), so that it is no colder. With
-    // --dynamodb-endpoint (meant for DynamoDB itself, which has no such effect) it shares it.
+    // --dynamodb-endpoint it shares that endpoint (the CLI help says what that costs).
     progress("raw TransactWriteItems into a streamed table");
     let raw_tx_8_streamed = {
         let _own;

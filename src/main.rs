@@ -130,9 +130,9 @@ enum Cmd {
         /// Seconds of steady load for the projection-lag measure (at 80 % of peak).
         #[arg(long, default_value_t = 20)]
         lag_seconds: u64,
-        /// Use this DynamoDB endpoint instead of starting DynamoDB Local. Every measure,
-        /// the like-for-like ChainWriter baseline included, then shares it: right for DynamoDB
-        /// itself; on a DynamoDB Local the ledger's stream would be slowed by the baseline's.
+        /// Use a running DynamoDB Local instead of starting one. Every measure then shares it,
+        /// the like-for-like ChainWriter baseline included, whose stream slows the ledger's
+        /// (see docs/performance.md): the ChainWriter rows are only fair without this option.
         #[arg(long)]
         dynamodb_endpoint: Option<String>,
         /// Skip the peak-RSS measure of a `votechain dev` process (it needs port 8080).
