@@ -52,11 +52,7 @@ async fn a_killed_client_resends_its_outbox_and_nothing_is_lost() {
     assert!(Outbox::open(&outbox).unwrap().pending().is_empty(), "outbox drained");
 
     // The checker: every outboxed vote chained exactly once, with the choice the client made.
-    let items = eventually(Duration::from_secs(60), "every outboxed vote chained", || async {
-        let items = chain_items(&env.ledger, "demo-2026", 0, 1).await;
-        (items.len() >= added.len()).then_some(items)
-    })
-    .await;
+    let items = demo_chained(&env.ledger, added.len(), Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let items_after = chain_items(&env.ledger, "demo-2026", 0, 1).await;
     assert_eq!(items_after.len(), items.len(), "nothing chained twice");

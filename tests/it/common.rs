@@ -161,6 +161,15 @@ pub async fn chain_items(ledger: &Ledger, election: &str, chain: u32, chains: u3
     }
 }
 
+/// Waits up to `timeout` until demo-2026's one chain holds at least `n` votes; returns them.
+pub async fn demo_chained(ledger: &Ledger, n: usize, timeout: Duration) -> Vec<votechain::dynamo::items::VoteItem> {
+    eventually(timeout, &format!("{n} votes chained"), || async {
+        let items = chain_items(ledger, "demo-2026", 0, 1).await;
+        (items.len() >= n).then_some(items)
+    })
+    .await
+}
+
 /// Simulates SIGKILL of a node's actors: every actor of its tree dies at once, nothing is
 /// released or flushed (leases are left to expire). The root dies first so nothing restarts.
 pub fn crash(node: Node) {

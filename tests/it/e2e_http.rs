@@ -77,11 +77,7 @@ async fn thousand_votes_with_resubmissions_chain_exactly_once() {
     }
 
     // Everything acknowledged gets chained.
-    eventually(Duration::from_secs(90), "1,000 votes chained", || async {
-        let items = chain_items(&env.ledger, "demo-2026", 0, 1).await;
-        (items.len() >= 1000).then_some(())
-    })
-    .await;
+    demo_chained(&env.ledger, 1000, Duration::from_secs(90)).await;
     let split: usize = eventually(Duration::from_secs(60), "90 split votes chained", || async {
         let mut n = 0;
         for c in 0..3 {

@@ -36,11 +36,7 @@ async fn a_second_writer_of_the_same_partition_is_fenced() {
     for i in 20..40 {
         submit_until_accepted(&http, &ingest, "demo-2026", &vote_id(4, i), "bob", "south").await;
     }
-    let items = eventually(Duration::from_secs(30), "40 votes chained", || async {
-        let items = chain_items(&env.ledger, "demo-2026", 0, 1).await;
-        (items.len() >= 40).then_some(items)
-    })
-    .await;
+    let items = demo_chained(&env.ledger, 40, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let items_after = chain_items(&env.ledger, "demo-2026", 0, 1).await;
     assert_eq!(items_after.len(), 40, "no vote chained twice");

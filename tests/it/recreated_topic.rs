@@ -15,10 +15,7 @@ async fn a_writer_refuses_a_log_that_does_not_match_the_ledger() {
     let node = env.node(&["ingest", "writer", "query"], "recreated-0").await;
     let http = reqwest::Client::new();
     submit_range(&http, &node, 1, 0, 40).await;
-    eventually(Duration::from_secs(60), "40 votes chained", || async {
-        (chain_items(&env.ledger, "demo-2026", 0, 1).await.len() >= 40).then_some(())
-    })
-    .await;
+    demo_chained(&env.ledger, 40, Duration::from_secs(60)).await;
     node.shutdown().await;
     let before = chain_items(&env.ledger, "demo-2026", 0, 1).await;
     let mut checkpoints = vec![];

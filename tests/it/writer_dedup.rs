@@ -21,10 +21,7 @@ async fn resubmissions_beyond_the_writers_memory_are_caught_by_the_markers() {
     let dups_before = metric(&http, &node, "votechain_writer_duplicates_total", "").await;
 
     submit_range(&http, &node, 1, 0, 300).await;
-    eventually(Duration::from_secs(90), "300 votes chained", || async {
-        (chain_items(&env.ledger, "demo-2026", 0, 1).await.len() >= 300).then_some(())
-    })
-    .await;
+    demo_chained(&env.ledger, 300, Duration::from_secs(90)).await;
 
     // The same 300 again, interleaved with 200 new ones, so batches mix both.
     let mut jobs: Vec<(u32, u32)> = (0..300).map(|i| (1, i)).chain((0..200).map(|i| (2, i))).collect();
@@ -37,10 +34,7 @@ async fn resubmissions_beyond_the_writers_memory_are_caught_by_the_markers() {
             async move { submit_until_accepted(http, node, "demo-2026", &vote_id(t, i), C[(i % 3) as usize], R[(i / 3 % 4) as usize]).await }
         })
         .await;
-    eventually(Duration::from_secs(90), "500 votes chained", || async {
-        (chain_items(&env.ledger, "demo-2026", 0, 1).await.len() >= 500).then_some(())
-    })
-    .await;
+    demo_chained(&env.ledger, 500, Duration::from_secs(90)).await;
     // Let every resubmission reach the writer before counting exactly.
     eventually(Duration::from_secs(60), "all 300 resubmissions seen as duplicates", || async {
         (metric(&http, &node, "votechain_writer_duplicates_total", "").await - dups_before >= 300.0).then_some(())

@@ -82,11 +82,7 @@ async fn writers_killed_mid_stream_resume_without_loss_or_duplicates() {
     let (kills, stops) = killer.await.unwrap();
     assert!(kills >= 2 && kills + stops >= 5, "the test disrupted writers ({kills} kills, {stops} stops)");
 
-    let items = eventually(Duration::from_secs(300), "all votes chained after the kills", || async {
-        let items = chain_items(&env.ledger, "demo-2026", 0, 1).await;
-        (items.len() >= n as usize).then_some(items)
-    })
-    .await;
+    let items = demo_chained(&env.ledger, n as usize, Duration::from_secs(300)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(chain_items(&env.ledger, "demo-2026", 0, 1).await.len(), n as usize, "no duplicates");
     let mut ids: Vec<&str> = items.iter().map(|v| v.vote_id.as_str()).collect();
