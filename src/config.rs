@@ -7,25 +7,13 @@
 //! Unknown keys are errors everywhere (`deny_unknown_fields`): a typo in a
 //! production config must not silently fall back to a default.
 
-use crate::model::{Election, Registry, is_valid_ident};
+use votechain_core::model::{Election, Registry, is_valid_ident};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
-
-/// `Duration` as whole milliseconds in config files (`period = 60000`).
-pub mod millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
-    }
-}
 
 /// The parts of the topology a process can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -71,7 +59,7 @@ pub struct Config {
     pub lag_monitor: LagMonitorConfig,
     /// Restart policy of the role supervisor and of the writer's ChainWriters.
     #[serde(default)]
-    pub supervision: crate::supervision::Policy,
+    pub supervision: votechain_core::restart::Policy,
     #[serde(default)]
     pub elections: Vec<Election>,
 }
@@ -264,12 +252,12 @@ pub struct LagMonitorConfig {
     /// How often lag is measured and the scaling signals recomputed.
     pub interval_ms: u64,
     /// See `docs/operations.md`, "Scaling policy".
-    pub policy: crate::scaling::ScalingPolicy,
+    pub policy: votechain_core::scaling::ScalingPolicy,
 }
 
 impl Default for LagMonitorConfig {
     fn default() -> Self {
-        LagMonitorConfig { interval_ms: 5_000, policy: crate::scaling::ScalingPolicy::default() }
+        LagMonitorConfig { interval_ms: 5_000, policy: votechain_core::scaling::ScalingPolicy::default() }
     }
 }
 
@@ -280,30 +268,6 @@ pub enum ConfigError {
     Load(#[from] Box<figment::Error>),
     #[error("invalid config:\n  - {}", .0.join("\n  - "))]
     Invalid(Vec<String>),
-}
-
-/// The `[node]`, `[kafka]` and `[dynamodb]` sections of a config for one machine: HTTP on a
-/// free loopback port, the given Kafka bootstrap, DynamoDB Local at `dynamodb_endpoint`, and
-/// tables named after `table` (`{table}`, `{table}-leases`, `{table}-results`). Integration
-/// tests, the chaos runner and the bench put their `roles = [...]` line before it and their
-/// own sections after it.
-pub fn local_toml(instance: &str, bootstrap: &str, dynamodb_endpoint: &str, table: &str, partitions: u32) -> String {
-    format!(
-        r#"[node]
-instance_id = "{instance}"
-http_addr = "127.0.0.1:0"
-shutdown_grace_ms = 8000
-[kafka]
-bootstrap_servers = "{bootstrap}"
-partitions = {partitions}
-[dynamodb]
-endpoint = "{dynamodb_endpoint}"
-local_credentials = true
-ledger_table = "{table}"
-lease_table = "{table}-leases"
-results_table = "{table}-results"
-"#
-    )
 }
 
 impl Config {
@@ -481,15 +445,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn local_toml_names_every_table_after_the_ledger() {
-        let text = format!("roles = [\"query\"]\n{}", local_toml("t1", "127.0.0.1:9092", "http://127.0.0.1:8000", "t-x", 4));
-        let c = Config::from_toml(&text).expect("valid");
-        assert_eq!((c.dynamodb.ledger_table.as_str(), c.dynamodb.lease_table.as_str(), c.dynamodb.results_table.as_str()), ("t-x", "t-x-leases", "t-x-results"));
-        assert_eq!((c.kafka.partitions, c.node.instance_id.as_str()), (4, "t1"));
-        assert_eq!(c.dynamodb.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
-    }
 
     const GOOD: &str = r#"
 roles = ["ingest", "writer"]

@@ -5,7 +5,6 @@
 //! and the kernel kills it if this process dies first (`PR_SET_PDEATHSIG`).
 
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -106,14 +105,7 @@ fn spawn_java(dir: &Path, port: u16) -> Result<Child, DevError> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    cmd.spawn().map_err(DevError::Spawn)
+    crate::process::die_with_parent(&mut cmd).spawn().map_err(DevError::Spawn)
 }
 
 impl Drop for DynamoDbLocal {

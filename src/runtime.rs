@@ -6,80 +6,22 @@ use crate::actors::ingest_batcher::IngestMsg;
 use crate::config::Config;
 use crate::dynamo::{self, ledger::Ledger};
 use crate::http;
-use crate::supervision::tree::{self, TreeInputs};
+use crate::shared::{Shared, Slot};
+use crate::topology::{self, TreeInputs};
 use crate::supervision::{Supervisor, SupervisorArgs, SupervisorMsg};
 use ractor::{Actor, ActorRef};
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// A value one actor publishes and HTTP handlers read (a clone under a short lock, never
-/// held across `.await`).
-pub struct Shared<T>(Arc<RwLock<Option<T>>>);
-
-impl<T> Clone for Shared<T> {
-    fn clone(&self) -> Self {
-        Shared(self.0.clone())
-    }
-}
-impl<T> Default for Shared<T> {
-    fn default() -> Self {
-        Shared(Arc::new(RwLock::new(None)))
-    }
-}
-impl<T: Clone> Shared<T> {
-    pub fn get(&self) -> Option<T> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-    pub fn set(&self, v: T) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(v);
-    }
-}
-
-/// Where callers find the current incarnation of a restartable actor. The actor puts
-/// itself here in `pre_start` and removes itself in `post_stop`. The lock is only ever
-/// held to clone or swap a reference, never across an `.await`.
-pub struct Slot<M>(Arc<RwLock<Option<ActorRef<M>>>>);
-
-impl<M> Clone for Slot<M> {
-    fn clone(&self) -> Self {
-        Slot(self.0.clone())
-    }
-}
-impl<M> Default for Slot<M> {
-    fn default() -> Self {
-        Slot(Arc::new(RwLock::new(None)))
-    }
-}
-impl<M: ractor::Message> Slot<M> {
-    pub fn get(&self) -> Option<ActorRef<M>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-    pub fn set(&self, a: ActorRef<M>) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(a);
-    }
-    /// Clears the slot if it still holds `a` (a newer incarnation may already be there).
-    pub fn clear(&self, a: &ActorRef<M>) {
-        let mut g = self.0.write().unwrap_or_else(|e| e.into_inner());
-        if g.as_ref().is_some_and(|cur| cur.get_id() == a.get_id()) {
-            *g = None;
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Build(#[from] tree::BuildError),
+    Build(#[from] topology::BuildError),
     #[error("cannot start the actor tree: {0}")]
     Spawn(String),
     #[error("cannot bind HTTP on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A running process: its supervisor tree and HTTP server.
@@ -107,9 +49,9 @@ impl Node {
         } else {
             None
         };
-        let scaling: Shared<crate::scaling::ScalingReport> = Shared::default();
+        let scaling: Shared<votechain_core::scaling::ScalingReport> = Shared::default();
         let inputs = TreeInputs { config: config.clone(), ledger: ledger.clone(), streams, ingest_slot: ingest_slot.clone(), scaling: scaling.clone() };
-        let children = tree::build(&inputs)?;
+        let children = topology::build(&inputs)?;
         let args = SupervisorArgs { name: format!("node-{}", config.node.instance_id), policy: config.supervision, children };
         let (root, root_task) = Actor::spawn(None, Supervisor, args).await.map_err(|e| StartError::Spawn(e.to_string()))?;
 

@@ -18,18 +18,17 @@
 //! replans,dynamodb_retries}_total`, `votechain_writer_batch_{duration_seconds,votes}`,
 //! `votechain_writer_checkpoint_offset{partition}`, `votechain_chain_tip_seq{election,chain}`.
 
-use crate::chain::{self, Tip};
+use votechain_core::chain::Tip;
 use crate::dynamo::ErrorClass;
-use crate::dynamo::items::VoteItem;
 use crate::dynamo::ledger::{AppendOutcome, Ledger, LedgerError};
 use crate::metrics as m;
-use crate::model::{Invalid, Registry, VoteEvent, accept_event};
+use votechain_core::linking::{Cancelled, ChainKey, Plan, RecentIds, Record, plan_batch, read_cancellation, request_token};
+use votechain_core::model::{Invalid, Registry, VoteEvent, accept_event};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,15 +79,6 @@ pub enum ChainWriterMsg {
     Poll,
 }
 
-/// One record read from the partition.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub offset: i64,
-    pub payload: Vec<u8>,
-}
-
-/// (election_id, chain)
-pub type ChainKey = (String, u32);
 
 pub struct ChainWriterState {
     pub writer_id: String,
@@ -100,133 +90,6 @@ pub struct ChainWriterState {
     pub recent: RecentIds,
 }
 
-/// A bounded FIFO set of 16-byte SHA-256 digests of `(election_id, vote_id)` that this
-/// writer has chained. A hit lets a resubmission skip without a failed transaction; a miss
-/// proves nothing (the marker condition catches it). A false hit would drop a vote, which
-/// needs a 128-bit collision of SHA-256: about 1e-21 for a billion votes.
-#[derive(Debug, Default)]
-pub struct RecentIds {
-    max: usize,
-    set: HashSet<[u8; 16]>,
-    order: std::collections::VecDeque<[u8; 16]>,
-}
-
-impl RecentIds {
-    pub fn new(max: usize) -> RecentIds {
-        RecentIds { max, ..Default::default() }
-    }
-    fn digest(election_id: &str, vote_id: &str) -> [u8; 16] {
-        let mut h = Sha256::new();
-        h.update(election_id.as_bytes());
-        h.update([0]);
-        h.update(vote_id.as_bytes());
-        h.finalize()[..16].try_into().expect("16 of 32 bytes")
-    }
-    pub fn contains(&self, election_id: &str, vote_id: &str) -> bool {
-        self.max > 0 && self.set.contains(&Self::digest(election_id, vote_id))
-    }
-    /// Remembers a chained vote_id, forgetting the oldest beyond `max`.
-    pub fn insert(&mut self, election_id: &str, vote_id: &str) {
-        if self.max == 0 {
-            return;
-        }
-        let d = Self::digest(election_id, vote_id);
-        if self.set.insert(d) {
-            self.order.push_back(d);
-            while self.order.len() > self.max {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-}
-
-/// What a cancelled append says about its own actions (one vote item and one marker per
-/// vote, then the checkpoint), from DynamoDB's cancellation reasons.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Cancelled {
-    /// Some vote_id markers exist (duplicates) and the checkpoint condition held.
-    Duplicates,
-    /// The checkpoint moved (fenced, or our own earlier attempt landed), or the reasons do
-    /// not say: re-read the checkpoint to know.
-    Checkpoint,
-}
-
-/// Reads the cancellation reasons of an append of `votes` votes. Pure.
-pub fn read_cancellation(codes: &[String], votes: usize, with_markers: bool) -> Cancelled {
-    let per_vote = if with_markers { 2 } else { 1 };
-    let failed = |c: &String| c == "ConditionalCheckFailed";
-    if codes.len() != votes * per_vote + 1 || failed(&codes[votes * per_vote]) {
-        return Cancelled::Checkpoint;
-    }
-    let marker_failed = with_markers && (0..votes).any(|i| failed(&codes[2 * i + 1]));
-    if marker_failed { Cancelled::Duplicates } else { Cancelled::Checkpoint }
-}
-
-/// The DynamoDB writes one batch amounts to, computed without I/O.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// Vote items with their election's chain count.
-    pub votes: Vec<(VoteItem, u32)>,
-    pub duplicates: u64,
-    /// Tips after the batch, for the chains it touched.
-    pub tips: HashMap<ChainKey, Tip>,
-    pub next_offset: i64,
-}
-
-/// Links a batch of accepted events onto the current tips. Pure: same input, same plan.
-/// `already` holds `(election_id, vote_id)` pairs chained before this batch; a vote_id seen
-/// again (there or earlier in the batch) is a duplicate and chains nothing.
-pub fn plan_batch(
-    tips: &HashMap<ChainKey, Tip>,
-    accepted: &[(i64, VoteEvent)],
-    already: &HashSet<(String, String)>,
-    registry: &Registry,
-    topic: &str,
-    partition: i32,
-    last_offset: i64,
-) -> Plan {
-    let mut new_tips: HashMap<ChainKey, Tip> = HashMap::new();
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
-    let mut votes = Vec::new();
-    let mut duplicates = 0;
-    for (offset, ev) in accepted {
-        let dup = already.contains(&(ev.election_id.clone(), ev.vote_id.clone())) || !seen.insert((&ev.election_id, &ev.vote_id));
-        if dup {
-            duplicates += 1;
-            continue;
-        }
-        let key = (ev.election_id.clone(), ev.chain);
-        let tip = new_tips.get(&key).or_else(|| tips.get(&key)).copied().unwrap_or_else(|| Tip::genesis(&ev.election_id, ev.chain));
-        let chains = registry.get(&ev.election_id).map(|e| e.chains).unwrap_or(1);
-        let mut item = VoteItem {
-            election_id: ev.election_id.clone(),
-            chain: ev.chain,
-            seq: tip.seq + 1,
-            vote_id: ev.vote_id.clone(),
-            candidate_id: ev.candidate_id.clone(),
-            region_id: ev.region_id.clone(),
-            cast_at_ms: ev.cast_at_ms,
-            prev_hash: tip.hash,
-            hash: [0; 32],
-            kafka_topic: topic.to_string(),
-            kafka_partition: partition,
-            kafka_offset: *offset,
-        };
-        let next = chain::link(&tip, &item.fields()).expect("seq is tip + 1 by construction");
-        item.hash = next.hash;
-        new_tips.insert(key, next);
-        votes.push((item, chains));
-    }
-    Plan { votes, duplicates, tips: new_tips, next_offset: last_offset + 1 }
-}
 
 /// Consumer errors librdkafka recovers from by itself (connectivity). Anything else, e.g.
 /// an out-of-range offset (`auto.offset.reset=error`), fails the writer loudly.
@@ -237,15 +100,6 @@ fn is_transient(e: &rdkafka::error::KafkaError) -> bool {
         Some(C::AllBrokersDown | C::BrokerTransportFailure | C::NetworkException | C::RequestTimedOut | C::OperationTimedOut
             | C::NotLeaderForPartition | C::LeaderNotAvailable | C::Resolve | C::TimedOutQueue)
     )
-}
-
-/// The idempotency token of one append: the same writer retrying the same offsets sends
-/// the same token, so DynamoDB applies the transaction at most once.
-/// `attempt` counts re-plans of the same offsets (after duplicates were found): a re-plan
-/// is a different transaction and must not reuse the token.
-pub fn request_token(writer_id: &str, partition: i32, first: i64, next: i64, attempt: u32) -> String {
-    let d = Sha256::digest(format!("{writer_id}/{partition}/{first}/{next}/{attempt}"));
-    hex::encode(&d[..16])
 }
 
 impl Actor for ChainWriter {
@@ -301,7 +155,7 @@ impl Actor for ChainWriter {
                 }
                 let batch = self.read_batch(&st.consumer).await?;
                 if !batch.is_empty() {
-                    fail::fail_point!("chain_writer::between_batches", |_| Err("failpoint: between batches".into()));
+                    crate::failpoint!("chain_writer::between_batches", Err("failpoint: between batches".into()));
                     if !self.write_batch(st, batch).await? {
                         metrics::counter!(m::WRITER_FENCED).increment(1);
                         tracing::warn!(partition = self.partition, writer_id = %st.writer_id, "fenced: another writer moved this partition's checkpoint; stopping");
@@ -376,16 +230,16 @@ impl ChainWriter {
             .collect();
         let mut attempt = 0u32;
         let plan = loop {
-            let plan = self.plan(st, &accepted, &mut already, last);
+            let plan = self.plan(st, &accepted, &already, last);
             let token = request_token(&st.writer_id, self.partition, first, plan.next_offset, attempt);
-            fail::fail_point!("chain_writer::before_transaction", |_| Err("failpoint: before transaction".into()));
+            crate::failpoint!("chain_writer::before_transaction", Err("failpoint: before transaction".into()));
             let outcome = self
                 .retry("append", || {
                     self.ctx.ledger.append(&plan.votes, &self.ctx.topic, self.partition, st.checkpoint, plan.next_offset, &st.writer_id, &self.ctx.instance, &token)
                 })
                 .await?;
             let AppendOutcome::ConditionFailed(codes) = outcome else { break plan };
-            if read_cancellation(&codes, plan.votes.len(), !crate::chaos::broken_dedup()) == Cancelled::Duplicates && attempt < 3 {
+            if read_cancellation(&codes, plan.votes.len()) == Cancelled::Duplicates && attempt < 3 {
                 // Markers exist for vote_ids chained before (by an earlier incarnation or
                 // beyond our memory): learn exactly which, then plan again without them.
                 metrics::counter!(m::WRITER_REPLANS).increment(1);
@@ -403,7 +257,7 @@ impl ChainWriter {
             }
             break plan;
         };
-        fail::fail_point!("chain_writer::after_transaction", |_| Err("failpoint: after transaction".into()));
+        crate::failpoint!("chain_writer::after_transaction", Err("failpoint: after transaction".into()));
         for (k, t) in &plan.tips {
             metrics::gauge!(m::CHAIN_TIP_SEQ, "election" => k.0.clone(), "chain" => k.1.to_string()).set(t.seq as f64);
         }
@@ -429,21 +283,8 @@ impl ChainWriter {
     }
 
     /// Plans the batch onto the current tips, skipping the vote_ids in `already`.
-    fn plan(&self, st: &ChainWriterState, accepted: &[(i64, VoteEvent)], already: &mut HashSet<(String, String)>, last: i64) -> Plan {
-        if !crate::chaos::broken_dedup() {
-            return plan_batch(&st.tips, accepted, already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
-        }
-        // The checker's own test: chain every record, duplicates included.
-        already.clear();
-        let mut tips = st.tips.clone();
-        let mut plan = plan_batch(&tips, &[], already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
-        for one in accepted.chunks(1) {
-            let p = plan_batch(&tips, one, already, &self.ctx.registry, &self.ctx.topic, self.partition, last);
-            tips.extend(p.tips.clone());
-            plan.tips.extend(p.tips);
-            plan.votes.extend(p.votes);
-        }
-        plan
+    fn plan(&self, st: &ChainWriterState, accepted: &[(i64, VoteEvent)], already: &HashSet<(String, String)>, last: i64) -> Plan {
+        plan_batch(&st.tips, accepted, already, &self.ctx.registry, &self.ctx.topic, self.partition, last)
     }
 
     /// Sends an unacceptable record to the dead-letter topic and waits until it is stored;
@@ -495,93 +336,3 @@ impl ChainWriter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::Election;
-
-    fn reg() -> Registry {
-        Registry::new([Election {
-            id: "e".into(),
-            candidates: ["a".to_string()].into(),
-            regions: ["r".to_string()].into(),
-            chains: 1,
-            open: true,
-        }])
-    }
-
-    fn ev(n: u32) -> VoteEvent {
-        VoteEvent {
-            v: 1, election_id: "e".into(), chain: 0, vote_id: format!("00000000-0000-4000-8000-{n:012}"),
-            candidate_id: "a".into(), region_id: "r".into(), cast_at_ms: n as i64,
-        }
-    }
-
-    #[test]
-    fn a_plan_links_in_order_and_skips_duplicates() {
-        let accepted = vec![(10, ev(1)), (11, ev(2)), (12, ev(1)), (13, ev(3))];
-        let already = HashSet::from([("e".to_string(), ev(3).vote_id)]);
-        let plan = plan_batch(&HashMap::new(), &accepted, &already, &reg(), "votes", 0, 13);
-        assert_eq!(plan.duplicates, 2);
-        assert_eq!(plan.next_offset, 14);
-        let seqs: Vec<u64> = plan.votes.iter().map(|(v, _)| v.seq).collect();
-        assert_eq!(seqs, vec![1, 2]);
-        assert_eq!(plan.votes[0].0.prev_hash, chain::genesis("e", 0));
-        assert_eq!(plan.votes[1].0.prev_hash, plan.votes[0].0.hash);
-        assert_eq!(plan.votes[1].0.kafka_offset, 11);
-        assert_eq!(plan.tips[&("e".to_string(), 0)].hash, plan.votes[1].0.hash);
-    }
-
-    #[test]
-    fn a_plan_continues_from_the_given_tip_and_is_deterministic() {
-        let tip = Tip { seq: 41, hash: [7; 32] };
-        let tips = HashMap::from([(("e".to_string(), 0), tip)]);
-        let a = plan_batch(&tips, &[(5, ev(9))], &HashSet::new(), &reg(), "votes", 3, 5);
-        let b = plan_batch(&tips, &[(5, ev(9))], &HashSet::new(), &reg(), "votes", 3, 5);
-        assert_eq!(a, b);
-        assert_eq!(a.votes[0].0.seq, 42);
-        assert_eq!(a.votes[0].0.prev_hash, [7; 32]);
-    }
-
-    #[test]
-    fn request_tokens_differ_by_incarnation_and_range() {
-        let t = request_token("w1", 0, 1, 5, 0);
-        assert_eq!(t.len(), 32);
-        assert_eq!(t, request_token("w1", 0, 1, 5, 0));
-        assert_ne!(t, request_token("w2", 0, 1, 5, 0));
-        assert_ne!(t, request_token("w1", 0, 1, 6, 0));
-        assert_ne!(t, request_token("w1", 0, 1, 5, 1), "a re-plan is another transaction");
-    }
-
-    #[test]
-    fn recent_ids_remember_the_newest_and_forget_the_oldest() {
-        let mut r = RecentIds::new(2);
-        r.insert("e", "a");
-        r.insert("e", "b");
-        r.insert("e", "b");
-        assert_eq!(r.len(), 2);
-        assert!(r.contains("e", "a") && r.contains("e", "b"));
-        assert!(!r.contains("f", "a"), "keyed by election too");
-        r.insert("e", "c");
-        assert!(!r.contains("e", "a") && r.contains("e", "b") && r.contains("e", "c"));
-        let mut off = RecentIds::new(0);
-        off.insert("e", "a");
-        assert!(!off.contains("e", "a") && off.is_empty());
-    }
-
-    fn codes(c: &[&str]) -> Vec<String> {
-        c.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn cancellation_reasons_tell_duplicates_from_a_moved_checkpoint() {
-        const F: &str = "ConditionalCheckFailed";
-        // 2 votes: [item, marker, item, marker, checkpoint]
-        assert_eq!(read_cancellation(&codes(&["None", "None", "None", F, "None"]), 2, true), Cancelled::Duplicates);
-        assert_eq!(read_cancellation(&codes(&["None", F, "None", F, F]), 2, true), Cancelled::Checkpoint);
-        assert_eq!(read_cancellation(&codes(&[F, F, F, F, F]), 2, true), Cancelled::Checkpoint, "our own landed attempt");
-        assert_eq!(read_cancellation(&codes(&[F, "None", "None", "None", "None"]), 2, true), Cancelled::Checkpoint, "a seq taken: not a duplicate");
-        assert_eq!(read_cancellation(&codes(&["None", F]), 2, true), Cancelled::Checkpoint, "reasons that do not match the request");
-        assert_eq!(read_cancellation(&codes(&["None", "None", F]), 2, false), Cancelled::Checkpoint);
-    }
-}

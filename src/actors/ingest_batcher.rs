@@ -15,7 +15,7 @@
 //! `..._batch_votes`.
 
 use crate::metrics as m;
-use crate::runtime::Slot;
+use crate::shared::Slot;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -197,7 +197,7 @@ impl Txn {
         metrics::histogram!(m::INGEST_TRANSACTION_SECONDS).record(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
-                fail::fail_point!("ingest::after_commit_before_answer", |_| Err("failpoint: after commit".into()));
+                crate::failpoint!("ingest::after_commit_before_answer", Err("failpoint: after commit".into()));
                 metrics::counter!(m::INGEST_TRANSACTIONS, "result" => "commit").increment(1);
                 for p in batch {
                     let _ = p.reply.send(Ok(()));
@@ -248,7 +248,7 @@ impl Txn {
                 }
             }
         }
-        fail::fail_point!("ingest::after_produce_before_commit", |_| Err(TxnFailure::Injected));
+        crate::failpoint!("ingest::after_produce_before_commit", Err(TxnFailure::Injected));
         for d in deliveries {
             match d.await {
                 Ok(Ok(_)) => {}

@@ -9,7 +9,7 @@
 //!   the age of the oldest of them; the open shard count; leases per worker;
 //! - actual replicas: writer group members, live lease owners;
 //!
-//! and feeds [`crate::scaling::Scaler`] (hysteresis, cooldown) for the desired counts.
+//! and feeds [`votechain_core::scaling::Scaler`] (hysteresis, cooldown) for the desired counts.
 //!
 //! State: the Kafka admin consumer, one `Scaler` per role, the lease expiry tracker.
 //! Supervised by: the role supervisor, permanent. Run exactly one (deploy: 1 replica).
@@ -17,11 +17,12 @@
 
 use crate::dynamo::ledger::Ledger;
 use crate::metrics as m;
-use crate::projector::balance::ExpiryTracker;
+use votechain_core::balance::ExpiryTracker;
 use crate::projector::lease::{LeaseTable, SHARD_END};
-use crate::projector::{shards, stream};
-use crate::runtime::Shared;
-use crate::scaling::{PartitionLag, ScalingPolicy, ScalingReport, Scaler, Signal};
+use crate::projector::stream;
+use votechain_core::shards;
+use crate::shared::Shared;
+use votechain_core::scaling::{PartitionLag, ScalingPolicy, ScalingReport, Scaler, Signal};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -134,14 +135,14 @@ impl LagMonitor {
         let open = shards::open_count(&shard_list) as u32;
         metrics::gauge!(m::LAG_OPEN_SHARDS).set(open as f64);
         let leases = self.leases.scan().await?;
-        st.expiry.observe(&leases, now);
+        st.expiry.observe(&leases, now.into_std());
         let (mut backlog, mut lag_s) = (0u64, 0f64);
         let mut per_worker: BTreeMap<String, u32> = BTreeMap::new();
         let mut live_owners = BTreeSet::new();
         for l in leases.iter().filter(|l| l.checkpoint != SHARD_END) {
             if let Some(o) = &l.owner {
                 *per_worker.entry(o.clone()).or_default() += 1;
-                if !st.expiry.is_expired(&l.key, self.failover, now) {
+                if !st.expiry.is_expired(&l.key, self.failover, now.into_std()) {
                     live_owners.insert(o.clone());
                 }
             }
@@ -158,8 +159,8 @@ impl LagMonitor {
         }
         metrics::gauge!(m::LAG_STREAM_SECONDS).set(lag_s);
 
-        let wd = st.writer.evaluate(Signal::Writer { kafka_lag: total_lag, partitions: n_parts }, now);
-        let pd = st.projector.evaluate(Signal::Projector { backlog, lag_s, open_shards: open }, now);
+        let wd = st.writer.evaluate(Signal::Writer { kafka_lag: total_lag, partitions: n_parts }, now.into_std());
+        let pd = st.projector.evaluate(Signal::Projector { backlog, lag_s, open_shards: open }, now.into_std());
         let projector_actual = live_owners.len() as u32;
         for (role, d, a) in [("writer", wd, writer_members), ("projector", pd, projector_actual)] {
             metrics::gauge!(m::SCALING_DESIRED, "role" => role).set(d as f64);
@@ -167,7 +168,7 @@ impl LagMonitor {
         }
         Ok(ScalingReport {
             updated_at_ms: crate::now_ms(),
-            writer: crate::scaling::WriterReport {
+            writer: votechain_core::scaling::WriterReport {
                 desired: wd,
                 actual: writer_members,
                 max: n_parts,
@@ -175,7 +176,7 @@ impl LagMonitor {
                 lag_trend_records_per_s: st.writer.trend(),
                 partitions,
             },
-            projector: crate::scaling::ProjectorReport {
+            projector: votechain_core::scaling::ProjectorReport {
                 desired: pd,
                 actual: projector_actual,
                 max: open,

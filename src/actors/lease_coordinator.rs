@@ -16,11 +16,11 @@
 
 use super::shard_worker::{ProjectorCtx, STOP_LEASE_LOST, STOP_SHARD_END, ShardWorker, ShardWorkerMsg};
 use crate::metrics as m;
-use crate::projector::balance::{ExpiryTracker, choose_leases};
+use votechain_core::balance::{ExpiryTracker, choose_leases};
 use crate::projector::lease::{Lease, LeaseError};
-use crate::projector::shards::{self, Shard};
+use votechain_core::shards::{self, Shard};
 use crate::projector::stream;
-use crate::supervision::policy::{Exit, Policy, RestartTracker};
+use votechain_core::restart::{Exit, Policy, RestartTracker};
 use crate::supervision::supervisor::{exit_of, restart_child};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Serialize;
@@ -171,7 +171,7 @@ impl LeaseCoordinator {
         let mut lost = vec![];
         for (key, h) in st.held.iter_mut() {
             let held = h.counter.load(Ordering::Acquire);
-            fail::fail_point!("shard_worker::lease_renewal", |_| ());
+            crate::failpoint!("shard_worker::lease_renewal", ());
             match st.ctx.leases.renew(key, &st.ctx.worker_id, held).await {
                 Ok(next) => {
                     h.counter.store(next, Ordering::Release);
@@ -211,7 +211,7 @@ impl LeaseCoordinator {
             leases = st.ctx.leases.scan().await?;
         }
         let now = Instant::now();
-        st.tracker.observe(&leases, now);
+        st.tracker.observe(&leases, now.into_std());
         let ready = shards::ready(&leases, &st.shards);
         // Leases this worker id owns but no live worker serves (a restarted coordinator): re-take them.
         let mut wanted: Vec<(Lease, &'static str)> = ready
@@ -221,7 +221,7 @@ impl LeaseCoordinator {
             .collect();
         let failover = st.ctx.failover;
         let tracker = &st.tracker;
-        let picks = choose_leases(&st.ctx.worker_id, &ready, |k| tracker.is_expired(k, failover, now));
+        let picks = choose_leases(&st.ctx.worker_id, &ready, |k| tracker.is_expired(k, failover, now.into_std()));
         for (key, how) in picks {
             if let Some(l) = ready.iter().find(|l| l.key == key) {
                 wanted.push((l.clone(), how.label()));
@@ -245,7 +245,7 @@ impl LeaseCoordinator {
     async fn spawn_worker(&self, myself: &ActorRef<LeaseMsg>, st: &mut LeaseState, key: &str) {
         let Some(h) = st.held.get_mut(key) else { return };
         let w = ShardWorker { ctx: st.ctx.clone(), shard: key.to_string(), held: h.counter.clone() };
-        let name = crate::supervision::tree::actor_name("shard_worker", &st.ctx.worker_id);
+        let name = crate::supervision::actor_name("shard_worker", &st.ctx.worker_id);
         match Actor::spawn_linked(Some(name), w, (), myself.get_cell()).await {
             Ok((r, _)) => h.worker = Some(r),
             Err(e) => {

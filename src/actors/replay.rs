@@ -13,21 +13,22 @@
 //! Supervised by: nobody: the `votechain replay` command runs it and reports its outcome.
 //! Metrics: `votechain_replay_records_total`.
 
-use crate::chain;
 use crate::config::Config;
-use crate::dynamo::items::VoteItem;
-use crate::dynamo::ledger::Ledger;
+use crate::dynamo::items::{self, VoteItem};
+use crate::dynamo::ledger::{Ledger, LedgerError};
 use crate::metrics as m;
-use crate::projector::projection::{self, ElectionProjection, Projection};
+use crate::projector::projection::{self, ElectionProjection, PointerError, Projection};
 use crate::projector::results::{self, Deltas};
-use crate::replay::{self, Counts, ReplayEngine, Until};
-use crate::verify::ChainChecker;
+use crate::replay::{self, ReplayEngine, ReplayError, Until};
+use crate::verify::{ChainChecker, read_chain, stored};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use votechain_core::chain;
+use votechain_core::counts::{Counts, counts_of, diff};
 
 pub struct Replay {
     pub config: Arc<Config>,
@@ -39,7 +40,7 @@ pub struct Replay {
 }
 
 pub enum ReplayMsg {
-    Run(RpcReplyPort<Result<ReplayOutcome, String>>),
+    Run(RpcReplyPort<Result<ReplayOutcome, RebuildError>>),
 }
 
 /// What a rebuild did.
@@ -70,19 +71,41 @@ impl Actor for Replay {
 
     async fn handle(&self, myself: ActorRef<ReplayMsg>, msg: ReplayMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
         let ReplayMsg::Run(reply) = msg;
-        let r = self.run().await.map_err(|e| e.to_string());
+        let r = self.run().await;
         let _ = reply.send(r);
         myself.stop(None);
         Ok(())
     }
 }
 
-type BoxErr = Box<dyn std::error::Error + Send + Sync>;
+/// Why a rebuild stopped before it could compare (a comparison that fails is an outcome
+/// with `switched: false`, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("unknown election '{0}'")]
+    UnknownElection(String),
+    #[error("another rebuild holds the projections frozen; try again when it is done")]
+    Frozen,
+    #[error("switch refused (the freeze deadline passed and projectors thawed?): {0}")]
+    SwitchRefused(PointerError),
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("replaying the log: {0}")]
+    Replay(#[from] ReplayError),
+    #[error("{0}")]
+    Ledger(#[from] LedgerError),
+    #[error("projection pointer: {0}")]
+    Pointer(#[from] PointerError),
+    #[error("creating the rebuild table: {0}")]
+    Table(#[from] crate::tables::TableError),
+    #[error("writing the rebuilt counts: {0}")]
+    Write(String),
+}
 
 impl Replay {
-    async fn run(&self) -> Result<ReplayOutcome, BoxErr> {
+    async fn run(&self) -> Result<ReplayOutcome, RebuildError> {
         let cfg = &self.config;
-        let e = cfg.registry().get(&self.election).cloned().ok_or_else(|| format!("unknown election '{}'", self.election))?;
+        let e = cfg.registry().get(&self.election).cloned().ok_or_else(|| RebuildError::UnknownElection(self.election.clone()))?;
         let db = &self.ledger.db;
         let lease_table = &cfg.dynamodb.lease_table;
         let topic = &cfg.kafka.votes_topic;
@@ -100,7 +123,7 @@ impl Replay {
             s1.insert(c, self.ledger.tip(&e.id, c, e.chains).await?.seq);
         }
         let table = format!("{}-{}-{}", cfg.dynamodb.results_table, e.id, crate::now_ms());
-        crate::dynamo::tables::ensure_results_table(db, &table).await?;
+        crate::tables::ensure_results_table(db, &table).await?;
         let mut engine = ReplayEngine::new(cfg.registry(), topic);
         let mut col = Collector { election: e.id.clone(), table: table.clone(), s1, deltas: Deltas::default(), tail: Vec::new(), hash_at: BTreeMap::new() };
         let pb = self.progress.clone();
@@ -116,7 +139,7 @@ impl Replay {
         // 2. Freeze.
         let p0 = projection::read(db, lease_table).await?;
         if p0.frozen && crate::now_ms() <= p0.frozen_until_ms {
-            return Err("another rebuild holds the projections frozen; try again when it is done".into());
+            return Err(RebuildError::Frozen);
         }
         let frozen = Projection { epoch: p0.epoch + 1, frozen: true, frozen_until_ms: crate::now_ms() + self.freeze_timeout.as_millis() as i64, elections: p0.elections.clone() };
         projection::replace(db, lease_table, p0.epoch, &frozen).await?;
@@ -152,7 +175,7 @@ impl Replay {
             if rebuilt.total as i64 != tips.values().sum::<u64>() as i64 {
                 differences.push(("chain seq sum".into(), rebuilt.total as i64, tips.values().sum::<u64>() as i64));
             }
-            Ok::<_, BoxErr>((tips, differences, problems))
+            Ok::<_, RebuildError>((tips, differences, problems))
         }
         .await;
         let (tips, differences, problems) = match outcome {
@@ -170,7 +193,7 @@ impl Replay {
             let next = Projection { epoch: frozen.epoch + 1, frozen: false, frozen_until_ms: 0, elections };
             match projection::replace(db, lease_table, frozen.epoch, &next).await {
                 Ok(()) => true,
-                Err(err) => return Err(format!("switch refused (the freeze deadline passed and projectors thawed?): {err}").into()),
+                Err(err) => return Err(RebuildError::SwitchRefused(err)),
             }
         } else {
             projection::replace(db, lease_table, frozen.epoch, &unfreeze()).await?;
@@ -222,17 +245,17 @@ impl Collector {
 }
 
 /// Writes deltas, 100 updates per transaction (the table is not yet live: order is free).
-async fn write(db: &aws_sdk_dynamodb::Client, d: &Deltas) -> Result<(), BoxErr> {
+async fn write(db: &aws_sdk_dynamodb::Client, d: &Deltas) -> Result<(), RebuildError> {
     let ups = results::updates(d);
     for chunk in ups.chunks(100) {
         let items: Vec<TransactWriteItem> = chunk.iter().cloned().map(|u| TransactWriteItem::builder().update(u).build()).collect();
-        db.transact_write_items().set_transact_items(Some(items)).send().await.map_err(|e| crate::dynamo::describe(&e))?;
+        db.transact_write_items().set_transact_items(Some(items)).send().await.map_err(|e| RebuildError::Write(crate::dynamo::describe(&e)))?;
     }
     Ok(())
 }
 
 /// The chain's counts up to `tips`, its verification problems, and its stored hash at each tip.
-pub async fn chain_counts_to(ledger: &Ledger, election: &str, chains: u32, tips: &BTreeMap<u32, u64>) -> Result<(Counts, Vec<String>, BTreeMap<u32, chain::Hash>), BoxErr> {
+async fn chain_counts_to(ledger: &Ledger, election: &str, chains: u32, tips: &BTreeMap<u32, u64>) -> Result<(Counts, Vec<String>, BTreeMap<u32, chain::Hash>), LedgerError> {
     let mut votes = Vec::new();
     let mut problems = Vec::new();
     let mut hashes = BTreeMap::new();
@@ -241,69 +264,17 @@ pub async fn chain_counts_to(ledger: &Ledger, election: &str, chains: u32, tips:
         let tip = tips.get(&c).copied().unwrap_or(0);
         hashes.insert(c, chain::genesis(election, c));
         let mut checker = ChainChecker::new(election, c, chains);
-        let mut start = None;
-        loop {
-            let (page, next) = ledger.chain_page(election, c, chains, start, true).await?;
-            for it in &page {
-                checker.feed(it, &mut seen);
-                if let Ok(v) = crate::dynamo::items::parse_vote(it) {
-                    if v.seq <= tip {
-                        if v.seq == tip {
-                            hashes.insert(c, v.hash);
-                        }
-                        votes.push(v);
-                    }
+        read_chain(ledger, election, c, chains, |it| {
+            checker.feed(&stored(it), &mut seen);
+            if let Some(v) = items::parse_vote(it).ok().filter(|v| v.seq <= tip) {
+                if v.seq == tip {
+                    hashes.insert(c, v.hash);
                 }
+                votes.push(v);
             }
-            match next {
-                Some(k) => start = Some(k),
-                None => break,
-            }
-        }
+        })
+        .await?;
         problems.extend(checker.problems.iter().map(|p| p.to_string()));
     }
     Ok((replay::count(&votes, election, None), problems, hashes))
-}
-
-/// Read-model results as counts.
-pub fn counts_of(r: &results::Results) -> Counts {
-    use results::Counter;
-    let mut out = Counts::new();
-    out.insert(Counter::Total, r.total as i64);
-    for (c, n) in &r.candidates {
-        out.insert(Counter::Candidate(c.clone()), *n as i64);
-    }
-    for (reg, m) in &r.regions {
-        for (c, n) in m {
-            out.insert(Counter::Region(reg.clone(), c.clone()), *n as i64);
-        }
-    }
-    for (ch, n) in &r.chains {
-        if let Ok(ch) = ch.parse() {
-            out.insert(Counter::Chain(ch), *n as i64);
-        }
-    }
-    out.retain(|_, n| *n != 0);
-    out
-}
-
-/// Counters that differ, as (label, left, right); zeros and absences are equal.
-pub fn diff(a: &Counts, b: &Counts) -> Vec<(String, i64, i64)> {
-    let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
-    keys.into_iter()
-        .filter_map(|k| {
-            let (x, y) = (a.get(k).copied().unwrap_or(0), b.get(k).copied().unwrap_or(0));
-            (x != y).then(|| (label(k), x, y))
-        })
-        .collect()
-}
-
-pub fn label(c: &results::Counter) -> String {
-    use results::Counter;
-    match c {
-        Counter::Total => "total".into(),
-        Counter::Candidate(c) => format!("candidate {c}"),
-        Counter::Region(r, c) => format!("region {r} / {c}"),
-        Counter::Chain(c) => format!("chain {c} seq"),
-    }
 }

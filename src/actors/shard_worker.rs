@@ -164,7 +164,7 @@ impl Actor for ShardWorker {
             if let Applied::LeaseLost = self.apply(st, &only[tail], &seq).await? {
                 return self.lost(&myself);
             }
-            fail::fail_point!("shard_worker::after_apply_before_checkpoint", |_| Err("failpoint: after apply".into()));
+            crate::failpoint!("shard_worker::after_apply_before_checkpoint", Err("failpoint: after apply".into()));
             st.checkpoint = seq;
             metrics::counter!(m::PROJECTOR_RECORDS).increment(votes.len() as u64);
             metrics::counter!(m::PROJECTOR_BATCHES).increment(1);
@@ -254,11 +254,7 @@ impl ShardWorker {
                 Ok(_) => return Ok(Applied::Ok),
                 Err(e) => e,
             };
-            use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as T;
-            let codes: Vec<String> = match err.as_service_error() {
-                Some(T::TransactionCanceledException(tc)) => tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect(),
-                _ => vec![],
-            };
+            let codes = crate::dynamo::cancellation_codes(&err);
             let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
             if failed(0) {
                 // The pointer moved (freeze or switch): re-prepare the batch under the new one.
@@ -284,10 +280,9 @@ impl ShardWorker {
                 }
             }
             let detail = crate::dynamo::describe(&err);
-            let missing_table = detail.starts_with("ResourceNotFoundException");
-            let retry = missing_table
-                || codes.iter().any(|c| retryable_code(c).is_some())
-                || matches!(crate::dynamo::classify(&err), ErrorClass::Retry(_));
+            let class = crate::dynamo::classify(&err);
+            let missing_table = class == ErrorClass::NotFound;
+            let retry = missing_table || codes.iter().any(|c| retryable_code(c).is_some()) || matches!(class, ErrorClass::Retry(_));
             if !retry {
                 return Err(format!("shard {}: apply failed: {detail}", self.shard).into());
             }

@@ -16,7 +16,7 @@
 
 use super::chain_writer::{ChainWriter, ChainWriterMsg, WriterCtx};
 use crate::metrics as m;
-use crate::supervision::policy::{Exit, Policy, RestartTracker};
+use votechain_core::restart::{Exit, Policy, RestartTracker};
 use crate::supervision::supervisor::{exit_of, restart_child};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -170,7 +170,7 @@ impl Actor for WriterCoordinator {
 impl WriterCoordinator {
     async fn start_writer(&self, myself: &ActorRef<CoordinatorMsg>, st: &mut CoordinatorState, p: i32) -> Result<(), ActorProcessingErr> {
         let writer = ChainWriter { ctx: self.ctx.clone(), partition: p };
-        let name = crate::supervision::tree::actor_name("chain_writer", &format!("{}/p{p}", self.ctx.instance));
+        let name = crate::supervision::actor_name("chain_writer", &format!("{}/p{p}", self.ctx.instance));
         match Actor::spawn_linked(Some(name), writer, (), myself.get_cell()).await {
             Ok((w, _)) => {
                 st.writers.insert(p, w);

@@ -11,52 +11,12 @@
 //! condition) and maps a vote_id to its receipt. The checkpoint holds the next Kafka
 //! offset of the partition; its condition fences a zombie writer.
 
-use crate::chain::{self, Hash, VoteFields};
+pub use votechain_core::model::{VoteItem, chain_pk, vote_sk};
+use votechain_core::chain::{self, Hash};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
-
-/// A vote as stored in the ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VoteItem {
-    pub election_id: String,
-    pub chain: u32,
-    pub seq: u64,
-    pub vote_id: String,
-    pub candidate_id: String,
-    pub region_id: String,
-    pub cast_at_ms: i64,
-    pub prev_hash: Hash,
-    pub hash: Hash,
-    pub kafka_topic: String,
-    pub kafka_partition: i32,
-    pub kafka_offset: i64,
-}
-
-impl VoteItem {
-    pub fn fields(&self) -> VoteFields<'_> {
-        VoteFields {
-            election_id: &self.election_id,
-            chain: self.chain,
-            seq: self.seq,
-            vote_id: &self.vote_id,
-            candidate_id: &self.candidate_id,
-            region_id: &self.region_id,
-            cast_at_ms: self.cast_at_ms,
-        }
-    }
-}
-
-/// `ELECTION#{e}` for a one-chain election, `ELECTION#{e}#{chain}` otherwise.
-pub fn chain_pk(election_id: &str, chain: u32, chains: u32) -> String {
-    if chains <= 1 { format!("ELECTION#{election_id}") } else { format!("ELECTION#{election_id}#{chain}") }
-}
-
-/// `VOTE#` and `seq` zero-padded to 20 digits, so string order is seq order.
-pub fn vote_sk(seq: u64) -> String {
-    format!("VOTE#{seq:020}")
-}
 
 pub fn marker_pk(election_id: &str, vote_id: &str) -> String {
     format!("VOTEID#{election_id}#{vote_id}")

@@ -6,7 +6,7 @@
 
 use super::items::{self, Checkpoint, Item, VoteItem};
 use super::{ErrorClass, classify, describe};
-use crate::chain::Tip;
+use votechain_core::chain::Tip;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use std::collections::{HashMap, HashSet};
@@ -143,12 +143,9 @@ impl Ledger {
         instance: &str,
         token: &str,
     ) -> Result<AppendOutcome, LedgerError> {
-        // Chaos builds only: the checker's own test breaks vote_id uniqueness on purpose.
-        let unique = !crate::chaos::broken_dedup();
         let mut actions = Vec::with_capacity(votes.len() * 2 + 1);
         for (v, chains) in votes {
-            let markers = if unique { Some(items::marker_item(v)) } else { None };
-            for item in std::iter::once(items::vote_item(v, *chains)).chain(markers) {
+            for item in [items::vote_item(v, *chains), items::marker_item(v)] {
                 let put = Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(item))
@@ -177,10 +174,8 @@ impl Ledger {
         match self.db.transact_write_items().set_transact_items(Some(actions)).client_request_token(token).send().await {
             Ok(_) => Ok(AppendOutcome::Committed),
             Err(e) => {
-                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as T;
-                if let Some(T::TransactionCanceledException(tc)) = e.as_service_error() {
-                    let codes: Vec<String> =
-                        tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect();
+                let codes = super::cancellation_codes(&e);
+                if !codes.is_empty() {
                     if codes.iter().any(|c| c == "ConditionalCheckFailed") {
                         return Ok(AppendOutcome::ConditionFailed(codes));
                     }

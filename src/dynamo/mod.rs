@@ -6,7 +6,7 @@
 
 pub mod items;
 pub mod ledger;
-pub mod tables;
+
 
 use crate::config::DynamoConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -15,17 +15,40 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 pub use aws_sdk_dynamodb::Client;
 
-/// Builds a DynamoDB client from config: DynamoDB Local (endpoint + dummy credentials)
-/// or AWS (default credential chain, e.g. IRSA on EKS).
-pub async fn client(cfg: &DynamoConfig) -> Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(cfg.region.clone()));
+/// The SDK settings both clients share: region, endpoint, credentials, and the one HTTPS
+/// client stack (hyper 1 + rustls with ring; see [`https_client`]).
+async fn sdk_config(cfg: &DynamoConfig) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(cfg.region.clone())).http_client(https_client());
     if cfg.local_credentials {
         loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "votechain-local"));
     }
     if let Some(ep) = &cfg.endpoint {
         loader = loader.endpoint_url(ep);
     }
-    let sdk = loader.load().await;
+    loader.load().await
+}
+
+/// The SDK's default HTTPS client, but with rustls' ring provider instead of aws-lc (a C
+/// library with a long build): hyper 1, rustls 0.23, the proxy from the environment
+/// (`HTTPS_PROXY`, `NO_PROXY`) as the SDK's own default does. Credential providers (IRSA,
+/// SSO, IMDS) use it too, so the process has one HTTP/TLS stack for AWS.
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            conn.set_sleep_impl(c.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
+}
+
+/// Builds a DynamoDB client from config: DynamoDB Local (endpoint + dummy credentials)
+/// or AWS (default credential chain, e.g. IRSA on EKS).
+pub async fn client(cfg: &DynamoConfig) -> Client {
+    let sdk = sdk_config(cfg).await;
     let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(3))
         .build();
@@ -34,14 +57,7 @@ pub async fn client(cfg: &DynamoConfig) -> Client {
 
 /// Streams client with the same endpoint, region and credentials.
 pub async fn streams_client(cfg: &DynamoConfig) -> aws_sdk_dynamodbstreams::Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(cfg.region.clone()));
-    if cfg.local_credentials {
-        loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "votechain-local"));
-    }
-    if let Some(ep) = &cfg.endpoint {
-        loader = loader.endpoint_url(ep);
-    }
-    aws_sdk_dynamodbstreams::Client::new(&loader.load().await)
+    aws_sdk_dynamodbstreams::Client::new(&sdk_config(cfg).await)
 }
 
 /// What the caller should do about a failed DynamoDB call.
@@ -51,6 +67,10 @@ pub enum ErrorClass {
     Retry(&'static str),
     /// A condition we wrote did not hold: someone else wrote first.
     Conditional,
+    /// The table, stream or shard does not exist (`ResourceNotFoundException`).
+    NotFound,
+    /// The table is being created, updated or deleted (`ResourceInUseException`).
+    InUse,
     /// Anything else (bad request, missing table, access denied): retrying will not help.
     Fatal,
 }
@@ -78,6 +98,10 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Err
             let code = se.err().code().unwrap_or_default();
             if code == "ConditionalCheckFailedException" {
                 ErrorClass::Conditional
+            } else if code == "ResourceNotFoundException" {
+                ErrorClass::NotFound
+            } else if code == "ResourceInUseException" {
+                ErrorClass::InUse
             } else if let Some(kind) = retryable_code(code) {
                 ErrorClass::Retry(kind)
             } else if se.raw().status().as_u16() >= 500 {
@@ -87,6 +111,18 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Err
             }
         }
         _ => ErrorClass::Fatal,
+    }
+}
+
+/// The cancellation reason codes of a cancelled `TransactWriteItems`, one per action in
+/// order (`None` for an action that did not fail); empty for any other error.
+pub fn cancellation_codes(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, HttpResponse>,
+) -> Vec<String> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as T;
+    match err.as_service_error() {
+        Some(T::TransactionCanceledException(tc)) => tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect(),
+        _ => vec![],
     }
 }
 

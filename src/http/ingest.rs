@@ -7,9 +7,9 @@
 
 use super::{ApiError, AppState};
 use crate::actors::ingest_batcher::{IngestMsg, Pending};
-use crate::chain::chain_of;
+use votechain_core::chain::chain_of;
 use crate::metrics as m;
-use crate::model::{AuditEvent, Invalid, VOTE_EVENT_VERSION, VoteEvent, VoteRequest, validate_request};
+use votechain_core::model::{AuditEvent, Invalid, VOTE_EVENT_VERSION, VoteEvent, VoteRequest, validate_request};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};

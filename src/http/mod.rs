@@ -11,7 +11,7 @@ use crate::actors::ingest_batcher::IngestMsg;
 use crate::config::{Config, Role};
 use crate::dynamo::ledger::Ledger;
 use crate::metrics as m;
-use crate::runtime::Slot;
+use crate::shared::Slot;
 use crate::supervision::SupervisorMsg;
 use axum::Router;
 use axum::extract::State;
@@ -27,12 +27,12 @@ use std::sync::atomic::AtomicUsize;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub registry: Arc<crate::model::Registry>,
+    pub registry: Arc<votechain_core::model::Registry>,
     pub ledger: Ledger,
     pub ingest: Slot<IngestMsg>,
-    pub scaling: crate::runtime::Shared<crate::scaling::ScalingReport>,
+    pub scaling: crate::shared::Shared<votechain_core::scaling::ScalingReport>,
     /// The active-projection pointer, cached for a second (dashboards poll every second).
-    pub projection: crate::runtime::Shared<(std::time::Instant, crate::projector::projection::Projection)>,
+    pub projection: crate::shared::Shared<(std::time::Instant, crate::projector::projection::Projection)>,
     pub root: ActorRef<SupervisorMsg>,
     pub prometheus: PrometheusHandle,
     /// Votes admitted and not yet answered (the ingest queue bound).
@@ -46,7 +46,7 @@ impl AppState {
         config: Arc<Config>,
         ledger: Ledger,
         ingest: Slot<IngestMsg>,
-        scaling: crate::runtime::Shared<crate::scaling::ScalingReport>,
+        scaling: crate::shared::Shared<votechain_core::scaling::ScalingReport>,
         root: ActorRef<SupervisorMsg>,
         prometheus: PrometheusHandle,
     ) -> AppState {

@@ -2,8 +2,8 @@
 //! read from the ledger through the vote_id marker. 404 while not (yet) chained.
 
 use super::{ApiError, AppState};
-use crate::chain;
-use crate::model::{is_valid_ident, is_valid_vote_id};
+use votechain_core::chain;
+use votechain_core::model::{is_valid_ident, is_valid_vote_id};
 use crate::metrics as m;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -28,7 +28,7 @@ async fn active_table(st: &AppState, election_id: &str) -> Result<String, crate:
 
 /// `GET /v1/elections`: the configured elections (the status page lists them).
 pub async fn elections(State(st): State<AppState>) -> Json<Value> {
-    let list: Vec<&crate::model::Election> = st.registry.iter().collect();
+    let list: Vec<&votechain_core::model::Election> = st.registry.iter().collect();
     Json(json!({ "elections": list }))
 }
 

@@ -11,25 +11,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use std::collections::HashMap;
 
-pub const TRIM_HORIZON: &str = "TRIM_HORIZON";
-pub const SHARD_END: &str = "SHARD_END";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub key: String,
-    pub owner: Option<String>,
-    pub counter: i64,
-    /// `TRIM_HORIZON`, `SHARD_END`, or the sequence number of the last applied record.
-    pub checkpoint: String,
-    pub owner_switches: i64,
-    pub parents: Vec<String>,
-}
-
-impl Lease {
-    pub fn new_for_shard(shard_id: &str, parents: Vec<String>) -> Lease {
-        Lease { key: shard_id.into(), owner: None, counter: 0, checkpoint: TRIM_HORIZON.into(), owner_switches: 0, parents }
-    }
-}
+pub use votechain_core::lease::{Lease, SHARD_END, TRIM_HORIZON};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LeaseError {

@@ -1,17 +1,15 @@
 //! The read side: DynamoDB Streams of the ledger → count projections, KCL style.
 //!
 //! - [`lease`]: the lease table (KCL attribute names) and its conditional operations;
-//! - [`balance`]: expiry on the observer's clock, and which leases to take or steal;
-//! - [`shards`]: shard lineage (parents before children, `SHARD_END`);
+//! - `votechain_core::balance` and `votechain_core::shards`: the pure rules (expiry on the
+//!   observer's clock, which leases to take or steal; lineage, parents before children);
 //! - [`results`]: the read-model items and the count deltas of a batch;
 //! - [`stream`]: DynamoDB Streams calls (discovery with paging, iterators, records).
 //!
 //! The actors are `actors::lease_coordinator` (one per projector process) and
 //! `actors::shard_worker` (one per held shard).
 
-pub mod balance;
 pub mod lease;
 pub mod projection;
 pub mod results;
-pub mod shards;
 pub mod stream;

@@ -145,7 +145,10 @@ pub async fn replace(db: &Client, lease_table: &str, expected_epoch: i64, next: 
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| PointerError { op: "switch", detail: describe(&e), conditional: describe(&e).contains("ConditionalCheckFailed") })
+        .map_err(|e| {
+            let conditional = crate::dynamo::cancellation_codes(&e).iter().any(|c| c == "ConditionalCheckFailed");
+            PointerError { op: "switch", detail: describe(&e), conditional }
+        })
 }
 
 /// The ConditionCheck every projector transaction carries: the pointer is still at `epoch`, active.

@@ -12,90 +12,11 @@
 //! into count deltas (pure); [`updates`] turns deltas into `ADD` updates for the same
 //! transaction that moves the shard checkpoint.
 
-use crate::dynamo::items::VoteItem;
-use crate::model::Registry;
+pub use votechain_core::counts::{Counter, Deltas, Results, split};
+use votechain_core::model::Registry;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-
-/// Sort key of one counter within an election's results partition.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Counter {
-    Total,
-    Candidate(String),
-    Region(String, String),
-    /// Votes of this chain reflected: the seq up to which the chain is applied.
-    Chain(u32),
-}
-
-impl Counter {
-    fn sk(&self) -> String {
-        match self {
-            Counter::Total => "TOTAL".into(),
-            Counter::Candidate(c) => format!("CANDIDATE#{c}"),
-            Counter::Region(r, c) => format!("REGION#{r}#{c}"),
-            Counter::Chain(c) => format!("CHAIN#{c:010}"),
-        }
-    }
-}
-
-/// Count deltas per (table, election, counter).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Deltas {
-    pub counts: BTreeMap<(String, String, Counter), i64>,
-}
-
-impl Deltas {
-    /// Counts one vote into `table`.
-    pub fn add(&mut self, table: &str, v: &VoteItem) {
-        let e = &v.election_id;
-        for c in [
-            Counter::Total,
-            Counter::Candidate(v.candidate_id.clone()),
-            Counter::Region(v.region_id.clone(), v.candidate_id.clone()),
-            Counter::Chain(v.chain),
-        ] {
-            *self.counts.entry((table.to_string(), e.clone(), c)).or_default() += 1;
-        }
-    }
-    /// DynamoDB items this would touch.
-    pub fn items(&self) -> usize {
-        self.counts.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
-    }
-    /// `counter -> n` of one election (tests, recount).
-    pub fn of(&self, election: &str) -> BTreeMap<Counter, i64> {
-        self.counts.iter().filter(|((_, e, _), _)| e == election).map(|((_, _, c), n)| (c.clone(), *n)).collect()
-    }
-}
-
-/// Splits votes (in stream order) into consecutive index ranges whose deltas touch at most
-/// `max_items` items in any one table, so each range plus the guard and the checkpoint fits
-/// one transaction.
-pub fn split(votes: &[VoteItem], max_items: usize) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut cur = Deltas::default();
-    for (i, v) in votes.iter().enumerate() {
-        let mut next = cur.clone();
-        next.add("", v);
-        if next.items() > max_items && i > start {
-            out.push(start..i);
-            start = i;
-            cur = Deltas::default();
-            cur.add("", v);
-        } else {
-            cur = next;
-        }
-    }
-    if start < votes.len() {
-        out.push(start..votes.len());
-    }
-    out
-}
 
 pub fn results_pk(election_id: &str) -> String {
     format!("RESULTS#{election_id}")
@@ -116,16 +37,6 @@ pub fn updates(d: &Deltas) -> Vec<Update> {
                 .expect("complete")
         })
         .collect()
-}
-
-/// The contract's results document, plus `chains` (freshness: highest seq applied per chain).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Results {
-    pub election_id: String,
-    pub total: u64,
-    pub candidates: BTreeMap<String, u64>,
-    pub regions: BTreeMap<String, BTreeMap<String, u64>>,
-    pub chains: BTreeMap<String, u64>,
 }
 
 /// Reads an election's results; every configured candidate and region appears, zero or not.
@@ -178,39 +89,17 @@ pub async fn read(db: &Client, table: &str, registry: &Registry, election_id: &s
 mod tests {
     use super::*;
 
-    fn vote(seq: u64, cand: &str, region: &str) -> VoteItem {
-        VoteItem {
-            election_id: "e".into(), chain: 0, seq, vote_id: format!("v{seq}"), candidate_id: cand.into(), region_id: region.into(),
-            cast_at_ms: 0, prev_hash: [0; 32], hash: [0; 32], kafka_topic: "votes".into(), kafka_partition: 0, kafka_offset: 0,
-        }
-    }
-
     #[test]
-    fn deltas_count_every_dimension_and_the_chain() {
+    fn one_update_per_counter_each_to_its_table() {
         let mut d = Deltas::default();
-        for (i, (c, r)) in [("a", "n"), ("b", "n"), ("a", "s")].iter().enumerate() {
-            d.add("t", &vote(i as u64 + 1, c, r));
-        }
-        let e = d.of("e");
-        assert_eq!(e[&Counter::Total], 3);
-        assert_eq!(e[&Counter::Candidate("a".into())], 2);
-        assert_eq!(e[&Counter::Region("n".into(), "b".into())], 1);
-        assert_eq!(e[&Counter::Chain(0)], 3);
-        assert_eq!(updates(&d).len(), d.items());
-    }
-
-    #[test]
-    fn split_fits_a_transaction_and_keeps_every_vote_in_order() {
-        let votes: Vec<VoteItem> = (0..40).map(|i| vote(i as u64 + 1, &format!("c{i}"), &format!("r{i}"))).collect();
-        let ranges = split(&votes, 20);
-        assert!(ranges.len() > 1);
-        assert_eq!(ranges.first().unwrap().start, 0);
-        assert_eq!(ranges.last().unwrap().end, 40);
-        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
-        for r in ranges {
-            let mut d = Deltas::default();
-            votes[r].iter().for_each(|v| d.add("t", v));
-            assert!(d.items() <= 20);
-        }
+        let v = votechain_core::model::VoteItem {
+            election_id: "e".into(), chain: 0, seq: 1, vote_id: "v".into(), candidate_id: "a".into(), region_id: "n".into(),
+            cast_at_ms: 0, prev_hash: [0; 32], hash: [0; 32], kafka_topic: "votes".into(), kafka_partition: 0, kafka_offset: 0,
+        };
+        d.add("t1", &v);
+        d.add("t2", &v);
+        let u = updates(&d);
+        assert_eq!(u.len(), d.items());
+        assert_eq!(u.iter().filter(|u| u.table_name() == "t1").count(), 4);
     }
 }

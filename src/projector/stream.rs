@@ -2,8 +2,8 @@
 //! with paging, iterators from a checkpoint, records, and turning a stream record back
 //! into a ledger vote item.
 
-use super::lease::TRIM_HORIZON;
-use super::shards::Shard;
+use votechain_core::lease::TRIM_HORIZON;
+use votechain_core::shards::Shard;
 use crate::dynamo::items::{self, VoteItem};
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata;

@@ -11,7 +11,7 @@
 //! Metrics: `votechain_actor_restarts_total{actor_kind, reason}`,
 //! `votechain_actor_escalations_total{supervisor}`.
 
-use super::policy::{Exit, Policy, Restart, RestartTracker, affected, should_restart};
+use votechain_core::restart::{Exit, Policy, Restart, RestartTracker, affected, should_restart};
 use crate::metrics as m;
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
@@ -32,7 +32,7 @@ pub fn exit_of(evt: SupervisionEvent) -> Option<(ActorCell, Exit)> {
 /// records the restart under the policy's intensity and counts it. `Ok(delay)` before the
 /// restart, or `Err` to escalate (fail the supervisor).
 pub fn restart_child(tracker: &mut RestartTracker, policy: &Policy, kind: &'static str, who: &str, exit: &Exit) -> Result<Duration, ActorProcessingErr> {
-    if let Err(e) = tracker.record(tokio::time::Instant::now(), &policy.intensity) {
+    if let Err(e) = tracker.record(tokio::time::Instant::now().into_std(), &policy.intensity) {
         metrics::counter!(m::ACTOR_ESCALATIONS).increment(1);
         return Err(format!("{kind} {who}: {e}").into());
     }
@@ -107,7 +107,7 @@ impl SupervisorState {
         if !should_restart(self.specs[idx].restart, exit) {
             return Decision::LeaveDown(idx);
         }
-        if let Err(e) = self.tracker.record(now, &self.policy.intensity) {
+        if let Err(e) = self.tracker.record(now.into_std(), &self.policy.intensity) {
             return Decision::Escalate(format!("supervisor {}: {e}", self.name));
         }
         let restart = affected(self.policy.strategy, self.specs.len(), idx);
@@ -251,7 +251,7 @@ fn leaf(c: &ActorCell) -> ActorView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervision::policy::{Backoff, Intensity, Strategy};
+    use votechain_core::restart::{Backoff, Intensity, Strategy};
 
     fn state(strategy: Strategy, kinds: &[Restart]) -> SupervisorState {
         let specs = kinds

@@ -1,0 +1,27 @@
+//! A shard lease as KCL defines it, the unit the projector's workers take, renew,
+//! checkpoint and hand over. The table operations are the node's
+//! (`projector::lease::LeaseTable`); the rules over a snapshot are [`crate::balance`] and
+//! [`crate::shards`].
+
+/// Checkpoint of a shard nothing was read from yet: start at the oldest record kept.
+pub const TRIM_HORIZON: &str = "TRIM_HORIZON";
+/// Checkpoint of a shard read to its end (closed, every record applied).
+pub const SHARD_END: &str = "SHARD_END";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub key: String,
+    pub owner: Option<String>,
+    pub counter: i64,
+    /// `TRIM_HORIZON`, `SHARD_END`, or the sequence number of the last applied record.
+    pub checkpoint: String,
+    pub owner_switches: i64,
+    pub parents: Vec<String>,
+}
+
+impl Lease {
+    /// A new, unowned lease that starts at the shard's oldest record.
+    pub fn new_for_shard(shard_id: &str, parents: Vec<String>) -> Lease {
+        Lease { key: shard_id.into(), owner: None, counter: 0, checkpoint: TRIM_HORIZON.into(), owner_switches: 0, parents }
+    }
+}

@@ -1,0 +1,249 @@
+//! The linking rule: how a batch of accepted vote events becomes chained votes.
+//!
+//! [`plan_batch`] is the one function that assigns `seq`, `prev_hash` and `hash` to votes.
+//! The ChainWriter calls it for every batch it writes; replay and recount call it to
+//! reproduce the ledger from the log, so a rebuild agrees with the chain by construction.
+//! Also here: [`RecentIds`] (the writer's memory of chained vote_ids, a shortcut only),
+//! [`read_cancellation`] (what DynamoDB's cancellation reasons of an append mean) and
+//! [`request_token`] (the idempotency token of one append). All pure.
+
+use crate::chain::{self, Tip};
+use crate::model::{Registry, VoteEvent, VoteItem};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+
+/// One record read from the partition.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub offset: i64,
+    pub payload: Vec<u8>,
+}
+
+/// (election_id, chain)
+pub type ChainKey = (String, u32);
+/// A bounded FIFO set of 16-byte SHA-256 digests of `(election_id, vote_id)` that this
+/// writer has chained. A hit lets a resubmission skip without a failed transaction; a miss
+/// proves nothing (the marker condition catches it). A false hit would drop a vote, which
+/// needs a 128-bit collision of SHA-256: about 1e-21 for a billion votes.
+#[derive(Debug, Default)]
+pub struct RecentIds {
+    max: usize,
+    set: HashSet<[u8; 16]>,
+    order: std::collections::VecDeque<[u8; 16]>,
+}
+
+impl RecentIds {
+    pub fn new(max: usize) -> RecentIds {
+        RecentIds { max, ..Default::default() }
+    }
+    fn digest(election_id: &str, vote_id: &str) -> [u8; 16] {
+        let mut h = Sha256::new();
+        h.update(election_id.as_bytes());
+        h.update([0]);
+        h.update(vote_id.as_bytes());
+        h.finalize()[..16].try_into().expect("16 of 32 bytes")
+    }
+    pub fn contains(&self, election_id: &str, vote_id: &str) -> bool {
+        self.max > 0 && self.set.contains(&Self::digest(election_id, vote_id))
+    }
+    /// Remembers a chained vote_id, forgetting the oldest beyond `max`.
+    pub fn insert(&mut self, election_id: &str, vote_id: &str) {
+        if self.max == 0 {
+            return;
+        }
+        let d = Self::digest(election_id, vote_id);
+        if self.set.insert(d) {
+            self.order.push_back(d);
+            while self.order.len() > self.max {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+/// What a cancelled append says about its own actions (one vote item and one marker per
+/// vote, then the checkpoint), from DynamoDB's cancellation reasons.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Some vote_id markers exist (duplicates) and the checkpoint condition held.
+    Duplicates,
+    /// The checkpoint moved (fenced, or our own earlier attempt landed), or the reasons do
+    /// not say: re-read the checkpoint to know.
+    Checkpoint,
+}
+
+/// Reads the cancellation reasons of an append of `votes` votes. Pure.
+pub fn read_cancellation(codes: &[String], votes: usize) -> Cancelled {
+    let failed = |c: &String| c == "ConditionalCheckFailed";
+    if codes.len() != votes * 2 + 1 || failed(&codes[votes * 2]) {
+        return Cancelled::Checkpoint;
+    }
+    let marker_failed = (0..votes).any(|i| failed(&codes[2 * i + 1]));
+    if marker_failed { Cancelled::Duplicates } else { Cancelled::Checkpoint }
+}
+
+/// The DynamoDB writes one batch amounts to, computed without I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Vote items with their election's chain count.
+    pub votes: Vec<(VoteItem, u32)>,
+    pub duplicates: u64,
+    /// Tips after the batch, for the chains it touched.
+    pub tips: HashMap<ChainKey, Tip>,
+    pub next_offset: i64,
+}
+
+/// Links a batch of accepted events onto the current tips. Pure: same input, same plan.
+/// `already` holds `(election_id, vote_id)` pairs chained before this batch; a vote_id seen
+/// again (there or earlier in the batch) is a duplicate and chains nothing.
+pub fn plan_batch(
+    tips: &HashMap<ChainKey, Tip>,
+    accepted: &[(i64, VoteEvent)],
+    already: &HashSet<(String, String)>,
+    registry: &Registry,
+    topic: &str,
+    partition: i32,
+    last_offset: i64,
+) -> Plan {
+    let mut new_tips: HashMap<ChainKey, Tip> = HashMap::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    let mut votes = Vec::new();
+    let mut duplicates = 0;
+    for (offset, ev) in accepted {
+        let dup = already.contains(&(ev.election_id.clone(), ev.vote_id.clone())) || !seen.insert((&ev.election_id, &ev.vote_id));
+        if dup {
+            duplicates += 1;
+            continue;
+        }
+        let key = (ev.election_id.clone(), ev.chain);
+        let tip = new_tips.get(&key).or_else(|| tips.get(&key)).copied().unwrap_or_else(|| Tip::genesis(&ev.election_id, ev.chain));
+        let chains = registry.get(&ev.election_id).map(|e| e.chains).unwrap_or(1);
+        let mut item = VoteItem {
+            election_id: ev.election_id.clone(),
+            chain: ev.chain,
+            seq: tip.seq + 1,
+            vote_id: ev.vote_id.clone(),
+            candidate_id: ev.candidate_id.clone(),
+            region_id: ev.region_id.clone(),
+            cast_at_ms: ev.cast_at_ms,
+            prev_hash: tip.hash,
+            hash: [0; 32],
+            kafka_topic: topic.to_string(),
+            kafka_partition: partition,
+            kafka_offset: *offset,
+        };
+        let next = chain::link(&tip, &item.fields()).expect("seq is tip + 1 by construction");
+        item.hash = next.hash;
+        new_tips.insert(key, next);
+        votes.push((item, chains));
+    }
+    Plan { votes, duplicates, tips: new_tips, next_offset: last_offset + 1 }
+}
+
+
+/// The idempotency token of one append: the same writer retrying the same offsets sends
+/// the same token, so DynamoDB applies the transaction at most once.
+/// `attempt` counts re-plans of the same offsets (after duplicates were found): a re-plan
+/// is a different transaction and must not reuse the token.
+pub fn request_token(writer_id: &str, partition: i32, first: i64, next: i64, attempt: u32) -> String {
+    let d = Sha256::digest(format!("{writer_id}/{partition}/{first}/{next}/{attempt}"));
+    hex::encode(&d[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Election;
+
+    fn reg() -> Registry {
+        Registry::new([Election {
+            id: "e".into(),
+            candidates: ["a".to_string()].into(),
+            regions: ["r".to_string()].into(),
+            chains: 1,
+            open: true,
+        }])
+    }
+
+    fn ev(n: u32) -> VoteEvent {
+        VoteEvent {
+            v: 1, election_id: "e".into(), chain: 0, vote_id: format!("00000000-0000-4000-8000-{n:012}"),
+            candidate_id: "a".into(), region_id: "r".into(), cast_at_ms: n as i64,
+        }
+    }
+
+    #[test]
+    fn a_plan_links_in_order_and_skips_duplicates() {
+        let accepted = vec![(10, ev(1)), (11, ev(2)), (12, ev(1)), (13, ev(3))];
+        let already = HashSet::from([("e".to_string(), ev(3).vote_id)]);
+        let plan = plan_batch(&HashMap::new(), &accepted, &already, &reg(), "votes", 0, 13);
+        assert_eq!(plan.duplicates, 2);
+        assert_eq!(plan.next_offset, 14);
+        let seqs: Vec<u64> = plan.votes.iter().map(|(v, _)| v.seq).collect();
+        assert_eq!(seqs, vec![1, 2]);
+        assert_eq!(plan.votes[0].0.prev_hash, chain::genesis("e", 0));
+        assert_eq!(plan.votes[1].0.prev_hash, plan.votes[0].0.hash);
+        assert_eq!(plan.votes[1].0.kafka_offset, 11);
+        assert_eq!(plan.tips[&("e".to_string(), 0)].hash, plan.votes[1].0.hash);
+    }
+
+    #[test]
+    fn a_plan_continues_from_the_given_tip_and_is_deterministic() {
+        let tip = Tip { seq: 41, hash: [7; 32] };
+        let tips = HashMap::from([(("e".to_string(), 0), tip)]);
+        let a = plan_batch(&tips, &[(5, ev(9))], &HashSet::new(), &reg(), "votes", 3, 5);
+        let b = plan_batch(&tips, &[(5, ev(9))], &HashSet::new(), &reg(), "votes", 3, 5);
+        assert_eq!(a, b);
+        assert_eq!(a.votes[0].0.seq, 42);
+        assert_eq!(a.votes[0].0.prev_hash, [7; 32]);
+    }
+
+    #[test]
+    fn request_tokens_differ_by_incarnation_and_range() {
+        let t = request_token("w1", 0, 1, 5, 0);
+        assert_eq!(t.len(), 32);
+        assert_eq!(t, request_token("w1", 0, 1, 5, 0));
+        assert_ne!(t, request_token("w2", 0, 1, 5, 0));
+        assert_ne!(t, request_token("w1", 0, 1, 6, 0));
+        assert_ne!(t, request_token("w1", 0, 1, 5, 1), "a re-plan is another transaction");
+    }
+
+    #[test]
+    fn recent_ids_remember_the_newest_and_forget_the_oldest() {
+        let mut r = RecentIds::new(2);
+        r.insert("e", "a");
+        r.insert("e", "b");
+        r.insert("e", "b");
+        assert_eq!(r.len(), 2);
+        assert!(r.contains("e", "a") && r.contains("e", "b"));
+        assert!(!r.contains("f", "a"), "keyed by election too");
+        r.insert("e", "c");
+        assert!(!r.contains("e", "a") && r.contains("e", "b") && r.contains("e", "c"));
+        let mut off = RecentIds::new(0);
+        off.insert("e", "a");
+        assert!(!off.contains("e", "a") && off.is_empty());
+    }
+
+    fn codes(c: &[&str]) -> Vec<String> {
+        c.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn cancellation_reasons_tell_duplicates_from_a_moved_checkpoint() {
+        const F: &str = "ConditionalCheckFailed";
+        // 2 votes: [item, marker, item, marker, checkpoint]
+        assert_eq!(read_cancellation(&codes(&["None", "None", "None", F, "None"]), 2), Cancelled::Duplicates);
+        assert_eq!(read_cancellation(&codes(&["None", F, "None", F, F]), 2), Cancelled::Checkpoint);
+        assert_eq!(read_cancellation(&codes(&[F, F, F, F, F]), 2), Cancelled::Checkpoint, "our own landed attempt");
+        assert_eq!(read_cancellation(&codes(&[F, "None", "None", "None", "None"]), 2), Cancelled::Checkpoint, "a seq taken: not a duplicate");
+        assert_eq!(read_cancellation(&codes(&["None", F]), 2), Cancelled::Checkpoint, "reasons that do not match the request");
+    }
+}

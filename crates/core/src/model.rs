@@ -1,0 +1,330 @@
+//! The vote domain: identifiers, the HTTP request body, the events on Kafka, and the
+//! one acceptance rule every consumer of the `votes` topic applies.
+//!
+//! [`accept_event`] is the single place that decides whether a record on `votes` is a
+//! vote that may be chained. The ChainWriter uses it, and so does every recount or
+//! replay, so the ledger and any rebuild agree by construction.
+
+use crate::chain::{Hash, VoteFields};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Version tag of [`VoteEvent`] on the wire. Bump only with a reader for the old one.
+pub const VOTE_EVENT_VERSION: u32 = 1;
+
+/// `election_id`, `candidate_id`, `region_id`: 1–64 characters of `[A-Za-z0-9._-]`.
+pub fn is_valid_ident(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// `vote_id`: a UUID in canonical lowercase text form (36 characters).
+pub fn is_valid_vote_id(s: &str) -> bool {
+    s.len() == 36
+        && !s.bytes().any(|b| b.is_ascii_uppercase())
+        && uuid::Uuid::try_parse(s).is_ok_and(|u| u.hyphenated().to_string() == s)
+}
+
+/// The body of `POST /v1/elections/{id}/votes`. Unknown fields are refused: a client that
+/// sends fields we do not read has a bug we want it to hear about.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoteRequest {
+    pub vote_id: String,
+    pub candidate_id: String,
+    pub region_id: String,
+}
+
+/// One election as every role knows it (from config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Election {
+    pub id: String,
+    pub candidates: BTreeSet<String>,
+    pub regions: BTreeSet<String>,
+    /// Number of hash chains the election is split into (default 1).
+    #[serde(default = "one")]
+    pub chains: u32,
+    /// A closed election refuses new votes (422) but stays readable and verifiable.
+    #[serde(default = "yes")]
+    pub open: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+
+/// All elections by id.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    elections: BTreeMap<String, Election>,
+}
+
+impl Registry {
+    pub fn new(elections: impl IntoIterator<Item = Election>) -> Registry {
+        Registry { elections: elections.into_iter().map(|e| (e.id.clone(), e)).collect() }
+    }
+    pub fn get(&self, id: &str) -> Option<&Election> {
+        self.elections.get(id)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Election> {
+        self.elections.values()
+    }
+}
+
+/// Why a request or an event is refused. The HTTP layer maps these to 400 / 422.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("{0}")]
+    BadField(String),
+    #[error("unknown election '{0}'")]
+    UnknownElection(String),
+    #[error("election '{0}' is closed")]
+    ElectionClosed(String),
+    #[error("unknown candidate '{0}'")]
+    UnknownCandidate(String),
+    #[error("unknown region '{0}'")]
+    UnknownRegion(String),
+    #[error("undecodable event: {0}")]
+    Undecodable(String),
+    #[error("vote routed to chain {got} but belongs on chain {want}")]
+    WrongChain { got: u32, want: u32 },
+}
+
+impl Invalid {
+    /// A stable, bounded label for metrics and dead-letter headers.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Invalid::BadField(_) => "bad_field",
+            Invalid::UnknownElection(_) => "unknown_election",
+            Invalid::ElectionClosed(_) => "election_closed",
+            Invalid::UnknownCandidate(_) => "unknown_candidate",
+            Invalid::UnknownRegion(_) => "unknown_region",
+            Invalid::Undecodable(_) => "undecodable",
+            Invalid::WrongChain { .. } => "wrong_chain",
+        }
+    }
+    /// True when the input is well-formed but refers to something that does not exist (422).
+    pub fn is_unprocessable(&self) -> bool {
+        !matches!(self, Invalid::BadField(_) | Invalid::Undecodable(_))
+    }
+}
+
+/// Checks a request body's fields and that the choice exists in an open election.
+pub fn validate_request(reg: &Registry, election_id: &str, req: &VoteRequest) -> Result<(), Invalid> {
+    if !is_valid_ident(election_id) {
+        return Err(Invalid::BadField("election_id must be 1-64 characters of [A-Za-z0-9._-]".into()));
+    }
+    if !is_valid_vote_id(&req.vote_id) {
+        return Err(Invalid::BadField("vote_id must be a canonical lowercase UUID".into()));
+    }
+    for (name, v) in [("candidate_id", &req.candidate_id), ("region_id", &req.region_id)] {
+        if !is_valid_ident(v) {
+            return Err(Invalid::BadField(format!("{name} must be 1-64 characters of [A-Za-z0-9._-]")));
+        }
+    }
+    let e = reg.get(election_id).ok_or_else(|| Invalid::UnknownElection(election_id.into()))?;
+    if !e.open {
+        return Err(Invalid::ElectionClosed(election_id.into()));
+    }
+    check_choice(e, &req.candidate_id, &req.region_id)
+}
+
+fn check_choice(e: &Election, candidate: &str, region: &str) -> Result<(), Invalid> {
+    if !e.candidates.contains(candidate) {
+        return Err(Invalid::UnknownCandidate(candidate.into()));
+    }
+    if !e.regions.contains(region) {
+        return Err(Invalid::UnknownRegion(region.into()));
+    }
+    Ok(())
+}
+
+/// The record on the `votes` topic. No client id, no address: the ballot is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoteEvent {
+    pub v: u32,
+    pub election_id: String,
+    pub chain: u32,
+    pub vote_id: String,
+    pub candidate_id: String,
+    pub region_id: String,
+    pub cast_at_ms: i64,
+}
+
+impl VoteEvent {
+    /// The Kafka key: all votes of one chain share it, so one chain lives in one partition.
+    pub fn kafka_key(&self) -> String {
+        kafka_key(&self.election_id, self.chain)
+    }
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("VoteEvent serializes")
+    }
+}
+
+/// `"{election_id}#{chain}"`.
+pub fn kafka_key(election_id: &str, chain: u32) -> String {
+    format!("{election_id}#{chain}")
+}
+
+/// The record on the `vote-audit` topic: who submitted what request when, and a digest
+/// of the vote event it produced. Never the choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEvent {
+    pub v: u32,
+    pub election_id: String,
+    pub vote_id: String,
+    pub client_id: String,
+    pub request_id: String,
+    pub received_at_ms: i64,
+    /// Lowercase hex SHA-256 of the exact bytes of the vote event on `votes`.
+    pub vote_event_sha256: String,
+}
+
+impl AuditEvent {
+    pub fn for_vote(event_bytes: &[u8], ev: &VoteEvent, client_id: &str, request_id: &str) -> AuditEvent {
+        AuditEvent {
+            v: 1,
+            election_id: ev.election_id.clone(),
+            vote_id: ev.vote_id.clone(),
+            client_id: client_id.into(),
+            request_id: request_id.into(),
+            received_at_ms: ev.cast_at_ms,
+            vote_event_sha256: hex::encode(Sha256::digest(event_bytes)),
+        }
+    }
+}
+
+/// THE acceptance rule for a record read from `votes`: decodes it and checks it against the
+/// registry exactly as ingest did (a closed election still accepts votes already in the log:
+/// they were acknowledged while it was open). `Err` means dead-letter, never drop.
+pub fn accept_event(reg: &Registry, payload: &[u8]) -> Result<VoteEvent, Invalid> {
+    let ev: VoteEvent = serde_json::from_slice(payload).map_err(|e| Invalid::Undecodable(e.to_string()))?;
+    if ev.v != VOTE_EVENT_VERSION {
+        return Err(Invalid::Undecodable(format!("unsupported event version {}", ev.v)));
+    }
+    if !is_valid_ident(&ev.election_id) || !is_valid_vote_id(&ev.vote_id) {
+        return Err(Invalid::BadField("malformed identifier in event".into()));
+    }
+    let e = reg.get(&ev.election_id).ok_or_else(|| Invalid::UnknownElection(ev.election_id.clone()))?;
+    check_choice(e, &ev.candidate_id, &ev.region_id)?;
+    let want = crate::chain::chain_of(&ev.vote_id, e.chains);
+    if ev.chain != want {
+        return Err(Invalid::WrongChain { got: ev.chain, want });
+    }
+    Ok(ev)
+}
+
+/// A vote as stored in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoteItem {
+    pub election_id: String,
+    pub chain: u32,
+    pub seq: u64,
+    pub vote_id: String,
+    pub candidate_id: String,
+    pub region_id: String,
+    pub cast_at_ms: i64,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+    pub kafka_topic: String,
+    pub kafka_partition: i32,
+    pub kafka_offset: i64,
+}
+
+impl VoteItem {
+    pub fn fields(&self) -> VoteFields<'_> {
+        VoteFields {
+            election_id: &self.election_id,
+            chain: self.chain,
+            seq: self.seq,
+            vote_id: &self.vote_id,
+            candidate_id: &self.candidate_id,
+            region_id: &self.region_id,
+            cast_at_ms: self.cast_at_ms,
+        }
+    }
+}
+
+/// `ELECTION#{e}` for a one-chain election, `ELECTION#{e}#{chain}` otherwise.
+pub fn chain_pk(election_id: &str, chain: u32, chains: u32) -> String {
+    if chains <= 1 { format!("ELECTION#{election_id}") } else { format!("ELECTION#{election_id}#{chain}") }
+}
+
+/// `VOTE#` and `seq` zero-padded to 20 digits, so string order is seq order.
+pub fn vote_sk(seq: u64) -> String {
+    format!("VOTE#{seq:020}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg() -> Registry {
+        Registry::new([Election {
+            id: "demo-2026".into(),
+            candidates: ["alice", "bob"].iter().map(|s| s.to_string()).collect(),
+            regions: ["north"].iter().map(|s| s.to_string()).collect(),
+            chains: 1,
+            open: true,
+        }])
+    }
+    const VID: &str = "6f1c2a4e-0000-4000-8000-000000000001";
+
+    fn req(c: &str, r: &str) -> VoteRequest {
+        VoteRequest { vote_id: VID.into(), candidate_id: c.into(), region_id: r.into() }
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(is_valid_ident("demo-2026") && is_valid_ident("a.b_c"));
+        assert!(!is_valid_ident("") && !is_valid_ident("a b") && !is_valid_ident(&"x".repeat(65)));
+        assert!(is_valid_vote_id(VID));
+        assert!(!is_valid_vote_id(&VID.to_uppercase()));
+        assert!(!is_valid_vote_id("6f1c2a4e00004000800000000000000000001"));
+        assert!(!is_valid_vote_id("{6f1c2a4e-0000-4000-8000-00000000001}"));
+    }
+
+    #[test]
+    fn request_validation_maps_to_the_right_error() {
+        let r = reg();
+        assert_eq!(validate_request(&r, "demo-2026", &req("alice", "north")), Ok(()));
+        assert!(matches!(validate_request(&r, "nope", &req("alice", "north")), Err(Invalid::UnknownElection(_))));
+        assert!(matches!(validate_request(&r, "demo-2026", &req("zed", "north")), Err(Invalid::UnknownCandidate(_))));
+        assert!(matches!(validate_request(&r, "demo-2026", &req("alice", "south")), Err(Invalid::UnknownRegion(_))));
+        let e = validate_request(&r, "demo-2026", &req("al ice", "north")).unwrap_err();
+        assert!(!e.is_unprocessable());
+    }
+
+    #[test]
+    fn acceptance_rule_round_trips_and_dead_letters() {
+        let r = reg();
+        let ev = VoteEvent {
+            v: 1, election_id: "demo-2026".into(), chain: 0, vote_id: VID.into(),
+            candidate_id: "bob".into(), region_id: "north".into(), cast_at_ms: 5,
+        };
+        assert_eq!(accept_event(&r, &ev.to_bytes()), Ok(ev.clone()));
+        assert_eq!(accept_event(&r, b"{not json").unwrap_err().kind(), "undecodable");
+        let wrong = VoteEvent { chain: 3, ..ev.clone() };
+        assert_eq!(accept_event(&r, &wrong.to_bytes()).unwrap_err().kind(), "wrong_chain");
+        let ghost = VoteEvent { candidate_id: "mallory".into(), ..ev };
+        assert_eq!(accept_event(&r, &ghost.to_bytes()).unwrap_err().kind(), "unknown_candidate");
+    }
+
+    #[test]
+    fn audit_event_never_carries_the_choice() {
+        let ev = VoteEvent {
+            v: 1, election_id: "demo-2026".into(), chain: 0, vote_id: VID.into(),
+            candidate_id: "alice".into(), region_id: "north".into(), cast_at_ms: 5,
+        };
+        let a = AuditEvent::for_vote(&ev.to_bytes(), &ev, "client-1", "req-1");
+        let text = serde_json::to_string(&a).unwrap();
+        assert!(!text.contains("alice") && !text.contains("north"));
+    }
+}

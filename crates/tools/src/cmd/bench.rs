@@ -1,0 +1,40 @@
+//! `votechain bench`: ours against the raw backends in one run (ratios), written as a
+//! Markdown report (default `docs/benchmarks.md`).
+
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Votes per measure.
+    #[arg(long, default_value_t = 3000)]
+    votes: u64,
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    out: PathBuf,
+    /// Seconds of steady load for the projection-lag measure (at 80 % of peak).
+    #[arg(long, default_value_t = 20)]
+    lag_seconds: u64,
+    /// Use a running DynamoDB Local instead of starting one. Every measure then shares it,
+    /// the like-for-like ChainWriter baseline included, whose stream slows the ledger's
+    /// (see docs/performance.md): the ChainWriter rows are only fair without this option.
+    #[arg(long)]
+    dynamodb_endpoint: Option<String>,
+    /// Skip the peak-RSS measure of a `votechain dev` process (it needs port 8080).
+    #[arg(long)]
+    no_dev_rss: bool,
+}
+
+pub async fn run(a: Args) -> Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build; benchmark with `cargo build --release`");
+    }
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let bin = if a.no_dev_rss { None } else { Some(votechain_tools::node_binary().map_err(anyhow::Error::msg)?) };
+    let progress = |s: &str| eprintln!("bench: {s}...");
+    let r = votechain_tools::bench::run(a.votes, a.lag_seconds, a.dynamodb_endpoint, bin, progress).await?;
+    let md = r.markdown(&command);
+    std::fs::write(&a.out, &md)?;
+    println!("{md}\nwritten to {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,251 @@
+//! Shared harness: per test its own DynamoDB Local (or the one named by
+//! `VOTECHAIN_TEST_DYNAMODB_ENDPOINT`), its own embedded Kafka cluster and its own ledger
+//! table, so tests run in parallel without seeing each other.
+//!
+//! Why not one DynamoDB Local for all: on DynamoDB Local, writes to a table's stream slow
+//! down in proportion to the stream records of every table whose stream received records
+//! first (measured: 9k records in one stream made the next stream's writes 10x slower; they
+//! stay there after `DeleteTable`). Every test's ledger streams, so on a shared instance
+//! each test ran slower than the one before it, and timing-bounded scenarios flaked.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+use votechain::config::Config;
+use votechain::dev::DynamoDbLocal;
+use votechain::dynamo::{self, ledger::Ledger};
+use votechain::tables;
+use votechain::kafka::EmbeddedKafka;
+use votechain::runtime::Node;
+
+/// A DynamoDB Local for one test (stopped when dropped), or the shared one named by
+/// `VOTECHAIN_TEST_DYNAMODB_ENDPOINT`.
+pub struct TestDynamo {
+    pub endpoint: String,
+    _local: Option<DynamoDbLocal>,
+}
+
+impl TestDynamo {
+    pub async fn start() -> TestDynamo {
+        static SHARED: OnceLock<Option<String>> = OnceLock::new();
+        if let Some(ep) = SHARED.get_or_init(|| std::env::var("VOTECHAIN_TEST_DYNAMODB_ENDPOINT").ok()) {
+            return TestDynamo { endpoint: ep.clone(), _local: None };
+        }
+        let d = DynamoDbLocal::start_on_free_port().await.expect("start DynamoDB Local (run scripts/setup)");
+        TestDynamo { endpoint: d.endpoint.clone(), _local: Some(d) }
+    }
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VOTECHAIN_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// One test's world: Kafka cluster, ledger table, config.
+pub struct TestEnv {
+    /// Kept alive for the test; fault-injection scenarios reach the mock through it.
+    #[allow(dead_code)]
+    pub kafka: EmbeddedKafka,
+    /// This test's DynamoDB Local (`dynamodb.endpoint` of `config`).
+    pub dynamo: TestDynamo,
+    pub config: Config,
+    pub ledger: Ledger,
+}
+
+pub const KEY: &str = "test-key-1";
+
+impl TestEnv {
+    /// `elections` is TOML for `[[elections]]` entries.
+    pub async fn new(name: &str, partitions: u32, elections: &str) -> TestEnv {
+        init_tracing();
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let table = format!("t-{name}-{suffix}");
+        let dynamo = TestDynamo::start().await;
+        let kcfg = votechain::config::KafkaConfig { embedded: true, partitions, replication_factor: 1, embedded_brokers: 1, ..Default::default() };
+        let kafka = EmbeddedKafka::start(&kcfg).expect("embedded kafka");
+        let toml = format!(
+            r#"roles = ["ingest", "writer", "query"]
+{local}[projector]
+failover_ms = 2000
+idle_poll_ms = 100
+[ingest]
+clients = [{{ id = "test", key = "{KEY}" }}]
+linger_ms = 2
+[writer]
+retry_initial_ms = 20
+retry_max_ms = 500
+{elections}
+"#,
+            local = votechain_tools::fixture::local_toml(name, &kafka.bootstrap_servers(), &dynamo.endpoint, &table, partitions)
+        );
+        let config = Config::from_toml(&toml).expect("test config is valid");
+        let db = dynamo::client(&config.dynamodb).await;
+        tables::ensure_all(&db, &config.dynamodb).await.expect("tables");
+        TestEnv { kafka, dynamo, ledger: Ledger::new(db, table), config }
+    }
+
+    /// Starts a node running `roles` of this env's config.
+    pub async fn node(&self, roles: &[&str], instance: &str) -> Node {
+        let mut cfg = self.config.clone();
+        cfg.roles = roles.iter().map(|r| serde_json::from_value(serde_json::json!(r)).unwrap()).collect();
+        cfg.node.instance_id = instance.into();
+        Node::start(cfg).await.expect("node starts")
+    }
+}
+
+pub const DEMO: &str = r#"
+[[elections]]
+id = "demo-2026"
+candidates = ["alice", "bob", "carol"]
+regions = ["north", "south", "east", "west"]
+"#;
+
+/// A deterministic canonical UUID for test vote `i`.
+pub fn vote_id(tag: u32, i: u32) -> String {
+    format!("{tag:08x}-0000-4000-8000-{i:012x}")
+}
+
+pub async fn submit(http: &reqwest::Client, node: &Node, election: &str, vid: &str, cand: &str, region: &str) -> reqwest::StatusCode {
+    let url = format!("http://{}/v1/elections/{election}/votes", node.http_addr);
+    let body = serde_json::json!({"vote_id": vid, "candidate_id": cand, "region_id": region});
+    loop {
+        match http.post(&url).bearer_auth(KEY).json(&body).send().await {
+            Ok(r) => return r.status(),
+            Err(e) if e.is_connect() => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("request failed: {e}"),
+        }
+    }
+}
+
+/// Submits until 202, retrying 503s with the same vote_id, as a well-behaved client does.
+pub async fn submit_until_accepted(http: &reqwest::Client, node: &Node, election: &str, vid: &str, cand: &str, region: &str) {
+    for _ in 0..200 {
+        match submit(http, node, election, vid, cand, region).await {
+            reqwest::StatusCode::ACCEPTED => return,
+            reqwest::StatusCode::SERVICE_UNAVAILABLE => tokio::time::sleep(Duration::from_millis(50)).await,
+            s => panic!("unexpected status {s} for {vid}"),
+        }
+    }
+    panic!("vote {vid} never accepted");
+}
+
+/// Polls `f` until it returns Some, or panics after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every vote item of a chain, in order, read consistently.
+pub async fn chain_items(ledger: &Ledger, election: &str, chain: u32, chains: u32) -> Vec<votechain::dynamo::items::VoteItem> {
+    let mut out = vec![];
+    let mut start = None;
+    loop {
+        let (page, next) = ledger.chain_page(election, chain, chains, start, true).await.unwrap();
+        out.extend(page.iter().map(|i| votechain::dynamo::items::parse_vote(i).unwrap()));
+        match next {
+            Some(k) => start = Some(k),
+            None => return out,
+        }
+    }
+}
+
+/// Waits up to `timeout` until demo-2026's one chain holds at least `n` votes; returns them.
+pub async fn demo_chained(ledger: &Ledger, n: usize, timeout: Duration) -> Vec<votechain::dynamo::items::VoteItem> {
+    eventually(timeout, &format!("{n} votes chained"), || async {
+        let items = chain_items(ledger, "demo-2026", 0, 1).await;
+        (items.len() >= n).then_some(items)
+    })
+    .await
+}
+
+/// Simulates SIGKILL of a node's actors: every actor of its tree dies at once, nothing is
+/// released or flushed (leases are left to expire). The root dies first so nothing restarts.
+pub fn crash(node: Node) {
+    fn walk(c: &ractor::ActorCell, out: &mut Vec<ractor::ActorCell>) {
+        for ch in c.get_children() {
+            out.push(ch.clone());
+            walk(&ch, out);
+        }
+    }
+    let mut cells = vec![node.root.get_cell()];
+    walk(&node.root.get_cell(), &mut cells);
+    for c in cells {
+        c.kill();
+    }
+    std::mem::forget(node); // no graceful shutdown
+}
+
+/// The results the chain implies: (total, per candidate, per region -> candidate).
+pub async fn chain_results(ledger: &Ledger, election: &str, chains: u32) -> serde_json::Value {
+    use std::collections::BTreeMap;
+    let mut total = 0u64;
+    let mut cands: BTreeMap<String, u64> = BTreeMap::new();
+    let mut regions: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for c in 0..chains {
+        for v in chain_items(ledger, election, c, chains).await {
+            total += 1;
+            *cands.entry(v.candidate_id.clone()).or_default() += 1;
+            *regions.entry(v.region_id.clone()).or_default().entry(v.candidate_id.clone()).or_default() += 1;
+        }
+    }
+    serde_json::json!({"total": total, "candidates": cands, "regions": regions})
+}
+
+/// The results endpoint with zero entries dropped, in the shape of [`chain_results`].
+pub async fn served_results(http: &reqwest::Client, node: &Node, election: &str) -> serde_json::Value {
+    let url = format!("http://{}/v1/elections/{election}/results", node.http_addr);
+    let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+    let nz = |m: &serde_json::Value| -> serde_json::Map<String, serde_json::Value> {
+        m.as_object().unwrap().iter().filter(|(_, n)| n.as_u64() != Some(0)).map(|(k, n)| (k.clone(), n.clone())).collect()
+    };
+    let regions: serde_json::Map<String, serde_json::Value> = v["regions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(r, m)| (r.clone(), serde_json::Value::Object(nz(m))))
+        .filter(|(_, m)| !m.as_object().unwrap().is_empty())
+        .collect();
+    serde_json::json!({"total": v["total"], "candidates": nz(&v["candidates"]), "regions": regions})
+}
+
+/// Submits votes `from..to` of tag `tag`, spread over candidates and regions, 32 at a time.
+pub async fn submit_range(http: &reqwest::Client, node: &Node, tag: u32, from: u32, to: u32) {
+    use futures::StreamExt;
+    const C: [&str; 3] = ["alice", "bob", "carol"];
+    const R: [&str; 4] = ["north", "south", "east", "west"];
+    futures::stream::iter(from..to)
+        .for_each_concurrent(32, |i| async move {
+            submit_until_accepted(http, node, "demo-2026", &vote_id(tag, i), C[(i % 3) as usize], R[(i / 3 % 4) as usize]).await
+        })
+        .await;
+}
+
+/// The sum of a metric's series on a node's `/metrics` whose line contains `filter`
+/// (e.g. a label pair; "" for all). Metrics are process-wide: compare before and after.
+pub async fn metric(http: &reqwest::Client, node: &Node, name: &str, filter: &str) -> f64 {
+    let text = http.get(format!("http://{}/metrics", node.http_addr)).send().await.unwrap().text().await.unwrap();
+    votechain::metrics::sum_series(&text, name, filter)
+}
+
+/// The repository's root (scenario files, configs).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The `votechain` binary (built by `cargo build --bins` before the tests).
+pub fn node_bin() -> std::path::PathBuf {
+    votechain_tools::node_binary().unwrap_or_else(|e| panic!("{e}"))
+}

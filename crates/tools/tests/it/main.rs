@@ -1,0 +1,19 @@
+//! Integration tests against DynamoDB Local and librdkafka's mock cluster.
+//! One binary (one link of the heavy dependency tree), one module per scenario.
+
+mod common;
+
+mod chaos_suite;
+mod client_outbox;
+mod e2e_http;
+mod fencing;
+mod layers;
+mod lag_scaling;
+mod projector_failover;
+mod projector_fencing;
+mod read_load;
+mod recreated_topic;
+mod replay_recount;
+mod tamper;
+mod writer_dedup;
+mod writer_restart;

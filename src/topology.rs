@@ -1,0 +1,138 @@
+//! The one builder that turns a role config into its actor tree. The same
+//! [`ChildSpec`] closures start each child the first time and on every restart, so a
+//! restarted actor is built exactly like the original, from the same immutable config.
+//!
+//! Child order is start order; shutdown stops children in reverse: the intake
+//! (`ingest-batcher`) is listed last so it stops first, then the writers drain.
+
+use votechain_core::restart::Restart;
+use crate::supervision::actor_name;
+use crate::supervision::supervisor::{ChildSpec, StartFn};
+use crate::actors::chain_writer::WriterCtx;
+use crate::actors::ingest_batcher::{IngestBatcher, IngestMsg};
+use crate::actors::lag_monitor::LagMonitor;
+use crate::actors::lease_coordinator::LeaseCoordinator;
+use crate::actors::shard_worker::ProjectorCtx;
+use crate::projector::lease::LeaseTable;
+use crate::actors::writer_coordinator::WriterCoordinator;
+use crate::config::{Config, Role};
+use crate::dynamo::ledger::Ledger;
+use crate::kafka;
+use crate::shared::Slot;
+use ractor::Actor;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the builder needs besides the config: clients shared by the role's actors.
+#[derive(Clone)]
+pub struct TreeInputs {
+    pub config: Arc<Config>,
+    pub ledger: Ledger,
+    /// The ledger's stream (projector role only).
+    pub streams: Option<(aws_sdk_dynamodbstreams::Client, String)>,
+    pub ingest_slot: Slot<IngestMsg>,
+    /// Where the LagMonitor publishes its report.
+    pub scaling: crate::shared::Shared<votechain_core::scaling::ScalingReport>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("Kafka client for {role}: {source}")]
+    Kafka { role: &'static str, source: rdkafka::error::KafkaError },
+}
+
+/// The children of the role supervisor for the roles in `inputs.config`.
+pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
+    let cfg = &inputs.config;
+    let mut children = Vec::new();
+    if cfg.runs(Role::Writer) {
+        let ctx = Arc::new(WriterCtx::new(cfg, inputs.ledger.clone()).map_err(|source| BuildError::Kafka { role: "writer", source })?);
+        let group_config = kafka::group_consumer_config(&cfg.kafka, &cfg.writer.group_id);
+        let policy = cfg.supervision;
+        let instance = cfg.node.instance_id.clone();
+        const KIND: &str = "writer_coordinator";
+        let start: StartFn = Arc::new(move |sup| {
+            let instance = instance.clone();
+            let actor = WriterCoordinator { ctx: ctx.clone(), group_config: group_config.clone(), policy };
+            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+        });
+        children.push(ChildSpec { name: "writer-coordinator".into(), kind: "writer_coordinator", restart: Restart::Permanent, start });
+    }
+    if let (true, Some((streams, arn))) = (cfg.runs(Role::Projector), inputs.streams.clone()) {
+        let p = &cfg.projector;
+        let ctx = Arc::new(ProjectorCtx {
+            worker_id: p.worker_id.clone().unwrap_or_else(|| cfg.node.instance_id.clone()),
+            leases: LeaseTable { db: inputs.ledger.db.clone(), table: cfg.dynamodb.lease_table.clone(), stream_arn: arn },
+            streams,
+            db: inputs.ledger.db.clone(),
+            results_table: cfg.dynamodb.results_table.clone(),
+            failover: Duration::from_millis(p.failover_ms),
+            max_records: p.max_records,
+            idle: Duration::from_millis(p.idle_poll_ms),
+        });
+        let policy = cfg.supervision;
+        let instance = cfg.node.instance_id.clone();
+        const KIND: &str = "lease_coordinator";
+        let start: StartFn = Arc::new(move |sup| {
+            let instance = instance.clone();
+            let actor = LeaseCoordinator { ctx: ctx.clone(), policy };
+            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+        });
+        children.push(ChildSpec { name: "lease-coordinator".into(), kind: "lease_coordinator", restart: Restart::Permanent, start });
+    }
+    if let (true, Some((streams, arn))) = (cfg.runs(Role::LagMonitor), inputs.streams.clone()) {
+        let mut admin_config = kafka::base_config(&cfg.kafka);
+        // Never joins the group: only reads watermarks and the readers' committed offsets.
+        admin_config.set("group.id", format!("{}-readers", cfg.writer.group_id)).set("enable.auto.commit", "false");
+        let lm = cfg.lag_monitor;
+        let (topic, group, ledger, report) = (cfg.kafka.votes_topic.clone(), cfg.writer.group_id.clone(), inputs.ledger.clone(), inputs.scaling.clone());
+        let leases = LeaseTable { db: inputs.ledger.db.clone(), table: cfg.dynamodb.lease_table.clone(), stream_arn: arn };
+        let failover = Duration::from_millis(cfg.projector.failover_ms);
+        let instance = cfg.node.instance_id.clone();
+        const KIND: &str = "lag_monitor";
+        let start: StartFn = Arc::new(move |sup| {
+            let instance = instance.clone();
+            let actor = LagMonitor {
+                admin_config: admin_config.clone(),
+                writer_group: group.clone(),
+                topic: topic.clone(),
+                ledger: ledger.clone(),
+                leases: leases.clone(),
+                streams: streams.clone(),
+                interval: Duration::from_millis(lm.interval_ms),
+                failover,
+                policy: lm.policy,
+                report: report.clone(),
+            };
+            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+        });
+        children.push(ChildSpec { name: "lag-monitor".into(), kind: "lag_monitor", restart: Restart::Permanent, start });
+    }
+    if cfg.runs(Role::Ingest) {
+        let producer_config = kafka::transactional_producer_config(
+            &cfg.kafka,
+            &format!("votechain-ingest-{}", cfg.node.instance_id),
+            cfg.ingest.transaction_timeout_ms,
+        );
+        let (votes, audit) = (cfg.kafka.votes_topic.clone(), cfg.kafka.audit_topic.clone());
+        let ing = cfg.ingest.clone();
+        let slot = inputs.ingest_slot.clone();
+        let instance = cfg.node.instance_id.clone();
+        const KIND: &str = "ingest_batcher";
+        let start: StartFn = Arc::new(move |sup| {
+            let instance = instance.clone();
+            let actor = IngestBatcher {
+                producer_config: producer_config.clone(),
+                votes_topic: votes.clone(),
+                audit_topic: audit.clone(),
+                batch_max: ing.batch_max,
+                linger: Duration::from_millis(ing.linger_ms),
+                txn_timeout: Duration::from_millis(ing.transaction_timeout_ms),
+                slot: slot.clone(),
+            };
+            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+        });
+        children.push(ChildSpec { name: "ingest-batcher".into(), kind: "ingest_batcher", restart: Restart::Permanent, start });
+    }
+    Ok(children)
+}
