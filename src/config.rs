@@ -7,13 +7,13 @@
 //! Unknown keys are errors everywhere (`deny_unknown_fields`): a typo in a
 //! production config must not silently fall back to a default.
 
-use votechain_core::model::{Election, Registry, is_valid_ident};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
+use votechain_core::model::{Election, Registry, is_valid_ident};
 
 /// The parts of the topology a process can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -79,7 +79,10 @@ pub struct NodeConfig {
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
-            instance_id: std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "local".into()),
+            instance_id: std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "local".into()),
             http_addr: "127.0.0.1:8080".parse().expect("literal"),
             shutdown_grace_ms: 20_000,
         }
@@ -242,7 +245,12 @@ pub struct ProjectorConfig {
 
 impl Default for ProjectorConfig {
     fn default() -> Self {
-        ProjectorConfig { failover_ms: 10_000, max_records: 1000, idle_poll_ms: 250, worker_id: None }
+        ProjectorConfig {
+            failover_ms: 10_000,
+            max_records: 1000,
+            idle_poll_ms: 250,
+            worker_id: None,
+        }
     }
 }
 
@@ -257,7 +265,10 @@ pub struct LagMonitorConfig {
 
 impl Default for LagMonitorConfig {
     fn default() -> Self {
-        LagMonitorConfig { interval_ms: 5_000, policy: votechain_core::scaling::ScalingPolicy::default() }
+        LagMonitorConfig {
+            interval_ms: 5_000,
+            policy: votechain_core::scaling::ScalingPolicy::default(),
+        }
     }
 }
 
@@ -278,7 +289,11 @@ impl Config {
             .merge(Toml::file_exact(path))
             // Only nested keys are config (`VOTECHAIN_KAFKA__BOOTSTRAP_SERVERS`); VOTECHAIN_LOG and
             // friends are not.
-            .merge(Env::prefixed("VOTECHAIN_").filter(|k| k.as_str().contains("__")).split("__"))
+            .merge(
+                Env::prefixed("VOTECHAIN_")
+                    .filter(|k| k.as_str().contains("__"))
+                    .split("__"),
+            )
             .extract()
             .map_err(Box::new)?;
         cfg.validate()?;
@@ -287,7 +302,10 @@ impl Config {
 
     /// Parses TOML text (tests and embedded defaults) and validates it.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = Figment::new().merge(Toml::string(text)).extract().map_err(Box::new)?;
+        let cfg: Config = Figment::new()
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(Box::new)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -304,7 +322,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut errs = Vec::new();
         if self.roles.is_empty() {
-            errs.push("roles: name at least one of ingest, writer, projector, query, lag-monitor".into());
+            errs.push(
+                "roles: name at least one of ingest, writer, projector, query, lag-monitor".into(),
+            );
         }
         let k = &self.kafka;
         if !k.embedded && k.bootstrap_servers.trim().is_empty() {
@@ -313,7 +333,11 @@ impl Config {
         if k.embedded && !k.bootstrap_servers.is_empty() {
             errs.push("kafka: set either bootstrap_servers or embedded = true, not both".into());
         }
-        for (name, t) in [("votes_topic", &k.votes_topic), ("audit_topic", &k.audit_topic), ("dead_letter_topic", &k.dead_letter_topic)] {
+        for (name, t) in [
+            ("votes_topic", &k.votes_topic),
+            ("audit_topic", &k.audit_topic),
+            ("dead_letter_topic", &k.dead_letter_topic),
+        ] {
             if !is_valid_ident(t) {
                 errs.push(format!("kafka.{name}: '{t}' is not a valid topic name"));
             }
@@ -326,11 +350,20 @@ impl Config {
         }
         for (prop, var) in &k.properties_env {
             if std::env::var(var).is_err() {
-                errs.push(format!("kafka.properties_env.{prop}: environment variable {var} is not set"));
+                errs.push(format!(
+                    "kafka.properties_env.{prop}: environment variable {var} is not set"
+                ));
             }
         }
         for key in k.properties.keys().chain(k.properties_env.keys()) {
-            if matches!(key.as_str(), "transactional.id" | "enable.idempotence" | "isolation.level" | "enable.auto.commit" | "group.id") {
+            if matches!(
+                key.as_str(),
+                "transactional.id"
+                    | "enable.idempotence"
+                    | "isolation.level"
+                    | "enable.auto.commit"
+                    | "group.id"
+            ) {
                 errs.push(format!("kafka.properties.{key}: set by votechain itself; overriding it would break exactly-once"));
             }
         }
@@ -339,13 +372,17 @@ impl Config {
         }
         if let Some(ep) = &self.dynamodb.endpoint {
             if !(ep.starts_with("http://") || ep.starts_with("https://")) {
-                errs.push(format!("dynamodb.endpoint: '{ep}' must start with http:// or https://"));
+                errs.push(format!(
+                    "dynamodb.endpoint: '{ep}' must start with http:// or https://"
+                ));
             }
         }
         let i = &self.ingest;
         if self.runs(Role::Ingest) {
             if i.clients.is_empty() {
-                errs.push("ingest.clients: at least one client key is required to accept votes".into());
+                errs.push(
+                    "ingest.clients: at least one client key is required to accept votes".into(),
+                );
             }
             let mut ids = BTreeSet::new();
             for c in &i.clients {
@@ -353,14 +390,20 @@ impl Config {
                     errs.push(format!("ingest.clients: duplicate id '{}'", c.id));
                 }
                 match (&c.key, &c.key_env) {
-                    (Some(k), None) if k.len() < 6 => errs.push(format!("ingest.clients '{}': key shorter than 6 characters", c.id)),
+                    (Some(k), None) if k.len() < 6 => errs.push(format!(
+                        "ingest.clients '{}': key shorter than 6 characters",
+                        c.id
+                    )),
                     (Some(_), None) => {}
                     (None, Some(var)) => {
                         if std::env::var(var).map(|v| v.len() < 6).unwrap_or(true) {
                             errs.push(format!("ingest.clients '{}': environment variable {var} is unset or shorter than 6 characters", c.id));
                         }
                     }
-                    _ => errs.push(format!("ingest.clients '{}': set exactly one of key, key_env", c.id)),
+                    _ => errs.push(format!(
+                        "ingest.clients '{}': set exactly one of key, key_env",
+                        c.id
+                    )),
                 }
             }
         }
@@ -387,7 +430,10 @@ impl Config {
             errs.push("writer.group_id: must not be empty".into());
         }
         if w.recent_ids_max > 10_000_000 {
-            errs.push("writer.recent_ids_max: at most 10000000 (about 32 bytes each, per partition)".into());
+            errs.push(
+                "writer.recent_ids_max: at most 10000000 (about 32 bytes each, per partition)"
+                    .into(),
+            );
         }
         let p = &self.projector;
         if !(300..=600_000).contains(&p.failover_ms) {
@@ -398,37 +444,59 @@ impl Config {
         }
         let d = &self.dynamodb;
         let names = [&d.ledger_table, &d.lease_table, &d.results_table];
-        if names.iter().any(|n| n.len() < 3) || names[0] == names[1] || names[0] == names[2] || names[1] == names[2] {
+        if names.iter().any(|n| n.len() < 3)
+            || names[0] == names[1]
+            || names[0] == names[2]
+            || names[1] == names[2]
+        {
             errs.push("dynamodb: ledger_table, lease_table, results_table must be distinct names of 3+ characters".into());
         }
         if !(100..=600_000).contains(&self.lag_monitor.interval_ms) {
             errs.push("lag_monitor.interval_ms: must be 100..=600000".into());
         }
         let lp = &self.lag_monitor.policy;
-        if lp.writer_lag_per_replica == 0 || lp.projector_backlog_per_replica == 0 || lp.projector_lag_s_per_replica <= 0.0 || lp.min_replicas == 0 {
-            errs.push("lag_monitor.policy: per-replica targets and min_replicas must be positive".into());
+        if lp.writer_lag_per_replica == 0
+            || lp.projector_backlog_per_replica == 0
+            || lp.projector_lag_s_per_replica <= 0.0
+            || lp.min_replicas == 0
+        {
+            errs.push(
+                "lag_monitor.policy: per-replica targets and min_replicas must be positive".into(),
+            );
         }
         let sp = &self.supervision;
         if sp.intensity.max_restarts == 0 || sp.intensity.period.is_zero() {
             errs.push("supervision.intensity: max_restarts and period must be positive".into());
         }
-        if sp.backoff.initial.is_zero() || sp.backoff.max < sp.backoff.initial || !(1.0..=10.0).contains(&sp.backoff.factor) {
+        if sp.backoff.initial.is_zero()
+            || sp.backoff.max < sp.backoff.initial
+            || !(1.0..=10.0).contains(&sp.backoff.factor)
+        {
             errs.push("supervision.backoff: need 0 < initial <= max and 1 <= factor <= 10".into());
         }
         let mut seen = BTreeSet::new();
         for e in &self.elections {
             if !is_valid_ident(&e.id) {
-                errs.push(format!("elections: id '{}' is not 1-64 characters of [A-Za-z0-9._-]", e.id));
+                errs.push(format!(
+                    "elections: id '{}' is not 1-64 characters of [A-Za-z0-9._-]",
+                    e.id
+                ));
             }
             if !seen.insert(&e.id) {
                 errs.push(format!("elections: duplicate id '{}'", e.id));
             }
             if e.candidates.is_empty() || e.regions.is_empty() {
-                errs.push(format!("elections '{}': needs at least one candidate and one region", e.id));
+                errs.push(format!(
+                    "elections '{}': needs at least one candidate and one region",
+                    e.id
+                ));
             }
             for c in e.candidates.iter().chain(e.regions.iter()) {
                 if !is_valid_ident(c) {
-                    errs.push(format!("elections '{}': '{c}' is not 1-64 characters of [A-Za-z0-9._-]", e.id));
+                    errs.push(format!(
+                        "elections '{}': '{c}' is not 1-64 characters of [A-Za-z0-9._-]",
+                        e.id
+                    ));
                 }
             }
             if !(1..=1024).contains(&e.chains) {
@@ -438,7 +506,11 @@ impl Config {
         if (self.runs(Role::Ingest) || self.runs(Role::Writer)) && self.elections.is_empty() {
             errs.push("elections: ingest and writer need at least one election".into());
         }
-        if errs.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(errs)) }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errs))
+        }
     }
 }
 
@@ -468,7 +540,8 @@ regions = ["north"]
 
     #[test]
     fn unknown_keys_are_refused() {
-        let err = Config::from_toml(&GOOD.replace("[kafka]", "[kafka]\nbootstrap = \"x\"")).unwrap_err();
+        let err =
+            Config::from_toml(&GOOD.replace("[kafka]", "[kafka]\nbootstrap = \"x\"")).unwrap_err();
         assert!(err.to_string().contains("bootstrap"), "{err}");
     }
 
@@ -486,7 +559,10 @@ regions = ["north"]
 
     #[test]
     fn exactly_once_properties_cannot_be_overridden() {
-        let bad = GOOD.replace("[kafka]", "[kafka.properties]\n\"isolation.level\" = \"read_uncommitted\"\n[kafka]");
+        let bad = GOOD.replace(
+            "[kafka]",
+            "[kafka.properties]\n\"isolation.level\" = \"read_uncommitted\"\n[kafka]",
+        );
         let msg = Config::from_toml(&bad).unwrap_err().to_string();
         assert!(msg.contains("isolation.level"), "{msg}");
     }

@@ -15,9 +15,13 @@ pub enum DevError {
         "DynamoDB Local is not installed (looked for DynamoDBLocal.jar in {0}); run scripts/setup, or set VOTECHAIN_DYNAMODB_LOCAL_DIR"
     )]
     NotInstalled(String),
-    #[error("port {0} is already in use; stop what runs there, or pass --dynamodb-endpoint URL to use a DynamoDB Local that is already running")]
+    #[error(
+        "port {0} is already in use; stop what runs there, or pass --dynamodb-endpoint URL to use a DynamoDB Local that is already running"
+    )]
     PortInUse(u16),
-    #[error("cannot start java for DynamoDB Local: {0} (Java 17+ is required; scripts/setup checks it)")]
+    #[error(
+        "cannot start java for DynamoDB Local: {0} (Java 17+ is required; scripts/setup checks it)"
+    )]
     Spawn(std::io::Error),
     #[error("DynamoDB Local did not accept connections on {0} within 60 s")]
     NotListening(SocketAddr),
@@ -45,7 +49,9 @@ pub fn dynamodb_local_dir() -> Result<PathBuf, DevError> {
         }
         tried.push(c.display().to_string());
     }
-    Err(DevError::NotInstalled(tried.into_iter().take(3).collect::<Vec<_>>().join(", ")))
+    Err(DevError::NotInstalled(
+        tried.into_iter().take(3).collect::<Vec<_>>().join(", "),
+    ))
 }
 
 /// A running DynamoDB Local, in memory.
@@ -59,11 +65,16 @@ impl DynamoDbLocal {
     pub async fn start(port: u16) -> Result<DynamoDbLocal, DevError> {
         let dir = dynamodb_local_dir()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        if port != 0 && std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        if port != 0
+            && std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        {
             return Err(DevError::PortInUse(port));
         }
         let child = spawn_java(&dir, port)?;
-        let mut me = DynamoDbLocal { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let mut me = DynamoDbLocal {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
         for _ in 0..600 {
             if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
                 return Ok(me);
@@ -83,7 +94,10 @@ impl DynamoDbLocal {
     pub async fn start_on_free_port() -> Result<DynamoDbLocal, DevError> {
         let mut last = None;
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(DevError::NoFreePort)?.port();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(DevError::NoFreePort)?
+                .port();
             match DynamoDbLocal::start(port).await {
                 Ok(d) => return Ok(d),
                 Err(e @ (DevError::PortInUse(_) | DevError::NotListening(_))) => last = Some(e),
@@ -96,16 +110,27 @@ impl DynamoDbLocal {
 
 fn spawn_java(dir: &Path, port: u16) -> Result<Child, DevError> {
     let mut cmd = Command::new("java");
-    cmd.arg(format!("-Djava.library.path={}", dir.join("DynamoDBLocal_lib").display()))
-        .arg("-Xmx2g")
-        .arg("-jar")
-        .arg(dir.join("DynamoDBLocal.jar"))
-        .args(["-inMemory", "-sharedDb", "-disableTelemetry", "-port", &port.to_string()])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    crate::process::die_with_parent(&mut cmd).spawn().map_err(DevError::Spawn)
+    cmd.arg(format!(
+        "-Djava.library.path={}",
+        dir.join("DynamoDBLocal_lib").display()
+    ))
+    .arg("-Xmx2g")
+    .arg("-jar")
+    .arg(dir.join("DynamoDBLocal.jar"))
+    .args([
+        "-inMemory",
+        "-sharedDb",
+        "-disableTelemetry",
+        "-port",
+        &port.to_string(),
+    ])
+    .current_dir(dir)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
+    crate::process::die_with_parent(&mut cmd)
+        .spawn()
+        .map_err(DevError::Spawn)
 }
 
 impl Drop for DynamoDbLocal {

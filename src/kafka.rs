@@ -12,8 +12,8 @@ use crate::config::KafkaConfig;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::mocking::MockCluster;
 use rdkafka::error::KafkaResult;
+use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{DefaultProducerContext, FutureProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
@@ -46,12 +46,19 @@ pub fn base_config(cfg: &KafkaConfig) -> ClientConfig {
 
 /// Ingest's producer: idempotent and transactional. `transactional.id` is stable per
 /// instance, so a restarted instance fences its zombie predecessor.
-pub fn transactional_producer_config(cfg: &KafkaConfig, transactional_id: &str, txn_timeout_ms: u64) -> ClientConfig {
+pub fn transactional_producer_config(
+    cfg: &KafkaConfig,
+    transactional_id: &str,
+    txn_timeout_ms: u64,
+) -> ClientConfig {
     let mut c = base_config(cfg);
     c.set("transactional.id", transactional_id)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("transaction.timeout.ms", txn_timeout_ms.max(1_000).to_string())
+        .set(
+            "transaction.timeout.ms",
+            txn_timeout_ms.max(1_000).to_string(),
+        )
         // Java-compatible key hashing: a chain's key lands on the same partition from any client.
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "0")
@@ -80,7 +87,9 @@ pub fn commit_transaction(p: &FutureProducer, timeout: Duration) -> KafkaResult<
 /// A plain idempotent producer (dead letters).
 pub fn idempotent_producer_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = base_config(cfg);
-    c.set("enable.idempotence", "true").set("acks", "all").set("linger.ms", "0");
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "0");
     c
 }
 
@@ -119,11 +128,21 @@ pub struct EmbeddedKafka {
 impl EmbeddedKafka {
     /// Starts `brokers` brokers on loopback and creates the topics of `cfg`.
     pub fn start(cfg: &KafkaConfig) -> Result<EmbeddedKafka, KafkaSetupError> {
-        let cluster = MockCluster::new(cfg.embedded_brokers as i32).map_err(KafkaSetupError::Embedded)?;
+        let cluster =
+            MockCluster::new(cfg.embedded_brokers as i32).map_err(KafkaSetupError::Embedded)?;
         let k = EmbeddedKafka { cluster };
         let rf = cfg.replication_factor.min(cfg.embedded_brokers).max(1) as i32;
-        for (topic, parts) in [(&cfg.votes_topic, cfg.partitions), (&cfg.audit_topic, cfg.partitions), (&cfg.dead_letter_topic, 1)] {
-            k.cluster.create_topic(topic, parts as i32, rf).map_err(|e| KafkaSetupError::Topic { topic: topic.clone(), detail: e.to_string() })?;
+        for (topic, parts) in [
+            (&cfg.votes_topic, cfg.partitions),
+            (&cfg.audit_topic, cfg.partitions),
+            (&cfg.dead_letter_topic, 1),
+        ] {
+            k.cluster
+                .create_topic(topic, parts as i32, rf)
+                .map_err(|e| KafkaSetupError::Topic {
+                    topic: topic.clone(),
+                    detail: e.to_string(),
+                })?;
         }
         Ok(k)
     }
@@ -144,17 +163,30 @@ pub async fn ensure_topics(cfg: &KafkaConfig) -> Result<(), KafkaSetupError> {
     let rf = || TopicReplication::Fixed(cfg.replication_factor as i32);
     let retention = "-1"; // the vote log is the audit record: keep it (tier it to S3 on MSK).
     // Survive one broker loss without losing an acknowledged write.
-    let min_isr = cfg.replication_factor.saturating_sub(1).clamp(1, 2).to_string();
+    let min_isr = cfg
+        .replication_factor
+        .saturating_sub(1)
+        .clamp(1, 2)
+        .to_string();
     let topics = [
-        NewTopic::new(&cfg.votes_topic, cfg.partitions as i32, rf()).set("retention.ms", retention).set("min.insync.replicas", &min_isr),
-        NewTopic::new(&cfg.audit_topic, cfg.partitions as i32, rf()).set("retention.ms", retention).set("min.insync.replicas", &min_isr),
+        NewTopic::new(&cfg.votes_topic, cfg.partitions as i32, rf())
+            .set("retention.ms", retention)
+            .set("min.insync.replicas", &min_isr),
+        NewTopic::new(&cfg.audit_topic, cfg.partitions as i32, rf())
+            .set("retention.ms", retention)
+            .set("min.insync.replicas", &min_isr),
         NewTopic::new(&cfg.dead_letter_topic, 1, rf()).set("retention.ms", retention),
     ];
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for r in admin.create_topics(topics.iter(), &opts).await? {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(KafkaSetupError::Topic { topic, detail: code.to_string() }),
+            Err((topic, code)) => {
+                return Err(KafkaSetupError::Topic {
+                    topic,
+                    detail: code.to_string(),
+                });
+            }
         }
     }
     Ok(())

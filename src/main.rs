@@ -55,9 +55,17 @@ enum Cmd {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("VOTECHAIN_LOG").unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,librdkafka=warn,aws_config=warn,aws_smithy_runtime=warn"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("VOTECHAIN_LOG_FORMAT").as_deref() == Ok("json") { b.json().init() } else { b.init() }
+    let filter = EnvFilter::try_from_env("VOTECHAIN_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,rdkafka=warn,librdkafka=warn,aws_config=warn,aws_smithy_runtime=warn")
+    });
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("VOTECHAIN_LOG_FORMAT").as_deref() == Ok("json") {
+        b.json().init()
+    } else {
+        b.init()
+    }
 }
 
 #[tokio::main]

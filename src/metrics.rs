@@ -6,7 +6,7 @@
 //! Call sites use the constants below with the `metrics` macros, e.g.
 //! `metrics::counter!(m::WRITER_VOTES_CHAINED).increment(n)`.
 
-use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
@@ -16,7 +16,8 @@ pub const INGEST_REQUEST_SECONDS: &str = "votechain_ingest_request_duration_seco
 pub const INGEST_BATCH_VOTES: &str = "votechain_ingest_batch_votes";
 pub const INGEST_TRANSACTIONS: &str = "votechain_ingest_transactions_total";
 pub const INGEST_TRANSACTION_SECONDS: &str = "votechain_ingest_transaction_duration_seconds";
-pub const INGEST_TRANSACTION_PHASE_SECONDS: &str = "votechain_ingest_transaction_phase_duration_seconds";
+pub const INGEST_TRANSACTION_PHASE_SECONDS: &str =
+    "votechain_ingest_transaction_phase_duration_seconds";
 pub const INGEST_QUEUE_DEPTH: &str = "votechain_ingest_queue_depth_votes";
 // writer
 pub const WRITER_RECORDS: &str = "votechain_writer_records_consumed_total";
@@ -67,7 +68,9 @@ pub const PROCESS_RSS_BYTES: &str = "votechain_process_resident_memory_bytes";
 // http (query and every role's API)
 pub const HTTP_REQUESTS: &str = "votechain_http_requests_total";
 
-const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 const SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 49.0, 100.0, 256.0, 512.0, 1024.0];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -79,13 +82,17 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_votes".into()), SIZE_BUCKETS))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_votes".into()), SIZE_BUCKETS)
+                })
                 .expect("static buckets are valid")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             describe();
             metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-            let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
             metrics::gauge!(PROCESS_START_SECONDS).set(start.as_secs_f64());
             handle
         })
@@ -96,7 +103,9 @@ pub fn install() -> PrometheusHandle {
 /// contain `filter` (e.g. a label pair; "" for all). `# HELP`/`# TYPE` lines never match.
 pub fn sum_series(text: &str, name: &str, filter: &str) -> f64 {
     text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(filter))
+        .filter(|l| {
+            l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(filter)
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -117,53 +126,208 @@ pub fn resident_memory_bytes() -> Option<u64> {
 }
 
 fn describe() {
-    describe_counter!(INGEST_REQUESTS, "Vote submissions by outcome (accepted, bad_request, unauthorized, unprocessable, too_large, overloaded, unavailable).");
-    describe_histogram!(INGEST_REQUEST_SECONDS, Unit::Seconds, "Time from request to answer for vote submissions.");
-    describe_histogram!(INGEST_BATCH_VOTES, Unit::Count, "Votes per Kafka transaction (group commit size).");
-    describe_counter!(INGEST_TRANSACTIONS, "Kafka transactions by result (commit, abort).");
-    describe_histogram!(INGEST_TRANSACTION_SECONDS, Unit::Seconds, "Duration of one Kafka transaction: begin, produce, commit.");
-    describe_histogram!(INGEST_TRANSACTION_PHASE_SECONDS, Unit::Seconds, "Duration of each phase of a Kafka transaction (phase: begin, produce = until every record is acknowledged, commit).");
-    describe_gauge!(INGEST_QUEUE_DEPTH, Unit::Count, "Votes admitted and not yet answered.");
-    describe_counter!(WRITER_RECORDS, "Records read from the votes topic by ChainWriters.");
+    describe_counter!(
+        INGEST_REQUESTS,
+        "Vote submissions by outcome (accepted, bad_request, unauthorized, unprocessable, too_large, overloaded, unavailable)."
+    );
+    describe_histogram!(
+        INGEST_REQUEST_SECONDS,
+        Unit::Seconds,
+        "Time from request to answer for vote submissions."
+    );
+    describe_histogram!(
+        INGEST_BATCH_VOTES,
+        Unit::Count,
+        "Votes per Kafka transaction (group commit size)."
+    );
+    describe_counter!(
+        INGEST_TRANSACTIONS,
+        "Kafka transactions by result (commit, abort)."
+    );
+    describe_histogram!(
+        INGEST_TRANSACTION_SECONDS,
+        Unit::Seconds,
+        "Duration of one Kafka transaction: begin, produce, commit."
+    );
+    describe_histogram!(
+        INGEST_TRANSACTION_PHASE_SECONDS,
+        Unit::Seconds,
+        "Duration of each phase of a Kafka transaction (phase: begin, produce = until every record is acknowledged, commit)."
+    );
+    describe_gauge!(
+        INGEST_QUEUE_DEPTH,
+        Unit::Count,
+        "Votes admitted and not yet answered."
+    );
+    describe_counter!(
+        WRITER_RECORDS,
+        "Records read from the votes topic by ChainWriters."
+    );
     describe_counter!(WRITER_VOTES_CHAINED, "Votes appended to a hash chain.");
-    describe_counter!(WRITER_DUPLICATES, "Records whose vote_id was already chained (resubmissions); chained nothing.");
-    describe_counter!(WRITER_DEAD_LETTERS, "Records sent to the dead-letter topic, by reason.");
-    describe_histogram!(WRITER_BATCH_SECONDS, Unit::Seconds, "Duration of one ChainWriter batch: dedup check and DynamoDB transaction.");
-    describe_histogram!(WRITER_BATCH_VOTES, Unit::Count, "Votes chained per DynamoDB transaction.");
-    describe_counter!(WRITER_REPLANS, "Batches planned again because a vote_id marker already existed (a resubmission this writer did not remember); costs one extra read and transaction.");
-    describe_counter!(WRITER_FENCED, "ChainWriters that found another writer had moved their partition's checkpoint and stopped.");
-    describe_counter!(WRITER_DYNAMODB_RETRIES, "DynamoDB calls retried by the writer, by error kind.");
-    describe_gauge!(WRITER_PARTITIONS, Unit::Count, "Partitions of the votes topic assigned to this writer.");
-    describe_gauge!(WRITER_CHECKPOINT_OFFSET, Unit::Count, "Next Kafka offset each partition's checkpoint points at.");
-    describe_gauge!(CHAIN_TIP_SEQ, Unit::Count, "Last seq linked on each chain, as seen by its ChainWriter.");
-    describe_gauge!(PROJECTOR_LEASES_HELD, Unit::Count, "Stream shard leases this projector holds.");
-    describe_counter!(PROJECTOR_LEASES_TAKEN, "Leases taken, by how (unowned, expired, stolen, reacquired).");
-    describe_counter!(PROJECTOR_LEASES_LOST, "Leases lost to a peer or not renewable in time.");
-    describe_gauge!(PROJECTOR_OPEN_SHARDS, Unit::Count, "Open shards of the ledger's stream.");
+    describe_counter!(
+        WRITER_DUPLICATES,
+        "Records whose vote_id was already chained (resubmissions); chained nothing."
+    );
+    describe_counter!(
+        WRITER_DEAD_LETTERS,
+        "Records sent to the dead-letter topic, by reason."
+    );
+    describe_histogram!(
+        WRITER_BATCH_SECONDS,
+        Unit::Seconds,
+        "Duration of one ChainWriter batch: dedup check and DynamoDB transaction."
+    );
+    describe_histogram!(
+        WRITER_BATCH_VOTES,
+        Unit::Count,
+        "Votes chained per DynamoDB transaction."
+    );
+    describe_counter!(
+        WRITER_REPLANS,
+        "Batches planned again because a vote_id marker already existed (a resubmission this writer did not remember); costs one extra read and transaction."
+    );
+    describe_counter!(
+        WRITER_FENCED,
+        "ChainWriters that found another writer had moved their partition's checkpoint and stopped."
+    );
+    describe_counter!(
+        WRITER_DYNAMODB_RETRIES,
+        "DynamoDB calls retried by the writer, by error kind."
+    );
+    describe_gauge!(
+        WRITER_PARTITIONS,
+        Unit::Count,
+        "Partitions of the votes topic assigned to this writer."
+    );
+    describe_gauge!(
+        WRITER_CHECKPOINT_OFFSET,
+        Unit::Count,
+        "Next Kafka offset each partition's checkpoint points at."
+    );
+    describe_gauge!(
+        CHAIN_TIP_SEQ,
+        Unit::Count,
+        "Last seq linked on each chain, as seen by its ChainWriter."
+    );
+    describe_gauge!(
+        PROJECTOR_LEASES_HELD,
+        Unit::Count,
+        "Stream shard leases this projector holds."
+    );
+    describe_counter!(
+        PROJECTOR_LEASES_TAKEN,
+        "Leases taken, by how (unowned, expired, stolen, reacquired)."
+    );
+    describe_counter!(
+        PROJECTOR_LEASES_LOST,
+        "Leases lost to a peer or not renewable in time."
+    );
+    describe_gauge!(
+        PROJECTOR_OPEN_SHARDS,
+        Unit::Count,
+        "Open shards of the ledger's stream."
+    );
     describe_counter!(PROJECTOR_RECORDS, "Vote records applied to the read model.");
-    describe_counter!(PROJECTOR_BATCHES, "Read-model transactions committed (deltas + checkpoint).");
-    describe_gauge!(PROJECTOR_STREAM_LAG, Unit::Seconds, "Now minus the write time of the newest applied record (KCL's definition): its ApproximateCreationDateTime, sharpened to the millisecond by the writer checkpoint's updated_at_ms in the same transaction (DynamoDB Local rounds creation times to the minute).");
-    describe_histogram!(PROJECTOR_APPLY_DELAY, Unit::Seconds, "From a vote's cast_at_ms to its application to the read model.");
-    describe_counter!(PROJECTOR_TRIMMED, "TrimmedDataAccessException: stream records expired before being applied; rebuild the projection.");
-    describe_counter!(PROJECTOR_UNREADABLE, "Vote items on the stream that could not be parsed (see votechain verify).");
-    describe_counter!(PROJECTOR_LEASE_CONFLICTS, "Read-model transactions refused by the lease condition.");
-    describe_gauge!(LAG_KAFKA_RECORDS, Unit::Count, "Per partition of votes: high watermark minus the writer's checkpoint in DynamoDB (records not yet chained).");
-    describe_gauge!(LAG_KAFKA_COMMITTED_RECORDS, Unit::Count, "Per partition: high watermark minus the consumer group's committed offset (for comparison only).");
-    describe_gauge!(LAG_STREAM_SECONDS, Unit::Seconds, "Per open shard: age of the oldest stream record not yet applied to the read model (0 when caught up).");
-    describe_gauge!(LAG_OPEN_SHARDS, Unit::Count, "Open shards of the ledger's stream.");
-    describe_gauge!(LAG_PARTITIONS, Unit::Count, "Partitions of the votes topic.");
-    describe_gauge!(LAG_LEASES_PER_WORKER, Unit::Count, "Stream leases held per projector worker.");
-    describe_gauge!(SCALING_DESIRED, Unit::Count, "Replicas the LagMonitor asks for, per role (writer <= partitions, projector <= open shards).");
-    describe_gauge!(SCALING_ACTUAL, Unit::Count, "Replicas seen working, per role (writer: group members with partitions; projector: lease owners).");
+    describe_counter!(
+        PROJECTOR_BATCHES,
+        "Read-model transactions committed (deltas + checkpoint)."
+    );
+    describe_gauge!(
+        PROJECTOR_STREAM_LAG,
+        Unit::Seconds,
+        "Now minus the write time of the newest applied record (KCL's definition): its ApproximateCreationDateTime, sharpened to the millisecond by the writer checkpoint's updated_at_ms in the same transaction (DynamoDB Local rounds creation times to the minute)."
+    );
+    describe_histogram!(
+        PROJECTOR_APPLY_DELAY,
+        Unit::Seconds,
+        "From a vote's cast_at_ms to its application to the read model."
+    );
+    describe_counter!(
+        PROJECTOR_TRIMMED,
+        "TrimmedDataAccessException: stream records expired before being applied; rebuild the projection."
+    );
+    describe_counter!(
+        PROJECTOR_UNREADABLE,
+        "Vote items on the stream that could not be parsed (see votechain verify)."
+    );
+    describe_counter!(
+        PROJECTOR_LEASE_CONFLICTS,
+        "Read-model transactions refused by the lease condition."
+    );
+    describe_gauge!(
+        LAG_KAFKA_RECORDS,
+        Unit::Count,
+        "Per partition of votes: high watermark minus the writer's checkpoint in DynamoDB (records not yet chained)."
+    );
+    describe_gauge!(
+        LAG_KAFKA_COMMITTED_RECORDS,
+        Unit::Count,
+        "Per partition: high watermark minus the consumer group's committed offset (for comparison only)."
+    );
+    describe_gauge!(
+        LAG_STREAM_SECONDS,
+        Unit::Seconds,
+        "Per open shard: age of the oldest stream record not yet applied to the read model (0 when caught up)."
+    );
+    describe_gauge!(
+        LAG_OPEN_SHARDS,
+        Unit::Count,
+        "Open shards of the ledger's stream."
+    );
+    describe_gauge!(
+        LAG_PARTITIONS,
+        Unit::Count,
+        "Partitions of the votes topic."
+    );
+    describe_gauge!(
+        LAG_LEASES_PER_WORKER,
+        Unit::Count,
+        "Stream leases held per projector worker."
+    );
+    describe_gauge!(
+        SCALING_DESIRED,
+        Unit::Count,
+        "Replicas the LagMonitor asks for, per role (writer <= partitions, projector <= open shards)."
+    );
+    describe_gauge!(
+        SCALING_ACTUAL,
+        Unit::Count,
+        "Replicas seen working, per role (writer: group members with partitions; projector: lease owners)."
+    );
     describe_counter!(REPLAY_RECORDS, "Records read by replays.");
-    describe_gauge!(RECOUNT_MISMATCHES, Unit::Count, "Counters that differed in the last recount (0 = all three counts agree).");
+    describe_gauge!(
+        RECOUNT_MISMATCHES,
+        Unit::Count,
+        "Counters that differed in the last recount (0 = all three counts agree)."
+    );
     describe_counter!(QUERY_REQUESTS, "Query API requests by route and status.");
-    describe_histogram!(QUERY_REQUEST_SECONDS, Unit::Seconds, "Query API latency by route.");
-    describe_counter!(ACTOR_RESTARTS, "Actor restarts by supervisors, by actor kind and reason.");
-    describe_counter!(ACTOR_ESCALATIONS, "Supervisors that exceeded their restart intensity and escalated.");
-    describe_gauge!(BUILD_INFO, "Always 1; the version label says which build runs.");
-    describe_gauge!(PROCESS_START_SECONDS, Unit::Seconds, "Process start time since the Unix epoch.");
-    describe_gauge!(PROCESS_RSS_BYTES, Unit::Bytes, "Resident memory of the process.");
+    describe_histogram!(
+        QUERY_REQUEST_SECONDS,
+        Unit::Seconds,
+        "Query API latency by route."
+    );
+    describe_counter!(
+        ACTOR_RESTARTS,
+        "Actor restarts by supervisors, by actor kind and reason."
+    );
+    describe_counter!(
+        ACTOR_ESCALATIONS,
+        "Supervisors that exceeded their restart intensity and escalated."
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the version label says which build runs."
+    );
+    describe_gauge!(
+        PROCESS_START_SECONDS,
+        Unit::Seconds,
+        "Process start time since the Unix epoch."
+    );
+    describe_gauge!(
+        PROCESS_RSS_BYTES,
+        Unit::Bytes,
+        "Resident memory of the process."
+    );
     describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status class.");
 }
 
@@ -173,7 +337,10 @@ mod tests {
     fn sum_series_adds_the_matching_series_only() {
         let text = "# HELP votechain_x_total x\n# TYPE votechain_x_total counter\nvotechain_x_total{kind=\"a\"} 2\nvotechain_x_total{kind=\"b\"} 3\nvotechain_x_total_other 100\nvotechain_y 7\n";
         assert_eq!(super::sum_series(text, "votechain_x_total", ""), 5.0);
-        assert_eq!(super::sum_series(text, "votechain_x_total", "kind=\"b\""), 3.0);
+        assert_eq!(
+            super::sum_series(text, "votechain_x_total", "kind=\"b\""),
+            3.0
+        );
         assert_eq!(super::sum_series(text, "votechain_y", ""), 7.0);
         assert_eq!(super::sum_series(text, "votechain_z", ""), 0.0);
     }

@@ -22,7 +22,9 @@ mod tests {
 
     #[test]
     fn the_child_runs_normally() {
-        let out = die_with_parent(Command::new("sh").args(["-c", "echo ok"])).output().unwrap();
+        let out = die_with_parent(Command::new("sh").args(["-c", "echo ok"]))
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
     }
 }

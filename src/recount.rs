@@ -26,7 +26,9 @@ pub use votechain_core::recount::{RecountReport, Row, compare};
 pub enum RecountError {
     #[error("unknown election '{0}'")]
     UnknownElection(String),
-    #[error("partition {partition}: the writer is at offset {at}, the cut is {cut}; is the writer running?")]
+    #[error(
+        "partition {partition}: the writer is at offset {at}, the cut is {cut}; is the writer running?"
+    )]
     WriterBehind { partition: i32, at: i64, cut: i64 },
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
@@ -38,8 +40,17 @@ pub enum RecountError {
     Pointer(#[from] projection::PointerError),
 }
 
-pub async fn recount(cfg: &Config, ledger: &Ledger, election: &str, wait: Duration) -> Result<RecountReport, RecountError> {
-    let e = cfg.registry().get(election).cloned().ok_or_else(|| RecountError::UnknownElection(election.into()))?;
+pub async fn recount(
+    cfg: &Config,
+    ledger: &Ledger,
+    election: &str,
+    wait: Duration,
+) -> Result<RecountReport, RecountError> {
+    let e = cfg
+        .registry()
+        .get(election)
+        .cloned()
+        .ok_or_else(|| RecountError::UnknownElection(election.into()))?;
     let topic = &cfg.kafka.votes_topic;
     let consumer = Arc::new(replay::consumer(&crate::kafka::base_config(&cfg.kafka))?);
     let cut = replay::high_watermarks(&consumer, topic).await?;
@@ -48,8 +59,21 @@ pub async fn recount(cfg: &Config, ledger: &Ledger, election: &str, wait: Durati
     // 1. Kafka.
     let mut engine = ReplayEngine::new(cfg.registry(), topic);
     let mut kafka_votes = Vec::new();
-    let keep = |v: &[items::VoteItem]| v.iter().filter(|v| v.election_id == e.id).cloned().collect::<Vec<_>>();
-    replay::read_log(&consumer, &mut engine, Until::Offsets(&cut), wait, |v| kafka_votes.extend(keep(v)), |_| {}).await?;
+    let keep = |v: &[items::VoteItem]| {
+        v.iter()
+            .filter(|v| v.election_id == e.id)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    replay::read_log(
+        &consumer,
+        &mut engine,
+        Until::Offsets(&cut),
+        wait,
+        |v| kafka_votes.extend(keep(v)),
+        |_| {},
+    )
+    .await?;
     let kafka = replay::count(&kafka_votes, &e.id, None);
     // 2. The chain, verified.
     let mut chain_votes = Vec::new();
@@ -64,13 +88,24 @@ pub async fn recount(cfg: &Config, ledger: &Ledger, election: &str, wait: Durati
         .await?;
         problems.extend(checker.problems.iter().map(|p| p.to_string()));
     }
-    let at_cut: Vec<_> = chain_votes.iter().filter(|v| v.kafka_offset < cut.get(&v.kafka_partition).copied().unwrap_or(0)).cloned().collect();
+    let at_cut: Vec<_> = chain_votes
+        .iter()
+        .filter(|v| v.kafka_offset < cut.get(&v.kafka_partition).copied().unwrap_or(0))
+        .cloned()
+        .collect();
     let chain = replay::count(&at_cut, &e.id, None);
     // 3. The active read model, and the chain at its cut.
     let p = projection::read(&ledger.db, &cfg.dynamodb.lease_table).await?;
-    let table = p.target(&cfg.dynamodb.results_table, &e.id, 0).0.to_string();
+    let table = p
+        .target(&cfg.dynamodb.results_table, &e.id, 0)
+        .0
+        .to_string();
     let rm = results::read(&ledger.db, &table, &cfg.registry(), &e.id, true).await?;
-    let rm_cut: BTreeMap<u32, u64> = rm.chains.iter().filter_map(|(c, n)| Some((c.parse().ok()?, *n))).collect();
+    let rm_cut: BTreeMap<u32, u64> = rm
+        .chains
+        .iter()
+        .filter_map(|(c, n)| Some((c.parse().ok()?, *n)))
+        .collect();
     let chain_at_rm = replay::count(&chain_votes, &e.id, Some(&rm_cut));
     let (rows, mismatches) = compare(&kafka, &chain, &counts_of(&rm), &chain_at_rm);
     metrics::gauge!(m::RECOUNT_MISMATCHES).set(mismatches.len() as f64);
@@ -88,16 +123,29 @@ pub async fn recount(cfg: &Config, ledger: &Ledger, election: &str, wait: Durati
 }
 
 /// The chain must have reached the cut before it can be compared at it.
-async fn wait_for_writers(ledger: &Ledger, topic: &str, cut: &BTreeMap<i32, i64>, wait: Duration) -> Result<(), RecountError> {
+async fn wait_for_writers(
+    ledger: &Ledger,
+    topic: &str,
+    cut: &BTreeMap<i32, i64>,
+    wait: Duration,
+) -> Result<(), RecountError> {
     let deadline = tokio::time::Instant::now() + wait;
     for (p, end) in cut {
         loop {
-            let at = ledger.checkpoint(topic, *p).await?.map(|c| c.next_offset).unwrap_or(0);
+            let at = ledger
+                .checkpoint(topic, *p)
+                .await?
+                .map(|c| c.next_offset)
+                .unwrap_or(0);
             if at >= *end || *end == 0 {
                 break;
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(RecountError::WriterBehind { partition: *p, at, cut: *end });
+                return Err(RecountError::WriterBehind {
+                    partition: *p,
+                    at,
+                    cut: *end,
+                });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -25,30 +25,43 @@ pub enum Until<'a> {
     /// Every partition read up to (excluding) these offsets.
     Offsets(&'a BTreeMap<i32, i64>),
     /// Every chain of `election` replayed up to these seqs.
-    Tips { election: &'a str, tips: &'a BTreeMap<u32, u64> },
+    Tips {
+        election: &'a str,
+        tips: &'a BTreeMap<u32, u64>,
+    },
 }
 
 /// A consumer of its own: no group membership, nothing committed, `read_committed`.
 pub fn consumer(base: &ClientConfig) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
     let mut c = base.clone();
-    c.set("group.id", format!("votechain-replay-{}", uuid::Uuid::new_v4()))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("isolation.level", "read_committed")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
+    c.set(
+        "group.id",
+        format!("votechain-replay-{}", uuid::Uuid::new_v4()),
+    )
+    .set("enable.auto.commit", "false")
+    .set("enable.auto.offset.store", "false")
+    .set("isolation.level", "read_committed")
+    .set("auto.offset.reset", "earliest")
+    .set("enable.partition.eof", "false");
     c.create()
 }
 
 /// Partitions of the topic and their high watermarks now.
-pub async fn high_watermarks(c: &std::sync::Arc<StreamConsumer>, topic: &str) -> Result<BTreeMap<i32, i64>, rdkafka::error::KafkaError> {
+pub async fn high_watermarks(
+    c: &std::sync::Arc<StreamConsumer>,
+    topic: &str,
+) -> Result<BTreeMap<i32, i64>, rdkafka::error::KafkaError> {
     let (c, topic) = (c.clone(), topic.to_string());
     tokio::task::spawn_blocking(move || {
         let md = c.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
         let mut out = BTreeMap::new();
         for t in md.topics() {
             for p in t.partitions() {
-                out.insert(p.id(), c.fetch_watermarks(&topic, p.id(), Duration::from_secs(10))?.1);
+                out.insert(
+                    p.id(),
+                    c.fetch_watermarks(&topic, p.id(), Duration::from_secs(10))?
+                        .1,
+                );
             }
         }
         Ok(out)
@@ -58,10 +71,18 @@ pub async fn high_watermarks(c: &std::sync::Arc<StreamConsumer>, topic: &str) ->
 }
 
 /// Assigns every partition at `from` (default: the beginning).
-pub fn assign(c: &StreamConsumer, topic: &str, partitions: impl Iterator<Item = i32>, from: &BTreeMap<i32, i64>) -> Result<(), rdkafka::error::KafkaError> {
+pub fn assign(
+    c: &StreamConsumer,
+    topic: &str,
+    partitions: impl Iterator<Item = i32>,
+    from: &BTreeMap<i32, i64>,
+) -> Result<(), rdkafka::error::KafkaError> {
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
-        let off = from.get(&p).map(|o| Offset::Offset(*o)).unwrap_or(Offset::Beginning);
+        let off = from
+            .get(&p)
+            .map(|o| Offset::Offset(*o))
+            .unwrap_or(Offset::Beginning);
         tpl.add_partition_offset(topic, p, off)?;
     }
     c.assign(&tpl)
@@ -86,8 +107,12 @@ pub async fn read_log(
             flush(engine, &mut pending, &mut on_votes);
         }
         let done = match &until {
-            Until::Offsets(ends) => ends.iter().all(|(p, end)| positions.get(p).copied().unwrap_or(0) >= *end || *end == 0),
-            Until::Tips { election, tips } => tips.iter().all(|(ch, seq)| engine.tip(election, *ch).seq >= *seq),
+            Until::Offsets(ends) => ends
+                .iter()
+                .all(|(p, end)| positions.get(p).copied().unwrap_or(0) >= *end || *end == 0),
+            Until::Tips { election, tips } => tips
+                .iter()
+                .all(|(ch, seq)| engine.tip(election, *ch).seq >= *seq),
         };
         if done {
             flush(engine, &mut pending, &mut on_votes);
@@ -104,7 +129,10 @@ pub async fn read_log(
                         continue; // beyond the cut: not ours to count this time
                     }
                 }
-                pending.entry(p).or_default().push(Record { offset: off, payload: m.payload().unwrap_or_default().to_vec() });
+                pending.entry(p).or_default().push(Record {
+                    offset: off,
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                });
                 positions.insert(p, off + 1);
                 last_progress = tokio::time::Instant::now();
                 if pending.values().map(Vec::len).sum::<usize>() >= 500 {
@@ -119,7 +147,12 @@ pub async fn read_log(
                 // Transaction markers at the end of a partition are never delivered: ask the
                 // consumer where it stands.
                 if let Ok(pos) = c.position() {
-                    tracing::debug!(?pos, ?positions, records = engine.records, "replay position after idle");
+                    tracing::debug!(
+                        ?pos,
+                        ?positions,
+                        records = engine.records,
+                        "replay position after idle"
+                    );
                     for e in pos.elements() {
                         if let Offset::Offset(o) = e.offset() {
                             let cur = positions.entry(e.partition()).or_default();
@@ -132,17 +165,23 @@ pub async fn read_log(
                         Until::Offsets(e) => format!("offsets {e:?}"),
                         Until::Tips { tips, .. } => format!("chain tips {tips:?}"),
                     };
-                    return Err(ReplayError::Stalled { what, secs: idle_limit.as_secs() });
+                    return Err(ReplayError::Stalled {
+                        what,
+                        secs: idle_limit.as_secs(),
+                    });
                 }
             }
         }
     }
 }
 
-fn flush(engine: &mut ReplayEngine, pending: &mut BTreeMap<i32, Vec<Record>>, on_votes: &mut impl FnMut(&[VoteItem])) {
+fn flush(
+    engine: &mut ReplayEngine,
+    pending: &mut BTreeMap<i32, Vec<Record>>,
+    on_votes: &mut impl FnMut(&[VoteItem]),
+) {
     for (p, recs) in std::mem::take(pending) {
         let votes = engine.feed(p, &recs);
         on_votes(&votes);
     }
 }
-

@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::dynamo::{self, ledger::Ledger};
 use crate::http;
 use crate::shared::{Shared, Slot};
-use crate::topology::{self, TreeInputs};
 use crate::supervision::{Supervisor, SupervisorArgs, SupervisorMsg};
+use crate::topology::{self, TreeInputs};
 use ractor::{Actor, ActorRef};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +21,10 @@ pub enum StartError {
     #[error("cannot start the actor tree: {0}")]
     Spawn(String),
     #[error("cannot bind HTTP on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running process: its supervisor tree and HTTP server.
@@ -43,35 +46,75 @@ impl Node {
         let db = dynamo::client(&config.dynamodb).await;
         let ledger = Ledger::new(db, config.dynamodb.ledger_table.clone());
         let ingest_slot: Slot<IngestMsg> = Slot::default();
-        let streams = if config.runs(crate::config::Role::Projector) || config.runs(crate::config::Role::LagMonitor) {
-            let arn = crate::projector::stream::stream_arn(&ledger.db, &ledger.table).await.map_err(|e| StartError::Spawn(e.to_string()))?;
+        let streams = if config.runs(crate::config::Role::Projector)
+            || config.runs(crate::config::Role::LagMonitor)
+        {
+            let arn = crate::projector::stream::stream_arn(&ledger.db, &ledger.table)
+                .await
+                .map_err(|e| StartError::Spawn(e.to_string()))?;
             Some((dynamo::streams_client(&config.dynamodb).await, arn))
         } else {
             None
         };
         let scaling: Shared<votechain_core::scaling::ScalingReport> = Shared::default();
-        let inputs = TreeInputs { config: config.clone(), ledger: ledger.clone(), streams, ingest_slot: ingest_slot.clone(), scaling: scaling.clone() };
+        let inputs = TreeInputs {
+            config: config.clone(),
+            ledger: ledger.clone(),
+            streams,
+            ingest_slot: ingest_slot.clone(),
+            scaling: scaling.clone(),
+        };
         let children = topology::build(&inputs)?;
-        let args = SupervisorArgs { name: format!("node-{}", config.node.instance_id), policy: config.supervision, children };
-        let (root, root_task) = Actor::spawn(None, Supervisor, args).await.map_err(|e| StartError::Spawn(e.to_string()))?;
+        let args = SupervisorArgs {
+            name: format!("node-{}", config.node.instance_id),
+            policy: config.supervision,
+            children,
+        };
+        let (root, root_task) = Actor::spawn(None, Supervisor, args)
+            .await
+            .map_err(|e| StartError::Spawn(e.to_string()))?;
 
-        let state = http::AppState::new(config.clone(), ledger.clone(), ingest_slot, scaling, root.clone(), handle);
+        let state = http::AppState::new(
+            config.clone(),
+            ledger.clone(),
+            ingest_slot,
+            scaling,
+            root.clone(),
+            handle,
+        );
         let app = http::router(state);
         let listener = tokio::net::TcpListener::bind(config.node.http_addr)
             .await
-            .map_err(|source| StartError::Bind { addr: config.node.http_addr, source })?;
-        let http_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.node.http_addr, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: config.node.http_addr,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.node.http_addr,
+            source,
+        })?;
         let (http_stop, mut rx) = tokio::sync::watch::channel(false);
         let http_task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.wait_for(|v| *v).await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
         tracing::info!(%http_addr, roles = ?config.roles, "node started");
-        Ok(Node { config, root, http_addr, ledger, http_stop, http_task, root_task })
+        Ok(Node {
+            config,
+            root,
+            http_addr,
+            ledger,
+            http_stop,
+            http_task,
+            root_task,
+        })
     }
 
     /// Graceful shutdown: stop intake (HTTP) first, then the actors in reverse start order
@@ -80,7 +123,10 @@ impl Node {
         let grace = Duration::from_millis(self.config.node.shutdown_grace_ms);
         let _ = self.http_stop.send(true);
         let _ = tokio::time::timeout(grace / 2, self.http_task).await;
-        let _ = self.root.call(|r| SupervisorMsg::Shutdown(grace / 8, r), Some(grace / 4)).await;
+        let _ = self
+            .root
+            .call(|r| SupervisorMsg::Shutdown(grace / 8, r), Some(grace / 4))
+            .await;
         self.root.stop(Some("shutdown".into()));
         let _ = tokio::time::timeout(grace / 4, self.root_task).await;
         tracing::info!("node stopped");

@@ -5,18 +5,22 @@
 //! (contract). Creating a table that exists is a no-op; a table that exists with
 //! another key schema or without the stream is an error, not a silent mismatch.
 
+use crate::dynamo::{ErrorClass, classify};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TableStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TableStatus,
 };
-use crate::dynamo::{ErrorClass, classify};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
     #[error("DynamoDB call {op} on table {table} failed: {detail}")]
-    Call { op: &'static str, table: String, detail: String },
+    Call {
+        op: &'static str,
+        table: String,
+        detail: String,
+    },
     #[error("table {table} exists but {problem}")]
     Mismatch { table: String, problem: String },
     #[error("table {0} did not become ACTIVE in time")]
@@ -25,7 +29,13 @@ pub enum TableError {
 
 /// Creates the ledger table unless it exists; waits until it is ACTIVE.
 pub async fn ensure_ledger_table(db: &Client, table: &str) -> Result<(), TableError> {
-    ensure_table(db, table, &[("pk", KeyType::Hash), ("sk", KeyType::Range)], Some(StreamViewType::NewImage)).await
+    ensure_table(
+        db,
+        table,
+        &[("pk", KeyType::Hash), ("sk", KeyType::Range)],
+        Some(StreamViewType::NewImage),
+    )
+    .await
 }
 
 /// Every table of a config: ledger, leases, results.
@@ -34,46 +44,91 @@ pub async fn ensure_all(db: &Client, cfg: &crate::config::DynamoConfig) -> Resul
     ensure_table(db, &cfg.lease_table, &[("leaseKey", KeyType::Hash)], None).await?;
     crate::projector::projection::ensure(db, &cfg.lease_table)
         .await
-        .map_err(|e| TableError::Call { op: "PutItem(projection pointer)", table: cfg.lease_table.clone(), detail: e.to_string() })?;
+        .map_err(|e| TableError::Call {
+            op: "PutItem(projection pointer)",
+            table: cfg.lease_table.clone(),
+            detail: e.to_string(),
+        })?;
     ensure_results_table(db, &cfg.results_table).await
 }
 
 /// A read-model table (results): `pk`/`sk`, no stream.
 pub async fn ensure_results_table(db: &Client, table: &str) -> Result<(), TableError> {
-    ensure_table(db, table, &[("pk", KeyType::Hash), ("sk", KeyType::Range)], None).await
+    ensure_table(
+        db,
+        table,
+        &[("pk", KeyType::Hash), ("sk", KeyType::Range)],
+        None,
+    )
+    .await
 }
 
 /// Creates a string-keyed table with these keys, optionally with a stream of `view`.
-pub async fn ensure_table(db: &Client, table: &str, keys: &[(&str, KeyType)], view: Option<StreamViewType>) -> Result<(), TableError> {
-    let call = |op: &'static str, e: String| TableError::Call { op, table: table.to_string(), detail: e };
+pub async fn ensure_table(
+    db: &Client,
+    table: &str,
+    keys: &[(&str, KeyType)],
+    view: Option<StreamViewType>,
+) -> Result<(), TableError> {
+    let call = |op: &'static str, e: String| TableError::Call {
+        op,
+        table: table.to_string(),
+        detail: e,
+    };
     match db.describe_table().table_name(table).send().await {
         Ok(out) => {
-            let t = out.table().ok_or_else(|| call("DescribeTable", "no table description".into()))?;
+            let t = out
+                .table()
+                .ok_or_else(|| call("DescribeTable", "no table description".into()))?;
             let have: Vec<(String, String)> = t
                 .key_schema()
                 .iter()
-                .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+                .map(|k| {
+                    (
+                        k.attribute_name().to_string(),
+                        k.key_type().as_str().to_string(),
+                    )
+                })
                 .collect();
-            let want: Vec<(String, String)> = keys.iter().map(|(n, k)| (n.to_string(), k.as_str().to_string())).collect();
+            let want: Vec<(String, String)> = keys
+                .iter()
+                .map(|(n, k)| (n.to_string(), k.as_str().to_string()))
+                .collect();
             if have != want {
-                return Err(TableError::Mismatch { table: table.into(), problem: format!("has key schema {have:?}, want {want:?}") });
+                return Err(TableError::Mismatch {
+                    table: table.into(),
+                    problem: format!("has key schema {have:?}, want {want:?}"),
+                });
             }
             if let Some(view) = view {
                 let spec = t.stream_specification();
-                let ok = spec.is_some_and(|s| s.stream_enabled() && s.stream_view_type() == Some(&view));
+                let ok =
+                    spec.is_some_and(|s| s.stream_enabled() && s.stream_view_type() == Some(&view));
                 if !ok {
-                    return Err(TableError::Mismatch { table: table.into(), problem: format!("has no stream of {view:?}") });
+                    return Err(TableError::Mismatch {
+                        table: table.into(),
+                        problem: format!("has no stream of {view:?}"),
+                    });
                 }
             }
         }
         Err(e) if classify(&e) == ErrorClass::NotFound => {
-            let mut req = db.create_table().table_name(table).billing_mode(BillingMode::PayPerRequest);
+            let mut req = db
+                .create_table()
+                .table_name(table)
+                .billing_mode(BillingMode::PayPerRequest);
             for (name, kt) in keys {
-                req = req.attribute_definitions(attr(name)).key_schema(key(name, kt.clone()));
+                req = req
+                    .attribute_definitions(attr(name))
+                    .key_schema(key(name, kt.clone()));
             }
             if let Some(view) = view {
                 req = req.stream_specification(
-                    StreamSpecification::builder().stream_enabled(true).stream_view_type(view).build().expect("complete"),
+                    StreamSpecification::builder()
+                        .stream_enabled(true)
+                        .stream_view_type(view)
+                        .build()
+                        .expect("complete"),
                 );
             }
             match req.send().await {
@@ -90,11 +145,16 @@ pub async fn ensure_table(db: &Client, table: &str, keys: &[(&str, KeyType)], vi
 
 async fn wait_active(db: &Client, table: &str) -> Result<(), TableError> {
     for _ in 0..120 {
-        let out = db.describe_table().table_name(table).send().await.map_err(|e| TableError::Call {
-            op: "DescribeTable",
-            table: table.into(),
-            detail: crate::dynamo::describe(&e),
-        })?;
+        let out = db
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| TableError::Call {
+                op: "DescribeTable",
+                table: table.into(),
+                detail: crate::dynamo::describe(&e),
+            })?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             return Ok(());
         }
@@ -112,5 +172,9 @@ fn attr(name: &str) -> AttributeDefinition {
 }
 
 fn key(name: &str, kt: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder().attribute_name(name).key_type(kt).build().expect("complete")
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kt)
+        .build()
+        .expect("complete")
 }

@@ -5,23 +5,23 @@
 //! Child order is start order; shutdown stops children in reverse: the intake
 //! (`ingest-batcher`) is listed last so it stops first, then the writers drain.
 
-use votechain_core::restart::Restart;
-use crate::supervision::actor_name;
-use crate::supervision::supervisor::{ChildSpec, StartFn};
 use crate::actors::chain_writer::WriterCtx;
 use crate::actors::ingest_batcher::{IngestBatcher, IngestMsg};
 use crate::actors::lag_monitor::LagMonitor;
 use crate::actors::lease_coordinator::LeaseCoordinator;
 use crate::actors::shard_worker::ProjectorCtx;
-use crate::projector::lease::LeaseTable;
 use crate::actors::writer_coordinator::WriterCoordinator;
 use crate::config::{Config, Role};
 use crate::dynamo::ledger::Ledger;
 use crate::kafka;
+use crate::projector::lease::LeaseTable;
 use crate::shared::Slot;
+use crate::supervision::actor_name;
+use crate::supervision::supervisor::{ChildSpec, StartFn};
 use ractor::Actor;
 use std::sync::Arc;
 use std::time::Duration;
+use votechain_core::restart::Restart;
 
 /// What the builder needs besides the config: clients shared by the role's actors.
 #[derive(Clone)]
@@ -38,7 +38,10 @@ pub struct TreeInputs {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("Kafka client for {role}: {source}")]
-    Kafka { role: &'static str, source: rdkafka::error::KafkaError },
+    Kafka {
+        role: &'static str,
+        source: rdkafka::error::KafkaError,
+    },
 }
 
 /// The children of the role supervisor for the roles in `inputs.config`.
@@ -46,23 +49,48 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
     let cfg = &inputs.config;
     let mut children = Vec::new();
     if cfg.runs(Role::Writer) {
-        let ctx = Arc::new(WriterCtx::new(cfg, inputs.ledger.clone()).map_err(|source| BuildError::Kafka { role: "writer", source })?);
+        let ctx = Arc::new(
+            WriterCtx::new(cfg, inputs.ledger.clone()).map_err(|source| BuildError::Kafka {
+                role: "writer",
+                source,
+            })?,
+        );
         let group_config = kafka::group_consumer_config(&cfg.kafka, &cfg.writer.group_id);
         let policy = cfg.supervision;
         let instance = cfg.node.instance_id.clone();
         const KIND: &str = "writer_coordinator";
         let start: StartFn = Arc::new(move |sup| {
             let instance = instance.clone();
-            let actor = WriterCoordinator { ctx: ctx.clone(), group_config: group_config.clone(), policy };
-            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+            let actor = WriterCoordinator {
+                ctx: ctx.clone(),
+                group_config: group_config.clone(),
+                policy,
+            };
+            Box::pin(async move {
+                Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            })
         });
-        children.push(ChildSpec { name: "writer-coordinator".into(), kind: "writer_coordinator", restart: Restart::Permanent, start });
+        children.push(ChildSpec {
+            name: "writer-coordinator".into(),
+            kind: "writer_coordinator",
+            restart: Restart::Permanent,
+            start,
+        });
     }
     if let (true, Some((streams, arn))) = (cfg.runs(Role::Projector), inputs.streams.clone()) {
         let p = &cfg.projector;
         let ctx = Arc::new(ProjectorCtx {
-            worker_id: p.worker_id.clone().unwrap_or_else(|| cfg.node.instance_id.clone()),
-            leases: LeaseTable { db: inputs.ledger.db.clone(), table: cfg.dynamodb.lease_table.clone(), stream_arn: arn },
+            worker_id: p
+                .worker_id
+                .clone()
+                .unwrap_or_else(|| cfg.node.instance_id.clone()),
+            leases: LeaseTable {
+                db: inputs.ledger.db.clone(),
+                table: cfg.dynamodb.lease_table.clone(),
+                stream_arn: arn,
+            },
             streams,
             db: inputs.ledger.db.clone(),
             results_table: cfg.dynamodb.results_table.clone(),
@@ -75,18 +103,41 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         const KIND: &str = "lease_coordinator";
         let start: StartFn = Arc::new(move |sup| {
             let instance = instance.clone();
-            let actor = LeaseCoordinator { ctx: ctx.clone(), policy };
-            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+            let actor = LeaseCoordinator {
+                ctx: ctx.clone(),
+                policy,
+            };
+            Box::pin(async move {
+                Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            })
         });
-        children.push(ChildSpec { name: "lease-coordinator".into(), kind: "lease_coordinator", restart: Restart::Permanent, start });
+        children.push(ChildSpec {
+            name: "lease-coordinator".into(),
+            kind: "lease_coordinator",
+            restart: Restart::Permanent,
+            start,
+        });
     }
     if let (true, Some((streams, arn))) = (cfg.runs(Role::LagMonitor), inputs.streams.clone()) {
         let mut admin_config = kafka::base_config(&cfg.kafka);
         // Never joins the group: only reads watermarks and the readers' committed offsets.
-        admin_config.set("group.id", format!("{}-readers", cfg.writer.group_id)).set("enable.auto.commit", "false");
+        admin_config
+            .set("group.id", format!("{}-readers", cfg.writer.group_id))
+            .set("enable.auto.commit", "false");
         let lm = cfg.lag_monitor;
-        let (topic, group, ledger, report) = (cfg.kafka.votes_topic.clone(), cfg.writer.group_id.clone(), inputs.ledger.clone(), inputs.scaling.clone());
-        let leases = LeaseTable { db: inputs.ledger.db.clone(), table: cfg.dynamodb.lease_table.clone(), stream_arn: arn };
+        let (topic, group, ledger, report) = (
+            cfg.kafka.votes_topic.clone(),
+            cfg.writer.group_id.clone(),
+            inputs.ledger.clone(),
+            inputs.scaling.clone(),
+        );
+        let leases = LeaseTable {
+            db: inputs.ledger.db.clone(),
+            table: cfg.dynamodb.lease_table.clone(),
+            stream_arn: arn,
+        };
         let failover = Duration::from_millis(cfg.projector.failover_ms);
         let instance = cfg.node.instance_id.clone();
         const KIND: &str = "lag_monitor";
@@ -104,9 +155,18 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
                 policy: lm.policy,
                 report: report.clone(),
             };
-            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+            Box::pin(async move {
+                Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            })
         });
-        children.push(ChildSpec { name: "lag-monitor".into(), kind: "lag_monitor", restart: Restart::Permanent, start });
+        children.push(ChildSpec {
+            name: "lag-monitor".into(),
+            kind: "lag_monitor",
+            restart: Restart::Permanent,
+            start,
+        });
     }
     if cfg.runs(Role::Ingest) {
         let producer_config = kafka::transactional_producer_config(
@@ -130,9 +190,18 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
                 txn_timeout: Duration::from_millis(ing.transaction_timeout_ms),
                 slot: slot.clone(),
             };
-            Box::pin(async move { Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup).await.map(|(r, _)| r.get_cell()) })
+            Box::pin(async move {
+                Actor::spawn_linked(Some(actor_name(KIND, &instance)), actor, (), sup)
+                    .await
+                    .map(|(r, _)| r.get_cell())
+            })
         });
-        children.push(ChildSpec { name: "ingest-batcher".into(), kind: "ingest_batcher", restart: Restart::Permanent, start });
+        children.push(ChildSpec {
+            name: "ingest-batcher".into(),
+            kind: "ingest_batcher",
+            restart: Restart::Permanent,
+            start,
+        });
     }
     Ok(children)
 }

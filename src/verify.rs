@@ -10,18 +10,38 @@ pub use votechain_core::verify::{ChainChecker, ChainSummary, Problem, Report, St
 
 /// A raw ledger item as the checker sees it: key and fields, or why it is unreadable.
 pub fn stored(it: &Item) -> Stored {
-    let key = |a: &str| it.get(a).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let key = |a: &str| {
+        it.get(a)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
     match items::parse_vote(it) {
-        Ok(vote) => Stored::Vote { pk: key("pk"), sk: key("sk"), vote: Box::new(vote) },
-        Err(e) => Stored::Unreadable { sk: key("sk"), detail: e.to_string() },
+        Ok(vote) => Stored::Vote {
+            pk: key("pk"),
+            sk: key("sk"),
+            vote: Box::new(vote),
+        },
+        Err(e) => Stored::Unreadable {
+            sk: key("sk"),
+            detail: e.to_string(),
+        },
     }
 }
 
 /// Calls `f` with every item of one chain, in seq order (consistent reads).
-pub async fn read_chain(ledger: &Ledger, election: &str, chain: u32, chains: u32, mut f: impl FnMut(&Item)) -> Result<(), LedgerError> {
+pub async fn read_chain(
+    ledger: &Ledger,
+    election: &str,
+    chain: u32,
+    chains: u32,
+    mut f: impl FnMut(&Item),
+) -> Result<(), LedgerError> {
     let mut start = None;
     loop {
-        let (page, next) = ledger.chain_page(election, chain, chains, start, true).await?;
+        let (page, next) = ledger
+            .chain_page(election, chain, chains, start, true)
+            .await?;
         page.iter().for_each(&mut f);
         match next {
             Some(k) => start = Some(k),
@@ -31,12 +51,19 @@ pub async fn read_chain(ledger: &Ledger, election: &str, chain: u32, chains: u32
 }
 
 /// Walks all `chains` chains of the election and recomputes every hash.
-pub async fn verify_election(ledger: &Ledger, election_id: &str, chains: u32) -> Result<Report, LedgerError> {
+pub async fn verify_election(
+    ledger: &Ledger,
+    election_id: &str,
+    chains: u32,
+) -> Result<Report, LedgerError> {
     let mut seen = HashSet::new();
     let mut report = Report::new(election_id);
     for chain in 0..chains {
         let mut checker = ChainChecker::new(election_id, chain, chains);
-        read_chain(ledger, election_id, chain, chains, |it| checker.feed(&stored(it), &mut seen)).await?;
+        read_chain(ledger, election_id, chain, chains, |it| {
+            checker.feed(&stored(it), &mut seen)
+        })
+        .await?;
         report.add(checker);
     }
     Ok(report)

@@ -18,12 +18,9 @@
 //! replans,dynamodb_retries}_total`, `votechain_writer_batch_{duration_seconds,votes}`,
 //! `votechain_writer_checkpoint_offset{partition}`, `votechain_chain_tip_seq{election,chain}`.
 
-use votechain_core::chain::Tip;
 use crate::dynamo::ErrorClass;
 use crate::dynamo::ledger::{AppendOutcome, Ledger, LedgerError};
 use crate::metrics as m;
-use votechain_core::linking::{Cancelled, ChainKey, Plan, RecentIds, Record, plan_batch, read_cancellation, request_token};
-use votechain_core::model::{Invalid, Registry, VoteEvent, accept_event};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -32,6 +29,11 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use votechain_core::chain::Tip;
+use votechain_core::linking::{
+    Cancelled, ChainKey, Plan, RecentIds, Record, plan_batch, read_cancellation, request_token,
+};
+use votechain_core::model::{Invalid, Registry, VoteEvent, accept_event};
 
 /// What every ChainWriter of a process shares (immutable).
 pub struct WriterCtx {
@@ -52,10 +54,16 @@ pub struct WriterCtx {
 
 impl WriterCtx {
     /// Everything a ChainWriter needs, from the writer section of the config.
-    pub fn new(cfg: &crate::config::Config, ledger: Ledger) -> Result<WriterCtx, rdkafka::error::KafkaError> {
+    pub fn new(
+        cfg: &crate::config::Config,
+        ledger: Ledger,
+    ) -> Result<WriterCtx, rdkafka::error::KafkaError> {
         Ok(WriterCtx {
             instance: cfg.node.instance_id.clone(),
-            consumer_config: crate::kafka::partition_consumer_config(&cfg.kafka, &format!("{}-readers", cfg.writer.group_id)),
+            consumer_config: crate::kafka::partition_consumer_config(
+                &cfg.kafka,
+                &format!("{}-readers", cfg.writer.group_id),
+            ),
             topic: cfg.kafka.votes_topic.clone(),
             dead_letter_topic: cfg.kafka.dead_letter_topic.clone(),
             registry: cfg.registry(),
@@ -79,7 +87,6 @@ pub enum ChainWriterMsg {
     Poll,
 }
 
-
 pub struct ChainWriterState {
     pub writer_id: String,
     consumer: Arc<StreamConsumer>,
@@ -90,15 +97,23 @@ pub struct ChainWriterState {
     pub recent: RecentIds,
 }
 
-
 /// Consumer errors librdkafka recovers from by itself (connectivity). Anything else, e.g.
 /// an out-of-range offset (`auto.offset.reset=error`), fails the writer loudly.
 fn is_transient(e: &rdkafka::error::KafkaError) -> bool {
     use rdkafka::types::RDKafkaErrorCode as C;
     matches!(
         e.rdkafka_error_code(),
-        Some(C::AllBrokersDown | C::BrokerTransportFailure | C::NetworkException | C::RequestTimedOut | C::OperationTimedOut
-            | C::NotLeaderForPartition | C::LeaderNotAvailable | C::Resolve | C::TimedOutQueue)
+        Some(
+            C::AllBrokersDown
+                | C::BrokerTransportFailure
+                | C::NetworkException
+                | C::RequestTimedOut
+                | C::OperationTimedOut
+                | C::NotLeaderForPartition
+                | C::LeaderNotAvailable
+                | C::Resolve
+                | C::TimedOutQueue
+        )
     )
 }
 
@@ -107,25 +122,38 @@ impl Actor for ChainWriter {
     type State = ChainWriterState;
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ActorRef<ChainWriterMsg>, _: ()) -> Result<ChainWriterState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ChainWriterMsg>,
+        _: (),
+    ) -> Result<ChainWriterState, ActorProcessingErr> {
         let writer_id = uuid::Uuid::new_v4().to_string();
         // Checkpoint first, tips later (lazily): any write by another writer after this read
         // makes our first append fail its checkpoint condition, so stale tips never link.
-        let cp = self.retry("read checkpoint", || self.ctx.ledger.checkpoint(&self.ctx.topic, self.partition)).await?;
+        let cp = self
+            .retry("read checkpoint", || {
+                self.ctx.ledger.checkpoint(&self.ctx.topic, self.partition)
+            })
+            .await?;
         let consumer: Arc<StreamConsumer> = Arc::new(self.ctx.consumer_config.create()?);
         if let Some(c) = &cp {
             // A checkpoint past the end of the log means the topic was recreated under a live
             // ledger: its offsets now name other records. Refuse loudly; never guess.
             let (topic, p, cons) = (self.ctx.topic.clone(), self.partition, consumer.clone());
             let (t2, p2) = (topic.clone(), p);
-            let marks = tokio::task::spawn_blocking(move || cons.fetch_watermarks(&t2, p2, Duration::from_secs(10))).await?;
+            let marks = tokio::task::spawn_blocking(move || {
+                cons.fetch_watermarks(&t2, p2, Duration::from_secs(10))
+            })
+            .await?;
             match marks {
                 Ok((_, high)) if c.next_offset > high => {
                     tracing::error!(%topic, partition = p, checkpoint = c.next_offset, high_watermark = high, "ledger checkpoint is beyond the end of the votes log: was the topic recreated? Refusing to write");
                     return Err(format!("{topic}/{p}: checkpoint {} > high watermark {high}; the votes topic does not match this ledger", c.next_offset).into());
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "could not read watermarks at start; continuing from the checkpoint"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read watermarks at start; continuing from the checkpoint")
+                }
             }
         }
         let mut tpl = TopicPartitionList::new();
@@ -146,7 +174,12 @@ impl Actor for ChainWriter {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<ChainWriterMsg>, msg: ChainWriterMsg, st: &mut ChainWriterState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<ChainWriterMsg>,
+        msg: ChainWriterMsg,
+        st: &mut ChainWriterState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             ChainWriterMsg::Poll => {
                 if crate::supervision::orphaned(&myself.get_cell()) {
@@ -155,7 +188,10 @@ impl Actor for ChainWriter {
                 }
                 let batch = self.read_batch(&st.consumer).await?;
                 if !batch.is_empty() {
-                    crate::failpoint!("chain_writer::between_batches", Err("failpoint: between batches".into()));
+                    crate::failpoint!(
+                        "chain_writer::between_batches",
+                        Err("failpoint: between batches".into())
+                    );
                     if !self.write_batch(st, batch).await? {
                         metrics::counter!(m::WRITER_FENCED).increment(1);
                         tracing::warn!(partition = self.partition, writer_id = %st.writer_id, "fenced: another writer moved this partition's checkpoint; stopping");
@@ -172,7 +208,10 @@ impl Actor for ChainWriter {
 
 impl ChainWriter {
     /// Waits up to 200 ms for a first record, then gathers more for `linger` up to `batch_max`.
-    async fn read_batch(&self, consumer: &StreamConsumer) -> Result<Vec<Record>, ActorProcessingErr> {
+    async fn read_batch(
+        &self,
+        consumer: &StreamConsumer,
+    ) -> Result<Vec<Record>, ActorProcessingErr> {
         let mut out = Vec::new();
         let first = match tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
             Err(_) => return Ok(out),
@@ -184,7 +223,10 @@ impl ChainWriter {
             }
             Ok(r) => r?,
         };
-        out.push(Record { offset: first.offset(), payload: first.payload().unwrap_or_default().to_vec() });
+        out.push(Record {
+            offset: first.offset(),
+            payload: first.payload().unwrap_or_default().to_vec(),
+        });
         let deadline = tokio::time::Instant::now() + self.ctx.linger;
         while out.len() < self.ctx.batch_max {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
@@ -192,7 +234,10 @@ impl ChainWriter {
                 Ok(Err(e)) if is_transient(&e) => break,
                 Ok(r) => {
                     let msg = r?;
-                    out.push(Record { offset: msg.offset(), payload: msg.payload().unwrap_or_default().to_vec() });
+                    out.push(Record {
+                        offset: msg.offset(),
+                        payload: msg.payload().unwrap_or_default().to_vec(),
+                    });
                 }
             }
         }
@@ -201,7 +246,11 @@ impl ChainWriter {
     }
 
     /// Chains one batch. `Ok(false)`: fenced by another writer.
-    async fn write_batch(&self, st: &mut ChainWriterState, batch: Vec<Record>) -> Result<bool, ActorProcessingErr> {
+    async fn write_batch(
+        &self,
+        st: &mut ChainWriterState,
+        batch: Vec<Record>,
+    ) -> Result<bool, ActorProcessingErr> {
         let started = Instant::now();
         let first = batch[0].offset;
         let last = batch[batch.len() - 1].offset;
@@ -213,11 +262,18 @@ impl ChainWriter {
             }
         }
         // Tips of chains this incarnation has not touched yet, read consistently.
-        let missing: HashSet<ChainKey> =
-            accepted.iter().map(|(_, e)| (e.election_id.clone(), e.chain)).filter(|k| !st.tips.contains_key(k)).collect();
+        let missing: HashSet<ChainKey> = accepted
+            .iter()
+            .map(|(_, e)| (e.election_id.clone(), e.chain))
+            .filter(|k| !st.tips.contains_key(k))
+            .collect();
         for key in missing {
             let chains = self.ctx.registry.get(&key.0).map(|e| e.chains).unwrap_or(1);
-            let tip = self.retry("load chain tip", || self.ctx.ledger.tip(&key.0, key.1, chains)).await?;
+            let tip = self
+                .retry("load chain tip", || {
+                    self.ctx.ledger.tip(&key.0, key.1, chains)
+                })
+                .await?;
             st.tips.insert(key, tip);
         }
         // Optimistic: no read before the write. Duplicates this writer chained recently are
@@ -231,33 +287,70 @@ impl ChainWriter {
         let mut attempt = 0u32;
         let plan = loop {
             let plan = self.plan(st, &accepted, &already, last);
-            let token = request_token(&st.writer_id, self.partition, first, plan.next_offset, attempt);
-            crate::failpoint!("chain_writer::before_transaction", Err("failpoint: before transaction".into()));
+            let token = request_token(
+                &st.writer_id,
+                self.partition,
+                first,
+                plan.next_offset,
+                attempt,
+            );
+            crate::failpoint!(
+                "chain_writer::before_transaction",
+                Err("failpoint: before transaction".into())
+            );
             let outcome = self
                 .retry("append", || {
-                    self.ctx.ledger.append(&plan.votes, &self.ctx.topic, self.partition, st.checkpoint, plan.next_offset, &st.writer_id, &self.ctx.instance, &token)
+                    self.ctx.ledger.append(
+                        &plan.votes,
+                        &self.ctx.topic,
+                        self.partition,
+                        st.checkpoint,
+                        plan.next_offset,
+                        &st.writer_id,
+                        &self.ctx.instance,
+                        &token,
+                    )
                 })
                 .await?;
-            let AppendOutcome::ConditionFailed(codes) = outcome else { break plan };
+            let AppendOutcome::ConditionFailed(codes) = outcome else {
+                break plan;
+            };
             if read_cancellation(&codes, plan.votes.len()) == Cancelled::Duplicates && attempt < 3 {
                 // Markers exist for vote_ids chained before (by an earlier incarnation or
                 // beyond our memory): learn exactly which, then plan again without them.
                 metrics::counter!(m::WRITER_REPLANS).increment(1);
-                let ids: Vec<(String, String)> = accepted.iter().map(|(_, e)| (e.election_id.clone(), e.vote_id.clone())).collect();
-                already.extend(self.retry("check vote_id markers", || self.ctx.ledger.chained_vote_ids(&ids)).await?);
+                let ids: Vec<(String, String)> = accepted
+                    .iter()
+                    .map(|(_, e)| (e.election_id.clone(), e.vote_id.clone()))
+                    .collect();
+                already.extend(
+                    self.retry("check vote_id markers", || {
+                        self.ctx.ledger.chained_vote_ids(&ids)
+                    })
+                    .await?,
+                );
                 attempt += 1;
                 continue;
             }
             // Our own earlier attempt may have landed (a retried call whose answer was lost).
-            let cp = self.retry("re-read checkpoint", || self.ctx.ledger.checkpoint(&self.ctx.topic, self.partition)).await?;
-            let ours = cp.as_ref().is_some_and(|c| c.next_offset == plan.next_offset && c.writer_id == st.writer_id);
+            let cp = self
+                .retry("re-read checkpoint", || {
+                    self.ctx.ledger.checkpoint(&self.ctx.topic, self.partition)
+                })
+                .await?;
+            let ours = cp
+                .as_ref()
+                .is_some_and(|c| c.next_offset == plan.next_offset && c.writer_id == st.writer_id);
             if !ours {
                 tracing::warn!(partition = self.partition, ?codes, checkpoint = ?cp, expected = ?st.checkpoint, "append condition failed");
                 return Ok(false);
             }
             break plan;
         };
-        crate::failpoint!("chain_writer::after_transaction", Err("failpoint: after transaction".into()));
+        crate::failpoint!(
+            "chain_writer::after_transaction",
+            Err("failpoint: after transaction".into())
+        );
         for (k, t) in &plan.tips {
             metrics::gauge!(m::CHAIN_TIP_SEQ, "election" => k.0.clone(), "chain" => k.1.to_string()).set(t.seq as f64);
         }
@@ -270,12 +363,23 @@ impl ChainWriter {
         metrics::counter!(m::WRITER_DUPLICATES).increment(plan.duplicates);
         metrics::histogram!(m::WRITER_BATCH_VOTES).record(plan.votes.len() as f64);
         metrics::histogram!(m::WRITER_BATCH_SECONDS).record(started.elapsed().as_secs_f64());
-        metrics::gauge!(m::WRITER_CHECKPOINT_OFFSET, "partition" => self.partition.to_string()).set(plan.next_offset as f64);
+        metrics::gauge!(m::WRITER_CHECKPOINT_OFFSET, "partition" => self.partition.to_string())
+            .set(plan.next_offset as f64);
         // For comparison only (the LagMonitor shows it beside the DynamoDB checkpoint): the
         // readers' group offset. Never read back to decide where to resume.
         let mut tpl = TopicPartitionList::new();
-        if tpl.add_partition_offset(&self.ctx.topic, self.partition, Offset::Offset(plan.next_offset)).is_ok() {
-            if let Err(e) = st.consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async) {
+        if tpl
+            .add_partition_offset(
+                &self.ctx.topic,
+                self.partition,
+                Offset::Offset(plan.next_offset),
+            )
+            .is_ok()
+        {
+            if let Err(e) = st
+                .consumer
+                .commit(&tpl, rdkafka::consumer::CommitMode::Async)
+            {
                 tracing::debug!(error = %e, "group offset commit (informational) failed");
             }
         }
@@ -283,8 +387,22 @@ impl ChainWriter {
     }
 
     /// Plans the batch onto the current tips, skipping the vote_ids in `already`.
-    fn plan(&self, st: &ChainWriterState, accepted: &[(i64, VoteEvent)], already: &HashSet<(String, String)>, last: i64) -> Plan {
-        plan_batch(&st.tips, accepted, already, &self.ctx.registry, &self.ctx.topic, self.partition, last)
+    fn plan(
+        &self,
+        st: &ChainWriterState,
+        accepted: &[(i64, VoteEvent)],
+        already: &HashSet<(String, String)>,
+        last: i64,
+    ) -> Plan {
+        plan_batch(
+            &st.tips,
+            accepted,
+            already,
+            &self.ctx.registry,
+            &self.ctx.topic,
+            self.partition,
+            last,
+        )
     }
 
     /// Sends an unacceptable record to the dead-letter topic and waits until it is stored;
@@ -297,11 +415,28 @@ impl ChainWriter {
         let mut delay = self.ctx.retry_initial;
         loop {
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "votechain-reason", value: Some(why.kind()) })
-                .insert(Header { key: "votechain-detail", value: Some(reason.as_str()) })
-                .insert(Header { key: "votechain-source", value: Some(key.as_str()) });
-            let rec = FutureRecord::to(&self.ctx.dead_letter_topic).key(&key).payload(&r.payload).headers(headers);
-            match self.ctx.dead_letters.send(rec, Duration::from_secs(30)).await {
+                .insert(Header {
+                    key: "votechain-reason",
+                    value: Some(why.kind()),
+                })
+                .insert(Header {
+                    key: "votechain-detail",
+                    value: Some(reason.as_str()),
+                })
+                .insert(Header {
+                    key: "votechain-source",
+                    value: Some(key.as_str()),
+                });
+            let rec = FutureRecord::to(&self.ctx.dead_letter_topic)
+                .key(&key)
+                .payload(&r.payload)
+                .headers(headers);
+            match self
+                .ctx
+                .dead_letters
+                .send(rec, Duration::from_secs(30))
+                .await
+            {
                 Ok(_) => return,
                 Err((e, _)) => {
                     tracing::warn!(error = %e, "dead-letter produce failed; retrying");
@@ -323,7 +458,11 @@ impl ChainWriter {
         loop {
             match f().await {
                 Ok(v) => return Ok(v),
-                Err(LedgerError { class: ErrorClass::Retry(kind), detail, .. }) => {
+                Err(LedgerError {
+                    class: ErrorClass::Retry(kind),
+                    detail,
+                    ..
+                }) => {
                     metrics::counter!(m::WRITER_DYNAMODB_RETRIES, "error" => kind).increment(1);
                     tracing::debug!(what, kind, %detail, "retrying DynamoDB call");
                     let jitter = rand::random_range(0.5..1.0);
@@ -335,4 +474,3 @@ impl ChainWriter {
         }
     }
 }
-

@@ -126,7 +126,11 @@ impl Actor for IngestBatcher {
     type State = IngestState;
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ActorRef<IngestMsg>, _: ()) -> Result<IngestState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<IngestMsg>,
+        _: (),
+    ) -> Result<IngestState, ActorProcessingErr> {
         let producer: FutureProducer = self.producer_config.create()?;
         let producer = Arc::new(producer);
         let p = producer.clone();
@@ -135,18 +139,32 @@ impl Actor for IngestBatcher {
         tokio::task::spawn_blocking(move || p.init_transactions(t)).await??;
         self.slot.set(myself);
         tracing::info!("ingest batcher ready (transactional producer initialized)");
-        Ok(IngestState { producer, batch: Batch::default() })
+        Ok(IngestState {
+            producer,
+            batch: Batch::default(),
+        })
     }
 
-    async fn post_stop(&self, myself: ActorRef<IngestMsg>, st: &mut IngestState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        myself: ActorRef<IngestMsg>,
+        st: &mut IngestState,
+    ) -> Result<(), ActorProcessingErr> {
         self.slot.clear(&myself);
         for p in st.batch.drain() {
-            let _ = p.reply.send(Err(TxnError::Aborted("ingest is shutting down".into())));
+            let _ = p
+                .reply
+                .send(Err(TxnError::Aborted("ingest is shutting down".into())));
         }
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<IngestMsg>, msg: IngestMsg, st: &mut IngestState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<IngestMsg>,
+        msg: IngestMsg,
+        st: &mut IngestState,
+    ) -> Result<(), ActorProcessingErr> {
         let flush = match msg {
             IngestMsg::Submit(p) => match st.batch.push(p, self.batch_max) {
                 Next::FlushNow => true,
@@ -197,7 +215,10 @@ impl Txn {
         metrics::histogram!(m::INGEST_TRANSACTION_SECONDS).record(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
-                crate::failpoint!("ingest::after_commit_before_answer", Err("failpoint: after commit".into()));
+                crate::failpoint!(
+                    "ingest::after_commit_before_answer",
+                    Err("failpoint: after commit".into())
+                );
                 metrics::counter!(m::INGEST_TRANSACTIONS, "result" => "commit").increment(1);
                 for p in batch {
                     let _ = p.reply.send(Ok(()));
@@ -212,7 +233,9 @@ impl Txn {
                     let p = producer.clone();
                     let t = self.txn_timeout;
                     // Abort so nothing of this batch commits; the clients retry with the same vote_ids.
-                    if let Ok(Err(abort_err)) = tokio::task::spawn_blocking(move || p.abort_transaction(t)).await {
+                    if let Ok(Err(abort_err)) =
+                        tokio::task::spawn_blocking(move || p.abort_transaction(t)).await
+                    {
                         tracing::warn!(error = %abort_err, "abort_transaction failed; rebuilding the producer");
                         Self::fail_all(batch, &why);
                         return Err(format!("abort failed: {abort_err}").into());
@@ -220,7 +243,11 @@ impl Txn {
                 }
                 tracing::warn!(error = %why, fatal, "Kafka transaction failed; batch answered 503");
                 Self::fail_all(batch, &why);
-                if fatal { Err(format!("fatal producer error: {why}").into()) } else { Ok(()) }
+                if fatal {
+                    Err(format!("fatal producer error: {why}").into())
+                } else {
+                    Ok(())
+                }
             }
         }
     }
@@ -231,11 +258,21 @@ impl Txn {
         }
     }
 
-    async fn run_transaction(&self, producer: &Arc<FutureProducer>, batch: &[Pending]) -> Result<(), TxnFailure> {
-        let phase = |name: &'static str, since: Instant| metrics::histogram!(m::INGEST_TRANSACTION_PHASE_SECONDS, "phase" => name).record(since.elapsed().as_secs_f64());
+    async fn run_transaction(
+        &self,
+        producer: &Arc<FutureProducer>,
+        batch: &[Pending],
+    ) -> Result<(), TxnFailure> {
+        let phase = |name: &'static str, since: Instant| {
+            metrics::histogram!(m::INGEST_TRANSACTION_PHASE_SECONDS, "phase" => name)
+                .record(since.elapsed().as_secs_f64())
+        };
         let t = Instant::now();
         let p = producer.clone();
-        tokio::task::spawn_blocking(move || p.begin_transaction()).await.map_err(TxnFailure::join)?.map_err(TxnFailure::Kafka)?;
+        tokio::task::spawn_blocking(move || p.begin_transaction())
+            .await
+            .map_err(TxnFailure::join)?
+            .map_err(TxnFailure::Kafka)?;
         phase("begin", t);
         let t = Instant::now();
         let mut deliveries = Vec::with_capacity(batch.len() * 2);
@@ -248,7 +285,10 @@ impl Txn {
                 }
             }
         }
-        crate::failpoint!("ingest::after_produce_before_commit", Err(TxnFailure::Injected));
+        crate::failpoint!(
+            "ingest::after_produce_before_commit",
+            Err(TxnFailure::Injected)
+        );
         for d in deliveries {
             match d.await {
                 Ok(Ok(_)) => {}
@@ -260,7 +300,11 @@ impl Txn {
         let t = Instant::now();
         let p = producer.clone();
         let timeout = self.txn_timeout;
-        let committed = tokio::task::spawn_blocking(move || crate::kafka::commit_transaction(&p, timeout)).await.map_err(TxnFailure::join)?.map_err(TxnFailure::Kafka);
+        let committed =
+            tokio::task::spawn_blocking(move || crate::kafka::commit_transaction(&p, timeout))
+                .await
+                .map_err(TxnFailure::join)?
+                .map_err(TxnFailure::Kafka);
         phase("commit", t);
         committed
     }
@@ -284,7 +328,9 @@ impl TxnFailure {
     /// A fatal transactional error (e.g. fenced by a newer instance): the producer is unusable.
     fn is_fatal(&self) -> bool {
         match self {
-            TxnFailure::Kafka(rdkafka::error::KafkaError::Transaction(e)) => e.is_fatal() || !e.txn_requires_abort() && !e.is_retriable(),
+            TxnFailure::Kafka(rdkafka::error::KafkaError::Transaction(e)) => {
+                e.is_fatal() || !e.txn_requires_abort() && !e.is_retriable()
+            }
             TxnFailure::Join(_) => true,
             _ => false,
         }
@@ -298,7 +344,12 @@ mod tests {
     fn pending() -> Pending {
         // The reply port's receiver is dropped: fine, the batch logic never sends here.
         let (tx, _rx) = tokio::sync::oneshot::channel();
-        Pending { key: "e#0".into(), vote: vec![], audit: vec![], reply: tx.into() }
+        Pending {
+            key: "e#0".into(),
+            vote: vec![],
+            audit: vec![],
+            reply: tx.into(),
+        }
     }
 
     #[test]
@@ -327,7 +378,11 @@ mod tests {
             assert_eq!(b.push(pending(), 2), Next::Wait);
         }
         assert!(b.on_done(), "no linger: they waited already");
-        assert_eq!(b.take(2).len(), 2, "at most batch_max a transaction, oldest first");
+        assert_eq!(
+            b.take(2).len(),
+            2,
+            "at most batch_max a transaction, oldest first"
+        );
         assert!(b.on_done());
         assert_eq!(b.take(2).len(), 2);
         assert!(b.on_done());

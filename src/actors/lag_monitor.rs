@@ -17,12 +17,9 @@
 
 use crate::dynamo::ledger::Ledger;
 use crate::metrics as m;
-use votechain_core::balance::ExpiryTracker;
 use crate::projector::lease::{LeaseTable, SHARD_END};
 use crate::projector::stream;
-use votechain_core::shards;
 use crate::shared::Shared;
-use votechain_core::scaling::{PartitionLag, ScalingPolicy, ScalingReport, Scaler, Signal};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -30,6 +27,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use votechain_core::balance::ExpiryTracker;
+use votechain_core::scaling::{PartitionLag, Scaler, ScalingPolicy, ScalingReport, Signal};
+use votechain_core::shards;
 
 pub struct LagMonitor {
     pub admin_config: ClientConfig,
@@ -61,19 +61,38 @@ impl Actor for LagMonitor {
     type State = LagState;
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ActorRef<LagMsg>, _: ()) -> Result<LagState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<LagMsg>,
+        _: (),
+    ) -> Result<LagState, ActorProcessingErr> {
         let admin: BaseConsumer = self.admin_config.create()?;
         let timer = myself.send_interval(self.interval, || LagMsg::Tick);
         myself.send_message(LagMsg::Tick)?;
-        Ok(LagState { admin: Arc::new(admin), writer: Scaler::new(self.policy), projector: Scaler::new(self.policy), expiry: ExpiryTracker::default(), timer })
+        Ok(LagState {
+            admin: Arc::new(admin),
+            writer: Scaler::new(self.policy),
+            projector: Scaler::new(self.policy),
+            expiry: ExpiryTracker::default(),
+            timer,
+        })
     }
 
-    async fn post_stop(&self, _: ActorRef<LagMsg>, st: &mut LagState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _: ActorRef<LagMsg>,
+        st: &mut LagState,
+    ) -> Result<(), ActorProcessingErr> {
         st.timer.abort();
         Ok(())
     }
 
-    async fn handle(&self, _: ActorRef<LagMsg>, _: LagMsg, st: &mut LagState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<LagMsg>,
+        _: LagMsg,
+        st: &mut LagState,
+    ) -> Result<(), ActorProcessingErr> {
         // A failed measurement keeps the last report (and says so in the log); it never
         // fails the actor: scaling signals must not disappear because one call timed out.
         match self.measure(st).await {
@@ -88,25 +107,46 @@ impl LagMonitor {
     async fn measure(&self, st: &mut LagState) -> Result<ScalingReport, ActorProcessingErr> {
         let now = Instant::now();
         // Kafka: partitions, watermarks, committed offsets, group members (blocking calls).
-        let (admin, topic, group) = (st.admin.clone(), self.topic.clone(), self.writer_group.clone());
-        let kafka = tokio::task::spawn_blocking(move || -> Result<_, rdkafka::error::KafkaError> {
-            let t = Duration::from_secs(5);
-            let md = admin.fetch_metadata(Some(&topic), t)?;
-            let parts: Vec<i32> = md.topics().iter().flat_map(|tp| tp.partitions().iter().map(|p| p.id())).collect();
-            let mut marks = BTreeMap::new();
-            let mut tpl = TopicPartitionList::new();
-            for p in &parts {
-                marks.insert(*p, admin.fetch_watermarks(&topic, *p, t)?);
-                tpl.add_partition(&topic, *p);
-            }
-            let committed: BTreeMap<i32, i64> = admin
-                .committed_offsets(tpl, t)
-                .map(|c| c.elements().iter().filter_map(|e| match e.offset() { Offset::Offset(o) => Some((e.partition(), o)), _ => None }).collect())
-                .unwrap_or_default();
-            let members = admin.fetch_group_list(Some(&group), t).ok().and_then(|g| g.groups().first().map(|g| g.members().len() as u32)).unwrap_or(0);
-            Ok((marks, committed, members))
-        })
-        .await??;
+        let (admin, topic, group) = (
+            st.admin.clone(),
+            self.topic.clone(),
+            self.writer_group.clone(),
+        );
+        let kafka =
+            tokio::task::spawn_blocking(move || -> Result<_, rdkafka::error::KafkaError> {
+                let t = Duration::from_secs(5);
+                let md = admin.fetch_metadata(Some(&topic), t)?;
+                let parts: Vec<i32> = md
+                    .topics()
+                    .iter()
+                    .flat_map(|tp| tp.partitions().iter().map(|p| p.id()))
+                    .collect();
+                let mut marks = BTreeMap::new();
+                let mut tpl = TopicPartitionList::new();
+                for p in &parts {
+                    marks.insert(*p, admin.fetch_watermarks(&topic, *p, t)?);
+                    tpl.add_partition(&topic, *p);
+                }
+                let committed: BTreeMap<i32, i64> = admin
+                    .committed_offsets(tpl, t)
+                    .map(|c| {
+                        c.elements()
+                            .iter()
+                            .filter_map(|e| match e.offset() {
+                                Offset::Offset(o) => Some((e.partition(), o)),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let members = admin
+                    .fetch_group_list(Some(&group), t)
+                    .ok()
+                    .and_then(|g| g.groups().first().map(|g| g.members().len() as u32))
+                    .unwrap_or(0);
+                Ok((marks, committed, members))
+            })
+            .await??;
         let (marks, committed, writer_members) = kafka;
         let mut partitions = Vec::new();
         let mut total_lag = 0u64;
@@ -119,15 +159,26 @@ impl LagMonitor {
             let committed = committed.get(p).copied();
             metrics::gauge!(m::LAG_KAFKA_RECORDS, "partition" => p.to_string()).set(lag as f64);
             if let Some(c) = committed {
-                metrics::gauge!(m::LAG_KAFKA_COMMITTED_RECORDS, "partition" => p.to_string()).set((*high - c).max(0) as f64);
+                metrics::gauge!(m::LAG_KAFKA_COMMITTED_RECORDS, "partition" => p.to_string())
+                    .set((*high - c).max(0) as f64);
             }
             total_lag += lag;
-            partitions.push(PartitionLag { partition: *p, high_watermark: *high, checkpoint: cp, committed, lag });
+            partitions.push(PartitionLag {
+                partition: *p,
+                high_watermark: *high,
+                checkpoint: cp,
+                committed,
+                lag,
+            });
         }
         let n_parts = marks.len() as u32;
         // Group members as Kafka reports them; brokers that do not answer DescribeGroups (the
         // mock cluster) fall back to the pods named in the partitions' checkpoints.
-        let writer_members = if writer_members > 0 { writer_members } else { writer_pods.len() as u32 };
+        let writer_members = if writer_members > 0 {
+            writer_members
+        } else {
+            writer_pods.len() as u32
+        };
         metrics::gauge!(m::LAG_PARTITIONS).set(n_parts as f64);
 
         // Streams: open shards, backlog after each lease checkpoint, owners.
@@ -146,7 +197,17 @@ impl LagMonitor {
                     live_owners.insert(o.clone());
                 }
             }
-            let Some(it) = stream::iterator(&self.streams, &self.leases.stream_arn, &l.key, &l.checkpoint).await.ok().flatten() else { continue };
+            let Some(it) = stream::iterator(
+                &self.streams,
+                &self.leases.stream_arn,
+                &l.key,
+                &l.checkpoint,
+            )
+            .await
+            .ok()
+            .flatten() else {
+                continue;
+            };
             if let Ok((recs, _)) = stream::records(&self.streams, &it, 1000).await {
                 backlog += recs.len() as u64;
                 if let Some(c) = stream::oldest_written_ms(&recs) {
@@ -159,10 +220,26 @@ impl LagMonitor {
         }
         metrics::gauge!(m::LAG_STREAM_SECONDS).set(lag_s);
 
-        let wd = st.writer.evaluate(Signal::Writer { kafka_lag: total_lag, partitions: n_parts }, now.into_std());
-        let pd = st.projector.evaluate(Signal::Projector { backlog, lag_s, open_shards: open }, now.into_std());
+        let wd = st.writer.evaluate(
+            Signal::Writer {
+                kafka_lag: total_lag,
+                partitions: n_parts,
+            },
+            now.into_std(),
+        );
+        let pd = st.projector.evaluate(
+            Signal::Projector {
+                backlog,
+                lag_s,
+                open_shards: open,
+            },
+            now.into_std(),
+        );
         let projector_actual = live_owners.len() as u32;
-        for (role, d, a) in [("writer", wd, writer_members), ("projector", pd, projector_actual)] {
+        for (role, d, a) in [
+            ("writer", wd, writer_members),
+            ("projector", pd, projector_actual),
+        ] {
             metrics::gauge!(m::SCALING_DESIRED, "role" => role).set(d as f64);
             metrics::gauge!(m::SCALING_ACTUAL, "role" => role).set(a as f64);
         }

@@ -14,13 +14,12 @@
 //! Metrics: `votechain_projector_leases_held`, `votechain_projector_leases_taken_total{how}`,
 //! `votechain_projector_leases_lost_total`, `votechain_projector_open_shards`.
 
-use super::shard_worker::{ProjectorCtx, STOP_LEASE_LOST, STOP_SHARD_END, ShardWorker, ShardWorkerMsg};
+use super::shard_worker::{
+    ProjectorCtx, STOP_LEASE_LOST, STOP_SHARD_END, ShardWorker, ShardWorkerMsg,
+};
 use crate::metrics as m;
-use votechain_core::balance::{ExpiryTracker, choose_leases};
 use crate::projector::lease::{Lease, LeaseError};
-use votechain_core::shards::{self, Shard};
 use crate::projector::stream;
-use votechain_core::restart::{Exit, Policy, RestartTracker};
 use crate::supervision::supervisor::{exit_of, restart_child};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Serialize;
@@ -28,6 +27,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::time::Instant;
+use votechain_core::balance::{ExpiryTracker, choose_leases};
+use votechain_core::restart::{Exit, Policy, RestartTracker};
+use votechain_core::shards::{self, Shard};
 
 pub struct LeaseCoordinator {
     pub ctx: Arc<ProjectorCtx>,
@@ -72,19 +74,44 @@ impl Actor for LeaseCoordinator {
     type State = LeaseState;
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ActorRef<LeaseMsg>, _: ()) -> Result<LeaseState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<LeaseMsg>,
+        _: (),
+    ) -> Result<LeaseState, ActorProcessingErr> {
         // Lease owner = this incarnation: a restarted coordinator is a new worker to its peers,
         // so workers orphaned by a crash can never pass for the new owner's.
-        let ctx = Arc::new(ProjectorCtx { worker_id: format!("{}#{}", self.ctx.worker_id, &uuid::Uuid::new_v4().simple().to_string()[..8]), ..(*self.ctx).clone() });
+        let ctx = Arc::new(ProjectorCtx {
+            worker_id: format!(
+                "{}#{}",
+                self.ctx.worker_id,
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            ..(*self.ctx).clone()
+        });
         let f = ctx.failover;
-        let timers = vec![myself.send_interval(f / 3, || LeaseMsg::Renew), myself.send_interval(f / 2, || LeaseMsg::Tick)];
+        let timers = vec![
+            myself.send_interval(f / 3, || LeaseMsg::Renew),
+            myself.send_interval(f / 2, || LeaseMsg::Tick),
+        ];
         myself.send_message(LeaseMsg::Tick)?;
         tracing::info!(worker_id = %ctx.worker_id, failover = ?f, "lease coordinator started");
         Ok(LeaseState {
-            ctx, held: HashMap::new(), tracker: ExpiryTracker::default(), restarts: HashMap::new(), shards: vec![], releasing: false, timers })
+            ctx,
+            held: HashMap::new(),
+            tracker: ExpiryTracker::default(),
+            restarts: HashMap::new(),
+            shards: vec![],
+            releasing: false,
+            timers,
+        })
     }
 
-    async fn post_stop(&self, _: ActorRef<LeaseMsg>, st: &mut LeaseState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _: ActorRef<LeaseMsg>,
+        st: &mut LeaseState,
+    ) -> Result<(), ActorProcessingErr> {
         for t in st.timers.drain(..) {
             t.abort();
         }
@@ -95,7 +122,12 @@ impl Actor for LeaseCoordinator {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<LeaseMsg>, msg: LeaseMsg, st: &mut LeaseState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<LeaseMsg>,
+        msg: LeaseMsg,
+        st: &mut LeaseState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             LeaseMsg::Renew if !st.releasing => self.renew(st).await,
             LeaseMsg::Tick if !st.releasing => {
@@ -111,7 +143,11 @@ impl Actor for LeaseCoordinator {
             LeaseMsg::Inspect(reply) => {
                 let _ = reply.send(LeaseView {
                     worker_id: st.ctx.worker_id.clone(),
-                    held: st.held.iter().map(|(k, h)| (k.clone(), h.counter.load(Ordering::Acquire))).collect(),
+                    held: st
+                        .held
+                        .iter()
+                        .map(|(k, h)| (k.clone(), h.counter.load(Ordering::Acquire)))
+                        .collect(),
                     open_shards: shards::open_count(&st.shards),
                 });
             }
@@ -120,9 +156,25 @@ impl Actor for LeaseCoordinator {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<LeaseMsg>, evt: SupervisionEvent, st: &mut LeaseState) -> Result<(), ActorProcessingErr> {
-        let Some((cell, exit)) = exit_of(evt) else { return Ok(()) };
-        let Some(key) = st.held.iter().find(|(_, h)| h.worker.as_ref().is_some_and(|w| w.get_id() == cell.get_id())).map(|(k, _)| k.clone()) else {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<LeaseMsg>,
+        evt: SupervisionEvent,
+        st: &mut LeaseState,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some((cell, exit)) = exit_of(evt) else {
+            return Ok(());
+        };
+        let Some(key) = st
+            .held
+            .iter()
+            .find(|(_, h)| {
+                h.worker
+                    .as_ref()
+                    .is_some_and(|w| w.get_id() == cell.get_id())
+            })
+            .map(|(k, _)| k.clone())
+        else {
             return Ok(());
         };
         match &exit {
@@ -141,7 +193,13 @@ impl Actor for LeaseCoordinator {
                     h.worker = None;
                 }
                 // Restarted at once (the lease would otherwise idle); the intensity limit still applies.
-                restart_child(st.restarts.entry(key.clone()).or_default(), &self.policy, "shard_worker", &key, &exit)?;
+                restart_child(
+                    st.restarts.entry(key.clone()).or_default(),
+                    &self.policy,
+                    "shard_worker",
+                    &key,
+                    &exit,
+                )?;
                 tracing::warn!(shard = %key, ?exit, "shard worker exited; restarting");
                 self.spawn_worker(&myself, st, &key).await;
             }
@@ -157,11 +215,20 @@ impl LeaseCoordinator {
         st.releasing = true;
         for (key, mut h) in st.held.drain() {
             if let Some(w) = h.worker.take() {
-                let _ = w.stop_and_wait(Some("release".into()), Some(st.ctx.failover)).await;
+                let _ = w
+                    .stop_and_wait(Some("release".into()), Some(st.ctx.failover))
+                    .await;
             }
-            match st.ctx.leases.release(&key, &st.ctx.worker_id, h.counter.load(Ordering::Acquire)).await {
+            match st
+                .ctx
+                .leases
+                .release(&key, &st.ctx.worker_id, h.counter.load(Ordering::Acquire))
+                .await
+            {
                 Ok(()) => tracing::info!(shard = %key, "lease released"),
-                Err(e) => tracing::warn!(shard = %key, error = %e, "lease release failed; peers take it on expiry"),
+                Err(e) => {
+                    tracing::warn!(shard = %key, error = %e, "lease release failed; peers take it on expiry")
+                }
             }
         }
     }
@@ -199,7 +266,11 @@ impl LeaseCoordinator {
         }
     }
 
-    async fn tick(&self, myself: &ActorRef<LeaseMsg>, st: &mut LeaseState) -> Result<(), ActorProcessingErr> {
+    async fn tick(
+        &self,
+        myself: &ActorRef<LeaseMsg>,
+        st: &mut LeaseState,
+    ) -> Result<(), ActorProcessingErr> {
         st.shards = stream::list_shards(&st.ctx.streams, &st.ctx.leases.stream_arn).await?;
         metrics::gauge!(m::PROJECTOR_OPEN_SHARDS).set(shards::open_count(&st.shards) as f64);
         let mut leases = st.ctx.leases.scan().await?;
@@ -216,12 +287,16 @@ impl LeaseCoordinator {
         // Leases this worker id owns but no live worker serves (a restarted coordinator): re-take them.
         let mut wanted: Vec<(Lease, &'static str)> = ready
             .iter()
-            .filter(|l| l.owner.as_deref() == Some(&st.ctx.worker_id) && !st.held.contains_key(&l.key))
+            .filter(|l| {
+                l.owner.as_deref() == Some(&st.ctx.worker_id) && !st.held.contains_key(&l.key)
+            })
             .map(|l| (l.clone(), "reacquired"))
             .collect();
         let failover = st.ctx.failover;
         let tracker = &st.tracker;
-        let picks = choose_leases(&st.ctx.worker_id, &ready, |k| tracker.is_expired(k, failover, now.into_std()));
+        let picks = choose_leases(&st.ctx.worker_id, &ready, |k| {
+            tracker.is_expired(k, failover, now.into_std())
+        });
         for (key, how) in picks {
             if let Some(l) = ready.iter().find(|l| l.key == key) {
                 wanted.push((l.clone(), how.label()));
@@ -232,10 +307,19 @@ impl LeaseCoordinator {
                 Ok(l) => {
                     metrics::counter!(m::PROJECTOR_LEASES_TAKEN, "how" => how).increment(1);
                     tracing::info!(shard = %l.key, how, previous_owner = ?seen.owner, "lease taken");
-                    st.held.insert(l.key.clone(), Held { counter: Arc::new(AtomicI64::new(l.counter)), worker: None, renewed: now });
+                    st.held.insert(
+                        l.key.clone(),
+                        Held {
+                            counter: Arc::new(AtomicI64::new(l.counter)),
+                            worker: None,
+                            renewed: now,
+                        },
+                    );
                     self.spawn_worker(myself, st, &l.key).await;
                 }
-                Err(LeaseError::Lost(_)) => tracing::debug!(shard = %seen.key, "another worker took the lease first"),
+                Err(LeaseError::Lost(_)) => {
+                    tracing::debug!(shard = %seen.key, "another worker took the lease first")
+                }
                 Err(e) => tracing::warn!(shard = %seen.key, error = %e, "taking lease failed"),
             }
         }
@@ -243,15 +327,25 @@ impl LeaseCoordinator {
     }
 
     async fn spawn_worker(&self, myself: &ActorRef<LeaseMsg>, st: &mut LeaseState, key: &str) {
-        let Some(h) = st.held.get_mut(key) else { return };
-        let w = ShardWorker { ctx: st.ctx.clone(), shard: key.to_string(), held: h.counter.clone() };
+        let Some(h) = st.held.get_mut(key) else {
+            return;
+        };
+        let w = ShardWorker {
+            ctx: st.ctx.clone(),
+            shard: key.to_string(),
+            held: h.counter.clone(),
+        };
         let name = crate::supervision::actor_name("shard_worker", &st.ctx.worker_id);
         match Actor::spawn_linked(Some(name), w, (), myself.get_cell()).await {
             Ok((r, _)) => h.worker = Some(r),
             Err(e) => {
                 // Give the lease back to the pool: a peer (or our next tick) retries.
                 tracing::warn!(shard = %key, error = %e, "shard worker failed to start; releasing its lease");
-                let _ = st.ctx.leases.release(key, &st.ctx.worker_id, h.counter.load(Ordering::Acquire)).await;
+                let _ = st
+                    .ctx
+                    .leases
+                    .release(key, &st.ctx.worker_id, h.counter.load(Ordering::Acquire))
+                    .await;
                 st.held.remove(key);
             }
         }

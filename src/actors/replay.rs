@@ -69,7 +69,12 @@ impl Actor for Replay {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<ReplayMsg>, msg: ReplayMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<ReplayMsg>,
+        msg: ReplayMsg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
         let ReplayMsg::Run(reply) = msg;
         let r = self.run().await;
         let _ = reply.send(r);
@@ -105,14 +110,21 @@ pub enum RebuildError {
 impl Replay {
     async fn run(&self) -> Result<ReplayOutcome, RebuildError> {
         let cfg = &self.config;
-        let e = cfg.registry().get(&self.election).cloned().ok_or_else(|| RebuildError::UnknownElection(self.election.clone()))?;
+        let e = cfg
+            .registry()
+            .get(&self.election)
+            .cloned()
+            .ok_or_else(|| RebuildError::UnknownElection(self.election.clone()))?;
         let db = &self.ledger.db;
         let lease_table = &cfg.dynamodb.lease_table;
         let topic = &cfg.kafka.votes_topic;
         let consumer = Arc::new(replay::consumer(&crate::kafka::base_config(&cfg.kafka))?);
         let ends = replay::high_watermarks(&consumer, topic).await?;
         replay::assign(&consumer, topic, ends.keys().copied(), &self.from_offsets)?;
-        let total: i64 = ends.iter().map(|(p, end)| end - self.from_offsets.get(p).copied().unwrap_or(0)).sum();
+        let total: i64 = ends
+            .iter()
+            .map(|(p, end)| end - self.from_offsets.get(p).copied().unwrap_or(0))
+            .sum();
         if let Some(pb) = &self.progress {
             pb.set_length(total.max(0) as u64);
         }
@@ -122,10 +134,22 @@ impl Replay {
         for c in 0..e.chains {
             s1.insert(c, self.ledger.tip(&e.id, c, e.chains).await?.seq);
         }
-        let table = format!("{}-{}-{}", cfg.dynamodb.results_table, e.id, crate::now_ms());
+        let table = format!(
+            "{}-{}-{}",
+            cfg.dynamodb.results_table,
+            e.id,
+            crate::now_ms()
+        );
         crate::tables::ensure_results_table(db, &table).await?;
         let mut engine = ReplayEngine::new(cfg.registry(), topic);
-        let mut col = Collector { election: e.id.clone(), table: table.clone(), s1, deltas: Deltas::default(), tail: Vec::new(), hash_at: BTreeMap::new() };
+        let mut col = Collector {
+            election: e.id.clone(),
+            table: table.clone(),
+            s1,
+            deltas: Deltas::default(),
+            tail: Vec::new(),
+            hash_at: BTreeMap::new(),
+        };
         let pb = self.progress.clone();
         let progress = |n: u64| {
             metrics::counter!(m::REPLAY_RECORDS).absolute(n);
@@ -134,16 +158,34 @@ impl Replay {
             }
         };
         // 1. The bulk, with projections running.
-        replay::read_log(&consumer, &mut engine, Until::Offsets(&ends), Duration::from_secs(60), |v| col.take(v), progress).await?;
+        replay::read_log(
+            &consumer,
+            &mut engine,
+            Until::Offsets(&ends),
+            Duration::from_secs(60),
+            |v| col.take(v),
+            progress,
+        )
+        .await?;
         write(db, &col.deltas).await?;
         // 2. Freeze.
         let p0 = projection::read(db, lease_table).await?;
         if p0.frozen && crate::now_ms() <= p0.frozen_until_ms {
             return Err(RebuildError::Frozen);
         }
-        let frozen = Projection { epoch: p0.epoch + 1, frozen: true, frozen_until_ms: crate::now_ms() + self.freeze_timeout.as_millis() as i64, elections: p0.elections.clone() };
+        let frozen = Projection {
+            epoch: p0.epoch + 1,
+            frozen: true,
+            frozen_until_ms: crate::now_ms() + self.freeze_timeout.as_millis() as i64,
+            elections: p0.elections.clone(),
+        };
         projection::replace(db, lease_table, p0.epoch, &frozen).await?;
-        let unfreeze = || Projection { epoch: frozen.epoch + 1, frozen: false, frozen_until_ms: 0, elections: p0.elections.clone() };
+        let unfreeze = || Projection {
+            epoch: frozen.epoch + 1,
+            frozen: false,
+            frozen_until_ms: 0,
+            elections: p0.elections.clone(),
+        };
         // 3. Exact tips, and the tail up to them.
         let outcome = async {
             let mut tips = BTreeMap::new();
@@ -155,7 +197,18 @@ impl Replay {
                     pb.set_position(n);
                 }
             };
-            replay::read_log(&consumer, &mut engine, Until::Tips { election: &e.id, tips: &tips }, Duration::from_secs(30), |v| col.take(v), progress).await?;
+            replay::read_log(
+                &consumer,
+                &mut engine,
+                Until::Tips {
+                    election: &e.id,
+                    tips: &tips,
+                },
+                Duration::from_secs(30),
+                |v| col.take(v),
+                progress,
+            )
+            .await?;
             let mut tail_deltas = Deltas::default();
             for v in col.tail.iter().filter(|v| v.seq <= tips[&v.chain]) {
                 tail_deltas.add(&table, v);
@@ -163,17 +216,28 @@ impl Replay {
             write(db, &tail_deltas).await?;
             // 4. Check against the chain, read back from the new table.
             let rebuilt = results::read(db, &table, &cfg.registry(), &e.id, true).await?;
-            let (chain_counts, problems, stored_tip_hashes) = chain_counts_to(&self.ledger, &e.id, e.chains, &tips).await?;
+            let (chain_counts, problems, stored_tip_hashes) =
+                chain_counts_to(&self.ledger, &e.id, e.chains, &tips).await?;
             let mut differences = diff(&counts_of(&rebuilt), &chain_counts);
             let mut problems = problems;
             for (c, seq) in &tips {
-                let replayed = if *seq == 0 { Some(chain::genesis(&e.id, *c)) } else { col.hash_at.get(&(*c, *seq)).copied() };
+                let replayed = if *seq == 0 {
+                    Some(chain::genesis(&e.id, *c))
+                } else {
+                    col.hash_at.get(&(*c, *seq)).copied()
+                };
                 if replayed != stored_tip_hashes.get(c).copied() {
-                    problems.push(format!("chain {c}: replayed hash at seq {seq} differs from the ledger's"));
+                    problems.push(format!(
+                        "chain {c}: replayed hash at seq {seq} differs from the ledger's"
+                    ));
                 }
             }
             if rebuilt.total as i64 != tips.values().sum::<u64>() as i64 {
-                differences.push(("chain seq sum".into(), rebuilt.total as i64, tips.values().sum::<u64>() as i64));
+                differences.push((
+                    "chain seq sum".into(),
+                    rebuilt.total as i64,
+                    tips.values().sum::<u64>() as i64,
+                ));
             }
             Ok::<_, RebuildError>((tips, differences, problems))
         }
@@ -189,8 +253,19 @@ impl Replay {
         // 5. Switch, or leave the active projection alone.
         let switched = if ok {
             let mut elections = p0.elections.clone();
-            elections.insert(e.id.clone(), ElectionProjection { table: table.clone(), thresholds: tips.clone() });
-            let next = Projection { epoch: frozen.epoch + 1, frozen: false, frozen_until_ms: 0, elections };
+            elections.insert(
+                e.id.clone(),
+                ElectionProjection {
+                    table: table.clone(),
+                    thresholds: tips.clone(),
+                },
+            );
+            let next = Projection {
+                epoch: frozen.epoch + 1,
+                frozen: false,
+                frozen_until_ms: 0,
+                elections,
+            };
             match projection::replace(db, lease_table, frozen.epoch, &next).await {
                 Ok(()) => true,
                 Err(err) => return Err(RebuildError::SwitchRefused(err)),
@@ -248,14 +323,27 @@ impl Collector {
 async fn write(db: &aws_sdk_dynamodb::Client, d: &Deltas) -> Result<(), RebuildError> {
     let ups = results::updates(d);
     for chunk in ups.chunks(100) {
-        let items: Vec<TransactWriteItem> = chunk.iter().cloned().map(|u| TransactWriteItem::builder().update(u).build()).collect();
-        db.transact_write_items().set_transact_items(Some(items)).send().await.map_err(|e| RebuildError::Write(crate::dynamo::describe(&e)))?;
+        let items: Vec<TransactWriteItem> = chunk
+            .iter()
+            .cloned()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .collect();
+        db.transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| RebuildError::Write(crate::dynamo::describe(&e)))?;
     }
     Ok(())
 }
 
 /// The chain's counts up to `tips`, its verification problems, and its stored hash at each tip.
-async fn chain_counts_to(ledger: &Ledger, election: &str, chains: u32, tips: &BTreeMap<u32, u64>) -> Result<(Counts, Vec<String>, BTreeMap<u32, chain::Hash>), LedgerError> {
+async fn chain_counts_to(
+    ledger: &Ledger,
+    election: &str,
+    chains: u32,
+    tips: &BTreeMap<u32, u64>,
+) -> Result<(Counts, Vec<String>, BTreeMap<u32, chain::Hash>), LedgerError> {
     let mut votes = Vec::new();
     let mut problems = Vec::new();
     let mut hashes = BTreeMap::new();

@@ -14,10 +14,10 @@
 //! Metrics: `votechain_projector_{records_applied,batches_applied,trimmed_data,lease_conflicts}_total`,
 //! `votechain_projector_stream_lag_seconds`, `votechain_projector_apply_delay_seconds`.
 
+use crate::dynamo::items::VoteItem;
 use crate::dynamo::{ErrorClass, retryable_code};
 use crate::metrics as m;
 use crate::projector::lease::{LeaseTable, SHARD_END};
-use crate::dynamo::items::VoteItem;
 use crate::projector::projection::{self, Projection};
 use crate::projector::results::{self, Deltas};
 use crate::projector::stream::{self, StreamError};
@@ -73,23 +73,58 @@ impl Actor for ShardWorker {
     type State = ShardWorkerState;
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ActorRef<ShardWorkerMsg>, _: ()) -> Result<ShardWorkerState, ActorProcessingErr> {
-        let lease = self.ctx.leases.get(&self.shard).await?.ok_or_else(|| format!("no lease for shard {}", self.shard))?;
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ShardWorkerMsg>,
+        _: (),
+    ) -> Result<ShardWorkerState, ActorProcessingErr> {
+        let lease = self
+            .ctx
+            .leases
+            .get(&self.shard)
+            .await?
+            .ok_or_else(|| format!("no lease for shard {}", self.shard))?;
         if lease.owner.as_deref() != Some(&self.ctx.worker_id) {
             myself.stop(Some(STOP_LEASE_LOST.into()));
-            return Ok(ShardWorkerState { iterator: None, checkpoint: lease.checkpoint, backoff: Duration::ZERO, projection: None });
+            return Ok(ShardWorkerState {
+                iterator: None,
+                checkpoint: lease.checkpoint,
+                backoff: Duration::ZERO,
+                projection: None,
+            });
         }
         if lease.checkpoint == SHARD_END {
             myself.stop(Some(STOP_SHARD_END.into()));
-            return Ok(ShardWorkerState { iterator: None, checkpoint: lease.checkpoint, backoff: Duration::ZERO, projection: None });
+            return Ok(ShardWorkerState {
+                iterator: None,
+                checkpoint: lease.checkpoint,
+                backoff: Duration::ZERO,
+                projection: None,
+            });
         }
-        let iterator = stream::iterator(&self.ctx.streams, &self.ctx.leases.stream_arn, &self.shard, &lease.checkpoint).await?;
+        let iterator = stream::iterator(
+            &self.ctx.streams,
+            &self.ctx.leases.stream_arn,
+            &self.shard,
+            &lease.checkpoint,
+        )
+        .await?;
         tracing::info!(shard = %self.shard, checkpoint = %lease.checkpoint, "shard worker started");
         myself.send_message(ShardWorkerMsg::Poll)?;
-        Ok(ShardWorkerState { iterator, checkpoint: lease.checkpoint, backoff: Duration::from_millis(50), projection: None })
+        Ok(ShardWorkerState {
+            iterator,
+            checkpoint: lease.checkpoint,
+            backoff: Duration::from_millis(50),
+            projection: None,
+        })
     }
 
-    async fn handle(&self, myself: ActorRef<ShardWorkerMsg>, _: ShardWorkerMsg, st: &mut ShardWorkerState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<ShardWorkerMsg>,
+        _: ShardWorkerMsg,
+        st: &mut ShardWorkerState,
+    ) -> Result<(), ActorProcessingErr> {
         if crate::supervision::orphaned(&myself.get_cell()) {
             myself.stop(Some("orphaned".into()));
             return Ok(());
@@ -98,19 +133,35 @@ impl Actor for ShardWorker {
             // Read to the end before: make sure SHARD_END is recorded, then stop.
             return self.finish(&myself, st, &[]).await;
         };
-        let (recs, next) = match stream::records(&self.ctx.streams, &iter, self.ctx.max_records).await {
+        let (recs, next) = match stream::records(&self.ctx.streams, &iter, self.ctx.max_records)
+            .await
+        {
             Ok(r) => r,
             Err(StreamError::IteratorExpired) => {
                 tracing::info!(shard = %self.shard, "iterator expired; renewing from the checkpoint");
-                st.iterator = stream::iterator(&self.ctx.streams, &self.ctx.leases.stream_arn, &self.shard, &st.checkpoint).await?;
+                st.iterator = stream::iterator(
+                    &self.ctx.streams,
+                    &self.ctx.leases.stream_arn,
+                    &self.shard,
+                    &st.checkpoint,
+                )
+                .await?;
                 myself.send_message(ShardWorkerMsg::Poll)?;
                 return Ok(());
             }
-            Err(StreamError::Trimmed(detail)) if st.checkpoint == crate::projector::lease::TRIM_HORIZON => {
+            Err(StreamError::Trimmed(detail))
+                if st.checkpoint == crate::projector::lease::TRIM_HORIZON =>
+            {
                 // Nothing applied yet, so nothing can have been missed (DynamoDB Local says this of
                 // a trim-horizon iterator taken while the shard was empty).
                 tracing::debug!(shard = %self.shard, %detail, "trim-horizon iterator went stale; taking a new one");
-                st.iterator = stream::iterator(&self.ctx.streams, &self.ctx.leases.stream_arn, &self.shard, &st.checkpoint).await?;
+                st.iterator = stream::iterator(
+                    &self.ctx.streams,
+                    &self.ctx.leases.stream_arn,
+                    &self.shard,
+                    &st.checkpoint,
+                )
+                .await?;
                 myself.send_message(ShardWorkerMsg::Poll)?;
                 return Ok(());
             }
@@ -118,7 +169,13 @@ impl Actor for ShardWorker {
                 metrics::counter!(m::PROJECTOR_TRIMMED).increment(1);
                 tracing::error!(shard = %self.shard, checkpoint = %st.checkpoint, %detail,
                     "TRIMMED DATA: records after the checkpoint expired before they were applied; the read model misses them. Resuming at TRIM_HORIZON; rebuild with `votechain replay`.");
-                st.iterator = stream::iterator(&self.ctx.streams, &self.ctx.leases.stream_arn, &self.shard, crate::projector::lease::TRIM_HORIZON).await?;
+                st.iterator = stream::iterator(
+                    &self.ctx.streams,
+                    &self.ctx.leases.stream_arn,
+                    &self.shard,
+                    crate::projector::lease::TRIM_HORIZON,
+                )
+                .await?;
                 myself.send_message(ShardWorkerMsg::Poll)?;
                 return Ok(());
             }
@@ -150,7 +207,9 @@ impl Actor for ShardWorker {
         // The last range's checkpoint covers every record of the call, votes or not.
         let tail = ranges.pop().unwrap_or(0..0);
         for r in ranges {
-            let seq = stream::seq_of(&recs[votes[r.end - 1].0]).unwrap_or_default().to_string();
+            let seq = stream::seq_of(&recs[votes[r.end - 1].0])
+                .unwrap_or_default()
+                .to_string();
             if let Applied::LeaseLost = self.apply(st, &only[r], &seq).await? {
                 return self.lost(&myself);
             }
@@ -164,15 +223,20 @@ impl Actor for ShardWorker {
             if let Applied::LeaseLost = self.apply(st, &only[tail], &seq).await? {
                 return self.lost(&myself);
             }
-            crate::failpoint!("shard_worker::after_apply_before_checkpoint", Err("failpoint: after apply".into()));
+            crate::failpoint!(
+                "shard_worker::after_apply_before_checkpoint",
+                Err("failpoint: after apply".into())
+            );
             st.checkpoint = seq;
             metrics::counter!(m::PROJECTOR_RECORDS).increment(votes.len() as u64);
             metrics::counter!(m::PROJECTOR_BATCHES).increment(1);
             if let Some(created) = stream::newest_written_ms(&recs) {
-                metrics::gauge!(m::PROJECTOR_STREAM_LAG).set(((crate::now_ms() - created).max(0) as f64) / 1000.0);
+                metrics::gauge!(m::PROJECTOR_STREAM_LAG)
+                    .set(((crate::now_ms() - created).max(0) as f64) / 1000.0);
             }
             if let Some((_, v)) = votes.last() {
-                metrics::histogram!(m::PROJECTOR_APPLY_DELAY).record(((crate::now_ms() - v.cast_at_ms).max(0) as f64) / 1000.0);
+                metrics::histogram!(m::PROJECTOR_APPLY_DELAY)
+                    .record(((crate::now_ms() - v.cast_at_ms).max(0) as f64) / 1000.0);
             }
         } else {
             metrics::gauge!(m::PROJECTOR_STREAM_LAG).set(0.0);
@@ -189,7 +253,12 @@ impl Actor for ShardWorker {
 
 impl ShardWorker {
     /// Applies the last votes of a closed shard with checkpoint `SHARD_END`, then stops.
-    async fn finish(&self, myself: &ActorRef<ShardWorkerMsg>, st: &mut ShardWorkerState, votes: &[VoteItem]) -> Result<(), ActorProcessingErr> {
+    async fn finish(
+        &self,
+        myself: &ActorRef<ShardWorkerMsg>,
+        st: &mut ShardWorkerState,
+        votes: &[VoteItem],
+    ) -> Result<(), ActorProcessingErr> {
         if let Applied::LeaseLost = self.apply(st, votes, SHARD_END).await? {
             return self.lost(myself);
         }
@@ -209,7 +278,12 @@ impl ShardWorker {
     /// computed under the pointer the guard checks (each vote to its election's table, if its
     /// seq is above that table's threshold). Retries on throttling and on our own renewals;
     /// waits while a rebuild has the projections frozen; `LeaseLost` when the lease moved.
-    async fn apply(&self, st: &mut ShardWorkerState, votes: &[VoteItem], checkpoint: &str) -> Result<Applied, ActorProcessingErr> {
+    async fn apply(
+        &self,
+        st: &mut ShardWorkerState,
+        votes: &[VoteItem],
+        checkpoint: &str,
+    ) -> Result<Applied, ActorProcessingErr> {
         let mut backoff = Duration::from_millis(20);
         loop {
             let proj = match &st.projection {
@@ -219,9 +293,23 @@ impl ShardWorker {
                     st.projection = Some(p.clone());
                     if p.frozen && crate::now_ms() > p.frozen_until_ms {
                         // The rebuild missed its deadline: thaw (its switch will now fail its condition).
-                        let thawed = Projection { epoch: p.epoch + 1, frozen: false, ..p.clone() };
-                        match projection::replace(&self.ctx.db, &self.ctx.leases.table, p.epoch, &thawed).await {
-                            Ok(()) => tracing::warn!(epoch = p.epoch, "thawed projections after a rebuild's freeze deadline"),
+                        let thawed = Projection {
+                            epoch: p.epoch + 1,
+                            frozen: false,
+                            ..p.clone()
+                        };
+                        match projection::replace(
+                            &self.ctx.db,
+                            &self.ctx.leases.table,
+                            p.epoch,
+                            &thawed,
+                        )
+                        .await
+                        {
+                            Ok(()) => tracing::warn!(
+                                epoch = p.epoch,
+                                "thawed projections after a rebuild's freeze deadline"
+                            ),
                             Err(e) => tracing::debug!(error = %e, "thaw raced another change"),
                         }
                         st.projection = None;
@@ -237,20 +325,42 @@ impl ShardWorker {
             };
             let mut d = Deltas::default();
             for v in votes {
-                let (table, threshold) = proj.target(&self.ctx.results_table, &v.election_id, v.chain);
+                let (table, threshold) =
+                    proj.target(&self.ctx.results_table, &v.election_id, v.chain);
                 if v.seq > threshold {
                     d.add(table, v);
                 }
             }
             let counter = self.held.load(Ordering::Acquire);
-            let mut actions = vec![TransactWriteItem::builder().condition_check(projection::guard(&self.ctx.leases.table, proj.epoch)).build()];
-            actions.extend(results::updates(&d).into_iter().map(|u| TransactWriteItem::builder().update(u).build()));
+            let mut actions = vec![
+                TransactWriteItem::builder()
+                    .condition_check(projection::guard(&self.ctx.leases.table, proj.epoch))
+                    .build(),
+            ];
+            actions.extend(
+                results::updates(&d)
+                    .into_iter()
+                    .map(|u| TransactWriteItem::builder().update(u).build()),
+            );
             actions.push(
                 TransactWriteItem::builder()
-                    .update(self.ctx.leases.checkpoint_update(&self.shard, &self.ctx.worker_id, counter, &st.checkpoint, checkpoint))
+                    .update(self.ctx.leases.checkpoint_update(
+                        &self.shard,
+                        &self.ctx.worker_id,
+                        counter,
+                        &st.checkpoint,
+                        checkpoint,
+                    ))
                     .build(),
             );
-            let err = match self.ctx.db.transact_write_items().set_transact_items(Some(actions)).send().await {
+            let err = match self
+                .ctx
+                .db
+                .transact_write_items()
+                .set_transact_items(Some(actions))
+                .send()
+                .await
+            {
                 Ok(_) => return Ok(Applied::Ok),
                 Err(e) => e,
             };
@@ -266,15 +376,26 @@ impl ShardWorker {
                 // Our own renewal may have moved the counter; otherwise someone took the lease.
                 match self.ctx.leases.get(&self.shard).await? {
                     // Our earlier attempt committed and only its answer was lost: done, once.
-                    Some(l) if l.owner.as_deref() == Some(&self.ctx.worker_id) && l.checkpoint == checkpoint && checkpoint != st.checkpoint => {
+                    Some(l)
+                        if l.owner.as_deref() == Some(&self.ctx.worker_id)
+                            && l.checkpoint == checkpoint
+                            && checkpoint != st.checkpoint =>
+                    {
                         return Ok(Applied::Ok);
                     }
-                    Some(l) if l.owner.as_deref() == Some(&self.ctx.worker_id) && l.counter != counter => {
+                    Some(l)
+                        if l.owner.as_deref() == Some(&self.ctx.worker_id)
+                            && l.counter != counter =>
+                    {
                         self.held.store(l.counter, Ordering::Release);
                         continue;
                     }
                     Some(l) if l.owner.as_deref() == Some(&self.ctx.worker_id) => {
-                        return Err(format!("shard {}: checkpoint condition failed with the lease ours: {codes:?}", self.shard).into());
+                        return Err(format!(
+                            "shard {}: checkpoint condition failed with the lease ours: {codes:?}",
+                            self.shard
+                        )
+                        .into());
                     }
                     _ => return Ok(Applied::LeaseLost),
                 }
@@ -282,7 +403,9 @@ impl ShardWorker {
             let detail = crate::dynamo::describe(&err);
             let class = crate::dynamo::classify(&err);
             let missing_table = class == ErrorClass::NotFound;
-            let retry = missing_table || codes.iter().any(|c| retryable_code(c).is_some()) || matches!(class, ErrorClass::Retry(_));
+            let retry = missing_table
+                || codes.iter().any(|c| retryable_code(c).is_some())
+                || matches!(class, ErrorClass::Retry(_));
             if !retry {
                 return Err(format!("shard {}: apply failed: {detail}", self.shard).into());
             }

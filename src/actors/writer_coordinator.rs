@@ -16,13 +16,13 @@
 
 use super::chain_writer::{ChainWriter, ChainWriterMsg, WriterCtx};
 use crate::metrics as m;
-use votechain_core::restart::{Exit, Policy, RestartTracker};
 use crate::supervision::supervisor::{exit_of, restart_child};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use votechain_core::restart::{Exit, Policy, RestartTracker};
 
 pub struct WriterCoordinator {
     pub ctx: Arc<WriterCtx>,
@@ -50,17 +50,25 @@ impl ClientContext for GroupContext {}
 impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let parts = |tpl: &TopicPartitionList| -> Vec<i32> {
-            tpl.elements().iter().filter(|e| e.topic() == self.topic).map(|e| e.partition()).collect()
+            tpl.elements()
+                .iter()
+                .filter(|e| e.topic() == self.topic)
+                .map(|e| e.partition())
+                .collect()
         };
         match rebalance {
             Rebalance::Assign(tpl) => {
                 if let Err(e) = consumer.pause(tpl) {
                     tracing::warn!(error = %e, "could not pause the group consumer's partitions");
                 }
-                let _ = self.coordinator.send_message(CoordinatorMsg::Assigned(parts(tpl)));
+                let _ = self
+                    .coordinator
+                    .send_message(CoordinatorMsg::Assigned(parts(tpl)));
             }
             Rebalance::Revoke(tpl) => {
-                let _ = self.coordinator.send_message(CoordinatorMsg::Revoked(parts(tpl)));
+                let _ = self
+                    .coordinator
+                    .send_message(CoordinatorMsg::Revoked(parts(tpl)));
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance error"),
         }
@@ -80,9 +88,17 @@ impl Actor for WriterCoordinator {
     type State = CoordinatorState;
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ActorRef<CoordinatorMsg>, _: ()) -> Result<CoordinatorState, ActorProcessingErr> {
-        let context = GroupContext { coordinator: myself.clone(), topic: self.ctx.topic.clone() };
-        let consumer: StreamConsumer<GroupContext> = self.group_config.create_with_context(context)?;
+    async fn pre_start(
+        &self,
+        myself: ActorRef<CoordinatorMsg>,
+        _: (),
+    ) -> Result<CoordinatorState, ActorProcessingErr> {
+        let context = GroupContext {
+            coordinator: myself.clone(),
+            topic: self.ctx.topic.clone(),
+        };
+        let consumer: StreamConsumer<GroupContext> =
+            self.group_config.create_with_context(context)?;
         consumer.subscribe(&[&self.ctx.topic])?;
         let consumer = Arc::new(consumer);
         // Polling drives the group protocol and the rebalance callbacks. Partitions are paused,
@@ -92,20 +108,40 @@ impl Actor for WriterCoordinator {
         let c = consumer.clone();
         let me = myself.get_cell();
         let pump = tokio::spawn(async move {
-            while !matches!(me.get_status(), ractor::ActorStatus::Stopped | ractor::ActorStatus::Stopping) {
-                if let Ok(Err(e)) = tokio::time::timeout(std::time::Duration::from_millis(250), c.recv()).await {
+            while !matches!(
+                me.get_status(),
+                ractor::ActorStatus::Stopped | ractor::ActorStatus::Stopping
+            ) {
+                if let Ok(Err(e)) =
+                    tokio::time::timeout(std::time::Duration::from_millis(250), c.recv()).await
+                {
                     tracing::debug!(error = %e, "group consumer poll");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             }
             c.unsubscribe();
         });
-        Ok(CoordinatorState { consumer, pump, writers: HashMap::new(), assigned: Default::default(), trackers: HashMap::new() })
+        Ok(CoordinatorState {
+            consumer,
+            pump,
+            writers: HashMap::new(),
+            assigned: Default::default(),
+            trackers: HashMap::new(),
+        })
     }
 
-    async fn post_stop(&self, _: ActorRef<CoordinatorMsg>, st: &mut CoordinatorState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _: ActorRef<CoordinatorMsg>,
+        st: &mut CoordinatorState,
+    ) -> Result<(), ActorProcessingErr> {
         for (_, w) in st.writers.drain() {
-            let _ = w.stop_and_wait(Some("coordinator stopping".into()), Some(std::time::Duration::from_secs(10))).await;
+            let _ = w
+                .stop_and_wait(
+                    Some("coordinator stopping".into()),
+                    Some(std::time::Duration::from_secs(10)),
+                )
+                .await;
         }
         st.pump.abort();
         st.consumer.unsubscribe();
@@ -113,7 +149,12 @@ impl Actor for WriterCoordinator {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<CoordinatorMsg>, msg: CoordinatorMsg, st: &mut CoordinatorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<CoordinatorMsg>,
+        msg: CoordinatorMsg,
+        st: &mut CoordinatorState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             CoordinatorMsg::Assigned(parts) => {
                 tracing::info!(?parts, "partitions assigned");
@@ -142,7 +183,15 @@ impl Actor for WriterCoordinator {
                 let view = st
                     .assigned
                     .iter()
-                    .map(|p| (*p, st.writers.get(p).map(|w| format!("{:?}", w.get_status())).unwrap_or_else(|| "restarting".into())))
+                    .map(|p| {
+                        (
+                            *p,
+                            st.writers
+                                .get(p)
+                                .map(|w| format!("{:?}", w.get_status()))
+                                .unwrap_or_else(|| "restarting".into()),
+                        )
+                    })
                     .collect();
                 let _ = reply.send(view);
             }
@@ -151,26 +200,57 @@ impl Actor for WriterCoordinator {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<CoordinatorMsg>, evt: SupervisionEvent, st: &mut CoordinatorState) -> Result<(), ActorProcessingErr> {
-        let Some((cell, exit)) = exit_of(evt) else { return Ok(()) };
-        let Some(p) = st.writers.iter().find(|(_, w)| w.get_id() == cell.get_id()).map(|(p, _)| *p) else {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<CoordinatorMsg>,
+        evt: SupervisionEvent,
+        st: &mut CoordinatorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some((cell, exit)) = exit_of(evt) else {
+            return Ok(());
+        };
+        let Some(p) = st
+            .writers
+            .iter()
+            .find(|(_, w)| w.get_id() == cell.get_id())
+            .map(|(p, _)| *p)
+        else {
             return Ok(()); // a writer we stopped on purpose (revoked)
         };
         st.writers.remove(&p);
         if !st.assigned.contains(&p) {
             return Ok(());
         }
-        tracing::warn!(partition = p, ?exit, "chain writer exited; restarting while the partition is assigned");
-        let delay = restart_child(st.trackers.entry(p).or_default(), &self.policy, "chain_writer", &format!("partition {p}"), &exit)?;
+        tracing::warn!(
+            partition = p,
+            ?exit,
+            "chain writer exited; restarting while the partition is assigned"
+        );
+        let delay = restart_child(
+            st.trackers.entry(p).or_default(),
+            &self.policy,
+            "chain_writer",
+            &format!("partition {p}"),
+            &exit,
+        )?;
         myself.send_after(delay, move || CoordinatorMsg::Restart(p));
         Ok(())
     }
 }
 
 impl WriterCoordinator {
-    async fn start_writer(&self, myself: &ActorRef<CoordinatorMsg>, st: &mut CoordinatorState, p: i32) -> Result<(), ActorProcessingErr> {
-        let writer = ChainWriter { ctx: self.ctx.clone(), partition: p };
-        let name = crate::supervision::actor_name("chain_writer", &format!("{}/p{p}", self.ctx.instance));
+    async fn start_writer(
+        &self,
+        myself: &ActorRef<CoordinatorMsg>,
+        st: &mut CoordinatorState,
+        p: i32,
+    ) -> Result<(), ActorProcessingErr> {
+        let writer = ChainWriter {
+            ctx: self.ctx.clone(),
+            partition: p,
+        };
+        let name =
+            crate::supervision::actor_name("chain_writer", &format!("{}/p{p}", self.ctx.instance));
         match Actor::spawn_linked(Some(name), writer, (), myself.get_cell()).await {
             Ok((w, _)) => {
                 st.writers.insert(p, w);
@@ -179,7 +259,13 @@ impl WriterCoordinator {
                 // Startup failed (e.g. DynamoDB unreachable): same policy as a crash.
                 tracing::warn!(partition = p, error = %e, "chain writer failed to start");
                 let exit = Exit::Failed(e.to_string());
-                let delay = restart_child(st.trackers.entry(p).or_default(), &self.policy, "chain_writer", &format!("partition {p}"), &exit)?;
+                let delay = restart_child(
+                    st.trackers.entry(p).or_default(),
+                    &self.policy,
+                    "chain_writer",
+                    &format!("partition {p}"),
+                    &exit,
+                )?;
                 myself.send_after(delay, move || CoordinatorMsg::Restart(p));
             }
         }

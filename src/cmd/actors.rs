@@ -24,8 +24,15 @@ fn render(v: &serde_json::Value, depth: usize, out: &mut String) {
     let name = v["name"].as_str().unwrap_or("?");
     let kind = v["kind"].as_str().unwrap_or("?");
     let status = v["status"].as_str().unwrap_or("?");
-    let note = if restarts > 0 { format!(" (restarts: {restarts})") } else { String::new() };
-    out.push_str(&format!("{}{name} [{kind}] {status}{note}\n", "  ".repeat(depth)));
+    let note = if restarts > 0 {
+        format!(" (restarts: {restarts})")
+    } else {
+        String::new()
+    };
+    out.push_str(&format!(
+        "{}{name} [{kind}] {status}{note}\n",
+        "  ".repeat(depth)
+    ));
     for c in v["children"].as_array().into_iter().flatten() {
         render(c, depth + 1, out);
     }
@@ -41,6 +48,9 @@ mod tests {
             "children": [{"name": "writer-0", "kind": "chain_writer", "status": "running", "restarts": 2, "children": []}]});
         let mut out = String::new();
         render(&v, 0, &mut out);
-        assert_eq!(out, "root [supervisor] running\n  writer-0 [chain_writer] running (restarts: 2)\n");
+        assert_eq!(
+            out,
+            "root [supervisor] running\n  writer-0 [chain_writer] running (restarts: 2)\n"
+        );
     }
 }

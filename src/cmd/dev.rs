@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use votechain::config::Config;
 use votechain::dev::DynamoDbLocal;
 use votechain::dynamo::{self, ledger::Ledger};
-use votechain::tables;
 use votechain::kafka::EmbeddedKafka;
+use votechain::tables;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,7 +40,8 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     tracing::info!(bootstrap = %cfg.kafka.bootstrap_servers, "embedded Kafka started");
     // For `votechain replay` / `recount` run beside this process.
     let bootstrap = &cfg.kafka.bootstrap_servers;
-    let _ = std::fs::create_dir_all(".local").and_then(|_| std::fs::write(super::DEV_BOOTSTRAP_FILE, bootstrap));
+    let _ = std::fs::create_dir_all(".local")
+        .and_then(|_| std::fs::write(super::DEV_BOOTSTRAP_FILE, bootstrap));
     let code = super::serve::serve(cfg).await;
     drop(kafka);
     code
@@ -49,7 +50,10 @@ pub async fn run(a: Args) -> Result<ExitCode> {
 /// Starts DynamoDB Local on the config's endpoint port (default 8000).
 async fn start_dynamodb_local(cfg: &mut Config) -> Result<DynamoDbLocal> {
     let endpoint = cfg.dynamodb.endpoint.as_deref();
-    let port = endpoint.and_then(|e| e.rsplit(':').next()).and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or(8000);
+    let port = endpoint
+        .and_then(|e| e.rsplit(':').next())
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or(8000);
     let d = DynamoDbLocal::start(port).await?;
     tracing::info!(endpoint = %d.endpoint, "DynamoDB Local started");
     cfg.dynamodb.endpoint = Some(d.endpoint.clone());

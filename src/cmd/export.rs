@@ -34,14 +34,26 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     let mut out: Box<dyn Write> = if a.out.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
-        Box::new(std::fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?)
+        Box::new(
+            std::fs::File::create(&a.out)
+                .with_context(|| format!("creating {}", a.out.display()))?,
+        )
     };
     let mut out = std::io::BufWriter::new(&mut out);
-    writeln!(out, "{}", serde_json::to_string(&Header::new(&a.election, chains))?)?;
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string(&Header::new(&a.election, chains))?
+    )?;
     let (mut written, mut unreadable, mut failed) = (0u64, 0u64, None);
     for c in 0..chains {
         read_chain(&ledger, &a.election, c, chains, |it| {
-            let key = |k: &str| it.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let key = |k: &str| {
+                it.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
             match items::parse_vote(it) {
                 Ok(v) => match serde_json::to_string(&Line::new(&key("pk"), &key("sk"), &v)) {
                     Ok(line) if failed.is_none() => {
@@ -59,9 +71,14 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         return Err(e).context("writing the export");
     }
     out.flush()?;
-    eprintln!("exported {written} vote(s) of {} in {chains} chain(s)", a.election);
+    eprintln!(
+        "exported {written} vote(s) of {} in {chains} chain(s)",
+        a.election
+    );
     if unreadable > 0 {
-        eprintln!("{unreadable} item(s) could not be read as votes and are not in the export; `votechain verify` names them");
+        eprintln!(
+            "{unreadable} item(s) could not be read as votes and are not in the export; `votechain verify` names them"
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

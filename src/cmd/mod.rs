@@ -36,14 +36,20 @@ pub fn load_with_endpoint(path: &Path, endpoint: Option<String>) -> Result<Confi
 
 /// The ledger of a config's DynamoDB.
 pub async fn ledger(cfg: &Config) -> Ledger {
-    Ledger::new(dynamo::client(&cfg.dynamodb).await, cfg.dynamodb.ledger_table.clone())
+    Ledger::new(
+        dynamo::client(&cfg.dynamodb).await,
+        cfg.dynamodb.ledger_table.clone(),
+    )
 }
 
 /// The number of chains of `election`: given, or from the config.
 pub fn chains_of(cfg: &Config, election: &str, given: Option<u32>, config: &Path) -> Result<u32> {
     match given.or_else(|| cfg.registry().get(election).map(|e| e.chains)) {
         Some(c) => Ok(c),
-        None => anyhow::bail!("election '{election}' is not in {}; pass --chains N", config.display()),
+        None => anyhow::bail!(
+            "election '{election}' is not in {}; pass --chains N",
+            config.display()
+        ),
     }
 }
 

@@ -17,11 +17,16 @@ pub struct Args {
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     let (cfg, ledger) = a.target.open().await?;
-    let r = votechain::recount::recount(&cfg, &ledger, &a.election, Duration::from_secs(60)).await?;
+    let r =
+        votechain::recount::recount(&cfg, &ledger, &a.election, Duration::from_secs(60)).await?;
     if a.json {
         super::print_json(&r)?;
     } else {
         println!("{r}");
     }
-    Ok(if r.agree { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if r.agree {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

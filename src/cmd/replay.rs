@@ -28,8 +28,13 @@ pub struct Args {
 fn parse_offsets(s: &str) -> Result<BTreeMap<i32, i64>, String> {
     s.split(',')
         .map(|kv| {
-            let (p, o) = kv.split_once(':').ok_or_else(|| format!("'{kv}' is not PARTITION:OFFSET"))?;
-            let p = p.trim().parse().map_err(|_| format!("bad partition '{p}'"))?;
+            let (p, o) = kv
+                .split_once(':')
+                .ok_or_else(|| format!("'{kv}' is not PARTITION:OFFSET"))?;
+            let p = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad partition '{p}'"))?;
             let o = o.trim().parse().map_err(|_| format!("bad offset '{o}'"))?;
             Ok((p, o))
         })
@@ -40,9 +45,11 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     let (cfg, ledger) = a.target.open().await?;
     let pb = indicatif::ProgressBar::new(0);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} replay [{bar:40}] {pos}/{len} records  {per_sec}  ETA {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} replay [{bar:40}] {pos}/{len} records  {per_sec}  ETA {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     let actor = Replay {
         config: Arc::new(cfg),
@@ -52,7 +59,9 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         freeze_timeout: Duration::from_secs(a.freeze_timeout_s),
         progress: Some(pb),
     };
-    let (r, _) = ractor::Actor::spawn(None, actor, ()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (r, _) = ractor::Actor::spawn(None, actor, ())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let out = match r.call(ReplayMsg::Run, None).await {
         Ok(ractor::rpc::CallResult::Success(res)) => res?,
         other => bail!("replay actor failed: {other:?}"),
@@ -62,7 +71,11 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     } else {
         print(&out);
     }
-    Ok(if out.switched { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if out.switched {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn print(out: &ReplayOutcome) {
@@ -71,10 +84,15 @@ fn print(out: &ReplayOutcome) {
         out.records_read, out.votes, out.election_id, out.duplicates, out.invalid, out.table
     );
     if out.switched {
-        println!("checked against the chain: equal. The query role now serves {} (thresholds {:?}).", out.table, out.thresholds);
+        println!(
+            "checked against the chain: equal. The query role now serves {} (thresholds {:?}).",
+            out.table, out.thresholds
+        );
         return;
     }
-    println!("NOT switched: the rebuilt projection differs from the chain; the active projection is untouched.");
+    println!(
+        "NOT switched: the rebuilt projection differs from the chain; the active projection is untouched."
+    );
     for (l, a, b) in &out.differences {
         println!("  {l}: rebuilt {a}, chain {b}");
     }
@@ -89,8 +107,15 @@ mod tests {
 
     #[test]
     fn offsets_parse_or_say_what_is_wrong() {
-        assert_eq!(parse_offsets("0:5, 2:7").unwrap(), BTreeMap::from([(0, 5), (2, 7)]));
-        assert!(parse_offsets("0=5").unwrap_err().contains("PARTITION:OFFSET"));
+        assert_eq!(
+            parse_offsets("0:5, 2:7").unwrap(),
+            BTreeMap::from([(0, 5), (2, 7)])
+        );
+        assert!(
+            parse_offsets("0=5")
+                .unwrap_err()
+                .contains("PARTITION:OFFSET")
+        );
         assert!(parse_offsets("x:5").unwrap_err().contains("bad partition"));
     }
 }

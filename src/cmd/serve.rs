@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 use votechain::config::Config;
 use votechain::dynamo;
-use votechain::tables;
 use votechain::runtime::Node;
+use votechain::tables;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,7 +33,11 @@ pub async fn serve(cfg: Config) -> Result<ExitCode> {
     }
     let elections: Vec<String> = cfg.elections.iter().map(|e| e.id.clone()).collect();
     let node = Node::start(cfg).await?;
-    println!("votechain listening on http://{} (elections: {})", node.http_addr, elections.join(", "));
+    println!(
+        "votechain listening on http://{} (elections: {})",
+        node.http_addr,
+        elections.join(", ")
+    );
     if let Some(e) = elections.first() {
         println!(
             "try: curl -s -XPOST http://{}/v1/elections/{e}/votes -H 'Authorization: Bearer dev-key' -d '{{\"vote_id\":\"'$(cat /proc/sys/kernel/random/uuid)'\",\"candidate_id\":\"alice\",\"region_id\":\"north\"}}'",

@@ -26,7 +26,10 @@ pub async fn tables(a: TablesArgs) -> Result<ExitCode> {
     let db = dynamo::client(&cfg.dynamodb).await;
     tables::ensure_all(&db, &cfg.dynamodb).await?;
     let d = &cfg.dynamodb;
-    println!("tables {}, {}, {} ready", d.ledger_table, d.lease_table, d.results_table);
+    println!(
+        "tables {}, {}, {} ready",
+        d.ledger_table, d.lease_table, d.results_table
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -37,6 +40,9 @@ pub async fn topics(a: TopicsArgs) -> Result<ExitCode> {
     }
     votechain::kafka::ensure_topics(&cfg.kafka).await?;
     let k = &cfg.kafka;
-    println!("topics {}, {}, {} ready", k.votes_topic, k.audit_topic, k.dead_letter_topic);
+    println!(
+        "topics {}, {}, {} ready",
+        k.votes_topic, k.audit_topic, k.dead_letter_topic
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -13,15 +13,24 @@ pub const TOOL_COMMANDS: [&str; 3] = ["bench", "chaos", "loadgen"];
 
 /// The tools binary: beside this executable, else on `PATH`.
 fn tools_binary() -> Option<PathBuf> {
-    let beside = std::env::current_exe().ok()?.with_file_name("votechain-tools");
+    let beside = std::env::current_exe()
+        .ok()?
+        .with_file_name("votechain-tools");
     if beside.is_file() {
         return Some(beside);
     }
-    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("votechain-tools")).find(|f| f.is_file()))
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("votechain-tools"))
+            .find(|f| f.is_file())
+    })
 }
 
 pub fn run(args: Vec<OsString>) -> Result<ExitCode> {
-    let name = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if !TOOL_COMMANDS.contains(&name.as_str()) {
         bail!("unknown command '{name}'; see `votechain --help`");
     }
@@ -31,6 +40,11 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode> {
              executable nor on PATH: build it with `cargo build -p votechain-tools` (production images do not carry it)"
         );
     };
-    let status = std::process::Command::new(&bin).args(&args).status().with_context(|| format!("running {}", bin.display()))?;
-    Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
+    let status = std::process::Command::new(&bin)
+        .args(&args)
+        .status()
+        .with_context(|| format!("running {}", bin.display()))?;
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
 }

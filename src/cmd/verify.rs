@@ -32,5 +32,9 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     } else {
         println!("{}", report.text());
     }
-    Ok(if report.intact { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

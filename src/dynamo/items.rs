@@ -11,10 +11,10 @@
 //! condition) and maps a vote_id to its receipt. The checkpoint holds the next Kafka
 //! offset of the partition; its condition fences a zombie writer.
 
-pub use votechain_core::model::{VoteItem, chain_pk, vote_sk};
-use votechain_core::chain::{self, Hash};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
+use votechain_core::chain::{self, Hash};
+pub use votechain_core::model::{VoteItem, chain_pk, vote_sk};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -88,8 +88,19 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn err(&self, attr: &'static str, problem: &'static str) -> ItemError {
-        let get = |k: &str| self.it.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-        ItemError { pk: get("pk"), sk: get("sk"), attr, problem }
+        let get = |k: &str| {
+            self.it
+                .get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        ItemError {
+            pk: get("pk"),
+            sk: get("sk"),
+            attr,
+            problem,
+        }
     }
     fn s(&self, attr: &'static str) -> Result<String, ItemError> {
         match self.it.get(attr) {
@@ -100,13 +111,16 @@ impl Reader<'_> {
     }
     fn n<T: std::str::FromStr>(&self, attr: &'static str) -> Result<T, ItemError> {
         match self.it.get(attr) {
-            Some(AttributeValue::N(v)) => v.parse().map_err(|_| self.err(attr, "is not a number of the right range")),
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map_err(|_| self.err(attr, "is not a number of the right range")),
             Some(_) => Err(self.err(attr, "is not a number")),
             None => Err(self.err(attr, "is missing")),
         }
     }
     fn hash(&self, attr: &'static str) -> Result<Hash, ItemError> {
-        chain::from_hex(&self.s(attr)?).ok_or_else(|| self.err(attr, "is not 64 lowercase hex characters"))
+        chain::from_hex(&self.s(attr)?)
+            .ok_or_else(|| self.err(attr, "is not 64 lowercase hex characters"))
     }
 }
 
@@ -146,7 +160,11 @@ pub struct Checkpoint {
 
 pub fn parse_checkpoint(it: &Item) -> Result<Checkpoint, ItemError> {
     let r = Reader { it };
-    Ok(Checkpoint { next_offset: r.n("next_offset")?, writer_id: r.s("writer_id")?, instance: r.s("instance").ok() })
+    Ok(Checkpoint {
+        next_offset: r.n("next_offset")?,
+        writer_id: r.s("writer_id")?,
+        instance: r.s("instance").ok(),
+    })
 }
 
 #[cfg(test)]
@@ -176,7 +194,11 @@ mod tests {
         assert_eq!(it["pk"].as_s().unwrap(), "ELECTION#demo-2026");
         assert_eq!(it["sk"].as_s().unwrap(), "VOTE#00000000000000000007");
         assert_eq!(it["seq"].as_n().unwrap(), "7");
-        assert_eq!(it.len(), 14, "pk, sk and the 12 contract attributes, nothing else");
+        assert_eq!(
+            it.len(),
+            14,
+            "pk, sk and the 12 contract attributes, nothing else"
+        );
         assert_eq!(parse_vote(&it).unwrap(), sample());
         let split = vote_item(&sample(), 4);
         assert_eq!(split["pk"].as_s().unwrap(), "ELECTION#demo-2026#0");
@@ -187,7 +209,10 @@ mod tests {
         let mut it = vote_item(&sample(), 1);
         it.insert("hash".into(), AttributeValue::S("ABC".into()));
         let e = parse_vote(&it).unwrap_err();
-        assert_eq!((e.attr, e.sk.as_str()), ("hash", "VOTE#00000000000000000007"));
+        assert_eq!(
+            (e.attr, e.sk.as_str()),
+            ("hash", "VOTE#00000000000000000007")
+        );
         it.remove("seq");
         assert_eq!(parse_vote(&it).unwrap_err().attr, "seq");
     }

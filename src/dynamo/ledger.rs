@@ -6,10 +6,10 @@
 
 use super::items::{self, Checkpoint, Item, VoteItem};
 use super::{ErrorClass, classify, describe};
-use votechain_core::chain::Tip;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use std::collections::{HashMap, HashSet};
+use votechain_core::chain::Tip;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("DynamoDB {op} failed ({class:?}): {detail}")]
@@ -20,14 +20,25 @@ pub struct LedgerError {
 }
 
 impl LedgerError {
-    fn from_sdk<E>(op: &'static str, e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> LedgerError
+    fn from_sdk<E>(
+        op: &'static str,
+        e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> LedgerError
     where
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
     {
-        LedgerError { op, class: classify(e), detail: describe(e) }
+        LedgerError {
+            op,
+            class: classify(e),
+            detail: describe(e),
+        }
     }
     fn corrupt(op: &'static str, e: items::ItemError) -> LedgerError {
-        LedgerError { op, class: ErrorClass::Fatal, detail: e.to_string() }
+        LedgerError {
+            op,
+            class: ErrorClass::Fatal,
+            detail: e.to_string(),
+        }
     }
 }
 
@@ -48,31 +59,52 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(db: Client, table: impl Into<String>) -> Ledger {
-        Ledger { db, table: table.into() }
+        Ledger {
+            db,
+            table: table.into(),
+        }
     }
 
     /// The partition's checkpoint, read consistently. `None` before the first write.
-    pub async fn checkpoint(&self, topic: &str, partition: i32) -> Result<Option<Checkpoint>, LedgerError> {
+    pub async fn checkpoint(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<Checkpoint>, LedgerError> {
         let out = self
             .db
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(items::key(items::checkpoint_pk(topic, partition), items::CHECKPOINT_SK)))
+            .set_key(Some(items::key(
+                items::checkpoint_pk(topic, partition),
+                items::CHECKPOINT_SK,
+            )))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| LedgerError::from_sdk("GetItem(checkpoint)", &e))?;
-        out.item().map(items::parse_checkpoint).transpose().map_err(|e| LedgerError::corrupt("GetItem(checkpoint)", e))
+        out.item()
+            .map(items::parse_checkpoint)
+            .transpose()
+            .map_err(|e| LedgerError::corrupt("GetItem(checkpoint)", e))
     }
 
     /// The chain's last vote, read consistently; genesis when the chain is empty.
-    pub async fn tip(&self, election_id: &str, chain: u32, chains: u32) -> Result<Tip, LedgerError> {
+    pub async fn tip(
+        &self,
+        election_id: &str,
+        chain: u32,
+        chains: u32,
+    ) -> Result<Tip, LedgerError> {
         let out = self
             .db
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :vote)")
-            .expression_attribute_values(":pk", AttributeValue::S(items::chain_pk(election_id, chain, chains)))
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(items::chain_pk(election_id, chain, chains)),
+            )
             .expression_attribute_values(":vote", AttributeValue::S("VOTE#".into()))
             .scan_index_forward(false)
             .limit(1)
@@ -84,18 +116,28 @@ impl Ledger {
             None => Ok(Tip::genesis(election_id, chain)),
             Some(it) => {
                 let v = items::parse_vote(it).map_err(|e| LedgerError::corrupt("Query(tip)", e))?;
-                Ok(Tip { seq: v.seq, hash: v.hash })
+                Ok(Tip {
+                    seq: v.seq,
+                    hash: v.hash,
+                })
             }
         }
     }
 
     /// Which of these `(election_id, vote_id)` pairs already have a marker (consistent reads).
-    pub async fn chained_vote_ids(&self, ids: &[(String, String)]) -> Result<HashSet<(String, String)>, LedgerError> {
+    pub async fn chained_vote_ids(
+        &self,
+        ids: &[(String, String)],
+    ) -> Result<HashSet<(String, String)>, LedgerError> {
         let mut found = HashSet::new();
         // BatchGetItem refuses duplicate keys; a batch often holds a vote and its resubmission.
-        let unique: Vec<&(String, String)> = ids.iter().collect::<HashSet<_>>().into_iter().collect();
+        let unique: Vec<&(String, String)> =
+            ids.iter().collect::<HashSet<_>>().into_iter().collect();
         for chunk in unique.chunks(100) {
-            let keys: Vec<Item> = chunk.iter().map(|(e, v)| items::key(items::marker_pk(e, v), items::MARKER_SK)).collect();
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|(e, v)| items::key(items::marker_pk(e, v), items::MARKER_SK))
+                .collect();
             let mut pending = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys))
@@ -113,15 +155,29 @@ impl Ledger {
                     .send()
                     .await
                     .map_err(|e| LedgerError::from_sdk("BatchGetItem(markers)", &e))?;
-                for it in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                    if let (Some(AttributeValue::S(e)), Some(AttributeValue::S(v))) = (it.get("election_id"), it.get("vote_id")) {
+                for it in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let (Some(AttributeValue::S(e)), Some(AttributeValue::S(v))) =
+                        (it.get("election_id"), it.get("vote_id"))
+                    {
                         found.insert((e.clone(), v.clone()));
                     }
                 }
-                pending = out.unprocessed_keys().and_then(|u| u.get(&self.table)).filter(|k| !k.keys().is_empty()).cloned();
+                pending = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
                 if pending.is_some() {
                     attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis((10u64 << attempt.min(6)).min(1_000))).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        (10u64 << attempt.min(6)).min(1_000),
+                    ))
+                    .await;
                 }
             }
         }
@@ -157,8 +213,13 @@ impl Ledger {
         }
         let mut upd = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(items::key(items::checkpoint_pk(topic, partition), items::CHECKPOINT_SK)))
-            .update_expression("SET next_offset = :next, writer_id = :w, instance = :i, updated_at_ms = :now")
+            .set_key(Some(items::key(
+                items::checkpoint_pk(topic, partition),
+                items::CHECKPOINT_SK,
+            )))
+            .update_expression(
+                "SET next_offset = :next, writer_id = :w, instance = :i, updated_at_ms = :now",
+            )
             .expression_attribute_values(":i", AttributeValue::S(instance.into()))
             .expression_attribute_values(":next", AttributeValue::N(next.to_string()))
             .expression_attribute_values(":w", AttributeValue::S(writer_id.into()))
@@ -169,9 +230,20 @@ impl Ledger {
                 .condition_expression("next_offset = :expected")
                 .expression_attribute_values(":expected", AttributeValue::N(off.to_string())),
         };
-        actions.push(TransactWriteItem::builder().update(upd.build().expect("complete update")).build());
+        actions.push(
+            TransactWriteItem::builder()
+                .update(upd.build().expect("complete update"))
+                .build(),
+        );
         debug_assert!(actions.len() <= 100);
-        match self.db.transact_write_items().set_transact_items(Some(actions)).client_request_token(token).send().await {
+        match self
+            .db
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .client_request_token(token)
+            .send()
+            .await
+        {
             Ok(_) => Ok(AppendOutcome::Committed),
             Err(e) => {
                 let codes = super::cancellation_codes(&e);
@@ -180,8 +252,15 @@ impl Ledger {
                         return Ok(AppendOutcome::ConditionFailed(codes));
                     }
                     // Throttling or conflict inside the transaction: retryable.
-                    let kind = codes.iter().find_map(|c| super::retryable_code(c)).unwrap_or("transaction_canceled");
-                    return Err(LedgerError { op: "TransactWriteItems", class: ErrorClass::Retry(kind), detail: codes.join(",") });
+                    let kind = codes
+                        .iter()
+                        .find_map(|c| super::retryable_code(c))
+                        .unwrap_or("transaction_canceled");
+                    return Err(LedgerError {
+                        op: "TransactWriteItems",
+                        class: ErrorClass::Retry(kind),
+                        detail: codes.join(","),
+                    });
                 }
                 Err(LedgerError::from_sdk("TransactWriteItems", &e))
             }
@@ -189,28 +268,45 @@ impl Ledger {
     }
 
     /// The chained vote with this id, via its marker; `None` while not chained.
-    pub async fn receipt(&self, election_id: &str, vote_id: &str, chains: u32) -> Result<Option<VoteItem>, LedgerError> {
+    pub async fn receipt(
+        &self,
+        election_id: &str,
+        vote_id: &str,
+        chains: u32,
+    ) -> Result<Option<VoteItem>, LedgerError> {
         let out = self
             .db
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(items::key(items::marker_pk(election_id, vote_id), items::MARKER_SK)))
+            .set_key(Some(items::key(
+                items::marker_pk(election_id, vote_id),
+                items::MARKER_SK,
+            )))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| LedgerError::from_sdk("GetItem(marker)", &e))?;
-        let Some(marker) = out.item() else { return Ok(None) };
-        let (chain, seq) = items::parse_marker(marker).map_err(|e| LedgerError::corrupt("GetItem(marker)", e))?;
+        let Some(marker) = out.item() else {
+            return Ok(None);
+        };
+        let (chain, seq) =
+            items::parse_marker(marker).map_err(|e| LedgerError::corrupt("GetItem(marker)", e))?;
         let out = self
             .db
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(items::key(items::chain_pk(election_id, chain, chains), items::vote_sk(seq))))
+            .set_key(Some(items::key(
+                items::chain_pk(election_id, chain, chains),
+                items::vote_sk(seq),
+            )))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| LedgerError::from_sdk("GetItem(vote)", &e))?;
-        out.item().map(items::parse_vote).transpose().map_err(|e| LedgerError::corrupt("GetItem(vote)", e))
+        out.item()
+            .map(items::parse_vote)
+            .transpose()
+            .map_err(|e| LedgerError::corrupt("GetItem(vote)", e))
     }
 
     /// One page of a chain's raw items in seq order, starting after `start` (a last-evaluated key).
@@ -227,7 +323,10 @@ impl Ledger {
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :vote)")
-            .expression_attribute_values(":pk", AttributeValue::S(items::chain_pk(election_id, chain, chains)))
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(items::chain_pk(election_id, chain, chains)),
+            )
             .expression_attribute_values(":vote", AttributeValue::S("VOTE#".into()))
             .scan_index_forward(true)
             .consistent_read(consistent)

@@ -7,10 +7,9 @@
 pub mod items;
 pub mod ledger;
 
-
 use crate::config::DynamoConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 pub use aws_sdk_dynamodb::Client;
@@ -18,9 +17,17 @@ pub use aws_sdk_dynamodb::Client;
 /// The SDK settings both clients share: region, endpoint, credentials, and the one HTTPS
 /// client stack (hyper 1 + rustls with ring; see [`https_client`]).
 async fn sdk_config(cfg: &DynamoConfig) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(cfg.region.clone())).http_client(https_client());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(cfg.region.clone()))
+        .http_client(https_client());
     if cfg.local_credentials {
-        loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "votechain-local"));
+        loader = loader.credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "votechain-local",
+        ));
     }
     if let Some(ep) = &cfg.endpoint {
         loader = loader.endpoint_url(ep);
@@ -35,7 +42,9 @@ async fn sdk_config(cfg: &DynamoConfig) -> aws_config::SdkConfig {
 fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
     Builder::new().build_with_connector_fn(|settings, components| {
-        let mut conn = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring));
+        let mut conn = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ));
         conn.set_connector_settings(settings.cloned());
         if let Some(c) = components {
             conn.set_sleep_impl(c.sleep_impl());
@@ -117,17 +126,26 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Err
 /// The cancellation reason codes of a cancelled `TransactWriteItems`, one per action in
 /// order (`None` for an action that did not fail); empty for any other error.
 pub fn cancellation_codes(
-    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, HttpResponse>,
+    err: &SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        HttpResponse,
+    >,
 ) -> Vec<String> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as T;
     match err.as_service_error() {
-        Some(T::TransactionCanceledException(tc)) => tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect(),
+        Some(T::TransactionCanceledException(tc)) => tc
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().unwrap_or("None").to_string())
+            .collect(),
         _ => vec![],
     }
 }
 
 /// A readable one-line description of an SDK error (the SDK's Display is terse).
-pub fn describe<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(err: &SdkError<E, R>) -> String {
+pub fn describe<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: &SdkError<E, R>,
+) -> String {
     match err {
         SdkError::ServiceError(se) => format!(
             "{}: {}",

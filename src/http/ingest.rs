@@ -7,9 +7,7 @@
 
 use super::{ApiError, AppState};
 use crate::actors::ingest_batcher::{IngestMsg, Pending};
-use votechain_core::chain::chain_of;
 use crate::metrics as m;
-use votechain_core::model::{AuditEvent, Invalid, VOTE_EVENT_VERSION, VoteEvent, VoteRequest, validate_request};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -21,6 +19,10 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use votechain_core::chain::chain_of;
+use votechain_core::model::{
+    AuditEvent, Invalid, VOTE_EVENT_VERSION, VoteEvent, VoteRequest, validate_request,
+};
 
 /// The contract's body cap.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -49,7 +51,12 @@ fn fail(outcome: &'static str, started: Instant, e: ApiError) -> Response {
     e.into_response()
 }
 
-pub async fn submit(State(st): State<AppState>, Path(election_id): Path<String>, headers: HeaderMap, body: Body) -> Response {
+pub async fn submit(
+    State(st): State<AppState>,
+    Path(election_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     // 401: missing or wrong key.
     let presented = headers
@@ -57,12 +64,34 @@ pub async fn submit(State(st): State<AppState>, Path(election_id): Path<String>,
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|k| digest(k.trim().as_bytes()));
-    let Some(client_id) = presented.and_then(|d| st.keys.iter().find(|(k, _)| ct_eq(k, &d)).map(|(_, id)| id.clone())) else {
-        return fail("unauthorized", started, ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or unknown client key"));
+    let Some(client_id) = presented.and_then(|d| {
+        st.keys
+            .iter()
+            .find(|(k, _)| ct_eq(k, &d))
+            .map(|(_, id)| id.clone())
+    }) else {
+        return fail(
+            "unauthorized",
+            started,
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or unknown client key",
+            ),
+        );
     };
     // 413: declared or actual body over 4 KiB.
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body exceeds {MAX_BODY_BYTES} bytes"));
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("body exceeds {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return fail("too_large", started, too_large());
     }
@@ -73,13 +102,31 @@ pub async fn submit(State(st): State<AppState>, Path(election_id): Path<String>,
     // 400: not JSON, or not our fields.
     let req: VoteRequest = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
-        Err(e) => return fail("bad_request", started, ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("invalid JSON body: {e}"))),
+        Err(e) => {
+            return fail(
+                "bad_request",
+                started,
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("invalid JSON body: {e}"),
+                ),
+            );
+        }
     };
     // 400 / 422: field syntax, then election, candidate, region.
     if let Err(e) = validate_request(&st.registry, &election_id, &req) {
         return match e {
-            Invalid::BadField(_) | Invalid::Undecodable(_) => fail("bad_request", started, ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())),
-            _ => fail("unprocessable", started, ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.kind(), e.to_string())),
+            Invalid::BadField(_) | Invalid::Undecodable(_) => fail(
+                "bad_request",
+                started,
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
+            ),
+            _ => fail(
+                "unprocessable",
+                started,
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.kind(), e.to_string()),
+            ),
         };
     }
     let chains = st.registry.get(&election_id).map(|e| e.chains).unwrap_or(1);
@@ -99,32 +146,74 @@ pub async fn submit(State(st): State<AppState>, Path(election_id): Path<String>,
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let vote = event.to_bytes();
-    let audit = serde_json::to_vec(&AuditEvent::for_vote(&vote, &event, &client_id, &request_id)).expect("serializes");
+    let audit = serde_json::to_vec(&AuditEvent::for_vote(
+        &vote,
+        &event,
+        &client_id,
+        &request_id,
+    ))
+    .expect("serializes");
 
     // 503: bounded admission.
     let overloaded = |why: &str| ApiError {
         retry_after_s: Some(st.config.ingest.retry_after_s),
-        ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", why.to_string())
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            why.to_string(),
+        )
     };
     let depth = st.inflight.fetch_add(1, Ordering::AcqRel) + 1;
     let _admitted = Admitted(st.inflight.clone());
     metrics::gauge!(m::INGEST_QUEUE_DEPTH).set(depth as f64);
     if depth > st.config.ingest.queue_max {
-        return fail("overloaded", started, overloaded("ingest queue is full; retry with the same vote_id"));
+        return fail(
+            "overloaded",
+            started,
+            overloaded("ingest queue is full; retry with the same vote_id"),
+        );
     }
     let Some(batcher) = st.ingest.get() else {
-        return fail("unavailable", started, overloaded("ingest producer is restarting; retry with the same vote_id"));
+        return fail(
+            "unavailable",
+            started,
+            overloaded("ingest producer is restarting; retry with the same vote_id"),
+        );
     };
     let key = event.kafka_key();
     let timeout = Duration::from_millis(st.config.ingest.transaction_timeout_ms + 2_000);
-    let answer = batcher.call(|reply| IngestMsg::Submit(Pending { key, vote, audit, reply }), Some(timeout)).await;
+    let answer = batcher
+        .call(
+            |reply| {
+                IngestMsg::Submit(Pending {
+                    key,
+                    vote,
+                    audit,
+                    reply,
+                })
+            },
+            Some(timeout),
+        )
+        .await;
     match answer {
         Ok(CallResult::Success(Ok(()))) => {
             metrics::counter!(m::INGEST_REQUESTS, "outcome" => "accepted").increment(1);
             metrics::histogram!(m::INGEST_REQUEST_SECONDS).record(started.elapsed().as_secs_f64());
-            (StatusCode::ACCEPTED, Json(json!({"vote_id": event.vote_id, "status": "accepted"}))).into_response()
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"vote_id": event.vote_id, "status": "accepted"})),
+            )
+                .into_response()
         }
-        Ok(CallResult::Success(Err(e))) => fail("unavailable", started, overloaded(&format!("{e}; retry with the same vote_id"))),
-        _ => fail("unavailable", started, overloaded("vote was not committed in time; retry with the same vote_id")),
+        Ok(CallResult::Success(Err(e))) => fail(
+            "unavailable",
+            started,
+            overloaded(&format!("{e}; retry with the same vote_id")),
+        ),
+        _ => fail(
+            "unavailable",
+            started,
+            overloaded("vote was not committed in time; retry with the same vote_id"),
+        ),
     }
 }

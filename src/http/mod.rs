@@ -32,7 +32,8 @@ pub struct AppState {
     pub ingest: Slot<IngestMsg>,
     pub scaling: crate::shared::Shared<votechain_core::scaling::ScalingReport>,
     /// The active-projection pointer, cached for a second (dashboards poll every second).
-    pub projection: crate::shared::Shared<(std::time::Instant, crate::projector::projection::Projection)>,
+    pub projection:
+        crate::shared::Shared<(std::time::Instant, crate::projector::projection::Projection)>,
     pub root: ActorRef<SupervisorMsg>,
     pub prometheus: PrometheusHandle,
     /// Votes admitted and not yet answered (the ingest queue bound).
@@ -55,7 +56,10 @@ impl AppState {
             .clients
             .iter()
             .filter_map(|c| {
-                let key = c.key.clone().or_else(|| c.key_env.as_ref().and_then(|v| std::env::var(v).ok()))?;
+                let key = c
+                    .key
+                    .clone()
+                    .or_else(|| c.key_env.as_ref().and_then(|v| std::env::var(v).ok()))?;
                 Some((ingest::digest(key.as_bytes()), c.id.clone()))
             })
             .collect();
@@ -84,18 +88,25 @@ pub fn router(state: AppState) -> Router {
         r = r.route("/v1/elections/{election_id}/votes", post(ingest::submit));
     }
     if state.config.runs(Role::Query) || state.config.runs(Role::Ingest) {
-        r = r.route("/v1/elections/{election_id}/votes/{vote_id}", get(query::receipt));
+        r = r.route(
+            "/v1/elections/{election_id}/votes/{vote_id}",
+            get(query::receipt),
+        );
     }
     if state.config.runs(Role::Query) {
         r = r
             .route("/v1/elections/{election_id}/results", get(query::results))
             .route("/v1/elections", get(query::elections))
-            .route("/", get(|| async { axum::response::Html(include_str!("status.html")) }));
+            .route(
+                "/",
+                get(|| async { axum::response::Html(include_str!("status.html")) }),
+            );
     }
     if state.config.runs(Role::LagMonitor) {
         r = r.route("/v1/scaling", get(scaling));
     }
-    r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") }).with_state(state)
+    r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(state)
 }
 
 /// The contract's error body.
@@ -109,7 +120,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), retry_after_s: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after_s: None,
+        }
     }
 }
 
@@ -118,25 +134,50 @@ impl IntoResponse for ApiError {
         let body = json!({"error": {"code": self.code, "message": self.message}});
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after_s {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
     }
 }
 
 async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m::render(&st.prometheus))
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        m::render(&st.prometheus),
+    )
 }
 
 /// Ready when every child of the root supervisor runs and, for ingest, the transactional
 /// producer is initialized.
 async fn readyz(State(st): State<AppState>) -> Response {
     if st.config.runs(Role::Ingest) && st.ingest.get().is_none() {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "ingest producer not ready").into_response();
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "ingest producer not ready",
+        )
+        .into_response();
     }
-    match st.root.call(SupervisorMsg::Inspect, Some(std::time::Duration::from_secs(2))).await {
-        Ok(ractor::rpc::CallResult::Success(view)) if view.children.iter().all(|c| c.status == "Running") => "ready".into_response(),
-        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "actor tree not running").into_response(),
+    match st
+        .root
+        .call(
+            SupervisorMsg::Inspect,
+            Some(std::time::Duration::from_secs(2)),
+        )
+        .await
+    {
+        Ok(ractor::rpc::CallResult::Success(view))
+            if view.children.iter().all(|c| c.status == "Running") =>
+        {
+            "ready".into_response()
+        }
+        _ => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "actor tree not running",
+        )
+        .into_response(),
     }
 }
 
@@ -144,13 +185,33 @@ async fn readyz(State(st): State<AppState>) -> Response {
 async fn scaling(State(st): State<AppState>) -> Response {
     match st.scaling.get() {
         Some(r) => axum::Json(r).into_response(),
-        None => ApiError { retry_after_s: Some(5), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "no lag measurement yet") }.into_response(),
+        None => ApiError {
+            retry_after_s: Some(5),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "no lag measurement yet",
+            )
+        }
+        .into_response(),
     }
 }
 
 async fn debug_actors(State(st): State<AppState>) -> Response {
-    match st.root.call(SupervisorMsg::Inspect, Some(std::time::Duration::from_secs(2))).await {
+    match st
+        .root
+        .call(
+            SupervisorMsg::Inspect,
+            Some(std::time::Duration::from_secs(2)),
+        )
+        .await
+    {
         Ok(ractor::rpc::CallResult::Success(view)) => axum::Json(view).into_response(),
-        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "root supervisor did not answer").into_response(),
+        _ => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "root supervisor did not answer",
+        )
+        .into_response(),
     }
 }

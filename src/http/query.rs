@@ -2,8 +2,6 @@
 //! read from the ledger through the vote_id marker. 404 while not (yet) chained.
 
 use super::{ApiError, AppState};
-use votechain_core::chain;
-use votechain_core::model::{is_valid_ident, is_valid_vote_id};
 use crate::metrics as m;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -11,19 +9,31 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use votechain_core::chain;
+use votechain_core::model::{is_valid_ident, is_valid_vote_id};
 
 /// The read table serving `election_id` now: the pointer's, cached for one second.
-async fn active_table(st: &AppState, election_id: &str) -> Result<String, crate::projector::projection::PointerError> {
-    let fresh = st.projection.get().filter(|(at, _)| at.elapsed() < std::time::Duration::from_secs(1));
+async fn active_table(
+    st: &AppState,
+    election_id: &str,
+) -> Result<String, crate::projector::projection::PointerError> {
+    let fresh = st
+        .projection
+        .get()
+        .filter(|(at, _)| at.elapsed() < std::time::Duration::from_secs(1));
     let p = match fresh {
         Some((_, p)) => p,
         None => {
-            let p = crate::projector::projection::read(&st.ledger.db, &st.config.dynamodb.lease_table).await?;
+            let p =
+                crate::projector::projection::read(&st.ledger.db, &st.config.dynamodb.lease_table)
+                    .await?;
             st.projection.set((std::time::Instant::now(), p.clone()));
             p
         }
     };
-    Ok(p.target(&st.config.dynamodb.results_table, election_id, 0).0.to_string())
+    Ok(p.target(&st.config.dynamodb.results_table, election_id, 0)
+        .0
+        .to_string())
 }
 
 /// `GET /v1/elections`: the configured elections (the status page lists them).
@@ -34,53 +44,122 @@ pub async fn elections(State(st): State<AppState>) -> Json<Value> {
 
 /// `GET /v1/elections/{id}/results`: the read model, never the ledger. Dashboards poll it
 /// every second: `Cache-Control: max-age=1` and a strong `ETag` (304 on `If-None-Match`).
-pub async fn results(State(st): State<AppState>, Path(election_id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn results(
+    State(st): State<AppState>,
+    Path(election_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let started = std::time::Instant::now();
     let done = |status: StatusCode| {
         metrics::counter!(m::QUERY_REQUESTS, "route" => "results", "status" => status.as_str().to_string()).increment(1);
-        metrics::histogram!(m::QUERY_REQUEST_SECONDS, "route" => "results").record(started.elapsed().as_secs_f64());
+        metrics::histogram!(m::QUERY_REQUEST_SECONDS, "route" => "results")
+            .record(started.elapsed().as_secs_f64());
     };
     if !is_valid_ident(&election_id) {
         done(StatusCode::BAD_REQUEST);
-        return ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "malformed election_id").into_response();
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "malformed election_id",
+        )
+        .into_response();
     }
     if st.registry.get(&election_id).is_none() {
         done(StatusCode::NOT_FOUND);
-        return ApiError::new(StatusCode::NOT_FOUND, "unknown_election", format!("unknown election '{election_id}'")).into_response();
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_election",
+            format!("unknown election '{election_id}'"),
+        )
+        .into_response();
     }
     let table = match active_table(&st, &election_id).await {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "projection pointer read failed");
             done(StatusCode::SERVICE_UNAVAILABLE);
-            return ApiError { retry_after_s: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "read model unavailable") }.into_response();
+            return ApiError {
+                retry_after_s: Some(1),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "read model unavailable",
+                )
+            }
+            .into_response();
         }
     };
-    let r = match crate::projector::results::read(&st.ledger.db, &table, &st.registry, &election_id, false).await {
+    let r = match crate::projector::results::read(
+        &st.ledger.db,
+        &table,
+        &st.registry,
+        &election_id,
+        false,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "results read failed");
             done(StatusCode::SERVICE_UNAVAILABLE);
-            return ApiError { retry_after_s: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "read model unavailable") }.into_response();
+            return ApiError {
+                retry_after_s: Some(1),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "read model unavailable",
+                )
+            }
+            .into_response();
         }
     };
     let body = serde_json::to_vec(&r).expect("serializes");
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..12]));
-    let cache = [(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=1")), (header::ETAG, HeaderValue::from_str(&etag).expect("hex"))];
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+    let cache = [
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=1"),
+        ),
+        (header::ETAG, HeaderValue::from_str(&etag).expect("hex")),
+    ];
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
         done(StatusCode::NOT_MODIFIED);
         return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
     done(StatusCode::OK);
-    (StatusCode::OK, cache, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+    (
+        StatusCode::OK,
+        cache,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
-pub async fn receipt(State(st): State<AppState>, Path((election_id, vote_id)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub async fn receipt(
+    State(st): State<AppState>,
+    Path((election_id, vote_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     if !is_valid_ident(&election_id) || !is_valid_vote_id(&vote_id) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "malformed election_id or vote_id"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "malformed election_id or vote_id",
+        ));
     }
     let Some(e) = st.registry.get(&election_id) else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_election", format!("unknown election '{election_id}'")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_election",
+            format!("unknown election '{election_id}'"),
+        ));
     };
     match st.ledger.receipt(&election_id, &vote_id, e.chains).await {
         Ok(Some(v)) => Ok(Json(json!({
@@ -91,10 +170,21 @@ pub async fn receipt(State(st): State<AppState>, Path((election_id, vote_id)): P
             "prev_hash": chain::to_hex(&v.prev_hash),
             "hash": chain::to_hex(&v.hash),
         }))),
-        Ok(None) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_chained", "vote not chained (yet)")),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_chained",
+            "vote not chained (yet)",
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "receipt lookup failed");
-            Err(ApiError { retry_after_s: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "ledger unavailable") })
+            Err(ApiError {
+                retry_after_s: Some(1),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "ledger unavailable",
+                )
+            })
         }
     }
 }

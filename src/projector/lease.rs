@@ -19,12 +19,22 @@ pub enum LeaseError {
     #[error("lease {0} changed under us")]
     Lost(String),
     #[error("lease table {op}: {detail}")]
-    Call { op: &'static str, class: ErrorClass, detail: String },
+    Call {
+        op: &'static str,
+        class: ErrorClass,
+        detail: String,
+    },
 }
 
 impl LeaseError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, LeaseError::Call { class: ErrorClass::Retry(_), .. })
+        matches!(
+            self,
+            LeaseError::Call {
+                class: ErrorClass::Retry(_),
+                ..
+            }
+        )
     }
 }
 
@@ -35,7 +45,11 @@ fn call_err<E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug>(
 ) -> LeaseError {
     match classify(e) {
         ErrorClass::Conditional => LeaseError::Lost(key.into()),
-        class => LeaseError::Call { op, class, detail: describe(e) },
+        class => LeaseError::Call {
+            op,
+            class,
+            detail: describe(e),
+        },
     }
 }
 
@@ -109,9 +123,20 @@ impl LeaseTable {
         item.insert("ownerSwitchesSinceCheckpoint".into(), n(0));
         item.insert("streamArn".into(), s(&self.stream_arn));
         if !l.parents.is_empty() {
-            item.insert("parentShardIds".into(), AttributeValue::Ss(l.parents.clone()));
+            item.insert(
+                "parentShardIds".into(),
+                AttributeValue::Ss(l.parents.clone()),
+            );
         }
-        match self.db.put_item().table_name(&self.table).set_item(Some(item)).condition_expression("attribute_not_exists(leaseKey)").send().await {
+        match self
+            .db
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(leaseKey)")
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => match call_err("PutItem", &l.key, &e) {
                 LeaseError::Lost(_) => Ok(()),
@@ -144,7 +169,9 @@ impl LeaseTable {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(self.key(&seen.key)))
-            .update_expression("SET leaseOwner = :me, leaseCounter = :next, ownerSwitchesSinceCheckpoint = :sw")
+            .update_expression(
+                "SET leaseOwner = :me, leaseCounter = :next, ownerSwitchesSinceCheckpoint = :sw",
+            )
             .condition_expression("leaseCounter = :seen")
             .expression_attribute_values(":me", s(me))
             .expression_attribute_values(":seen", n(seen.counter))
@@ -153,7 +180,12 @@ impl LeaseTable {
             .send()
             .await
             .map_err(|e| call_err("UpdateItem(take)", &seen.key, &e))?;
-        Ok(Lease { owner: Some(me.into()), counter: seen.counter + 1, owner_switches: switches, ..seen.clone() })
+        Ok(Lease {
+            owner: Some(me.into()),
+            counter: seen.counter + 1,
+            owner_switches: switches,
+            ..seen.clone()
+        })
     }
 
     /// Gives a lease up (graceful shutdown) so a peer takes it at once, without waiting for expiry.
@@ -176,7 +208,14 @@ impl LeaseTable {
     /// The checkpoint update, for a transaction: only if the lease is still ours at `counter`
     /// AND still at `previous`. The second condition makes a retried transaction whose first
     /// attempt committed (answer lost) fail instead of applying its deltas twice.
-    pub fn checkpoint_update(&self, key: &str, owner: &str, counter: i64, previous: &str, checkpoint: &str) -> Update {
+    pub fn checkpoint_update(
+        &self,
+        key: &str,
+        owner: &str,
+        counter: i64,
+        previous: &str,
+        checkpoint: &str,
+    ) -> Update {
         Update::builder()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
@@ -195,13 +234,22 @@ impl LeaseTable {
 
 fn parse(it: &HashMap<String, AttributeValue>) -> Lease {
     let gs = |k: &str| it.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let gn = |k: &str| it.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let gn = |k: &str| {
+        it.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
     Lease {
         key: gs("leaseKey").unwrap_or_default(),
         owner: gs("leaseOwner"),
         counter: gn("leaseCounter"),
         checkpoint: gs("checkpoint").unwrap_or_else(|| TRIM_HORIZON.into()),
         owner_switches: gn("ownerSwitchesSinceCheckpoint"),
-        parents: it.get("parentShardIds").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default(),
+        parents: it
+            .get("parentShardIds")
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default(),
     }
 }

@@ -50,7 +50,12 @@ pub struct Projection {
 
 impl Projection {
     /// The table and threshold that apply to a vote of `election` on `chain`.
-    pub fn target<'a>(&'a self, default_table: &'a str, election: &str, chain: u32) -> (&'a str, u64) {
+    pub fn target<'a>(
+        &'a self,
+        default_table: &'a str,
+        election: &str,
+        chain: u32,
+    ) -> (&'a str, u64) {
         match self.elections.get(election) {
             Some(p) => (&p.table, p.thresholds.get(&chain).copied().unwrap_or(0)),
             None => (default_table, 0),
@@ -67,7 +72,10 @@ pub struct PointerError {
 }
 
 fn key() -> HashMap<String, AttributeValue> {
-    HashMap::from([("leaseKey".to_string(), AttributeValue::S(POINTER_KEY.into()))])
+    HashMap::from([(
+        "leaseKey".to_string(),
+        AttributeValue::S(POINTER_KEY.into()),
+    )])
 }
 
 fn item(p: &Projection) -> HashMap<String, AttributeValue> {
@@ -75,37 +83,74 @@ fn item(p: &Projection) -> HashMap<String, AttributeValue> {
         .elections
         .iter()
         .map(|(e, ep)| {
-            let th = ep.thresholds.iter().map(|(c, s)| (c.to_string(), AttributeValue::N(s.to_string()))).collect();
-            let m = HashMap::from([("table".to_string(), AttributeValue::S(ep.table.clone())), ("thresholds".to_string(), AttributeValue::M(th))]);
+            let th = ep
+                .thresholds
+                .iter()
+                .map(|(c, s)| (c.to_string(), AttributeValue::N(s.to_string())))
+                .collect();
+            let m = HashMap::from([
+                ("table".to_string(), AttributeValue::S(ep.table.clone())),
+                ("thresholds".to_string(), AttributeValue::M(th)),
+            ]);
             (e.clone(), AttributeValue::M(m))
         })
         .collect();
     let mut it = key();
     it.insert("epoch".into(), AttributeValue::N(p.epoch.to_string()));
-    it.insert("state".into(), AttributeValue::S(if p.frozen { "frozen" } else { "active" }.into()));
-    it.insert("frozen_until_ms".into(), AttributeValue::N(p.frozen_until_ms.to_string()));
+    it.insert(
+        "state".into(),
+        AttributeValue::S(if p.frozen { "frozen" } else { "active" }.into()),
+    );
+    it.insert(
+        "frozen_until_ms".into(),
+        AttributeValue::N(p.frozen_until_ms.to_string()),
+    );
     it.insert("elections".into(), AttributeValue::M(elections));
     it
 }
 
 fn parse(it: &HashMap<String, AttributeValue>) -> Projection {
-    let epoch = it.get("epoch").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
-    let frozen = it.get("state").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "frozen");
-    let frozen_until_ms = it.get("frozen_until_ms").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let epoch = it
+        .get("epoch")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let frozen = it
+        .get("state")
+        .and_then(|v| v.as_s().ok())
+        .is_some_and(|s| s == "frozen");
+    let frozen_until_ms = it
+        .get("frozen_until_ms")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let mut elections = BTreeMap::new();
     if let Some(AttributeValue::M(m)) = it.get("elections") {
         for (e, v) in m {
             let Ok(ep) = v.as_m() else { continue };
-            let table = ep.get("table").and_then(|t| t.as_s().ok()).cloned().unwrap_or_default();
+            let table = ep
+                .get("table")
+                .and_then(|t| t.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
             let thresholds = ep
                 .get("thresholds")
                 .and_then(|t| t.as_m().ok())
-                .map(|t| t.iter().filter_map(|(c, s)| Some((c.parse().ok()?, s.as_n().ok()?.parse().ok()?))).collect())
+                .map(|t| {
+                    t.iter()
+                        .filter_map(|(c, s)| Some((c.parse().ok()?, s.as_n().ok()?.parse().ok()?)))
+                        .collect()
+                })
                 .unwrap_or_default();
             elections.insert(e.clone(), ElectionProjection { table, thresholds });
         }
     }
-    Projection { epoch, frozen, frozen_until_ms, elections }
+    Projection {
+        epoch,
+        frozen,
+        frozen_until_ms,
+        elections,
+    }
 }
 
 /// Reads the pointer (consistent). A missing pointer is epoch 0, active, defaults only.
@@ -117,22 +162,52 @@ pub async fn read(db: &Client, lease_table: &str) -> Result<Projection, PointerE
         .consistent_read(true)
         .send()
         .await
-        .map_err(|e| PointerError { op: "GetItem", detail: describe(&e), conditional: false })?;
-    Ok(out.item().map(parse).unwrap_or(Projection { epoch: 0, frozen: false, frozen_until_ms: 0, elections: BTreeMap::new() }))
+        .map_err(|e| PointerError {
+            op: "GetItem",
+            detail: describe(&e),
+            conditional: false,
+        })?;
+    Ok(out.item().map(parse).unwrap_or(Projection {
+        epoch: 0,
+        frozen: false,
+        frozen_until_ms: 0,
+        elections: BTreeMap::new(),
+    }))
 }
 
 /// Creates the pointer at epoch 1 if it does not exist (setup).
 pub async fn ensure(db: &Client, lease_table: &str) -> Result<(), PointerError> {
-    let p = Projection { epoch: 1, frozen: false, frozen_until_ms: 0, elections: BTreeMap::new() };
-    match db.put_item().table_name(lease_table).set_item(Some(item(&p))).condition_expression("attribute_not_exists(leaseKey)").send().await {
+    let p = Projection {
+        epoch: 1,
+        frozen: false,
+        frozen_until_ms: 0,
+        elections: BTreeMap::new(),
+    };
+    match db
+        .put_item()
+        .table_name(lease_table)
+        .set_item(Some(item(&p)))
+        .condition_expression("attribute_not_exists(leaseKey)")
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if matches!(classify(&e), crate::dynamo::ErrorClass::Conditional) => Ok(()),
-        Err(e) => Err(PointerError { op: "PutItem", detail: describe(&e), conditional: false }),
+        Err(e) => Err(PointerError {
+            op: "PutItem",
+            detail: describe(&e),
+            conditional: false,
+        }),
     }
 }
 
 /// Replaces the pointer with `next` if it is still at `expected_epoch`.
-pub async fn replace(db: &Client, lease_table: &str, expected_epoch: i64, next: &Projection) -> Result<(), PointerError> {
+pub async fn replace(
+    db: &Client,
+    lease_table: &str,
+    expected_epoch: i64,
+    next: &Projection,
+) -> Result<(), PointerError> {
     let put = Put::builder()
         .table_name(lease_table)
         .set_item(Some(item(next)))
@@ -146,8 +221,14 @@ pub async fn replace(db: &Client, lease_table: &str, expected_epoch: i64, next: 
         .await
         .map(|_| ())
         .map_err(|e| {
-            let conditional = crate::dynamo::cancellation_codes(&e).iter().any(|c| c == "ConditionalCheckFailed");
-            PointerError { op: "switch", detail: describe(&e), conditional }
+            let conditional = crate::dynamo::cancellation_codes(&e)
+                .iter()
+                .any(|c| c == "ConditionalCheckFailed");
+            PointerError {
+                op: "switch",
+                detail: describe(&e),
+                conditional,
+            }
         })
 }
 
@@ -174,7 +255,13 @@ mod tests {
             epoch: 7,
             frozen: true,
             frozen_until_ms: 5,
-            elections: BTreeMap::from([("demo".into(), ElectionProjection { table: "results-v2".into(), thresholds: BTreeMap::from([(0, 41), (2, 9)]) })]),
+            elections: BTreeMap::from([(
+                "demo".into(),
+                ElectionProjection {
+                    table: "results-v2".into(),
+                    thresholds: BTreeMap::from([(0, 41), (2, 9)]),
+                },
+            )]),
         };
         assert_eq!(parse(&item(&p)), p);
         assert_eq!(p.target("results", "demo", 0), ("results-v2", 41));

@@ -2,13 +2,15 @@
 //! with paging, iterators from a checkpoint, records, and turning a stream record back
 //! into a ledger vote item.
 
-use votechain_core::lease::TRIM_HORIZON;
-use votechain_core::shards::Shard;
 use crate::dynamo::items::{self, VoteItem};
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata;
-use aws_sdk_dynamodbstreams::types::{AttributeValue as SAttr, OperationType, Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::{
+    AttributeValue as SAttr, OperationType, Record, ShardIteratorType,
+};
 use std::collections::HashMap;
+use votechain_core::lease::TRIM_HORIZON;
+use votechain_core::shards::Shard;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StreamError {
@@ -24,18 +26,30 @@ pub enum StreamError {
     Fatal { op: &'static str, detail: String },
 }
 
-fn err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(op: &'static str, e: &aws_sdk_dynamodbstreams::error::SdkError<E, R>) -> StreamError {
+fn err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    op: &'static str,
+    e: &aws_sdk_dynamodbstreams::error::SdkError<E, R>,
+) -> StreamError {
     use aws_sdk_dynamodbstreams::error::SdkError;
     let detail = match e {
-        SdkError::ServiceError(se) => format!("{}: {}", se.err().code().unwrap_or("?"), se.err().message().unwrap_or("")),
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("?"),
+            se.err().message().unwrap_or("")
+        ),
         other => format!("{other:?}"),
     };
     match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => StreamError::Retry { op, detail },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StreamError::Retry { op, detail }
+        }
         SdkError::ServiceError(se) => match se.err().code().unwrap_or_default() {
             "ExpiredIteratorException" => StreamError::IteratorExpired,
             "TrimmedDataAccessException" => StreamError::Trimmed(detail),
-            "LimitExceededException" | "ThrottlingException" | "InternalServerError" | "ServiceUnavailable" => StreamError::Retry { op, detail },
+            "LimitExceededException"
+            | "ThrottlingException"
+            | "InternalServerError"
+            | "ServiceUnavailable" => StreamError::Retry { op, detail },
             _ => StreamError::Fatal { op, detail },
         },
         _ => StreamError::Fatal { op, detail },
@@ -49,11 +63,17 @@ pub async fn stream_arn(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<St
         .table_name(table)
         .send()
         .await
-        .map_err(|e| StreamError::Fatal { op: "DescribeTable", detail: crate::dynamo::describe(&e) })?;
+        .map_err(|e| StreamError::Fatal {
+            op: "DescribeTable",
+            detail: crate::dynamo::describe(&e),
+        })?;
     out.table()
         .and_then(|t| t.latest_stream_arn())
         .map(String::from)
-        .ok_or_else(|| StreamError::Fatal { op: "DescribeTable", detail: format!("table {table} has no stream; run setup-tables") })
+        .ok_or_else(|| StreamError::Fatal {
+            op: "DescribeTable",
+            detail: format!("table {table} has no stream; run setup-tables"),
+        })
 }
 
 /// Every shard of the stream, following `LastEvaluatedShardId` pages.
@@ -61,13 +81,24 @@ pub async fn list_shards(c: &Client, arn: &str) -> Result<Vec<Shard>, StreamErro
     let mut out = Vec::new();
     let mut start: Option<String> = None;
     loop {
-        let r = c.describe_stream().stream_arn(arn).set_exclusive_start_shard_id(start.clone()).send().await.map_err(|e| err("DescribeStream", &e))?;
-        let Some(desc) = r.stream_description() else { break };
+        let r = c
+            .describe_stream()
+            .stream_arn(arn)
+            .set_exclusive_start_shard_id(start.clone())
+            .send()
+            .await
+            .map_err(|e| err("DescribeStream", &e))?;
+        let Some(desc) = r.stream_description() else {
+            break;
+        };
         for s in desc.shards() {
             out.push(Shard {
                 id: s.shard_id().unwrap_or_default().to_string(),
                 parent: s.parent_shard_id().map(String::from),
-                closed: s.sequence_number_range().and_then(|r| r.ending_sequence_number()).is_some(),
+                closed: s
+                    .sequence_number_range()
+                    .and_then(|r| r.ending_sequence_number())
+                    .is_some(),
             });
         }
         match desc.last_evaluated_shard_id() {
@@ -79,21 +110,40 @@ pub async fn list_shards(c: &Client, arn: &str) -> Result<Vec<Shard>, StreamErro
 }
 
 /// An iterator positioned after the checkpoint (or at the trim horizon).
-pub async fn iterator(c: &Client, arn: &str, shard: &str, checkpoint: &str) -> Result<Option<String>, StreamError> {
+pub async fn iterator(
+    c: &Client,
+    arn: &str,
+    shard: &str,
+    checkpoint: &str,
+) -> Result<Option<String>, StreamError> {
     let req = c.get_shard_iterator().stream_arn(arn).shard_id(shard);
     let req = if checkpoint == TRIM_HORIZON {
         req.shard_iterator_type(ShardIteratorType::TrimHorizon)
     } else {
-        req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(checkpoint)
+        req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+            .sequence_number(checkpoint)
     };
     let r = req.send().await.map_err(|e| err("GetShardIterator", &e))?;
     Ok(r.shard_iterator().map(String::from))
 }
 
 /// One GetRecords call: the records and the next iterator (`None`: the shard is closed and read to its end).
-pub async fn records(c: &Client, iterator: &str, limit: i32) -> Result<(Vec<Record>, Option<String>), StreamError> {
-    let r = c.get_records().shard_iterator(iterator).limit(limit).send().await.map_err(|e| err("GetRecords", &e))?;
-    Ok((r.records().to_vec(), r.next_shard_iterator().map(String::from)))
+pub async fn records(
+    c: &Client,
+    iterator: &str,
+    limit: i32,
+) -> Result<(Vec<Record>, Option<String>), StreamError> {
+    let r = c
+        .get_records()
+        .shard_iterator(iterator)
+        .limit(limit)
+        .send()
+        .await
+        .map_err(|e| err("GetRecords", &e))?;
+    Ok((
+        r.records().to_vec(),
+        r.next_shard_iterator().map(String::from),
+    ))
 }
 
 fn convert(v: &SAttr) -> Option<aws_sdk_dynamodb::types::AttributeValue> {
@@ -115,7 +165,10 @@ pub fn vote_of(r: &Record) -> Option<Result<VoteItem, items::ItemError>> {
     if !pk.starts_with("ELECTION#") {
         return None;
     }
-    let item: HashMap<String, _> = img.iter().filter_map(|(k, v)| Some((k.clone(), convert(v)?))).collect();
+    let item: HashMap<String, _> = img
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), convert(v)?)))
+        .collect();
     Some(items::parse_vote(&item))
 }
 
@@ -127,7 +180,9 @@ pub fn seq_of(r: &Record) -> Option<&str> {
 /// `ApproximateCreationDateTime` in milliseconds (DynamoDB rounds it down; DynamoDB Local to
 /// the minute).
 pub fn created_ms(r: &Record) -> Option<i64> {
-    r.dynamodb()?.approximate_creation_date_time().map(|t| t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000))
+    r.dynamodb()?
+        .approximate_creation_date_time()
+        .map(|t| t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000))
 }
 
 /// When the writer's transaction that made this record was sent, to the millisecond: the
@@ -135,15 +190,21 @@ pub fn created_ms(r: &Record) -> Option<i64> {
 /// other records.
 pub fn checkpoint_written_ms(r: &Record) -> Option<i64> {
     let img = r.dynamodb()?.new_image()?;
-    img.get("pk").and_then(|v| v.as_s().ok()).filter(|pk| pk.starts_with("CHECKPOINT#"))?;
-    img.get("updated_at_ms").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+    img.get("pk")
+        .and_then(|v| v.as_s().ok())
+        .filter(|pk| pk.starts_with("CHECKPOINT#"))?;
+    img.get("updated_at_ms")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
 }
 
 /// The best estimate of when the newest of these records was written: the latest of their
 /// creation times and of the checkpoint records' own clocks (precise where the creation
 /// time is rounded down). Stream lag is `now` minus this.
 pub fn newest_written_ms(recs: &[Record]) -> Option<i64> {
-    recs.iter().filter_map(|r| created_ms(r).max(checkpoint_written_ms(r))).max()
+    recs.iter()
+        .filter_map(|r| created_ms(r).max(checkpoint_written_ms(r)))
+        .max()
 }
 
 /// The same for the oldest record: its creation time, or the first checkpoint clock after
@@ -165,14 +226,24 @@ mod tests {
         if let Some(u) = updated_at_ms {
             img.insert("updated_at_ms".into(), SAttr::N(u.to_string()));
         }
-        let sr = StreamRecord::builder().approximate_creation_date_time(DateTime::from_secs(created_s)).set_new_image(Some(img)).build();
-        Record::builder().event_name(OperationType::Modify).dynamodb(sr).build()
+        let sr = StreamRecord::builder()
+            .approximate_creation_date_time(DateTime::from_secs(created_s))
+            .set_new_image(Some(img))
+            .build();
+        Record::builder()
+            .event_name(OperationType::Modify)
+            .dynamodb(sr)
+            .build()
     }
 
     #[test]
     fn checkpoint_clocks_sharpen_rounded_creation_times() {
         // Creation times rounded down to the minute (DynamoDB Local): 60 s.
-        let recs = [rec("ELECTION#e#0", 60, None), rec("CHECKPOINT#votes#0", 60, Some(105_250)), rec("ELECTION#e#0", 60, None)];
+        let recs = [
+            rec("ELECTION#e#0", 60, None),
+            rec("CHECKPOINT#votes#0", 60, Some(105_250)),
+            rec("ELECTION#e#0", 60, None),
+        ];
         assert_eq!(checkpoint_written_ms(&recs[1]), Some(105_250));
         assert_eq!(checkpoint_written_ms(&recs[0]), None);
         assert_eq!(newest_written_ms(&recs), Some(105_250));

@@ -11,13 +11,15 @@
 //! Metrics: `votechain_actor_restarts_total{actor_kind, reason}`,
 //! `votechain_actor_escalations_total{supervisor}`.
 
-use votechain_core::restart::{Exit, Policy, Restart, RestartTracker, affected, should_restart};
 use crate::metrics as m;
 use futures::future::BoxFuture;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
+};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
+use votechain_core::restart::{Exit, Policy, Restart, RestartTracker, affected, should_restart};
 
 /// The child and how it ended, for the two supervision events that matter; `None` otherwise.
 pub fn exit_of(evt: SupervisionEvent) -> Option<(ActorCell, Exit)> {
@@ -31,17 +33,25 @@ pub fn exit_of(evt: SupervisionEvent) -> Option<(ActorCell, Exit)> {
 /// Restart bookkeeping for a supervisor with dynamic children (one per partition or shard):
 /// records the restart under the policy's intensity and counts it. `Ok(delay)` before the
 /// restart, or `Err` to escalate (fail the supervisor).
-pub fn restart_child(tracker: &mut RestartTracker, policy: &Policy, kind: &'static str, who: &str, exit: &Exit) -> Result<Duration, ActorProcessingErr> {
+pub fn restart_child(
+    tracker: &mut RestartTracker,
+    policy: &Policy,
+    kind: &'static str,
+    who: &str,
+    exit: &Exit,
+) -> Result<Duration, ActorProcessingErr> {
     if let Err(e) = tracker.record(tokio::time::Instant::now().into_std(), &policy.intensity) {
         metrics::counter!(m::ACTOR_ESCALATIONS).increment(1);
         return Err(format!("{kind} {who}: {e}").into());
     }
-    metrics::counter!(m::ACTOR_RESTARTS, "actor_kind" => kind, "reason" => exit.label()).increment(1);
+    metrics::counter!(m::ACTOR_RESTARTS, "actor_kind" => kind, "reason" => exit.label())
+        .increment(1);
     Ok(tracker.delay(&policy.backoff))
 }
 
 /// Starts one child linked to the given supervisor cell. Used for the first start and every restart.
-pub type StartFn = Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync>;
+pub type StartFn =
+    Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct ChildSpec {
@@ -95,14 +105,25 @@ pub enum Decision {
     /// Leave it down (temporary, or transient that exited normally).
     LeaveDown(usize),
     /// Stop these siblings now and restart all of `restart` after `delay`.
-    Restart { stop: Vec<usize>, restart: Vec<usize>, delay: Duration },
+    Restart {
+        stop: Vec<usize>,
+        restart: Vec<usize>,
+        delay: Duration,
+    },
     /// Too many restarts: stop everything and fail.
     Escalate(String),
 }
 
 impl SupervisorState {
-    pub fn decide(&mut self, idx: Option<usize>, exit: &Exit, now: tokio::time::Instant) -> Decision {
-        let Some(idx) = idx else { return Decision::Ignore };
+    pub fn decide(
+        &mut self,
+        idx: Option<usize>,
+        exit: &Exit,
+        now: tokio::time::Instant,
+    ) -> Decision {
+        let Some(idx) = idx else {
+            return Decision::Ignore;
+        };
         self.live[idx] = None;
         if !should_restart(self.specs[idx].restart, exit) {
             return Decision::LeaveDown(idx);
@@ -111,12 +132,22 @@ impl SupervisorState {
             return Decision::Escalate(format!("supervisor {}: {e}", self.name));
         }
         let restart = affected(self.policy.strategy, self.specs.len(), idx);
-        let stop = restart.iter().copied().filter(|i| *i != idx && self.live[*i].is_some()).collect();
-        Decision::Restart { stop, restart, delay: self.tracker.delay(&self.policy.backoff) }
+        let stop = restart
+            .iter()
+            .copied()
+            .filter(|i| *i != idx && self.live[*i].is_some())
+            .collect();
+        Decision::Restart {
+            stop,
+            restart,
+            delay: self.tracker.delay(&self.policy.backoff),
+        }
     }
 
     fn index_of(&self, cell: &ActorCell) -> Option<usize> {
-        self.live.iter().position(|c| c.as_ref().is_some_and(|c| c.get_id() == cell.get_id()))
+        self.live
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| c.get_id() == cell.get_id()))
     }
 }
 
@@ -125,19 +156,38 @@ impl Actor for Supervisor {
     type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: SupervisorArgs) -> Result<SupervisorState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
         let mut live = Vec::with_capacity(args.children.len());
         for spec in &args.children {
-            let cell = (spec.start)(myself.get_cell())
-                .await
-                .map_err(|e| format!("supervisor {}: child {} failed to start: {e}", args.name, spec.name))?;
+            let cell = (spec.start)(myself.get_cell()).await.map_err(|e| {
+                format!(
+                    "supervisor {}: child {} failed to start: {e}",
+                    args.name, spec.name
+                )
+            })?;
             live.push(Some(cell));
         }
         let n = args.children.len();
-        Ok(SupervisorState { name: args.name, policy: args.policy, specs: args.children, live, restarts: vec![0; n], tracker: RestartTracker::default() })
+        Ok(SupervisorState {
+            name: args.name,
+            policy: args.policy,
+            specs: args.children,
+            live,
+            restarts: vec![0; n],
+            tracker: RestartTracker::default(),
+        })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: SupervisorMsg, st: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: SupervisorMsg,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::Restart(list) => {
                 for idx in list {
@@ -154,10 +204,15 @@ impl Actor for Supervisor {
                         Err(e) => {
                             // A failed start counts as a failure: same policy, same intensity limit.
                             tracing::warn!(supervisor = %st.name, child = %spec.name, error = %e, "child failed to restart");
-                            match st.decide(Some(idx), &Exit::Failed(e.to_string()), tokio::time::Instant::now()) {
+                            match st.decide(
+                                Some(idx),
+                                &Exit::Failed(e.to_string()),
+                                tokio::time::Instant::now(),
+                            ) {
                                 Decision::Escalate(why) => return Err(escalate(&myself, st, why)),
                                 Decision::Restart { delay, restart, .. } => {
-                                    myself.send_after(delay, move || SupervisorMsg::Restart(restart));
+                                    myself
+                                        .send_after(delay, move || SupervisorMsg::Restart(restart));
                                 }
                                 _ => {}
                             }
@@ -171,7 +226,9 @@ impl Actor for Supervisor {
             SupervisorMsg::Shutdown(per_child, reply) => {
                 for idx in (0..st.live.len()).rev() {
                     if let Some(cell) = st.live[idx].take() {
-                        let _ = cell.stop_and_wait(Some("shutdown".into()), Some(per_child)).await;
+                        let _ = cell
+                            .stop_and_wait(Some("shutdown".into()), Some(per_child))
+                            .await;
                     }
                 }
                 let _ = reply.send(());
@@ -181,8 +238,15 @@ impl Actor for Supervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<Self::Msg>, evt: SupervisionEvent, st: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
-        let Some((cell, exit)) = exit_of(evt) else { return Ok(()) };
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some((cell, exit)) = exit_of(evt) else {
+            return Ok(());
+        };
         let idx = st.index_of(&cell);
         if let Some(i) = idx {
             tracing::warn!(supervisor = %st.name, child = %st.specs[i].name, exit = ?exit, "child exited");
@@ -190,7 +254,11 @@ impl Actor for Supervisor {
         match st.decide(idx, &exit, tokio::time::Instant::now()) {
             Decision::Ignore | Decision::LeaveDown(_) => {}
             Decision::Escalate(why) => return Err(escalate(&myself, st, why)),
-            Decision::Restart { stop, restart, delay } => {
+            Decision::Restart {
+                stop,
+                restart,
+                delay,
+            } => {
                 for i in stop {
                     if let Some(c) = st.live[i].take() {
                         c.stop(Some("sibling restart".into()));
@@ -206,7 +274,11 @@ impl Actor for Supervisor {
     }
 }
 
-fn escalate(myself: &ActorRef<SupervisorMsg>, st: &mut SupervisorState, why: String) -> ActorProcessingErr {
+fn escalate(
+    myself: &ActorRef<SupervisorMsg>,
+    st: &mut SupervisorState,
+    why: String,
+) -> ActorProcessingErr {
     tracing::error!(supervisor = %st.name, "{why}; escalating");
     metrics::counter!(m::ACTOR_ESCALATIONS).increment(1);
     for c in st.live.iter_mut().filter_map(Option::take) {
@@ -230,9 +302,15 @@ fn view(me: &ActorCell, st: &SupervisorState) -> ActorView {
             .map(|((spec, cell), r)| ActorView {
                 name: spec.name.clone(),
                 kind: spec.kind.into(),
-                status: cell.as_ref().map(|c| format!("{:?}", c.get_status())).unwrap_or_else(|| "Down".into()),
+                status: cell
+                    .as_ref()
+                    .map(|c| format!("{:?}", c.get_status()))
+                    .unwrap_or_else(|| "Down".into()),
                 restarts: *r,
-                children: cell.as_ref().map(|c| c.get_children().iter().map(leaf).collect()).unwrap_or_default(),
+                children: cell
+                    .as_ref()
+                    .map(|c| c.get_children().iter().map(leaf).collect())
+                    .unwrap_or_default(),
             })
             .collect(),
     }
@@ -268,8 +346,15 @@ mod tests {
             name: "t".into(),
             policy: Policy {
                 strategy,
-                intensity: Intensity { max_restarts: 2, period: Duration::from_secs(5) },
-                backoff: Backoff { initial: Duration::from_millis(10), max: Duration::from_secs(1), factor: 2.0 },
+                intensity: Intensity {
+                    max_restarts: 2,
+                    period: Duration::from_secs(5),
+                },
+                backoff: Backoff {
+                    initial: Duration::from_millis(10),
+                    max: Duration::from_secs(1),
+                    factor: 2.0,
+                },
             },
             live: vec![None; specs.len()],
             restarts: vec![0; specs.len()],
@@ -282,10 +367,16 @@ mod tests {
     async fn decisions_follow_strategy_kind_and_intensity() {
         let now = tokio::time::Instant::now;
         let fail = Exit::Failed("x".into());
-        let mut st = state(Strategy::RestForOne, &[Restart::Permanent, Restart::Transient, Restart::Temporary]);
+        let mut st = state(
+            Strategy::RestForOne,
+            &[Restart::Permanent, Restart::Transient, Restart::Temporary],
+        );
         assert_eq!(st.decide(None, &fail, now()), Decision::Ignore);
         assert_eq!(st.decide(Some(2), &fail, now()), Decision::LeaveDown(2));
-        assert_eq!(st.decide(Some(1), &Exit::Normal(None), now()), Decision::LeaveDown(1));
+        assert_eq!(
+            st.decide(Some(1), &Exit::Normal(None), now()),
+            Decision::LeaveDown(1)
+        );
         match st.decide(Some(1), &fail, now()) {
             Decision::Restart { restart, delay, .. } => {
                 assert_eq!(restart, vec![1, 2]);
@@ -293,7 +384,12 @@ mod tests {
             }
             d => panic!("{d:?}"),
         }
-        assert!(matches!(st.decide(Some(0), &fail, now()), Decision::Restart { delay, .. } if delay == Duration::from_millis(20)));
-        assert!(matches!(st.decide(Some(0), &fail, now()), Decision::Escalate(_)));
+        assert!(
+            matches!(st.decide(Some(0), &fail, now()), Decision::Restart { delay, .. } if delay == Duration::from_millis(20))
+        );
+        assert!(matches!(
+            st.decide(Some(0), &fail, now()),
+            Decision::Escalate(_)
+        ));
     }
 }

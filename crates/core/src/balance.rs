@@ -33,7 +33,9 @@ impl ExpiryTracker {
 
     /// True when the lease's counter has not moved for `failover` (as seen from here).
     pub fn is_expired(&self, key: &str, failover: Duration, now: Instant) -> bool {
-        self.seen.get(key).is_some_and(|(_, since)| now.duration_since(*since) > failover)
+        self.seen
+            .get(key)
+            .is_some_and(|(_, since)| now.duration_since(*since) > failover)
     }
 }
 
@@ -57,7 +59,11 @@ impl Take {
 
 /// Which leases `me` should try to take now. `active` are the leases that can be
 /// processed (not finished, parents done); `expired(key)` says whether one is expired.
-pub fn choose_leases(me: &str, active: &[Lease], expired: impl Fn(&str) -> bool) -> Vec<(String, Take)> {
+pub fn choose_leases(
+    me: &str,
+    active: &[Lease],
+    expired: impl Fn(&str) -> bool,
+) -> Vec<(String, Take)> {
     if active.is_empty() {
         return vec![];
     }
@@ -86,11 +92,18 @@ pub fn choose_leases(me: &str, active: &[Lease], expired: impl Fn(&str) -> bool)
     }
     // Steal at most one from the most loaded other worker, if it is above target
     // (or at target while we are two or more short).
-    let Some((victim, count)) = load.iter().filter(|(w, _)| **w != me).max_by_key(|(w, c)| (**c, std::cmp::Reverse(**w))) else {
+    let Some((victim, count)) = load
+        .iter()
+        .filter(|(w, _)| **w != me)
+        .max_by_key(|(w, c)| (**c, std::cmp::Reverse(**w)))
+    else {
         return vec![];
     };
     if *count > target || (*count == target && needed >= 2) {
-        let mut theirs: Vec<&Lease> = active.iter().filter(|l| l.owner.as_deref() == Some(victim)).collect();
+        let mut theirs: Vec<&Lease> = active
+            .iter()
+            .filter(|l| l.owner.as_deref() == Some(victim))
+            .collect();
         theirs.sort_by(|a, b| a.key.cmp(&b.key));
         if let Some(l) = theirs.first() {
             return vec![(l.key.clone(), Take::Stolen)];
@@ -104,15 +117,27 @@ mod tests {
     use super::*;
 
     fn lease(key: &str, owner: Option<&str>, counter: i64) -> Lease {
-        Lease { key: key.into(), owner: owner.map(String::from), counter, ..Lease::new_for_shard(key, vec![]) }
+        Lease {
+            key: key.into(),
+            owner: owner.map(String::from),
+            counter,
+            ..Lease::new_for_shard(key, vec![])
+        }
     }
 
     #[test]
     fn unowned_are_taken_up_to_target() {
-        let active = vec![lease("s1", None, 0), lease("s2", None, 0), lease("s3", Some("b"), 4)];
+        let active = vec![
+            lease("s1", None, 0),
+            lease("s2", None, 0),
+            lease("s3", Some("b"), 4),
+        ];
         // workers a, b -> target ceil(3/2) = 2; a holds 0 -> takes 2 unowned.
         let got = choose_leases("a", &active, |_| false);
-        assert_eq!(got, vec![("s1".into(), Take::Unowned), ("s2".into(), Take::Unowned)]);
+        assert_eq!(
+            got,
+            vec![("s1".into(), Take::Unowned), ("s2".into(), Take::Unowned)]
+        );
     }
 
     #[test]
@@ -125,14 +150,23 @@ mod tests {
 
     #[test]
     fn steals_one_at_a_time_from_the_most_loaded() {
-        let active: Vec<Lease> = (0..6).map(|i| lease(&format!("s{i}"), Some("b"), 1)).collect();
+        let active: Vec<Lease> = (0..6)
+            .map(|i| lease(&format!("s{i}"), Some("b"), 1))
+            .collect();
         // a and b; target 3; b holds 6 -> steal exactly one.
-        assert_eq!(choose_leases("a", &active, |_| false), vec![("s0".into(), Take::Stolen)]);
+        assert_eq!(
+            choose_leases("a", &active, |_| false),
+            vec![("s0".into(), Take::Stolen)]
+        );
     }
 
     #[test]
     fn balanced_workers_take_nothing() {
-        let active = vec![lease("s1", Some("a"), 1), lease("s2", Some("b"), 1), lease("s3", Some("c"), 1)];
+        let active = vec![
+            lease("s1", Some("a"), 1),
+            lease("s2", Some("b"), 1),
+            lease("s3", Some("c"), 1),
+        ];
         for w in ["a", "b", "c"] {
             assert!(choose_leases(w, &active, |_| false).is_empty());
         }

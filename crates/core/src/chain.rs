@@ -42,7 +42,10 @@ pub struct Tip {
 impl Tip {
     /// The tip of an empty chain.
     pub fn genesis(election_id: &str, chain: u32) -> Tip {
-        Tip { seq: 0, hash: genesis(election_id, chain) }
+        Tip {
+            seq: 0,
+            hash: genesis(election_id, chain),
+        }
     }
 }
 
@@ -89,7 +92,10 @@ pub fn link(tip: &Tip, v: &VoteFields<'_>) -> Option<Tip> {
     if v.seq != tip.seq + 1 {
         return None;
     }
-    Some(Tip { seq: v.seq, hash: vote_hash(v, &tip.hash) })
+    Some(Tip {
+        seq: v.seq,
+        hash: vote_hash(v, &tip.hash),
+    })
 }
 
 /// Lowercase hex, as stored in DynamoDB and served in receipts.
@@ -133,8 +139,10 @@ mod tests {
         let mut tip = Tip::genesis(election, chain);
         let mut checked = 0;
         while let Some(head) = lines.next() {
-            let kv: std::collections::HashMap<&str, &str> =
-                head.split_whitespace().filter_map(|p| p.split_once('=')).collect();
+            let kv: std::collections::HashMap<&str, &str> = head
+                .split_whitespace()
+                .filter_map(|p| p.split_once('='))
+                .collect();
             let v = VoteFields {
                 election_id: election,
                 chain,
@@ -147,7 +155,12 @@ mod tests {
             let want_data = lines.next().unwrap().split_whitespace().nth(1).unwrap();
             let want_prev = lines.next().unwrap().split_whitespace().nth(1).unwrap();
             let want_hash = lines.next().unwrap().split_whitespace().nth(1).unwrap();
-            assert_eq!(hex::encode(vote_data(&v)), want_data, "vote_data seq {}", v.seq);
+            assert_eq!(
+                hex::encode(vote_data(&v)),
+                want_data,
+                "vote_data seq {}",
+                v.seq
+            );
             assert_eq!(to_hex(&tip.hash), want_prev, "prev_hash seq {}", v.seq);
             tip = link(&tip, &v).expect("seq follows");
             assert_eq!(to_hex(&tip.hash), want_hash, "hash seq {}", v.seq);
@@ -160,7 +173,13 @@ mod tests {
     fn link_refuses_a_gap() {
         let tip = Tip::genesis("e", 0);
         let v = VoteFields {
-            election_id: "e", chain: 0, seq: 2, vote_id: "x", candidate_id: "a", region_id: "r", cast_at_ms: 0,
+            election_id: "e",
+            chain: 0,
+            seq: 2,
+            vote_id: "x",
+            candidate_id: "a",
+            region_id: "r",
+            cast_at_ms: 0,
         };
         assert!(link(&tip, &v).is_none());
     }

@@ -50,7 +50,10 @@ impl Deltas {
             Counter::Region(v.region_id.clone(), v.candidate_id.clone()),
             Counter::Chain(v.chain),
         ] {
-            *self.counts.entry((table.to_string(), e.clone(), c)).or_default() += 1;
+            *self
+                .counts
+                .entry((table.to_string(), e.clone(), c))
+                .or_default() += 1;
         }
     }
     /// DynamoDB items this would touch.
@@ -62,7 +65,11 @@ impl Deltas {
     }
     /// `counter -> n` of one election (tests, recount).
     pub fn of(&self, election: &str) -> BTreeMap<Counter, i64> {
-        self.counts.iter().filter(|((_, e, _), _)| e == election).map(|((_, _, c), n)| (c.clone(), *n)).collect()
+        self.counts
+            .iter()
+            .filter(|((_, e, _), _)| e == election)
+            .map(|((_, _, c), n)| (c.clone(), *n))
+            .collect()
     }
 }
 
@@ -127,7 +134,10 @@ pub fn diff(a: &Counts, b: &Counts) -> Vec<(String, i64, i64)> {
     let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
     keys.into_iter()
         .filter_map(|k| {
-            let (x, y) = (a.get(k).copied().unwrap_or(0), b.get(k).copied().unwrap_or(0));
+            let (x, y) = (
+                a.get(k).copied().unwrap_or(0),
+                b.get(k).copied().unwrap_or(0),
+            );
             (x != y).then(|| (label(k), x, y))
         })
         .collect()
@@ -148,8 +158,18 @@ mod tests {
 
     fn vote(seq: u64, cand: &str, region: &str) -> VoteItem {
         VoteItem {
-            election_id: "e".into(), chain: 0, seq, vote_id: format!("v{seq}"), candidate_id: cand.into(), region_id: region.into(),
-            cast_at_ms: 0, prev_hash: [0; 32], hash: [0; 32], kafka_topic: "votes".into(), kafka_partition: 0, kafka_offset: 0,
+            election_id: "e".into(),
+            chain: 0,
+            seq,
+            vote_id: format!("v{seq}"),
+            candidate_id: cand.into(),
+            region_id: region.into(),
+            cast_at_ms: 0,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+            kafka_topic: "votes".into(),
+            kafka_partition: 0,
+            kafka_offset: 0,
         }
     }
 
@@ -176,7 +196,9 @@ mod tests {
 
     #[test]
     fn split_fits_a_transaction_and_keeps_every_vote_in_order() {
-        let votes: Vec<VoteItem> = (0..40).map(|i| vote(i as u64 + 1, &format!("c{i}"), &format!("r{i}"))).collect();
+        let votes: Vec<VoteItem> = (0..40)
+            .map(|i| vote(i as u64 + 1, &format!("c{i}"), &format!("r{i}")))
+            .collect();
         let ranges = split(&votes, 20);
         assert!(ranges.len() > 1);
         assert_eq!(ranges.first().unwrap().start, 0);

@@ -31,7 +31,11 @@ pub struct Header {
 
 impl Header {
     pub fn new(election_id: &str, chains: u32) -> Header {
-        Header { format: FORMAT.into(), election_id: election_id.into(), chains }
+        Header {
+            format: FORMAT.into(),
+            election_id: election_id.into(),
+            chains,
+        }
     }
 }
 
@@ -77,9 +81,15 @@ impl Line {
 
     /// The stored item this line says was read (unreadable when a hash is not hex).
     pub fn stored(self) -> Stored {
-        let hashes = (chain::from_hex(&self.prev_hash), chain::from_hex(&self.hash));
+        let hashes = (
+            chain::from_hex(&self.prev_hash),
+            chain::from_hex(&self.hash),
+        );
         let (Some(prev_hash), Some(hash)) = hashes else {
-            return Stored::Unreadable { sk: self.sk, detail: "prev_hash or hash is not 64 lowercase hex characters".into() };
+            return Stored::Unreadable {
+                sk: self.sk,
+                detail: "prev_hash or hash is not 64 lowercase hex characters".into(),
+            };
         };
         let vote = VoteItem {
             election_id: self.election_id,
@@ -95,7 +105,11 @@ impl Line {
             kafka_partition: self.kafka_partition,
             kafka_offset: self.kafka_offset,
         };
-        Stored::Vote { pk: self.pk, sk: self.sk, vote: Box::new(vote) }
+        Stored::Vote {
+            pk: self.pk,
+            sk: self.sk,
+            vote: Box::new(vote),
+        }
     }
 }
 
@@ -107,10 +121,16 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
     #[error("line 1 is not a {FORMAT} header: {0}")]
     Header(String),
-    #[error("line {line}: chain {chain} comes after chain {after}: the export must be in chain order")]
+    #[error(
+        "line {line}: chain {chain} comes after chain {after}: the export must be in chain order"
+    )]
     Order { line: usize, chain: u32, after: u32 },
     #[error("line {line}: chain {chain} is outside the header's {chains} chain(s)")]
-    ChainOutOfRange { line: usize, chain: u32, chains: u32 },
+    ChainOutOfRange {
+        line: usize,
+        chain: u32,
+        chains: u32,
+    },
 }
 
 /// Checks a whole export: every chain of the header (an absent chain is an empty one),
@@ -119,9 +139,13 @@ pub enum ExportError {
 pub fn verify_export(input: impl BufRead) -> Result<Report, ExportError> {
     let mut lines = input.lines();
     let first = lines.next().transpose()?.unwrap_or_default();
-    let header: Header = serde_json::from_str(&first).map_err(|e| ExportError::Header(e.to_string()))?;
+    let header: Header =
+        serde_json::from_str(&first).map_err(|e| ExportError::Header(e.to_string()))?;
     if header.format != FORMAT {
-        return Err(ExportError::Header(format!("format is '{}'", header.format)));
+        return Err(ExportError::Header(format!(
+            "format is '{}'",
+            header.format
+        )));
     }
     let (election, chains) = (header.election_id.as_str(), header.chains);
     let mut report = Report::new(election);
@@ -134,16 +158,34 @@ pub fn verify_export(input: impl BufRead) -> Result<Report, ExportError> {
             continue;
         }
         let stored = match serde_json::from_str::<Line>(&text) {
-            Ok(l) if l.chain >= chains => return Err(ExportError::ChainOutOfRange { line, chain: l.chain, chains }),
-            Ok(l) if l.chain < at => return Err(ExportError::Order { line, chain: l.chain, after: at }),
+            Ok(l) if l.chain >= chains => {
+                return Err(ExportError::ChainOutOfRange {
+                    line,
+                    chain: l.chain,
+                    chains,
+                });
+            }
+            Ok(l) if l.chain < at => {
+                return Err(ExportError::Order {
+                    line,
+                    chain: l.chain,
+                    after: at,
+                });
+            }
             Ok(l) => {
                 while at < l.chain {
-                    report.add(std::mem::replace(&mut current, ChainChecker::new(election, at + 1, chains)));
+                    report.add(std::mem::replace(
+                        &mut current,
+                        ChainChecker::new(election, at + 1, chains),
+                    ));
                     at += 1;
                 }
                 l.stored()
             }
-            Err(e) => Stored::Unreadable { sk: format!("line {line}"), detail: e.to_string() },
+            Err(e) => Stored::Unreadable {
+                sk: format!("line {line}"),
+                detail: e.to_string(),
+            },
         };
         current.feed(&stored, &mut seen);
     }
@@ -167,13 +209,25 @@ mod tests {
             let mut tip = Tip::genesis("e", c);
             for seq in 1..=per_chain {
                 let mut v = VoteItem {
-                    election_id: "e".into(), chain: c, seq, vote_id: format!("00000000-0000-4000-8000-{:06}{seq:06}", c),
-                    candidate_id: "alice".into(), region_id: "north".into(), cast_at_ms: 1_700_000_000_000 + seq as i64,
-                    prev_hash: tip.hash, hash: [0; 32], kafka_topic: "votes".into(), kafka_partition: c as i32, kafka_offset: seq as i64,
+                    election_id: "e".into(),
+                    chain: c,
+                    seq,
+                    vote_id: format!("00000000-0000-4000-8000-{:06}{seq:06}", c),
+                    candidate_id: "alice".into(),
+                    region_id: "north".into(),
+                    cast_at_ms: 1_700_000_000_000 + seq as i64,
+                    prev_hash: tip.hash,
+                    hash: [0; 32],
+                    kafka_topic: "votes".into(),
+                    kafka_partition: c as i32,
+                    kafka_offset: seq as i64,
                 };
                 tip = chain::link(&tip, &v.fields()).unwrap();
                 v.hash = tip.hash;
-                out.push(serde_json::to_string(&Line::new(&chain_pk("e", c, chains), &vote_sk(seq), &v)).unwrap());
+                out.push(
+                    serde_json::to_string(&Line::new(&chain_pk("e", c, chains), &vote_sk(seq), &v))
+                        .unwrap(),
+                );
             }
         }
         out
@@ -196,7 +250,17 @@ mod tests {
         lines[5] = lines[5].replace("\"alice\"", "\"bob\"");
         let r = check(&lines).unwrap();
         assert!(!r.intact);
-        assert!(matches!(r.first_problem(), Some(Problem::HashMismatch { chain: 1, seq: 2, .. })), "{r:?}");
+        assert!(
+            matches!(
+                r.first_problem(),
+                Some(Problem::HashMismatch {
+                    chain: 1,
+                    seq: 2,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -205,19 +269,42 @@ mod tests {
         lines.push("{not json".into());
         lines[1] = lines[1].replace("\"hash\":\"", "\"hash\":\"zz");
         let r = check(&lines).unwrap();
-        assert_eq!(r.problems.iter().filter(|p| matches!(p, Problem::Corrupt { .. })).count(), 2, "{r:?}");
+        assert_eq!(
+            r.problems
+                .iter()
+                .filter(|p| matches!(p, Problem::Corrupt { .. }))
+                .count(),
+            2,
+            "{r:?}"
+        );
     }
 
     #[test]
     fn a_bad_header_or_order_is_an_error() {
-        assert!(matches!(check(&["{}".to_string()]), Err(ExportError::Header(_))));
+        assert!(matches!(
+            check(&["{}".to_string()]),
+            Err(ExportError::Header(_))
+        ));
         assert!(matches!(check(&[]), Err(ExportError::Header(_))));
         let mut lines = export(2, 1);
         lines.swap(1, 2);
-        assert!(matches!(check(&lines), Err(ExportError::Order { line: 3, chain: 0, after: 1 })));
+        assert!(matches!(
+            check(&lines),
+            Err(ExportError::Order {
+                line: 3,
+                chain: 0,
+                after: 1
+            })
+        ));
         let lines = export(2, 1);
-        let one_chain = [serde_json::to_string(&Header::new("e", 1)).unwrap(), lines[2].clone()];
-        assert!(matches!(check(&one_chain), Err(ExportError::ChainOutOfRange { .. })));
+        let one_chain = [
+            serde_json::to_string(&Header::new("e", 1)).unwrap(),
+            lines[2].clone(),
+        ];
+        assert!(matches!(
+            check(&one_chain),
+            Err(ExportError::ChainOutOfRange { .. })
+        ));
     }
 
     #[test]

@@ -22,6 +22,13 @@ pub struct Lease {
 impl Lease {
     /// A new, unowned lease that starts at the shard's oldest record.
     pub fn new_for_shard(shard_id: &str, parents: Vec<String>) -> Lease {
-        Lease { key: shard_id.into(), owner: None, counter: 0, checkpoint: TRIM_HORIZON.into(), owner_switches: 0, parents }
+        Lease {
+            key: shard_id.into(),
+            owner: None,
+            counter: 0,
+            checkpoint: TRIM_HORIZON.into(),
+            owner_switches: 0,
+            parents,
+        }
     }
 }

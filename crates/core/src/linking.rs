@@ -34,7 +34,10 @@ pub struct RecentIds {
 
 impl RecentIds {
     pub fn new(max: usize) -> RecentIds {
-        RecentIds { max, ..Default::default() }
+        RecentIds {
+            max,
+            ..Default::default()
+        }
     }
     fn digest(election_id: &str, vote_id: &str) -> [u8; 16] {
         let mut h = Sha256::new();
@@ -87,7 +90,11 @@ pub fn read_cancellation(codes: &[String], votes: usize) -> Cancelled {
         return Cancelled::Checkpoint;
     }
     let marker_failed = (0..votes).any(|i| failed(&codes[2 * i + 1]));
-    if marker_failed { Cancelled::Duplicates } else { Cancelled::Checkpoint }
+    if marker_failed {
+        Cancelled::Duplicates
+    } else {
+        Cancelled::Checkpoint
+    }
 }
 
 /// The DynamoDB writes one batch amounts to, computed without I/O.
@@ -118,13 +125,18 @@ pub fn plan_batch(
     let mut votes = Vec::new();
     let mut duplicates = 0;
     for (offset, ev) in accepted {
-        let dup = already.contains(&(ev.election_id.clone(), ev.vote_id.clone())) || !seen.insert((&ev.election_id, &ev.vote_id));
+        let dup = already.contains(&(ev.election_id.clone(), ev.vote_id.clone()))
+            || !seen.insert((&ev.election_id, &ev.vote_id));
         if dup {
             duplicates += 1;
             continue;
         }
         let key = (ev.election_id.clone(), ev.chain);
-        let tip = new_tips.get(&key).or_else(|| tips.get(&key)).copied().unwrap_or_else(|| Tip::genesis(&ev.election_id, ev.chain));
+        let tip = new_tips
+            .get(&key)
+            .or_else(|| tips.get(&key))
+            .copied()
+            .unwrap_or_else(|| Tip::genesis(&ev.election_id, ev.chain));
         let chains = registry.get(&ev.election_id).map(|e| e.chains).unwrap_or(1);
         let mut item = VoteItem {
             election_id: ev.election_id.clone(),
@@ -145,15 +157,25 @@ pub fn plan_batch(
         new_tips.insert(key, next);
         votes.push((item, chains));
     }
-    Plan { votes, duplicates, tips: new_tips, next_offset: last_offset + 1 }
+    Plan {
+        votes,
+        duplicates,
+        tips: new_tips,
+        next_offset: last_offset + 1,
+    }
 }
-
 
 /// The idempotency token of one append: the same writer retrying the same offsets sends
 /// the same token, so DynamoDB applies the transaction at most once.
 /// `attempt` counts re-plans of the same offsets (after duplicates were found): a re-plan
 /// is a different transaction and must not reuse the token.
-pub fn request_token(writer_id: &str, partition: i32, first: i64, next: i64, attempt: u32) -> String {
+pub fn request_token(
+    writer_id: &str,
+    partition: i32,
+    first: i64,
+    next: i64,
+    attempt: u32,
+) -> String {
     let d = Sha256::digest(format!("{writer_id}/{partition}/{first}/{next}/{attempt}"));
     hex::encode(&d[..16])
 }
@@ -175,8 +197,13 @@ mod tests {
 
     fn ev(n: u32) -> VoteEvent {
         VoteEvent {
-            v: 1, election_id: "e".into(), chain: 0, vote_id: format!("00000000-0000-4000-8000-{n:012}"),
-            candidate_id: "a".into(), region_id: "r".into(), cast_at_ms: n as i64,
+            v: 1,
+            election_id: "e".into(),
+            chain: 0,
+            vote_id: format!("00000000-0000-4000-8000-{n:012}"),
+            candidate_id: "a".into(),
+            region_id: "r".into(),
+            cast_at_ms: n as i64,
         }
     }
 
@@ -197,7 +224,10 @@ mod tests {
 
     #[test]
     fn a_plan_continues_from_the_given_tip_and_is_deterministic() {
-        let tip = Tip { seq: 41, hash: [7; 32] };
+        let tip = Tip {
+            seq: 41,
+            hash: [7; 32],
+        };
         let tips = HashMap::from([(("e".to_string(), 0), tip)]);
         let a = plan_batch(&tips, &[(5, ev(9))], &HashSet::new(), &reg(), "votes", 3, 5);
         let b = plan_batch(&tips, &[(5, ev(9))], &HashSet::new(), &reg(), "votes", 3, 5);
@@ -213,7 +243,11 @@ mod tests {
         assert_eq!(t, request_token("w1", 0, 1, 5, 0));
         assert_ne!(t, request_token("w2", 0, 1, 5, 0));
         assert_ne!(t, request_token("w1", 0, 1, 6, 0));
-        assert_ne!(t, request_token("w1", 0, 1, 5, 1), "a re-plan is another transaction");
+        assert_ne!(
+            t,
+            request_token("w1", 0, 1, 5, 1),
+            "a re-plan is another transaction"
+        );
     }
 
     #[test]
@@ -240,10 +274,28 @@ mod tests {
     fn cancellation_reasons_tell_duplicates_from_a_moved_checkpoint() {
         const F: &str = "ConditionalCheckFailed";
         // 2 votes: [item, marker, item, marker, checkpoint]
-        assert_eq!(read_cancellation(&codes(&["None", "None", "None", F, "None"]), 2), Cancelled::Duplicates);
-        assert_eq!(read_cancellation(&codes(&["None", F, "None", F, F]), 2), Cancelled::Checkpoint);
-        assert_eq!(read_cancellation(&codes(&[F, F, F, F, F]), 2), Cancelled::Checkpoint, "our own landed attempt");
-        assert_eq!(read_cancellation(&codes(&[F, "None", "None", "None", "None"]), 2), Cancelled::Checkpoint, "a seq taken: not a duplicate");
-        assert_eq!(read_cancellation(&codes(&["None", F]), 2), Cancelled::Checkpoint, "reasons that do not match the request");
+        assert_eq!(
+            read_cancellation(&codes(&["None", "None", "None", F, "None"]), 2),
+            Cancelled::Duplicates
+        );
+        assert_eq!(
+            read_cancellation(&codes(&["None", F, "None", F, F]), 2),
+            Cancelled::Checkpoint
+        );
+        assert_eq!(
+            read_cancellation(&codes(&[F, F, F, F, F]), 2),
+            Cancelled::Checkpoint,
+            "our own landed attempt"
+        );
+        assert_eq!(
+            read_cancellation(&codes(&[F, "None", "None", "None", "None"]), 2),
+            Cancelled::Checkpoint,
+            "a seq taken: not a duplicate"
+        );
+        assert_eq!(
+            read_cancellation(&codes(&["None", F]), 2),
+            Cancelled::Checkpoint,
+            "reasons that do not match the request"
+        );
     }
 }

@@ -16,7 +16,8 @@ pub const VOTE_EVENT_VERSION: u32 = 1;
 /// `election_id`, `candidate_id`, `region_id`: 1–64 characters of `[A-Za-z0-9._-]`.
 pub fn is_valid_ident(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// `vote_id`: a UUID in canonical lowercase text form (36 characters).
@@ -66,7 +67,9 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(elections: impl IntoIterator<Item = Election>) -> Registry {
-        Registry { elections: elections.into_iter().map(|e| (e.id.clone(), e)).collect() }
+        Registry {
+            elections: elections.into_iter().map(|e| (e.id.clone(), e)).collect(),
+        }
     }
     pub fn get(&self, id: &str) -> Option<&Election> {
         self.elections.get(id)
@@ -115,19 +118,34 @@ impl Invalid {
 }
 
 /// Checks a request body's fields and that the choice exists in an open election.
-pub fn validate_request(reg: &Registry, election_id: &str, req: &VoteRequest) -> Result<(), Invalid> {
+pub fn validate_request(
+    reg: &Registry,
+    election_id: &str,
+    req: &VoteRequest,
+) -> Result<(), Invalid> {
     if !is_valid_ident(election_id) {
-        return Err(Invalid::BadField("election_id must be 1-64 characters of [A-Za-z0-9._-]".into()));
+        return Err(Invalid::BadField(
+            "election_id must be 1-64 characters of [A-Za-z0-9._-]".into(),
+        ));
     }
     if !is_valid_vote_id(&req.vote_id) {
-        return Err(Invalid::BadField("vote_id must be a canonical lowercase UUID".into()));
+        return Err(Invalid::BadField(
+            "vote_id must be a canonical lowercase UUID".into(),
+        ));
     }
-    for (name, v) in [("candidate_id", &req.candidate_id), ("region_id", &req.region_id)] {
+    for (name, v) in [
+        ("candidate_id", &req.candidate_id),
+        ("region_id", &req.region_id),
+    ] {
         if !is_valid_ident(v) {
-            return Err(Invalid::BadField(format!("{name} must be 1-64 characters of [A-Za-z0-9._-]")));
+            return Err(Invalid::BadField(format!(
+                "{name} must be 1-64 characters of [A-Za-z0-9._-]"
+            )));
         }
     }
-    let e = reg.get(election_id).ok_or_else(|| Invalid::UnknownElection(election_id.into()))?;
+    let e = reg
+        .get(election_id)
+        .ok_or_else(|| Invalid::UnknownElection(election_id.into()))?;
     if !e.open {
         return Err(Invalid::ElectionClosed(election_id.into()));
     }
@@ -188,7 +206,12 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub fn for_vote(event_bytes: &[u8], ev: &VoteEvent, client_id: &str, request_id: &str) -> AuditEvent {
+    pub fn for_vote(
+        event_bytes: &[u8],
+        ev: &VoteEvent,
+        client_id: &str,
+        request_id: &str,
+    ) -> AuditEvent {
         AuditEvent {
             v: 1,
             election_id: ev.election_id.clone(),
@@ -205,18 +228,27 @@ impl AuditEvent {
 /// registry exactly as ingest did (a closed election still accepts votes already in the log:
 /// they were acknowledged while it was open). `Err` means dead-letter, never drop.
 pub fn accept_event(reg: &Registry, payload: &[u8]) -> Result<VoteEvent, Invalid> {
-    let ev: VoteEvent = serde_json::from_slice(payload).map_err(|e| Invalid::Undecodable(e.to_string()))?;
+    let ev: VoteEvent =
+        serde_json::from_slice(payload).map_err(|e| Invalid::Undecodable(e.to_string()))?;
     if ev.v != VOTE_EVENT_VERSION {
-        return Err(Invalid::Undecodable(format!("unsupported event version {}", ev.v)));
+        return Err(Invalid::Undecodable(format!(
+            "unsupported event version {}",
+            ev.v
+        )));
     }
     if !is_valid_ident(&ev.election_id) || !is_valid_vote_id(&ev.vote_id) {
         return Err(Invalid::BadField("malformed identifier in event".into()));
     }
-    let e = reg.get(&ev.election_id).ok_or_else(|| Invalid::UnknownElection(ev.election_id.clone()))?;
+    let e = reg
+        .get(&ev.election_id)
+        .ok_or_else(|| Invalid::UnknownElection(ev.election_id.clone()))?;
     check_choice(e, &ev.candidate_id, &ev.region_id)?;
     let want = crate::chain::chain_of(&ev.vote_id, e.chains);
     if ev.chain != want {
-        return Err(Invalid::WrongChain { got: ev.chain, want });
+        return Err(Invalid::WrongChain {
+            got: ev.chain,
+            want,
+        });
     }
     Ok(ev)
 }
@@ -254,7 +286,11 @@ impl VoteItem {
 
 /// `ELECTION#{e}` for a one-chain election, `ELECTION#{e}#{chain}` otherwise.
 pub fn chain_pk(election_id: &str, chain: u32, chains: u32) -> String {
-    if chains <= 1 { format!("ELECTION#{election_id}") } else { format!("ELECTION#{election_id}#{chain}") }
+    if chains <= 1 {
+        format!("ELECTION#{election_id}")
+    } else {
+        format!("ELECTION#{election_id}#{chain}")
+    }
 }
 
 /// `VOTE#` and `seq` zero-padded to 20 digits, so string order is seq order.
@@ -278,7 +314,11 @@ mod tests {
     const VID: &str = "6f1c2a4e-0000-4000-8000-000000000001";
 
     fn req(c: &str, r: &str) -> VoteRequest {
-        VoteRequest { vote_id: VID.into(), candidate_id: c.into(), region_id: r.into() }
+        VoteRequest {
+            vote_id: VID.into(),
+            candidate_id: c.into(),
+            region_id: r.into(),
+        }
     }
 
     #[test]
@@ -294,10 +334,22 @@ mod tests {
     #[test]
     fn request_validation_maps_to_the_right_error() {
         let r = reg();
-        assert_eq!(validate_request(&r, "demo-2026", &req("alice", "north")), Ok(()));
-        assert!(matches!(validate_request(&r, "nope", &req("alice", "north")), Err(Invalid::UnknownElection(_))));
-        assert!(matches!(validate_request(&r, "demo-2026", &req("zed", "north")), Err(Invalid::UnknownCandidate(_))));
-        assert!(matches!(validate_request(&r, "demo-2026", &req("alice", "south")), Err(Invalid::UnknownRegion(_))));
+        assert_eq!(
+            validate_request(&r, "demo-2026", &req("alice", "north")),
+            Ok(())
+        );
+        assert!(matches!(
+            validate_request(&r, "nope", &req("alice", "north")),
+            Err(Invalid::UnknownElection(_))
+        ));
+        assert!(matches!(
+            validate_request(&r, "demo-2026", &req("zed", "north")),
+            Err(Invalid::UnknownCandidate(_))
+        ));
+        assert!(matches!(
+            validate_request(&r, "demo-2026", &req("alice", "south")),
+            Err(Invalid::UnknownRegion(_))
+        ));
         let e = validate_request(&r, "demo-2026", &req("al ice", "north")).unwrap_err();
         assert!(!e.is_unprocessable());
     }
@@ -306,22 +358,47 @@ mod tests {
     fn acceptance_rule_round_trips_and_dead_letters() {
         let r = reg();
         let ev = VoteEvent {
-            v: 1, election_id: "demo-2026".into(), chain: 0, vote_id: VID.into(),
-            candidate_id: "bob".into(), region_id: "north".into(), cast_at_ms: 5,
+            v: 1,
+            election_id: "demo-2026".into(),
+            chain: 0,
+            vote_id: VID.into(),
+            candidate_id: "bob".into(),
+            region_id: "north".into(),
+            cast_at_ms: 5,
         };
         assert_eq!(accept_event(&r, &ev.to_bytes()), Ok(ev.clone()));
-        assert_eq!(accept_event(&r, b"{not json").unwrap_err().kind(), "undecodable");
-        let wrong = VoteEvent { chain: 3, ..ev.clone() };
-        assert_eq!(accept_event(&r, &wrong.to_bytes()).unwrap_err().kind(), "wrong_chain");
-        let ghost = VoteEvent { candidate_id: "mallory".into(), ..ev };
-        assert_eq!(accept_event(&r, &ghost.to_bytes()).unwrap_err().kind(), "unknown_candidate");
+        assert_eq!(
+            accept_event(&r, b"{not json").unwrap_err().kind(),
+            "undecodable"
+        );
+        let wrong = VoteEvent {
+            chain: 3,
+            ..ev.clone()
+        };
+        assert_eq!(
+            accept_event(&r, &wrong.to_bytes()).unwrap_err().kind(),
+            "wrong_chain"
+        );
+        let ghost = VoteEvent {
+            candidate_id: "mallory".into(),
+            ..ev
+        };
+        assert_eq!(
+            accept_event(&r, &ghost.to_bytes()).unwrap_err().kind(),
+            "unknown_candidate"
+        );
     }
 
     #[test]
     fn audit_event_never_carries_the_choice() {
         let ev = VoteEvent {
-            v: 1, election_id: "demo-2026".into(), chain: 0, vote_id: VID.into(),
-            candidate_id: "alice".into(), region_id: "north".into(), cast_at_ms: 5,
+            v: 1,
+            election_id: "demo-2026".into(),
+            chain: 0,
+            vote_id: VID.into(),
+            candidate_id: "alice".into(),
+            region_id: "north".into(),
+            cast_at_ms: 5,
         };
         let a = AuditEvent::for_vote(&ev.to_bytes(), &ev, "client-1", "req-1");
         let text = serde_json::to_string(&a).unwrap();

@@ -32,32 +32,95 @@ pub struct RecountReport {
 
 /// The four count sets, lined up: every counter any of them has, and the mismatches
 /// (Kafka vs chain at the log cut; read model vs the chain at the read model's cut).
-pub fn compare(kafka: &Counts, chain: &Counts, read_model: &Counts, chain_at_rm: &Counts) -> (Vec<Row>, Vec<String>) {
-    let keys: BTreeSet<_> = kafka.keys().chain(chain.keys()).chain(read_model.keys()).chain(chain_at_rm.keys()).cloned().collect();
+pub fn compare(
+    kafka: &Counts,
+    chain: &Counts,
+    read_model: &Counts,
+    chain_at_rm: &Counts,
+) -> (Vec<Row>, Vec<String>) {
+    let keys: BTreeSet<_> = kafka
+        .keys()
+        .chain(chain.keys())
+        .chain(read_model.keys())
+        .chain(chain_at_rm.keys())
+        .cloned()
+        .collect();
     let get = |m: &Counts, k| m.get(k).copied().unwrap_or(0);
     let rows: Vec<Row> = keys
         .iter()
-        .map(|k| Row { counter: label(k), kafka: get(kafka, k), chain: get(chain, k), read_model: get(read_model, k), chain_at_read_model: get(chain_at_rm, k) })
+        .map(|k| Row {
+            counter: label(k),
+            kafka: get(kafka, k),
+            chain: get(chain, k),
+            read_model: get(read_model, k),
+            chain_at_read_model: get(chain_at_rm, k),
+        })
         .collect();
-    let mut mismatches: Vec<String> = diff(kafka, chain).into_iter().map(|(l, a, b)| format!("{l}: kafka {a} vs chain {b}")).collect();
-    mismatches.extend(diff(read_model, chain_at_rm).into_iter().map(|(l, a, b)| format!("{l}: read model {a} vs chain {b}")));
+    let mut mismatches: Vec<String> = diff(kafka, chain)
+        .into_iter()
+        .map(|(l, a, b)| format!("{l}: kafka {a} vs chain {b}"))
+        .collect();
+    mismatches.extend(
+        diff(read_model, chain_at_rm)
+            .into_iter()
+            .map(|(l, a, b)| format!("{l}: read model {a} vs chain {b}")),
+    );
     (rows, mismatches)
 }
 
 impl std::fmt::Display for RecountReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "recount of {} (Kafka cut {:?}; read model {})", self.election_id, self.kafka_cut, self.read_model_table)?;
-        writeln!(f, "{:<32} {:>10} {:>10} {:>12}", "counter", "kafka", "chain", "read model")?;
+        writeln!(
+            f,
+            "recount of {} (Kafka cut {:?}; read model {})",
+            self.election_id, self.kafka_cut, self.read_model_table
+        )?;
+        writeln!(
+            f,
+            "{:<32} {:>10} {:>10} {:>12}",
+            "counter", "kafka", "chain", "read model"
+        )?;
         for r in &self.rows {
-            let note = if r.chain_at_read_model != r.chain { format!("   (chain at the read model's cut: {})", r.chain_at_read_model) } else { String::new() };
-            let flag = if r.kafka != r.chain || r.read_model != r.chain_at_read_model { "  <-- MISMATCH" } else { "" };
-            writeln!(f, "{:<32} {:>10} {:>10} {:>12}{note}{flag}", r.counter, r.kafka, r.chain, r.read_model)?;
+            let note = if r.chain_at_read_model != r.chain {
+                format!(
+                    "   (chain at the read model's cut: {})",
+                    r.chain_at_read_model
+                )
+            } else {
+                String::new()
+            };
+            let flag = if r.kafka != r.chain || r.read_model != r.chain_at_read_model {
+                "  <-- MISMATCH"
+            } else {
+                ""
+            };
+            writeln!(
+                f,
+                "{:<32} {:>10} {:>10} {:>12}{note}{flag}",
+                r.counter, r.kafka, r.chain, r.read_model
+            )?;
         }
-        writeln!(f, "chain hashes: {}", if self.chain_intact { "intact" } else { "BROKEN" })?;
+        writeln!(
+            f,
+            "chain hashes: {}",
+            if self.chain_intact {
+                "intact"
+            } else {
+                "BROKEN"
+            }
+        )?;
         for p in self.problems.iter().take(20) {
             writeln!(f, "  {p}")?;
         }
-        write!(f, "{}", if self.agree { "ALL THREE AGREE" } else { "DISAGREEMENT" })
+        write!(
+            f,
+            "{}",
+            if self.agree {
+                "ALL THREE AGREE"
+            } else {
+                "DISAGREEMENT"
+            }
+        )
     }
 }
 
@@ -71,8 +134,22 @@ mod tests {
         let c = |n| Counts::from([(Counter::Total, n)]);
         let (rows, m) = compare(&c(5), &c(5), &c(3), &c(3));
         assert!(m.is_empty(), "{m:?}");
-        assert_eq!((rows[0].kafka, rows[0].chain, rows[0].read_model, rows[0].chain_at_read_model), (5, 5, 3, 3));
+        assert_eq!(
+            (
+                rows[0].kafka,
+                rows[0].chain,
+                rows[0].read_model,
+                rows[0].chain_at_read_model
+            ),
+            (5, 5, 3, 3)
+        );
         let (_, m) = compare(&c(5), &c(4), &c(3), &c(2));
-        assert_eq!(m, vec!["total: kafka 5 vs chain 4".to_string(), "total: read model 3 vs chain 2".to_string()]);
+        assert_eq!(
+            m,
+            vec![
+                "total: kafka 5 vs chain 4".to_string(),
+                "total: read model 3 vs chain 2".to_string()
+            ]
+        );
     }
 }

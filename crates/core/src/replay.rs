@@ -25,12 +25,22 @@ pub struct ReplayEngine {
 
 impl ReplayEngine {
     pub fn new(registry: Registry, topic: &str) -> ReplayEngine {
-        ReplayEngine { registry, topic: topic.into(), tips: HashMap::new(), seen: HashSet::new(), records: 0, invalid: 0, duplicates: 0 }
+        ReplayEngine {
+            registry,
+            topic: topic.into(),
+            tips: HashMap::new(),
+            seen: HashSet::new(),
+            records: 0,
+            invalid: 0,
+            duplicates: 0,
+        }
     }
 
     /// Feeds one partition's consecutive records; returns the votes they chain, in order.
     pub fn feed(&mut self, partition: i32, records: &[Record]) -> Vec<VoteItem> {
-        let Some(last) = records.last() else { return vec![] };
+        let Some(last) = records.last() else {
+            return vec![];
+        };
         self.records += records.len() as u64;
         let accepted: Vec<_> = records
             .iter()
@@ -42,7 +52,15 @@ impl ReplayEngine {
                 }
             })
             .collect();
-        let plan = plan_batch(&self.tips, &accepted, &self.seen, &self.registry, &self.topic, partition, last.offset);
+        let plan = plan_batch(
+            &self.tips,
+            &accepted,
+            &self.seen,
+            &self.registry,
+            &self.topic,
+            partition,
+            last.offset,
+        );
         self.duplicates += plan.duplicates;
         self.tips.extend(plan.tips);
         plan.votes
@@ -56,7 +74,10 @@ impl ReplayEngine {
 
     /// The replayed tip of a chain (genesis if none).
     pub fn tip(&self, election: &str, chain: u32) -> Tip {
-        self.tips.get(&(election.to_string(), chain)).copied().unwrap_or_else(|| Tip::genesis(election, chain))
+        self.tips
+            .get(&(election.to_string(), chain))
+            .copied()
+            .unwrap_or_else(|| Tip::genesis(election, chain))
     }
 }
 
@@ -87,15 +108,32 @@ mod tests {
     }
     fn rec(off: i64, n: u32, cand: &str) -> Record {
         let ev = VoteEvent {
-            v: 1, election_id: "e".into(), chain: 0, vote_id: format!("00000000-0000-4000-8000-{n:012}"),
-            candidate_id: cand.into(), region_id: "r".into(), cast_at_ms: n as i64,
+            v: 1,
+            election_id: "e".into(),
+            chain: 0,
+            vote_id: format!("00000000-0000-4000-8000-{n:012}"),
+            candidate_id: cand.into(),
+            region_id: "r".into(),
+            cast_at_ms: n as i64,
         };
-        Record { offset: off, payload: ev.to_bytes() }
+        Record {
+            offset: off,
+            payload: ev.to_bytes(),
+        }
     }
 
     #[test]
     fn two_replays_of_the_same_log_are_identical_with_duplicates_and_garbage() {
-        let log = [rec(0, 1, "a"), rec(1, 2, "b"), rec(2, 1, "b"), Record { offset: 3, payload: b"junk".to_vec() }, rec(4, 3, "a")];
+        let log = [
+            rec(0, 1, "a"),
+            rec(1, 2, "b"),
+            rec(2, 1, "b"),
+            Record {
+                offset: 3,
+                payload: b"junk".to_vec(),
+            },
+            rec(4, 3, "a"),
+        ];
         let run = |chunk: usize| {
             let mut e = ReplayEngine::new(reg(), "votes");
             let mut votes = vec![];
@@ -109,7 +147,10 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!((dups, bad), (1, 1));
         assert_eq!(a.iter().map(|v| v.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
-        assert_eq!(a[0].candidate_id, "a", "the first submission of a vote_id wins");
+        assert_eq!(
+            a[0].candidate_id, "a",
+            "the first submission of a vote_id wins"
+        );
         let c = count(&a, "e", None);
         assert_eq!(c[&crate::counts::Counter::Total], 3);
         let limited = count(&a, "e", Some(&BTreeMap::from([(0, 2)])));

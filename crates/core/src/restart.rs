@@ -81,8 +81,15 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             strategy: Strategy::OneForOne,
-            intensity: Intensity { max_restarts: 10, period: Duration::from_secs(60) },
-            backoff: Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(10), factor: 2.0 },
+            intensity: Intensity {
+                max_restarts: 10,
+                period: Duration::from_secs(60),
+            },
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(10),
+                factor: 2.0,
+            },
         }
     }
 }
@@ -123,11 +130,18 @@ pub struct RestartTracker {
 impl RestartTracker {
     /// Records a restart at `now`; `Err` when it would exceed the intensity.
     pub fn record(&mut self, now: Instant, intensity: &Intensity) -> Result<(), Escalate> {
-        while self.history.front().is_some_and(|t| now.duration_since(*t) > intensity.period) {
+        while self
+            .history
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > intensity.period)
+        {
             self.history.pop_front();
         }
         if self.history.len() as u32 >= intensity.max_restarts {
-            return Err(Escalate { max: intensity.max_restarts, period: intensity.period });
+            return Err(Escalate {
+                max: intensity.max_restarts,
+                period: intensity.period,
+            });
         }
         self.history.push_back(now);
         Ok(())
@@ -146,7 +160,6 @@ impl RestartTracker {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,8 +168,14 @@ mod tests {
     fn restart_kinds() {
         let failed = Exit::Failed("boom".into());
         let normal = Exit::Normal(None);
-        assert!(should_restart(Restart::Permanent, &normal) && should_restart(Restart::Permanent, &failed));
-        assert!(!should_restart(Restart::Transient, &normal) && should_restart(Restart::Transient, &failed));
+        assert!(
+            should_restart(Restart::Permanent, &normal)
+                && should_restart(Restart::Permanent, &failed)
+        );
+        assert!(
+            !should_restart(Restart::Transient, &normal)
+                && should_restart(Restart::Transient, &failed)
+        );
         assert!(!should_restart(Restart::Temporary, &failed));
     }
 
@@ -170,13 +189,22 @@ mod tests {
     #[test]
     fn intensity_exceeded_escalates_and_the_window_slides() {
         let mut now = Instant::now();
-        let i = Intensity { max_restarts: 3, period: Duration::from_secs(10) };
+        let i = Intensity {
+            max_restarts: 3,
+            period: Duration::from_secs(10),
+        };
         let mut t = RestartTracker::default();
         for _ in 0..3 {
             t.record(now, &i).unwrap();
             now += Duration::from_secs(1);
         }
-        assert_eq!(t.record(now, &i), Err(Escalate { max: 3, period: Duration::from_secs(10) }));
+        assert_eq!(
+            t.record(now, &i),
+            Err(Escalate {
+                max: 3,
+                period: Duration::from_secs(10)
+            })
+        );
         now += Duration::from_secs(9); // the first restart leaves the window
         assert!(t.record(now, &i).is_ok());
     }
@@ -184,8 +212,15 @@ mod tests {
     #[test]
     fn backoff_doubles_and_caps() {
         let now = Instant::now();
-        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_millis(500), factor: 2.0 };
-        let i = Intensity { max_restarts: 100, period: Duration::from_secs(60) };
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+            factor: 2.0,
+        };
+        let i = Intensity {
+            max_restarts: 100,
+            period: Duration::from_secs(60),
+        };
         let mut t = RestartTracker::default();
         let mut seen = vec![];
         for _ in 0..5 {

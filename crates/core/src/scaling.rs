@@ -52,8 +52,15 @@ impl Default for ScalingPolicy {
 /// One role's inputs at one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Signal {
-    Writer { kafka_lag: u64, partitions: u32 },
-    Projector { backlog: u64, lag_s: f64, open_shards: u32 },
+    Writer {
+        kafka_lag: u64,
+        partitions: u32,
+    },
+    Projector {
+        backlog: u64,
+        lag_s: f64,
+        open_shards: u32,
+    },
 }
 
 /// The stateful decision for one role.
@@ -71,7 +78,14 @@ pub struct Scaler {
 
 impl Scaler {
     pub fn new(policy: ScalingPolicy) -> Scaler {
-        Scaler { policy, desired: policy.min_replicas.max(1), last_up: None, recent: VecDeque::new(), prev_lag: None, trend: 0.0 }
+        Scaler {
+            policy,
+            desired: policy.min_replicas.max(1),
+            last_up: None,
+            recent: VecDeque::new(),
+            prev_lag: None,
+            trend: 0.0,
+        }
     }
 
     pub fn desired(&self) -> u32 {
@@ -88,9 +102,14 @@ impl Scaler {
         let p = &self.policy;
         let min = p.min_replicas.max(1);
         match s {
-            Signal::Writer { kafka_lag, partitions } => {
+            Signal::Writer {
+                kafka_lag,
+                partitions,
+            } => {
                 let trend = match self.prev_lag {
-                    Some((t, l)) if now > t => (kafka_lag as f64 - l as f64) / now.duration_since(t).as_secs_f64(),
+                    Some((t, l)) if now > t => {
+                        (kafka_lag as f64 - l as f64) / now.duration_since(t).as_secs_f64()
+                    }
                     _ => 0.0,
                 };
                 self.prev_lag = Some((now, kafka_lag));
@@ -101,9 +120,15 @@ impl Scaler {
                 }
                 (n.max(min).min(partitions.max(1)), trend)
             }
-            Signal::Projector { backlog, lag_s, open_shards } => {
+            Signal::Projector {
+                backlog,
+                lag_s,
+                open_shards,
+            } => {
                 let by_backlog = backlog.div_ceil(p.projector_backlog_per_replica.max(1)) as u32;
-                let by_lag = (lag_s / p.projector_lag_s_per_replica.max(0.001)).ceil().max(0.0) as u32;
+                let by_lag = (lag_s / p.projector_lag_s_per_replica.max(0.001))
+                    .ceil()
+                    .max(0.0) as u32;
                 (by_backlog.max(by_lag).max(min).min(open_shards.max(1)), 0.0)
             }
         }
@@ -113,11 +138,18 @@ impl Scaler {
     pub fn evaluate(&mut self, s: Signal, now: Instant) -> u32 {
         let (raw, _) = self.raw(s, now);
         self.recent.push_back((now, raw));
-        while self.recent.front().is_some_and(|(t, _)| now.duration_since(*t) > self.policy.down_window) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > self.policy.down_window)
+        {
             self.recent.pop_front();
         }
         if raw > self.desired {
-            if self.last_up.is_none_or(|t| now.duration_since(t) >= self.policy.up_cooldown) {
+            if self
+                .last_up
+                .is_none_or(|t| now.duration_since(t) >= self.policy.up_cooldown)
+            {
                 self.desired = raw;
                 self.last_up = Some(now);
             }
@@ -136,13 +168,15 @@ impl Scaler {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn w(lag: u64) -> Signal {
-        Signal::Writer { kafka_lag: lag, partitions: 12 }
+        Signal::Writer {
+            kafka_lag: lag,
+            partitions: 12,
+        }
     }
 
     #[test]
@@ -152,7 +186,12 @@ mod tests {
         let step = Duration::from_secs(5);
         let mut seen = vec![];
         // Lag grows 0 -> 30,000 over 30 s, stays 30 s, drains to 0, then jitters near 0.
-        let lags: Vec<u64> = (0..=6).map(|i| i * 5_000).chain([30_000; 6]).chain([20_000, 8_000, 0]).chain([0, 400, 0, 600, 0].repeat(6)).collect();
+        let lags: Vec<u64> = (0..=6)
+            .map(|i| i * 5_000)
+            .chain([30_000; 6])
+            .chain([20_000, 8_000, 0])
+            .chain([0, 400, 0, 600, 0].repeat(6))
+            .collect();
         for lag in &lags {
             seen.push(s.evaluate(w(*lag), now));
             now += step;
@@ -160,13 +199,23 @@ mod tests {
         let peak = *seen.iter().max().unwrap();
         assert!(peak >= 6, "scaled up under lag: {seen:?}");
         assert!(peak <= 12, "never above partitions");
-        assert_eq!(*seen.last().unwrap(), 1, "back to the minimum after draining: {seen:?}");
+        assert_eq!(
+            *seen.last().unwrap(),
+            1,
+            "back to the minimum after draining: {seen:?}"
+        );
         // No flapping: once it starts going down it never goes back up during the jitter.
         let first_down = seen.windows(2).position(|p| p[1] < p[0]).unwrap();
-        assert!(seen[first_down..].windows(2).all(|p| p[1] <= p[0]), "monotone after the peak: {seen:?}");
+        assert!(
+            seen[first_down..].windows(2).all(|p| p[1] <= p[0]),
+            "monotone after the peak: {seen:?}"
+        );
         // And it held the peak through the down window after the lag drained.
         let held = seen.iter().filter(|d| **d == peak).count();
-        assert!(held * 5 >= 120, "held the peak through the window ({held} evaluations)");
+        assert!(
+            held * 5 >= 120,
+            "held the peak through the window ({held} evaluations)"
+        );
     }
 
     #[test]
@@ -188,12 +237,20 @@ mod tests {
     fn projector_is_bounded_by_open_shards() {
         let mut now = Instant::now();
         let mut s = Scaler::new(ScalingPolicy::default());
-        let sig = |b, l, n| Signal::Projector { backlog: b, lag_s: l, open_shards: n };
+        let sig = |b, l, n| Signal::Projector {
+            backlog: b,
+            lag_s: l,
+            open_shards: n,
+        };
         assert_eq!(s.evaluate(sig(100_000, 60.0, 3), now), 3);
         now += Duration::from_secs(300);
         assert_eq!(s.evaluate(sig(0, 0.0, 3), now), 1);
         now += Duration::from_secs(20);
-        assert_eq!(s.evaluate(sig(9_000, 1.0, 1), now), 1, "one open shard: one projector");
+        assert_eq!(
+            s.evaluate(sig(9_000, 1.0, 1), now),
+            1,
+            "one open shard: one projector"
+        );
     }
 }
 

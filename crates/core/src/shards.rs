@@ -56,10 +56,17 @@ mod tests {
     use crate::lease::TRIM_HORIZON;
 
     fn shard(id: &str, parent: Option<&str>, closed: bool) -> Shard {
-        Shard { id: id.into(), parent: parent.map(String::from), closed }
+        Shard {
+            id: id.into(),
+            parent: parent.map(String::from),
+            closed,
+        }
     }
     fn lease(id: &str, parent: Option<&str>, cp: &str) -> Lease {
-        Lease { checkpoint: cp.into(), ..Lease::new_for_shard(id, parent.iter().map(|p| p.to_string()).collect()) }
+        Lease {
+            checkpoint: cp.into(),
+            ..Lease::new_for_shard(id, parent.iter().map(|p| p.to_string()).collect())
+        }
     }
     fn keys(v: &[Lease]) -> Vec<&str> {
         v.iter().map(|l| l.key.as_str()).collect()
@@ -77,9 +84,15 @@ mod tests {
     #[test]
     fn child_waits_for_parent_shard_end() {
         let shards = vec![shard("a", None, true), shard("b", Some("a"), false)];
-        let mid = vec![lease("a", None, "000123"), lease("b", Some("a"), TRIM_HORIZON)];
+        let mid = vec![
+            lease("a", None, "000123"),
+            lease("b", Some("a"), TRIM_HORIZON),
+        ];
         assert_eq!(keys(&ready(&mid, &shards)), vec!["a"]);
-        let done = vec![lease("a", None, SHARD_END), lease("b", Some("a"), TRIM_HORIZON)];
+        let done = vec![
+            lease("a", None, SHARD_END),
+            lease("b", Some("a"), TRIM_HORIZON),
+        ];
         assert_eq!(keys(&ready(&done, &shards)), vec!["b"]);
     }
 

@@ -19,29 +19,60 @@ pub const MAX_PROBLEMS: usize = 1_000;
 /// One vote item as read back from storage: its key and fields, or why it is unreadable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
-    Vote { pk: String, sk: String, vote: Box<VoteItem> },
-    Unreadable { sk: String, detail: String },
+    Vote {
+        pk: String,
+        sk: String,
+        vote: Box<VoteItem>,
+    },
+    Unreadable {
+        sk: String,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Problem {
     /// The stored `hash` is not SHA256(vote_data || prev_hash): the vote's data or hash was changed.
-    HashMismatch { chain: u32, seq: u64, expected: String, stored: String },
+    HashMismatch {
+        chain: u32,
+        seq: u64,
+        expected: String,
+        stored: String,
+    },
     /// The stored `prev_hash` is not the previous vote's hash: the link was cut or rewritten.
-    PrevHashMismatch { chain: u32, seq: u64, expected: String, stored: String },
+    PrevHashMismatch {
+        chain: u32,
+        seq: u64,
+        expected: String,
+        stored: String,
+    },
     /// `seq` does not follow the previous one.
-    Gap { chain: u32, expected_seq: u64, found_seq: u64 },
+    Gap {
+        chain: u32,
+        expected_seq: u64,
+        found_seq: u64,
+    },
     /// The item is unreadable or does not belong where it is stored.
-    Corrupt { chain: u32, sk: String, detail: String },
+    Corrupt {
+        chain: u32,
+        sk: String,
+        detail: String,
+    },
     /// The same vote_id appears twice in the election.
-    DuplicateVoteId { chain: u32, seq: u64, vote_id: String },
+    DuplicateVoteId {
+        chain: u32,
+        seq: u64,
+        vote_id: String,
+    },
 }
 
 impl Problem {
     pub fn seq(&self) -> Option<u64> {
         match self {
-            Problem::HashMismatch { seq, .. } | Problem::PrevHashMismatch { seq, .. } | Problem::DuplicateVoteId { seq, .. } => Some(*seq),
+            Problem::HashMismatch { seq, .. }
+            | Problem::PrevHashMismatch { seq, .. }
+            | Problem::DuplicateVoteId { seq, .. } => Some(*seq),
             Problem::Gap { found_seq, .. } => Some(*found_seq),
             Problem::Corrupt { .. } => None,
         }
@@ -51,18 +82,50 @@ impl Problem {
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Problem::HashMismatch { chain, seq, expected, stored } => {
-                write!(f, "chain {chain} seq {seq}: hash mismatch: expected {expected}, stored {stored}")
+            Problem::HashMismatch {
+                chain,
+                seq,
+                expected,
+                stored,
+            } => {
+                write!(
+                    f,
+                    "chain {chain} seq {seq}: hash mismatch: expected {expected}, stored {stored}"
+                )
             }
-            Problem::PrevHashMismatch { chain, seq, expected, stored } => {
-                write!(f, "chain {chain} seq {seq}: prev_hash mismatch: expected {expected}, stored {stored}")
+            Problem::PrevHashMismatch {
+                chain,
+                seq,
+                expected,
+                stored,
+            } => {
+                write!(
+                    f,
+                    "chain {chain} seq {seq}: prev_hash mismatch: expected {expected}, stored {stored}"
+                )
             }
-            Problem::Gap { chain, expected_seq, found_seq } => {
-                write!(f, "chain {chain}: gap: expected seq {expected_seq}, found seq {found_seq}")
+            Problem::Gap {
+                chain,
+                expected_seq,
+                found_seq,
+            } => {
+                write!(
+                    f,
+                    "chain {chain}: gap: expected seq {expected_seq}, found seq {found_seq}"
+                )
             }
-            Problem::Corrupt { chain, sk, detail } => write!(f, "chain {chain} {sk}: corrupt item: {detail}"),
-            Problem::DuplicateVoteId { chain, seq, vote_id } => {
-                write!(f, "chain {chain} seq {seq}: vote_id {vote_id} is chained more than once")
+            Problem::Corrupt { chain, sk, detail } => {
+                write!(f, "chain {chain} {sk}: corrupt item: {detail}")
+            }
+            Problem::DuplicateVoteId {
+                chain,
+                seq,
+                vote_id,
+            } => {
+                write!(
+                    f,
+                    "chain {chain} seq {seq}: vote_id {vote_id} is chained more than once"
+                )
             }
         }
     }
@@ -102,7 +165,15 @@ pub struct ChainChecker<'a> {
 
 impl<'a> ChainChecker<'a> {
     pub fn new(election_id: &'a str, chain: u32, chains: u32) -> Self {
-        ChainChecker { election_id, chain, chains, tip: Tip::genesis(election_id, chain), votes: 0, problems: vec![], problem_count: 0 }
+        ChainChecker {
+            election_id,
+            chain,
+            chains,
+            tip: Tip::genesis(election_id, chain),
+            votes: 0,
+            problems: vec![],
+            problem_count: 0,
+        }
     }
 
     fn report(&mut self, p: Problem) {
@@ -117,30 +188,70 @@ impl<'a> ChainChecker<'a> {
         let chain = self.chain;
         let (pk, sk, v) = match stored {
             Stored::Vote { pk, sk, vote } => (pk, sk, vote),
-            Stored::Unreadable { sk, detail } => return self.report(Problem::Corrupt { chain, sk: sk.clone(), detail: detail.clone() }),
+            Stored::Unreadable { sk, detail } => {
+                return self.report(Problem::Corrupt {
+                    chain,
+                    sk: sk.clone(),
+                    detail: detail.clone(),
+                });
+            }
         };
-        if v.election_id != self.election_id || v.chain != chain || *pk != chain_pk(&v.election_id, v.chain, self.chains) || *sk != vote_sk(v.seq) {
-            return self.report(Problem::Corrupt { chain, sk: sk.clone(), detail: "election_id, chain or seq do not match the item's key".into() });
+        if v.election_id != self.election_id
+            || v.chain != chain
+            || *pk != chain_pk(&v.election_id, v.chain, self.chains)
+            || *sk != vote_sk(v.seq)
+        {
+            return self.report(Problem::Corrupt {
+                chain,
+                sk: sk.clone(),
+                detail: "election_id, chain or seq do not match the item's key".into(),
+            });
         }
         if v.seq != self.tip.seq + 1 {
-            self.report(Problem::Gap { chain, expected_seq: self.tip.seq + 1, found_seq: v.seq });
+            self.report(Problem::Gap {
+                chain,
+                expected_seq: self.tip.seq + 1,
+                found_seq: v.seq,
+            });
         }
         if v.prev_hash != self.tip.hash {
-            self.report(Problem::PrevHashMismatch { chain, seq: v.seq, expected: hex(&self.tip.hash), stored: hex(&v.prev_hash) });
+            self.report(Problem::PrevHashMismatch {
+                chain,
+                seq: v.seq,
+                expected: hex(&self.tip.hash),
+                stored: hex(&v.prev_hash),
+            });
         }
         let want = chain::vote_hash(&v.fields(), &v.prev_hash);
         if want != v.hash {
-            self.report(Problem::HashMismatch { chain, seq: v.seq, expected: hex(&want), stored: hex(&v.hash) });
+            self.report(Problem::HashMismatch {
+                chain,
+                seq: v.seq,
+                expected: hex(&want),
+                stored: hex(&v.hash),
+            });
         }
         if !seen.insert(v.vote_id.clone()) {
-            self.report(Problem::DuplicateVoteId { chain, seq: v.seq, vote_id: v.vote_id.clone() });
+            self.report(Problem::DuplicateVoteId {
+                chain,
+                seq: v.seq,
+                vote_id: v.vote_id.clone(),
+            });
         }
         self.votes += 1;
-        self.tip = Tip { seq: v.seq, hash: v.hash };
+        self.tip = Tip {
+            seq: v.seq,
+            hash: v.hash,
+        };
     }
 
     pub fn summary(&self) -> ChainSummary {
-        ChainSummary { chain: self.chain, votes: self.votes, last_seq: self.tip.seq, tip_hash: hex(&self.tip.hash) }
+        ChainSummary {
+            chain: self.chain,
+            votes: self.votes,
+            last_seq: self.tip.seq,
+            tip_hash: hex(&self.tip.hash),
+        }
     }
 }
 
@@ -151,7 +262,14 @@ fn hex(h: &Hash) -> String {
 impl Report {
     /// An empty report; add each chain's checker with [`Report::add`] in chain order.
     pub fn new(election_id: &str) -> Report {
-        Report { election_id: election_id.into(), intact: true, votes: 0, chains: vec![], problem_count: 0, problems: vec![] }
+        Report {
+            election_id: election_id.into(),
+            intact: true,
+            votes: 0,
+            chains: vec![],
+            problem_count: 0,
+            problems: vec![],
+        }
     }
 
     /// Folds one fully fed chain into the report.
@@ -161,7 +279,8 @@ impl Report {
         self.chains.push(s);
         self.problem_count += checker.problem_count;
         let room = MAX_PROBLEMS.saturating_sub(self.problems.len());
-        self.problems.extend(checker.problems.into_iter().take(room));
+        self.problems
+            .extend(checker.problems.into_iter().take(room));
         self.intact = self.problem_count == 0;
     }
 
@@ -170,13 +289,27 @@ impl Report {
         use std::fmt::Write;
         let mut out = String::new();
         for c in &self.chains {
-            let _ = writeln!(out, "chain {}: {} votes, last seq {}, tip {}", c.chain, c.votes, c.last_seq, c.tip_hash);
+            let _ = writeln!(
+                out,
+                "chain {}: {} votes, last seq {}, tip {}",
+                c.chain, c.votes, c.last_seq, c.tip_hash
+            );
         }
         if self.intact {
-            let _ = write!(out, "election {}: INTACT ({} votes in {} chain(s))", self.election_id, self.votes, self.chains.len());
+            let _ = write!(
+                out,
+                "election {}: INTACT ({} votes in {} chain(s))",
+                self.election_id,
+                self.votes,
+                self.chains.len()
+            );
             return out;
         }
-        let _ = write!(out, "election {}: BROKEN ({} problem(s))", self.election_id, self.problem_count);
+        let _ = write!(
+            out,
+            "election {}: BROKEN ({} problem(s))",
+            self.election_id, self.problem_count
+        );
         if let Some(first) = self.first_problem() {
             let _ = write!(out, "\nfirst broken link: {first}");
         }
@@ -188,7 +321,10 @@ impl Report {
 
     /// The problem to show first: a broken link or hash rather than a gap it caused.
     pub fn first_problem(&self) -> Option<&Problem> {
-        self.problems.iter().find(|p| !matches!(p, Problem::Gap { .. })).or(self.problems.first())
+        self.problems
+            .iter()
+            .find(|p| !matches!(p, Problem::Gap { .. }))
+            .or(self.problems.first())
     }
 }
 
@@ -201,9 +337,18 @@ mod tests {
         (1..=n)
             .map(|seq| {
                 let mut v = VoteItem {
-                    election_id: "e1".into(), chain: 0, seq, vote_id: format!("00000000-0000-4000-8000-{seq:012}"),
-                    candidate_id: "alice".into(), region_id: "north".into(), cast_at_ms: seq as i64,
-                    prev_hash: tip.hash, hash: [0; 32], kafka_topic: "votes".into(), kafka_partition: 0, kafka_offset: seq as i64,
+                    election_id: "e1".into(),
+                    chain: 0,
+                    seq,
+                    vote_id: format!("00000000-0000-4000-8000-{seq:012}"),
+                    candidate_id: "alice".into(),
+                    region_id: "north".into(),
+                    cast_at_ms: seq as i64,
+                    prev_hash: tip.hash,
+                    hash: [0; 32],
+                    kafka_topic: "votes".into(),
+                    kafka_partition: 0,
+                    kafka_offset: seq as i64,
                 };
                 tip = chain::link(&tip, &v.fields()).unwrap();
                 v.hash = tip.hash;
@@ -213,7 +358,11 @@ mod tests {
     }
 
     fn stored(v: &VoteItem) -> Stored {
-        Stored::Vote { pk: chain_pk(&v.election_id, v.chain, 1), sk: vote_sk(v.seq), vote: Box::new(v.clone()) }
+        Stored::Vote {
+            pk: chain_pk(&v.election_id, v.chain, 1),
+            sk: vote_sk(v.seq),
+            vote: Box::new(v.clone()),
+        }
     }
 
     fn check(items: &[VoteItem]) -> Vec<Problem> {
@@ -253,15 +402,29 @@ mod tests {
         let mut items = build(10);
         items.remove(3);
         let p = check(&items);
-        assert!(p.contains(&Problem::Gap { chain: 0, expected_seq: 4, found_seq: 5 }), "{p:?}");
-        assert!(p.iter().any(|x| matches!(x, Problem::PrevHashMismatch { seq: 5, .. })));
+        assert!(
+            p.contains(&Problem::Gap {
+                chain: 0,
+                expected_seq: 4,
+                found_seq: 5
+            }),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|x| matches!(x, Problem::PrevHashMismatch { seq: 5, .. }))
+        );
     }
 
     #[test]
     fn a_duplicate_vote_id_is_reported() {
         let mut items = build(3);
         items[2].vote_id = items[0].vote_id.clone();
-        assert!(check(&items).iter().any(|x| matches!(x, Problem::DuplicateVoteId { seq: 3, .. })));
+        assert!(
+            check(&items)
+                .iter()
+                .any(|x| matches!(x, Problem::DuplicateVoteId { seq: 3, .. }))
+        );
     }
 
     #[test]
@@ -269,10 +432,27 @@ mod tests {
         let items = build(2);
         let mut c = ChainChecker::new("e1", 0, 1);
         let mut seen = HashSet::new();
-        c.feed(&Stored::Vote { pk: "ELECTION#e1#0".into(), sk: vote_sk(1), vote: Box::new(items[0].clone()) }, &mut seen);
-        c.feed(&Stored::Unreadable { sk: vote_sk(2), detail: "hash is not hex".into() }, &mut seen);
+        c.feed(
+            &Stored::Vote {
+                pk: "ELECTION#e1#0".into(),
+                sk: vote_sk(1),
+                vote: Box::new(items[0].clone()),
+            },
+            &mut seen,
+        );
+        c.feed(
+            &Stored::Unreadable {
+                sk: vote_sk(2),
+                detail: "hash is not hex".into(),
+            },
+            &mut seen,
+        );
         assert_eq!(c.problems.len(), 2, "{:?}", c.problems);
-        assert!(c.problems.iter().all(|p| matches!(p, Problem::Corrupt { .. })));
+        assert!(
+            c.problems
+                .iter()
+                .all(|p| matches!(p, Problem::Corrupt { .. }))
+        );
     }
 
     #[test]
@@ -286,8 +466,18 @@ mod tests {
         r.add(c);
         assert!(!r.intact);
         assert_eq!(r.votes, 4);
-        assert!(matches!(r.first_problem(), Some(Problem::PrevHashMismatch { seq: 3, .. })), "{r:?}");
+        assert!(
+            matches!(
+                r.first_problem(),
+                Some(Problem::PrevHashMismatch { seq: 3, .. })
+            ),
+            "{r:?}"
+        );
         let text = r.text();
-        assert!(text.contains("BROKEN (2 problem(s))") && text.contains("first broken link: chain 0 seq 3: prev_hash"), "{text}");
+        assert!(
+            text.contains("BROKEN (2 problem(s))")
+                && text.contains("first broken link: chain 0 seq 3: prev_hash"),
+            "{text}"
+        );
     }
 }

@@ -7,14 +7,6 @@
 //! linking. Ours: ingest over HTTP, ChainWriter, projector, replay, verify; ChainWriter
 //! throughput for 1, 2, 4, 8 chains; peak RSS of a `votechain dev` process under load.
 
-use votechain::config::Config;
-use votechain::dev::DynamoDbLocal;
-use votechain::dynamo::items::{self, VoteItem};
-use votechain::dynamo::{self, ledger::Ledger};
-use votechain::tables;
-use votechain::kafka::{self, EmbeddedKafka};
-use votechain_core::model::{VoteEvent, kafka_key};
-use votechain::runtime::Node;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use serde::Serialize;
@@ -22,6 +14,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use votechain::config::Config;
+use votechain::dev::DynamoDbLocal;
+use votechain::dynamo::items::{self, VoteItem};
+use votechain::dynamo::{self, ledger::Ledger};
+use votechain::kafka::{self, EmbeddedKafka};
+use votechain::runtime::Node;
+use votechain::tables;
+use votechain_core::model::{VoteEvent, kafka_key};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -101,7 +101,11 @@ pub fn delays(samples: &[(f64, u64, u64)]) -> Vec<f64> {
 /// The fewest chains whose votes/s is within 10 % of the best measured.
 fn saturation(chains: &[(u32, f64)]) -> Option<u32> {
     let best = chains.iter().map(|(_, v)| *v).fold(f64::NAN, f64::max);
-    chains.iter().filter(|(_, v)| *v >= 0.9 * best).map(|(c, _)| *c).min()
+    chains
+        .iter()
+        .filter(|(_, v)| *v >= 0.9 * best)
+        .map(|(c, _)| *c)
+        .min()
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -161,15 +165,45 @@ impl From<&str> for BenchError {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0) / 1024 / 1024)).unwrap_or(0);
-    format!("{} cores ({cpu}), {mem} GiB RAM, {} {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), std::env::consts::OS, std::env::consts::ARCH)
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+                    / 1024
+                    / 1024
+            })
+        })
+        .unwrap_or(0);
+    format!(
+        "{} cores ({cpu}), {mem} GiB RAM, {} {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
 }
 
 fn config(ddb: &str, bootstrap: &str, table: &str, partitions: u32) -> Result<Config, BenchError> {
     let mut elections = String::new();
-    for (id, c) in [("bench-1", 1), ("bench-2", 2), ("bench-4", 4), ("bench-8", 8), (LAG_ELECTION, 8)] {
+    for (id, c) in [
+        ("bench-1", 1),
+        ("bench-2", 2),
+        ("bench-4", 4),
+        ("bench-8", 8),
+        (LAG_ELECTION, 8),
+    ] {
         elections.push_str(&format!("[[elections]]\nid = \"{id}\"\ncandidates = [\"a\", \"b\", \"c\"]\nregions = [\"n\", \"s\"]\nchains = {c}\n"));
     }
     Ok(Config::from_toml(&format!(
@@ -182,7 +216,8 @@ clients = [{{ id = "bench", key = "bench-key" }}]
 }
 
 fn event(election: &str, chains: u32, i: u64) -> VoteEvent {
-    let vote_id = uuid::Uuid::from_u128(0xbe4c_0000_0000_4000_8000_0000_0000_0000 | i as u128).to_string();
+    let vote_id =
+        uuid::Uuid::from_u128(0xbe4c_0000_0000_4000_8000_0000_0000_0000 | i as u128).to_string();
     VoteEvent {
         v: 1,
         election_id: election.into(),
@@ -203,15 +238,31 @@ struct VoteProducer {
 
 impl VoteProducer {
     async fn new(cfg: &Config) -> Result<VoteProducer, BenchError> {
-        let p: FutureProducer = kafka::transactional_producer_config(&cfg.kafka, &format!("bench-{}", uuid::Uuid::new_v4()), 10_000).create()?;
+        let p: FutureProducer = kafka::transactional_producer_config(
+            &cfg.kafka,
+            &format!("bench-{}", uuid::Uuid::new_v4()),
+            10_000,
+        )
+        .create()?;
         let p = Arc::new(p);
         let q = p.clone();
         tokio::task::spawn_blocking(move || q.init_transactions(Duration::from_secs(10))).await??;
-        Ok(VoteProducer { p, votes_topic: cfg.kafka.votes_topic.clone(), audit_topic: cfg.kafka.audit_topic.clone() })
+        Ok(VoteProducer {
+            p,
+            votes_topic: cfg.kafka.votes_topic.clone(),
+            audit_topic: cfg.kafka.audit_topic.clone(),
+        })
     }
 
     /// Produces votes `from..from + n` of `election` in transactions of `batch` votes; votes/s.
-    async fn send(&self, election: &str, chains: u32, from: u64, n: u64, batch: usize) -> Result<f64, BenchError> {
+    async fn send(
+        &self,
+        election: &str,
+        chains: u32,
+        from: u64,
+        n: u64,
+        batch: usize,
+    ) -> Result<f64, BenchError> {
         let p = &self.p;
         let t0 = Instant::now();
         let mut i = from;
@@ -222,23 +273,50 @@ impl VoteProducer {
             for _ in 0..batch.min((from + n - i) as usize) {
                 let ev = event(election, chains, i);
                 let (key, bytes) = (kafka_key(&ev.election_id, ev.chain), ev.to_bytes());
-                ds.push(p.send_result(FutureRecord::to(&self.votes_topic).key(&key).payload(&bytes)).map_err(|(e, _)| e)?);
-                ds.push(p.send_result(FutureRecord::to(&self.audit_topic).key(&key).payload(&bytes[..16])).map_err(|(e, _)| e)?);
+                ds.push(
+                    p.send_result(
+                        FutureRecord::to(&self.votes_topic)
+                            .key(&key)
+                            .payload(&bytes),
+                    )
+                    .map_err(|(e, _)| e)?,
+                );
+                ds.push(
+                    p.send_result(
+                        FutureRecord::to(&self.audit_topic)
+                            .key(&key)
+                            .payload(&bytes[..16]),
+                    )
+                    .map_err(|(e, _)| e)?,
+                );
                 i += 1;
             }
             for d in ds {
                 let _ = d.await;
             }
             let q = p.clone();
-            tokio::task::spawn_blocking(move || kafka::commit_transaction(&q, Duration::from_secs(10))).await??;
+            tokio::task::spawn_blocking(move || {
+                kafka::commit_transaction(&q, Duration::from_secs(10))
+            })
+            .await??;
         }
         Ok(n as f64 / t0.elapsed().as_secs_f64())
     }
 }
 
 /// Produces `n` vote events of `election` in transactions of `batch` votes with a new producer.
-async fn produce(cfg: &Config, election: &str, chains: u32, from: u64, n: u64, batch: usize) -> Result<f64, BenchError> {
-    VoteProducer::new(cfg).await?.send(election, chains, from, n, batch).await
+async fn produce(
+    cfg: &Config,
+    election: &str,
+    chains: u32,
+    from: u64,
+    n: u64,
+    batch: usize,
+) -> Result<f64, BenchError> {
+    VoteProducer::new(cfg)
+        .await?
+        .send(election, chains, from, n, batch)
+        .await
 }
 
 /// The sum of a metric's series in this process (e.g. a histogram's `_sum` or `_count`).
@@ -249,8 +327,13 @@ fn metric_sum(handle: &metrics_exporter_prometheus::PrometheusHandle, name: &str
 /// An HTTP server whose vote handler parses the body and answers 202 at once.
 async fn http_floor() -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), BenchError> {
     use axum::routing::post;
-    async fn accept(axum::Json(v): axum::Json<votechain_core::model::VoteRequest>) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
-        (axum::http::StatusCode::ACCEPTED, axum::Json(serde_json::json!({"vote_id": v.vote_id, "status": "accepted"})))
+    async fn accept(
+        axum::Json(v): axum::Json<votechain_core::model::VoteRequest>,
+    ) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+        (
+            axum::http::StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({"vote_id": v.vote_id, "status": "accepted"})),
+        )
     }
     let app = axum::Router::new().route("/v1/elections/{id}/votes", post(accept));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -273,7 +356,13 @@ enum Shape {
 }
 
 /// Items/s of `TransactWriteItems` of 99 conditional puts, `conc` callers for `secs`.
-async fn raw_transact(db: &aws_sdk_dynamodb::Client, table: &str, conc: usize, secs: f64, shape: Shape) -> Result<f64, BenchError> {
+async fn raw_transact(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    conc: usize,
+    secs: f64,
+    shape: Shape,
+) -> Result<f64, BenchError> {
     let items = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..conc)
@@ -292,7 +381,8 @@ async fn raw_transact(db: &aws_sdk_dynamodb::Client, table: &str, conc: usize, s
                                     ("payload".to_string(), AttributeValue::S("x".repeat(200))),
                                 ]),
                                 Shape::Ledger => {
-                                    let ev = event("raw", 8, w as u64 * 1_000_000_000 + k.div_ceil(2));
+                                    let ev =
+                                        event("raw", 8, w as u64 * 1_000_000_000 + k.div_ceil(2));
                                     let v = VoteItem {
                                         election_id: ev.election_id,
                                         chain: w as u32,
@@ -307,13 +397,32 @@ async fn raw_transact(db: &aws_sdk_dynamodb::Client, table: &str, conc: usize, s
                                         kafka_partition: w as i32,
                                         kafka_offset: k as i64,
                                     };
-                                    if k % 2 == 1 { items::vote_item(&v, 8) } else { items::marker_item(&v) }
+                                    if k % 2 == 1 {
+                                        items::vote_item(&v, 8)
+                                    } else {
+                                        items::marker_item(&v)
+                                    }
                                 }
                             };
-                            TransactWriteItem::builder().put(Put::builder().table_name(&table).set_item(Some(item)).condition_expression("attribute_not_exists(pk)").build().expect("put")).build()
+                            TransactWriteItem::builder()
+                                .put(
+                                    Put::builder()
+                                        .table_name(&table)
+                                        .set_item(Some(item))
+                                        .condition_expression("attribute_not_exists(pk)")
+                                        .build()
+                                        .expect("put"),
+                                )
+                                .build()
                         })
                         .collect();
-                    if db.transact_write_items().set_transact_items(Some(acts)).send().await.is_ok() {
+                    if db
+                        .transact_write_items()
+                        .set_transact_items(Some(acts))
+                        .send()
+                        .await
+                        .is_ok()
+                    {
                         items.fetch_add(99, Ordering::Relaxed);
                     }
                 }
@@ -330,19 +439,36 @@ async fn raw_transact(db: &aws_sdk_dynamodb::Client, table: &str, conc: usize, s
 async fn checkpoint_sum(ledger: &Ledger, topic: &str, partitions: u32) -> Result<i64, BenchError> {
     let mut s = 0;
     for p in 0..partitions as i32 {
-        s += ledger.checkpoint(topic, p).await?.map(|c| c.next_offset).unwrap_or(0);
+        s += ledger
+            .checkpoint(topic, p)
+            .await?
+            .map(|c| c.next_offset)
+            .unwrap_or(0);
     }
     Ok(s)
 }
 
 /// Starts a writer node, measures votes chained per second from the first checkpoint move to
 /// `target` (the sum of high watermarks), and stops it.
-async fn writer_rate(cfg: &Config, ledger: &Ledger, target: i64, votes: u64) -> Result<f64, BenchError> {
+async fn writer_rate(
+    cfg: &Config,
+    ledger: &Ledger,
+    target: i64,
+    votes: u64,
+) -> Result<f64, BenchError> {
     let start_sum = checkpoint_sum(ledger, &cfg.kafka.votes_topic, cfg.kafka.partitions).await?;
     let mut c = cfg.clone();
     c.roles = [votechain::config::Role::Writer].into();
     let node = Node::start(c).await?;
-    let rate = drain_rate(ledger, &cfg.kafka.votes_topic, cfg.kafka.partitions, start_sum, target, votes).await?;
+    let rate = drain_rate(
+        ledger,
+        &cfg.kafka.votes_topic,
+        cfg.kafka.partitions,
+        start_sum,
+        target,
+        votes,
+    )
+    .await?;
     node.shutdown().await;
     Ok(rate)
 }
@@ -350,7 +476,14 @@ async fn writer_rate(cfg: &Config, ledger: &Ledger, target: i64, votes: u64) -> 
 /// Votes/s while the writer checkpoints move from `start_sum` to `target`: counted from the
 /// first sample that saw them move (the writers' start-up is not counted), so only what
 /// was chained after that sample counts. `votes` records make `target - start_sum`.
-async fn drain_rate(ledger: &Ledger, topic: &str, partitions: u32, start_sum: i64, target: i64, votes: u64) -> Result<f64, BenchError> {
+async fn drain_rate(
+    ledger: &Ledger,
+    topic: &str,
+    partitions: u32,
+    start_sum: i64,
+    target: i64,
+    votes: u64,
+) -> Result<f64, BenchError> {
     let mut first: Option<(Instant, i64)> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     let s = loop {
@@ -363,7 +496,9 @@ async fn drain_rate(ledger: &Ledger, topic: &str, partitions: u32, start_sum: i6
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let Some((t0, s0)) = first else { return Err("the writers chained nothing".into()) };
+    let Some((t0, s0)) = first else {
+        return Err("the writers chained nothing".into());
+    };
     // Records, not votes, moved the checkpoints: scale to votes (audit events are elsewhere).
     let per_record = votes as f64 / (target - start_sum).max(1) as f64;
     let secs = t0.elapsed().as_secs_f64();
@@ -373,7 +508,13 @@ async fn drain_rate(ledger: &Ledger, topic: &str, partitions: u32, start_sum: i6
     Ok((s - s0) as f64 * per_record / secs)
 }
 
-pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>, dev_binary: Option<std::path::PathBuf>, progress: impl Fn(&str)) -> Result<BenchReport, BenchError> {
+pub async fn run(
+    votes: u64,
+    lag_seconds: u64,
+    dynamodb_endpoint: Option<String>,
+    dev_binary: Option<std::path::PathBuf>,
+    progress: impl Fn(&str),
+) -> Result<BenchReport, BenchError> {
     let _local;
     let external = dynamodb_endpoint.is_some();
     let ddb = match dynamodb_endpoint {
@@ -386,7 +527,13 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
         }
     };
     let partitions = 8;
-    let kcfg = votechain::config::KafkaConfig { embedded: true, partitions, replication_factor: 1, embedded_brokers: 1, ..Default::default() };
+    let kcfg = votechain::config::KafkaConfig {
+        embedded: true,
+        partitions,
+        replication_factor: 1,
+        embedded_brokers: 1,
+        ..Default::default()
+    };
     let kafka = EmbeddedKafka::start(&kcfg)?;
     let table = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let cfg = config(&ddb, &kafka.bootstrap_servers(), &table, partitions)?;
@@ -410,7 +557,15 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
     let mut tip = votechain_core::chain::Tip::genesis("bench", 0);
     let n_hash = 200_000u64;
     for i in 0..n_hash {
-        let v = votechain_core::chain::VoteFields { election_id: "bench", chain: 0, seq: i + 1, vote_id: "be4c0000-0000-4000-8000-000000000000", candidate_id: "a", region_id: "n", cast_at_ms: 0 };
+        let v = votechain_core::chain::VoteFields {
+            election_id: "bench",
+            chain: 0,
+            seq: i + 1,
+            vote_id: "be4c0000-0000-4000-8000-000000000000",
+            candidate_id: "a",
+            region_id: "n",
+            cast_at_ms: 0,
+        };
         tip = votechain_core::chain::link(&tip, &v).expect("in order");
     }
     let link_rate = n_hash as f64 / t0.elapsed().as_secs_f64();
@@ -421,15 +576,26 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
     // like-for-like baseline (a table with a stream, as the ledger has) is measured just
     // before the ChainWriter.
     let raw_tx_1 = raw_transact(&db, &format!("{table}-results"), 1, 4.0, Shape::Plain).await?;
-    let raw_tx_8 = raw_transact(&db, &format!("{table}-results"), partitions as usize, 4.0, Shape::Plain).await?;
+    let raw_tx_8 = raw_transact(
+        &db,
+        &format!("{table}-results"),
+        partitions as usize,
+        4.0,
+        Shape::Plain,
+    )
+    .await?;
 
     // Ingest over HTTP (max rate, 64 concurrent clients).
     progress("ingest over HTTP");
     let metrics = votechain::metrics::install();
     let node = Node::start(cfg.clone()).await?;
     let url = format!("http://{}/v1/elections/bench-8/votes", node.http_addr);
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
-    let lat = Arc::new(std::sync::Mutex::new(hdrhistogram::Histogram::<u64>::new(3)?));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let lat = Arc::new(std::sync::Mutex::new(hdrhistogram::Histogram::<u64>::new(
+        3,
+    )?));
     let blast = |url: String, n: u64, conc: u64, pace: Option<Duration>, offset: u64| {
         let (http, lat) = (http.clone(), lat.clone());
         async move {
@@ -470,29 +636,63 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
     // Warm up (64 connections, the producer's first transactions), then a longer run than
     // the other measures: at ~15k votes/s, `votes` alone lasts a fraction of a second.
     blast(url.clone(), WARMUP, 64, None, 25_000_000).await;
-    let (tx0, votes0) = (metric_sum(&metrics, "votechain_ingest_batch_votes_count"), metric_sum(&metrics, "votechain_ingest_batch_votes_sum"));
+    let (tx0, votes0) = (
+        metric_sum(&metrics, "votechain_ingest_batch_votes_count"),
+        metric_sum(&metrics, "votechain_ingest_batch_votes_sum"),
+    );
     let ingest_rate = blast(url.clone(), INGEST_FACTOR * votes, 64, None, 0).await;
     let batches = metric_sum(&metrics, "votechain_ingest_batch_votes_count") - tx0;
-    let mean_batch = if batches > 0.0 { (metric_sum(&metrics, "votechain_ingest_batch_votes_sum") - votes0) / batches } else { 1.0 };
+    let mean_batch = if batches > 0.0 {
+        (metric_sum(&metrics, "votechain_ingest_batch_votes_sum") - votes0) / batches
+    } else {
+        1.0
+    };
     // p99 at half of peak: 32 clients paced to half the peak rate in total.
     lat.lock().unwrap_or_else(|e| e.into_inner()).reset();
     let half = (ingest_rate / 2.0).max(1.0);
     let pace = Duration::from_secs_f64(32.0 / half);
     blast(url.clone(), votes / 2, 32, Some(pace), 20_000_000).await;
-    let p99_half = lat.lock().unwrap_or_else(|e| e.into_inner()).value_at_quantile(0.99) as f64 / 1000.0;
+    let p99_half = lat
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .value_at_quantile(0.99) as f64
+        / 1000.0;
     node.shutdown().await;
     // The HTTP floor: the same client against a handler that parses the same body and
     // answers 202 at once (no auth, validation, Kafka): what HTTP alone costs here.
     let floor = http_floor().await?;
-    let http_floor_rate = blast(format!("http://{}/v1/elections/bench-8/votes", floor.0), votes, 64, None, 40_000_000).await;
+    let http_floor_rate = blast(
+        format!("http://{}/v1/elections/bench-8/votes", floor.0),
+        votes,
+        64,
+        None,
+        40_000_000,
+    )
+    .await;
     floor.1.abort();
 
     // Raw transactional produce: at ingest's configured batch size, and at the batch size
     // ingest actually reached above (its batches hold what arrived during one transaction).
     progress("raw transactional produce");
-    let raw_produce = produce(&cfg, "bench-1", 1, 10_000_000, INGEST_FACTOR * votes, cfg.ingest.batch_max).await?;
+    let raw_produce = produce(
+        &cfg,
+        "bench-1",
+        1,
+        10_000_000,
+        INGEST_FACTOR * votes,
+        cfg.ingest.batch_max,
+    )
+    .await?;
     let equal_batch = mean_batch.round().max(1.0) as usize;
-    let raw_produce_equal = produce(&cfg, "bench-1", 1, 15_000_000, INGEST_FACTOR * votes, equal_batch).await?;
+    let raw_produce_equal = produce(
+        &cfg,
+        "bench-1",
+        1,
+        15_000_000,
+        INGEST_FACTOR * votes,
+        equal_batch,
+    )
+    .await?;
     // Those events are real votes of bench-1: the writer below will chain them too.
     rows.push(row(
         "ingest (HTTP, votes/s)",
@@ -502,8 +702,25 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
         raw_produce_equal,
         ">= 0.5",
     ));
-    rows.push(row("ingest (HTTP, votes/s)", ingest_rate, "votes/s", &format!("transactional produce, batch_max ({})", cfg.ingest.batch_max), raw_produce, "-"));
-    rows.push(row("ingest (HTTP, votes/s)", ingest_rate, "votes/s", "HTTP floor: same client, handler parses the body and answers 202", http_floor_rate, "-"));
+    rows.push(row(
+        "ingest (HTTP, votes/s)",
+        ingest_rate,
+        "votes/s",
+        &format!(
+            "transactional produce, batch_max ({})",
+            cfg.ingest.batch_max
+        ),
+        raw_produce,
+        "-",
+    ));
+    rows.push(row(
+        "ingest (HTTP, votes/s)",
+        ingest_rate,
+        "votes/s",
+        "HTTP floor: same client, handler parses the body and answers 202",
+        http_floor_rate,
+        "-",
+    ));
 
     // The like-for-like baseline: the same puts into a table with the ledger's key schema and
     // NEW_IMAGE stream (DynamoDB Local writes a stream record per item on its one SQLite
@@ -519,30 +736,63 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
             db.clone()
         } else {
             let d = DynamoDbLocal::start_on_free_port().await?;
-            let c = dynamo::client(&votechain::config::DynamoConfig { endpoint: Some(d.endpoint.clone()), ..cfg.dynamodb.clone() }).await;
+            let c = dynamo::client(&votechain::config::DynamoConfig {
+                endpoint: Some(d.endpoint.clone()),
+                ..cfg.dynamodb.clone()
+            })
+            .await;
             _own = d;
             tables::ensure_results_table(&c, &format!("{table}-warm")).await?;
-            raw_transact(&c, &format!("{table}-warm"), partitions as usize, 4.0, Shape::Plain).await?;
+            raw_transact(
+                &c,
+                &format!("{table}-warm"),
+                partitions as usize,
+                4.0,
+                Shape::Plain,
+            )
+            .await?;
             c
         };
         tables::ensure_ledger_table(&db2, &format!("{table}-rawstream")).await?;
-        raw_transact(&db2, &format!("{table}-rawstream"), partitions as usize, 8.0, Shape::Ledger).await?
+        raw_transact(
+            &db2,
+            &format!("{table}-rawstream"),
+            partitions as usize,
+            8.0,
+            Shape::Ledger,
+        )
+        .await?
     };
     // ChainWriter: everything in the log so far.
     progress("ChainWriter");
-    let c2 = Arc::new(kafka::base_config(&cfg.kafka).create::<rdkafka::consumer::StreamConsumer>()?);
+    let c2 =
+        Arc::new(kafka::base_config(&cfg.kafka).create::<rdkafka::consumer::StreamConsumer>()?);
     let hw = votechain::replay::high_watermarks(&c2, &cfg.kafka.votes_topic).await?;
     let total: i64 = hw.values().sum();
     let in_log = 3 * INGEST_FACTOR * votes + WARMUP + votes / 2;
-    const BATCH_SERIES: [&str; 3] = ["votechain_writer_batch_votes_sum", "votechain_writer_batch_votes_count", "votechain_writer_batch_duration_seconds_sum"];
+    const BATCH_SERIES: [&str; 3] = [
+        "votechain_writer_batch_votes_sum",
+        "votechain_writer_batch_votes_count",
+        "votechain_writer_batch_duration_seconds_sum",
+    ];
     let before = BATCH_SERIES.map(|m| metric_sum(&metrics, m));
     let cw = writer_rate(&cfg, &ledger, total, in_log).await?;
     let [votes_sum, batches, secs_sum] = BATCH_SERIES.map(|m| metric_sum(&metrics, m));
     let batches = (batches - before[1]).max(1.0);
-    let writer_batch = ((votes_sum - before[0]) / batches, (secs_sum - before[2]) / batches);
+    let writer_batch = (
+        (votes_sum - before[0]) / batches,
+        (secs_sum - before[2]) / batches,
+    );
     rows.push(row("ChainWriter (items/s, 2 items a vote)", cw * 2.0, "items/s", "TransactWriteItems x99 at equal concurrency (8): the ledger's own items (votes, markers) into a table with its stream (own DynamoDB Local)", raw_tx_8_streamed, ">= 0.8"));
     rows.push(row("ChainWriter (items/s, 2 items a vote)", cw * 2.0, "items/s", "TransactWriteItems x99 at equal concurrency (8): 200-byte plain items, table without a stream, measured first", raw_tx_8, "-"));
-    rows.push(row("ChainWriter (votes/s)", cw, "votes/s", "TransactWriteItems x99 serial, items/s", raw_tx_1, "-"));
+    rows.push(row(
+        "ChainWriter (votes/s)",
+        cw,
+        "votes/s",
+        "TransactWriteItems x99 serial, items/s",
+        raw_tx_1,
+        "-",
+    ));
 
     // Projector: all of it, from a cold start.
     progress("projector");
@@ -563,7 +813,15 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
     loop {
         let mut sum = 0;
         for e in cfg.registry().iter() {
-            sum += votechain::projector::results::read(&db, &cfg.dynamodb.results_table, &cfg.registry(), &e.id, false).await?.total;
+            sum += votechain::projector::results::read(
+                &db,
+                &cfg.dynamodb.results_table,
+                &cfg.registry(),
+                &e.id,
+                false,
+            )
+            .await?
+            .total;
         }
         if sum > 0 && first.is_none() {
             first = Some(Instant::now());
@@ -573,7 +831,10 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let proj_rate = chained as f64 / first.map(|f| f.elapsed().as_secs_f64()).unwrap_or(f64::INFINITY);
+    let proj_rate = chained as f64
+        / first
+            .map(|f| f.elapsed().as_secs_f64())
+            .unwrap_or(f64::INFINITY);
     pnode.shutdown().await;
     // Raw Streams read of the same stream.
     let streams = dynamo::streams_client(&cfg.dynamodb).await;
@@ -581,7 +842,13 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
     let t0 = Instant::now();
     let mut recs = 0u64;
     for s in votechain::projector::stream::list_shards(&streams, &arn).await? {
-        let mut it = votechain::projector::stream::iterator(&streams, &arn, &s.id, votechain::projector::lease::TRIM_HORIZON).await?;
+        let mut it = votechain::projector::stream::iterator(
+            &streams,
+            &arn,
+            &s.id,
+            votechain::projector::lease::TRIM_HORIZON,
+        )
+        .await?;
         while let Some(i) = it {
             let (r, next) = votechain::projector::stream::records(&streams, &i, 1000).await?;
             if r.is_empty() {
@@ -593,12 +860,26 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
     }
     let raw_streams = recs as f64 / t0.elapsed().as_secs_f64();
     // Each vote is 3 stream records (vote, marker, checkpoint update per batch, roughly).
-    rows.push(row("projector (stream records/s)", proj_rate * recs as f64 / chained.max(1) as f64, "records/s", "raw GetRecords of the same stream", raw_streams, "-"));
+    rows.push(row(
+        "projector (stream records/s)",
+        proj_rate * recs as f64 / chained.max(1) as f64,
+        "records/s",
+        "raw GetRecords of the same stream",
+        raw_streams,
+        "-",
+    ));
 
     // Replay vs raw consume.
     progress("replay");
-    let consumer = Arc::new(votechain::replay::consumer(&kafka::base_config(&cfg.kafka))?);
-    votechain::replay::assign(&consumer, &cfg.kafka.votes_topic, hw.keys().copied(), &Default::default())?;
+    let consumer = Arc::new(votechain::replay::consumer(&kafka::base_config(
+        &cfg.kafka,
+    ))?);
+    votechain::replay::assign(
+        &consumer,
+        &cfg.kafka.votes_topic,
+        hw.keys().copied(),
+        &Default::default(),
+    )?;
     // Until the log is read: high watermarks count transaction markers too, which are never
     // delivered, so stop after 2 s without a record and time up to the last one received.
     let t0 = Instant::now();
@@ -613,13 +894,35 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
         }
     }
     let raw_consume = raw_n as f64 / last.duration_since(t0).as_secs_f64().max(1e-3);
-    let consumer = Arc::new(votechain::replay::consumer(&kafka::base_config(&cfg.kafka))?);
-    votechain::replay::assign(&consumer, &cfg.kafka.votes_topic, hw.keys().copied(), &Default::default())?;
+    let consumer = Arc::new(votechain::replay::consumer(&kafka::base_config(
+        &cfg.kafka,
+    ))?);
+    votechain::replay::assign(
+        &consumer,
+        &cfg.kafka.votes_topic,
+        hw.keys().copied(),
+        &Default::default(),
+    )?;
     let mut engine = votechain::replay::ReplayEngine::new(cfg.registry(), &cfg.kafka.votes_topic);
     let t0 = Instant::now();
-    votechain::replay::read_log(&consumer, &mut engine, votechain::replay::Until::Offsets(&hw), Duration::from_secs(30), |_| {}, |_| {}).await?;
+    votechain::replay::read_log(
+        &consumer,
+        &mut engine,
+        votechain::replay::Until::Offsets(&hw),
+        Duration::from_secs(30),
+        |_| {},
+        |_| {},
+    )
+    .await?;
     let replay_rate = engine.records as f64 / t0.elapsed().as_secs_f64();
-    rows.push(row("replay (records/s)", replay_rate, "records/s", "raw consume of the same log", raw_consume, ">= 0.8"));
+    rows.push(row(
+        "replay (records/s)",
+        replay_rate,
+        "records/s",
+        "raw consume of the same log",
+        raw_consume,
+        ">= 0.8",
+    ));
 
     // Verify vs raw reads of the same items.
     progress("verify");
@@ -643,19 +946,45 @@ pub async fn run(votes: u64, lag_seconds: u64, dynamodb_endpoint: Option<String>
         let t0 = Instant::now();
         let r = votechain::verify::verify_election(&ledger, "bench-1", 1).await?;
         if !r.intact {
-            return Err(format!("verify found the bench's own chain broken: {:?}", r.problems).into());
+            return Err(format!(
+                "verify found the bench's own chain broken: {:?}",
+                r.problems
+            )
+            .into());
         }
         verify_rate = verify_rate.max(r.votes as f64 / t0.elapsed().as_secs_f64());
     }
-    rows.push(row("verify (votes/s)", verify_rate, "votes/s", "raw consistent Query of the same items", raw_read, "~1 (read-bound)"));
-    rows.push(row("SHA-256 linking (votes/s)", verify_rate, "votes/s", "raw link() in memory", link_rate, "<< 1: hashing is not the bound"));
+    rows.push(row(
+        "verify (votes/s)",
+        verify_rate,
+        "votes/s",
+        "raw consistent Query of the same items",
+        raw_read,
+        "~1 (read-bound)",
+    ));
+    rows.push(row(
+        "SHA-256 linking (votes/s)",
+        verify_rate,
+        "votes/s",
+        "raw link() in memory",
+        link_rate,
+        "<< 1: hashing is not the bound",
+    ));
 
     // Chains: the same number of votes for elections of 1, 2, 4, 8 chains.
     let mut chains = vec![];
     let per = votes;
     for c in [1u32, 2, 4, 8] {
         progress(&format!("{c} chain(s)"));
-        produce(&cfg, &format!("bench-{c}"), c, 30_000_000 + c as u64 * 1_000_000, per, 256).await?;
+        produce(
+            &cfg,
+            &format!("bench-{c}"),
+            c,
+            30_000_000 + c as u64 * 1_000_000,
+            per,
+            256,
+        )
+        .await?;
         let hw = votechain::replay::high_watermarks(&c2, &cfg.kafka.votes_topic).await?;
         chains.push((c, writer_rate(&cfg, &ledger, hw.values().sum(), per).await?));
     }
@@ -707,7 +1036,15 @@ async fn lag_chained(ledger: &Ledger) -> Result<u64, BenchError> {
 /// Votes of the lag election counted in the read model (eventually consistent read, as the
 /// query role serves them).
 async fn projected(db: &aws_sdk_dynamodb::Client, cfg: &Config) -> Result<u64, BenchError> {
-    Ok(votechain::projector::results::read(db, &cfg.dynamodb.results_table, &cfg.registry(), LAG_ELECTION, false).await?.total)
+    Ok(votechain::projector::results::read(
+        db,
+        &cfg.dynamodb.results_table,
+        &cfg.registry(),
+        LAG_ELECTION,
+        false,
+    )
+    .await?
+    .total)
 }
 
 /// Projection lag: first the peak, a backlog of `votes` drained by a writer and a projector
@@ -715,16 +1052,30 @@ async fn projected(db: &aws_sdk_dynamodb::Client, cfg: &Config) -> Result<u64, B
 /// that peak in a transaction every 50 ms, sampling every 100 ms how many are in the
 /// ledger (chain tips) and how many in the read model. A vote's lag is the time
 /// from the sample that first saw it chained to the sample that first saw it counted.
-async fn projection_lag(cfg: &Config, ledger: &Ledger, db: &aws_sdk_dynamodb::Client, votes: u64, secs: u64) -> Result<LagResult, BenchError> {
+async fn projection_lag(
+    cfg: &Config,
+    ledger: &Ledger,
+    db: &aws_sdk_dynamodb::Client,
+    votes: u64,
+    secs: u64,
+) -> Result<LagResult, BenchError> {
     const SAMPLE_MS: u64 = 100;
     let topic = &cfg.kafka.votes_topic;
     let mut c = cfg.clone();
-    c.roles = [votechain::config::Role::Writer, votechain::config::Role::Projector].into();
+    c.roles = [
+        votechain::config::Role::Writer,
+        votechain::config::Role::Projector,
+    ]
+    .into();
     // The peak, with the projector competing for the same DynamoDB Local.
     let base = checkpoint_sum(ledger, topic, cfg.kafka.partitions).await?;
     produce(cfg, LAG_ELECTION, 8, 50_000_000, votes, 256).await?;
-    let c2 = Arc::new(kafka::base_config(&cfg.kafka).create::<rdkafka::consumer::StreamConsumer>()?);
-    let target: i64 = votechain::replay::high_watermarks(&c2, topic).await?.values().sum();
+    let c2 =
+        Arc::new(kafka::base_config(&cfg.kafka).create::<rdkafka::consumer::StreamConsumer>()?);
+    let target: i64 = votechain::replay::high_watermarks(&c2, topic)
+        .await?
+        .values()
+        .sum();
     let node = Node::start(c.clone()).await?;
     let peak = drain_rate(ledger, topic, cfg.kafka.partitions, base, target, votes).await?;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -747,7 +1098,8 @@ async fn projection_lag(cfg: &Config, ledger: &Ledger, db: &aws_sdk_dynamodb::Cl
         while sent < total {
             tick.tick().await;
             let n = per_tick.min(total - sent);
-            vp.send(LAG_ELECTION, 8, 60_000_000 + sent, n, n as usize).await?;
+            vp.send(LAG_ELECTION, 8, 60_000_000 + sent, n, n as usize)
+                .await?;
             sent += n;
         }
         Ok::<_, BenchError>(())
@@ -766,7 +1118,11 @@ async fn projection_lag(cfg: &Config, ledger: &Ledger, db: &aws_sdk_dynamodb::Cl
         if (counted >= total && chained >= total) || Instant::now() > deadline {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(SAMPLE_MS).saturating_sub(Duration::from_secs_f64(t0.elapsed().as_secs_f64() - at))).await;
+        tokio::time::sleep(
+            Duration::from_millis(SAMPLE_MS)
+                .saturating_sub(Duration::from_secs_f64(t0.elapsed().as_secs_f64() - at)),
+        )
+        .await;
     }
     producer.await??;
     node.shutdown().await;
@@ -791,13 +1147,28 @@ async fn projection_lag(cfg: &Config, ledger: &Ledger, db: &aws_sdk_dynamodb::Cl
 async fn dev_rss(bin: &std::path::Path, votes: u64) -> Result<f64, BenchError> {
     // Another process on these ports would answer in its place.
     for port in [8080, 8000] {
-        drop(std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("port {port} is busy ({e}): stop the other `votechain dev`"))?);
+        drop(
+            std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+                format!("port {port} is busy ({e}): stop the other `votechain dev`")
+            })?,
+        );
     }
-    let mut child = tokio::process::Command::new(bin).args(["dev"]).env("VOTECHAIN_LOG", "error").kill_on_drop(true).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn()?;
+    let mut child = tokio::process::Command::new(bin)
+        .args(["dev"])
+        .env("VOTECHAIN_LOG", "error")
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
     let pid = child.id().ok_or("no pid")?;
     let http = reqwest::Client::new();
     for _ in 0..300 {
-        if http.get("http://127.0.0.1:8080/readyz").send().await.is_ok_and(|r| r.status() == 200) {
+        if http
+            .get("http://127.0.0.1:8080/readyz")
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -820,10 +1191,19 @@ async fn dev_rss(bin: &std::path::Path, votes: u64) -> Result<f64, BenchError> {
     };
     let r = crate::loadgen::run(opts).await?;
     if r.acknowledged != r.chained {
-        return Err(format!("`votechain dev` under load: {} votes acknowledged but {} chained", r.acknowledged, r.chained).into());
+        return Err(format!(
+            "`votechain dev` under load: {} votes acknowledged but {} chained",
+            r.acknowledged, r.chained
+        )
+        .into());
     }
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).ok_or("no VmHWM")?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .ok_or("no VmHWM")?;
     let _ = child.start_kill();
     let _ = child.wait().await;
     Ok(kb / 1024.0)
@@ -836,12 +1216,19 @@ impl BenchReport {
         s.push_str(&format!("- machine: {}\n- backends: DynamoDB Local (in-memory, JVM) and librdkafka's mock cluster, both on this machine\n- votes per measure: {} (ingest: {} after a warm-up of {})\n- command: `{command}`\n\n", self.machine, self.votes_per_measure, INGEST_FACTOR * self.votes_per_measure, WARMUP));
         s.push_str("| measure | ours | baseline | raw | ratio | target |\n| --- | ---: | --- | ---: | ---: | --- |\n");
         for r in &self.rows {
-            s.push_str(&format!("| {} | {:.0} {} | {} | {:.0} | {:.2} | {} |\n", r.what, r.ours, r.unit, r.baseline, r.raw, r.ratio, r.target));
+            s.push_str(&format!(
+                "| {} | {:.0} {} | {} | {:.0} | {:.2} | {} |\n",
+                r.what, r.ours, r.unit, r.baseline, r.raw, r.ratio, r.target
+            ));
         }
         s.push_str("\nThe ChainWriter's like-for-like baseline runs on a DynamoDB Local of its own, started and warmed during the run: on DynamoDB Local, a stream's writes slow down in proportion to the records of every stream written before it (10x after 9k records), so whichever of baseline and ledger streamed second would be crippled. See docs/performance.md.\n");
         s.push_str("\n## ChainWriter votes/s by chains (8 partitions)\n\n| chains | votes/s | items/s | vs like-for-like raw |\n| ---: | ---: | ---: | ---: |\n");
         for (c, v) in &self.chains {
-            s.push_str(&format!("| {c} | {v:.0} | {:.0} | {:.2} |\n", v * 2.0, v * 2.0 / self.chains_raw_items_per_s.max(1.0)));
+            s.push_str(&format!(
+                "| {c} | {v:.0} | {:.0} | {:.2} |\n",
+                v * 2.0,
+                v * 2.0 / self.chains_raw_items_per_s.max(1.0)
+            ));
         }
         let most = self.chains.iter().map(|(c, _)| *c).max();
         if let Some(c) = saturation(&self.chains).filter(|c| Some(*c) != most) {
@@ -879,7 +1266,14 @@ mod tests {
     #[test]
     fn delays_pair_each_vote_with_the_first_samples_that_saw_it() {
         // t, in ledger, in read model
-        let s = [(0.0, 0, 0), (0.1, 2, 0), (0.2, 3, 1), (0.3, 3, 3), (0.4, 4, 3), (0.5, 4, 4)];
+        let s = [
+            (0.0, 0, 0),
+            (0.1, 2, 0),
+            (0.2, 3, 1),
+            (0.3, 3, 3),
+            (0.4, 4, 3),
+            (0.5, 4, 4),
+        ];
         let d = delays(&s);
         let r: Vec<f64> = d.iter().map(|x| (x * 10.0).round() / 10.0).collect();
         assert_eq!(r, vec![0.1, 0.2, 0.1, 0.1]);
@@ -888,8 +1282,14 @@ mod tests {
 
     #[test]
     fn saturation_is_the_fewest_chains_near_the_best() {
-        assert_eq!(saturation(&[(1, 1000.0), (2, 1900.0), (4, 3000.0), (8, 3100.0)]), Some(4));
-        assert_eq!(saturation(&[(1, 2483.0), (2, 2453.0), (4, 2267.0), (8, 2657.0)]), Some(1));
+        assert_eq!(
+            saturation(&[(1, 1000.0), (2, 1900.0), (4, 3000.0), (8, 3100.0)]),
+            Some(4)
+        );
+        assert_eq!(
+            saturation(&[(1, 2483.0), (2, 2453.0), (4, 2267.0), (8, 2657.0)]),
+            Some(1)
+        );
         assert_eq!(saturation(&[]), None);
     }
 

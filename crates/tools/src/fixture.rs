@@ -5,7 +5,13 @@
 /// free loopback port, the given Kafka bootstrap, DynamoDB Local at `dynamodb_endpoint`, and
 /// tables named after `table` (`{table}`, `{table}-leases`, `{table}-results`). Callers put
 /// their `roles = [...]` line before it and their own sections after it.
-pub fn local_toml(instance: &str, bootstrap: &str, dynamodb_endpoint: &str, table: &str, partitions: u32) -> String {
+pub fn local_toml(
+    instance: &str,
+    bootstrap: &str,
+    dynamodb_endpoint: &str,
+    table: &str,
+    partitions: u32,
+) -> String {
     format!(
         r#"[node]
 instance_id = "{instance}"
@@ -24,7 +30,6 @@ results_table = "{table}-results"
     )
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,10 +37,23 @@ mod tests {
 
     #[test]
     fn local_toml_names_every_table_after_the_ledger() {
-        let text = format!("roles = [\"query\"]\n{}", local_toml("t1", "127.0.0.1:9092", "http://127.0.0.1:8000", "t-x", 4));
+        let text = format!(
+            "roles = [\"query\"]\n{}",
+            local_toml("t1", "127.0.0.1:9092", "http://127.0.0.1:8000", "t-x", 4)
+        );
         let c = Config::from_toml(&text).expect("valid");
-        assert_eq!((c.dynamodb.ledger_table.as_str(), c.dynamodb.lease_table.as_str(), c.dynamodb.results_table.as_str()), ("t-x", "t-x-leases", "t-x-results"));
+        assert_eq!(
+            (
+                c.dynamodb.ledger_table.as_str(),
+                c.dynamodb.lease_table.as_str(),
+                c.dynamodb.results_table.as_str()
+            ),
+            ("t-x", "t-x-leases", "t-x-results")
+        );
         assert_eq!((c.kafka.partitions, c.node.instance_id.as_str()), (4, "t1"));
-        assert_eq!(c.dynamodb.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+        assert_eq!(
+            c.dynamodb.endpoint.as_deref(),
+            Some("http://127.0.0.1:8000")
+        );
     }
 }

@@ -25,7 +25,10 @@ pub fn node_binary() -> Result<PathBuf, String> {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dirs = exe.parent().into_iter().flat_map(|d| [d.to_path_buf(), d.join("..")]);
+    let dirs = exe
+        .parent()
+        .into_iter()
+        .flat_map(|d| [d.to_path_buf(), d.join("..")]);
     let found = dirs.map(|d| d.join("votechain")).find(|p| p.is_file());
     found.ok_or_else(|| format!("the votechain binary is not beside {}: run `cargo build --bins` (or set VOTECHAIN_BIN)", exe.display()))
 }

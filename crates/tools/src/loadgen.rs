@@ -58,21 +58,50 @@ pub struct LoadReport {
 
 impl std::fmt::Display for LoadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "votes: sent {} (+{} resubmissions, {} resent from the outbox) / acknowledged {} / chained {} / projected {}", self.sent, self.duplicates_sent, self.resent_from_outbox, self.acknowledged, self.chained, self.projected)?;
-        writeln!(f, "throughput: {:.1} acknowledged votes/s over {:.1} s ({} attempts, {} refused)", self.acked_per_s, self.seconds, self.attempts, self.refused)?;
-        writeln!(f, "latency to 202 (ms, incl. retries): {}", fmt_pcts(&self.latency_ms))?;
-        write!(f, "submit -> visible in results (ms, estimate): {}", fmt_pcts(&self.e2e_delay_ms_estimate))
+        writeln!(
+            f,
+            "votes: sent {} (+{} resubmissions, {} resent from the outbox) / acknowledged {} / chained {} / projected {}",
+            self.sent,
+            self.duplicates_sent,
+            self.resent_from_outbox,
+            self.acknowledged,
+            self.chained,
+            self.projected
+        )?;
+        writeln!(
+            f,
+            "throughput: {:.1} acknowledged votes/s over {:.1} s ({} attempts, {} refused)",
+            self.acked_per_s, self.seconds, self.attempts, self.refused
+        )?;
+        writeln!(
+            f,
+            "latency to 202 (ms, incl. retries): {}",
+            fmt_pcts(&self.latency_ms)
+        )?;
+        write!(
+            f,
+            "submit -> visible in results (ms, estimate): {}",
+            fmt_pcts(&self.e2e_delay_ms_estimate)
+        )
     }
 }
 
 fn fmt_pcts(m: &BTreeMap<String, f64>) -> String {
-    m.iter().map(|(k, v)| format!("{k} {v:.1}")).collect::<Vec<_>>().join(", ")
+    m.iter()
+        .map(|(k, v)| format!("{k} {v:.1}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn pcts(h: &Histogram<u64>) -> BTreeMap<String, f64> {
     [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)]
         .into_iter()
-        .map(|(k, q)| (k.to_string(), h.value_at_quantile(q / 100.0) as f64 / 1000.0))
+        .map(|(k, q)| {
+            (
+                k.to_string(),
+                h.value_at_quantile(q / 100.0) as f64 / 1000.0,
+            )
+        })
         .collect()
 }
 
@@ -93,7 +122,11 @@ struct Election {
 async fn totals(http: &reqwest::Client, url: &str, elections: &[Election]) -> u64 {
     let mut sum = 0;
     for e in elections {
-        if let Ok(r) = http.get(format!("{url}/v1/elections/{}/results", e.id)).send().await {
+        if let Ok(r) = http
+            .get(format!("{url}/v1/elections/{}/results", e.id))
+            .send()
+            .await
+        {
             if let Ok(v) = r.json::<serde_json::Value>().await {
                 sum += v["total"].as_u64().unwrap_or(0);
             }
@@ -104,19 +137,47 @@ async fn totals(http: &reqwest::Client, url: &str, elections: &[Election]) -> u6
 
 pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
     let url = o.url.trim_end_matches('/').to_string();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
-    let server = |detail: String| LoadError::Server { url: url.clone(), detail };
-    let listed: serde_json::Value = http.get(format!("{url}/v1/elections")).send().await.map_err(|e| server(e.to_string()))?.json().await.map_err(|e| server(e.to_string()))?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let server = |detail: String| LoadError::Server {
+        url: url.clone(),
+        detail,
+    };
+    let listed: serde_json::Value = http
+        .get(format!("{url}/v1/elections"))
+        .send()
+        .await
+        .map_err(|e| server(e.to_string()))?
+        .json()
+        .await
+        .map_err(|e| server(e.to_string()))?;
     let elections: Vec<Election> = listed["elections"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|e| e["open"].as_bool().unwrap_or(true))
-        .filter(|e| o.elections.is_empty() || o.elections.iter().any(|x| Some(x.as_str()) == e["id"].as_str()))
+        .filter(|e| {
+            o.elections.is_empty()
+                || o.elections
+                    .iter()
+                    .any(|x| Some(x.as_str()) == e["id"].as_str())
+        })
         .map(|e| Election {
             id: e["id"].as_str().unwrap_or_default().into(),
-            candidates: e["candidates"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(String::from)).collect(),
-            regions: e["regions"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(String::from)).collect(),
+            candidates: e["candidates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str().map(String::from))
+                .collect(),
+            regions: e["regions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str().map(String::from))
+                .collect(),
         })
         .collect();
     if elections.is_empty() {
@@ -136,35 +197,80 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
         give_up_after: Duration::from_secs(120),
     }));
     let target = if o.resume_only { Some(0) } else { o.votes };
-    let pb = if o.progress { indicatif::ProgressBar::new(target.unwrap_or(0) + resent) } else { indicatif::ProgressBar::hidden() };
-    pb.set_style(indicatif::ProgressStyle::with_template("{spinner} loadgen [{bar:40}] {pos} acknowledged  {per_sec}  {msg}").expect("template").progress_chars("=> "));
+    let pb = if o.progress {
+        indicatif::ProgressBar::new(target.unwrap_or(0) + resent)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} loadgen [{bar:40}] {pos} acknowledged  {per_sec}  {msg}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
     let started = Instant::now();
     let deadline = o.duration.map(|d| started + d);
-    let (new_count, acked, attempts, refused, dups) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds")));
+    let (new_count, acked, attempts, refused, dups) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let hist = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds"),
+    ));
     // (first submit, acknowledged at) of every acknowledged vote.
     let acks: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
     let acked_ids: Arc<Mutex<Vec<OutVote>>> = Arc::new(Mutex::new(Vec::new()));
-    let per_client = if o.rate == 0 { Duration::ZERO } else { Duration::from_secs_f64(o.clients as f64 / o.rate as f64) };
+    let per_client = if o.rate == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(o.clients as f64 / o.rate as f64)
+    };
     let elections = Arc::new(elections);
     let stop = Arc::new(AtomicBool::new(false));
     // Results timeline: (when, projected so far).
     let timeline: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::new(Mutex::new(Vec::new()));
     let poller = {
-        let (http, url, el, tl, stop) = (http.clone(), url.clone(), elections.clone(), timeline.clone(), stop.clone());
+        let (http, url, el, tl, stop) = (
+            http.clone(),
+            url.clone(),
+            elections.clone(),
+            timeline.clone(),
+            stop.clone(),
+        );
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let t = totals(&http, &url, &el).await.saturating_sub(before);
-                tl.lock().unwrap_or_else(|e| e.into_inner()).push((Instant::now(), t));
+                tl.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((Instant::now(), t));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
     };
     let tasks: Vec<_> = (0..o.clients)
         .map(|_| {
-            let (o, outbox, queue, client, pb) = (o.clone(), outbox.clone(), queue.clone(), client.clone(), pb.clone());
-            let (new_count, acked, attempts, refused, dups, hist, acks, acked_ids, elections) =
-                (new_count.clone(), acked.clone(), attempts.clone(), refused.clone(), dups.clone(), hist.clone(), acks.clone(), acked_ids.clone(), elections.clone());
+            let (o, outbox, queue, client, pb) = (
+                o.clone(),
+                outbox.clone(),
+                queue.clone(),
+                client.clone(),
+                pb.clone(),
+            );
+            let (new_count, acked, attempts, refused, dups, hist, acks, acked_ids, elections) = (
+                new_count.clone(),
+                acked.clone(),
+                attempts.clone(),
+                refused.clone(),
+                dups.clone(),
+                hist.clone(),
+                acks.clone(),
+                acked_ids.clone(),
+                elections.clone(),
+            );
             tokio::spawn(async move {
                 loop {
                     let queued = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -176,7 +282,8 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
                             }
                             let resubmit = {
                                 let ids = acked_ids.lock().unwrap_or_else(|e| e.into_inner());
-                                (!ids.is_empty() && rand::rng().random_bool(o.resubmit_share)).then(|| ids[rand::rng().random_range(0..ids.len())].clone())
+                                (!ids.is_empty() && rand::rng().random_bool(o.resubmit_share))
+                                    .then(|| ids[rand::rng().random_range(0..ids.len())].clone())
                             };
                             if let Some(v) = resubmit {
                                 dups.fetch_add(1, Ordering::Relaxed);
@@ -190,13 +297,24 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
                                 let v = OutVote {
                                     election_id: e.id.clone(),
                                     vote_id: uuid::Uuid::new_v4().to_string(),
-                                    candidate_id: e.candidates[rand::rng().random_range(0..e.candidates.len())].clone(),
-                                    region_id: e.regions[rand::rng().random_range(0..e.regions.len())].clone(),
+                                    candidate_id: e.candidates
+                                        [rand::rng().random_range(0..e.candidates.len())]
+                                    .clone(),
+                                    region_id: e.regions
+                                        [rand::rng().random_range(0..e.regions.len())]
+                                    .clone(),
                                 };
                                 // Durable before it is sent.
                                 let ob = outbox.clone();
                                 let v2 = v.clone();
-                                if tokio::task::spawn_blocking(move || ob.lock().unwrap_or_else(|e| e.into_inner()).add(&v2)).await.ok().and_then(Result::ok).is_none() {
+                                if tokio::task::spawn_blocking(move || {
+                                    ob.lock().unwrap_or_else(|e| e.into_inner()).add(&v2)
+                                })
+                                .await
+                                .ok()
+                                .and_then(Result::ok)
+                                .is_none()
+                                {
                                     break;
                                 }
                                 (v, true)
@@ -208,10 +326,21 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
                         Ok(a) => {
                             attempts.fetch_add(a.attempts as u64, Ordering::Relaxed);
                             if fresh {
-                                let _ = hist.lock().unwrap_or_else(|e| e.into_inner()).record(t0.elapsed().as_micros().max(1) as u64);
-                                acks.lock().unwrap_or_else(|e| e.into_inner()).push((t0, Instant::now()));
-                                let _ = outbox.lock().unwrap_or_else(|e| e.into_inner()).ack(&vote.vote_id);
-                                acked_ids.lock().unwrap_or_else(|e| e.into_inner()).push(vote);
+                                let _ = hist
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .record(t0.elapsed().as_micros().max(1) as u64);
+                                acks.lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .push((t0, Instant::now()));
+                                let _ = outbox
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .ack(&vote.vote_id);
+                                acked_ids
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .push(vote);
                                 acked.fetch_add(1, Ordering::Relaxed);
                                 pb.inc(1);
                             }
@@ -239,11 +368,19 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
     let wait_until = Instant::now() + Duration::from_secs(60);
     let (mut last, mut since) = (u64::MAX, Instant::now());
     loop {
-        let now = timeline.lock().unwrap_or_else(|e| e.into_inner()).last().map(|x| x.1).unwrap_or(0);
+        let now = timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .map(|x| x.1)
+            .unwrap_or(0);
         if now != last {
             (last, since) = (now, Instant::now());
         }
-        if now >= n_acked || Instant::now() > wait_until || since.elapsed() > Duration::from_secs(10) {
+        if now >= n_acked
+            || Instant::now() > wait_until
+            || since.elapsed() > Duration::from_secs(10)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -262,7 +399,13 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
         async move {
             for v in chunk {
                 while Instant::now() < receipts_until {
-                    let r = http.get(format!("{url}/v1/elections/{}/votes/{}", v.election_id, v.vote_id)).send().await;
+                    let r = http
+                        .get(format!(
+                            "{url}/v1/elections/{}/votes/{}",
+                            v.election_id, v.vote_id
+                        ))
+                        .send()
+                        .await;
                     if r.is_ok_and(|r| r.status() == 200) {
                         chained.fetch_add(1, Ordering::Relaxed);
                         break;
@@ -280,13 +423,21 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
     let mut e2e = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
     for (i, (sent_at, _)) in acks.iter().enumerate() {
         if let Some((visible, _)) = tl.iter().find(|(_, n)| *n > i as u64) {
-            let _ = e2e.record(visible.saturating_duration_since(*sent_at).as_micros().max(1) as u64);
+            let _ = e2e.record(
+                visible
+                    .saturating_duration_since(*sent_at)
+                    .as_micros()
+                    .max(1) as u64,
+            );
         }
     }
     let latency = pcts(&hist.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(LoadReport {
         resent_from_outbox: resent,
-        sent: new_count.load(Ordering::Relaxed).min(target.unwrap_or(u64::MAX)) + resent,
+        sent: new_count
+            .load(Ordering::Relaxed)
+            .min(target.unwrap_or(u64::MAX))
+            + resent,
         duplicates_sent: dups.load(Ordering::Relaxed),
         acknowledged: n_acked,
         chained: chained.load(Ordering::Relaxed),
@@ -296,6 +447,10 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
         seconds,
         acked_per_s: n_acked as f64 / seconds.max(0.001),
         latency_ms: latency,
-        e2e_delay_ms_estimate: if e2e.is_empty() { BTreeMap::new() } else { pcts(&e2e) },
+        e2e_delay_ms_estimate: if e2e.is_empty() {
+            BTreeMap::new()
+        } else {
+            pcts(&e2e)
+        },
     })
 }

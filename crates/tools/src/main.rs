@@ -9,7 +9,12 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "votechain", bin_name = "votechain", version, about = "votechain's tools: benchmarks, chaos scenarios, load")]
+#[command(
+    name = "votechain",
+    bin_name = "votechain",
+    version,
+    about = "votechain's tools: benchmarks, chaos scenarios, load"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -32,8 +37,12 @@ enum Cmd {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let default = "info,rdkafka=warn,librdkafka=warn,aws_config=warn,aws_smithy_runtime=warn";
-    let filter = EnvFilter::try_from_env("VOTECHAIN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        EnvFilter::try_from_env("VOTECHAIN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use votechain_core::export::verify_export;
 
 #[derive(Parser)]
-#[command(name = "votechain-verify", version, about = "Offline verification of votechain artifacts")]
+#[command(
+    name = "votechain-verify",
+    version,
+    about = "Offline verification of votechain artifacts"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -58,7 +62,11 @@ fn chain(file: &PathBuf, json: bool) -> ExitCode {
     } else {
         println!("{}", report.text());
     }
-    if report.intact { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if report.intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn fail(msg: &str) -> ExitCode {

@@ -6,12 +6,12 @@
 //! - the served results equal the recount (Kafka, chain and read model agree).
 
 use super::load::Book;
-use votechain::config::Config;
-use votechain::dynamo::ledger::{Ledger, LedgerError};
-use votechain::verify::read_chain;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use votechain::config::Config;
+use votechain::dynamo::ledger::{Ledger, LedgerError};
+use votechain::verify::read_chain;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Verdict {
@@ -28,7 +28,11 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn passed(&self) -> bool {
-        self.lost == 0 && self.duplicated == 0 && self.phantom == 0 && self.verify_intact && self.recount_agrees
+        self.lost == 0
+            && self.duplicated == 0
+            && self.phantom == 0
+            && self.verify_intact
+            && self.recount_agrees
     }
 }
 
@@ -39,23 +43,37 @@ pub enum CheckError {
 }
 
 /// Every vote_id in the election's chains, with repeats.
-async fn chained_ids(ledger: &Ledger, election: &str, chains: u32) -> Result<Vec<String>, LedgerError> {
+async fn chained_ids(
+    ledger: &Ledger,
+    election: &str,
+    chains: u32,
+) -> Result<Vec<String>, LedgerError> {
     let mut out = vec![];
     for c in 0..chains {
-        let id = |it: &votechain::dynamo::items::Item| it.get("vote_id").and_then(|v| v.as_s().ok()).cloned();
+        let id = |it: &votechain::dynamo::items::Item| {
+            it.get("vote_id").and_then(|v| v.as_s().ok()).cloned()
+        };
         read_chain(ledger, election, c, chains, |it| out.extend(id(it))).await?;
     }
     Ok(out)
 }
 
-pub async fn check(cfg: &Config, ledger: &Ledger, election: &str, book: &Book, settle: Duration) -> Result<Verdict, CheckError> {
+pub async fn check(
+    cfg: &Config,
+    ledger: &Ledger,
+    election: &str,
+    book: &Book,
+    settle: Duration,
+) -> Result<Verdict, CheckError> {
     let chains = cfg.registry().get(election).map(|e| e.chains).unwrap_or(1);
     // Let the pipeline drain: every acknowledged vote chained, or the settle time is over.
     let deadline = tokio::time::Instant::now() + settle;
     let mut ids = chained_ids(ledger, election, chains).await?;
     loop {
         let set: BTreeSet<&String> = ids.iter().collect();
-        if book.acknowledged.iter().all(|v| set.contains(v)) || tokio::time::Instant::now() > deadline {
+        if book.acknowledged.iter().all(|v| set.contains(v))
+            || tokio::time::Instant::now() > deadline
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -74,18 +92,32 @@ pub async fn check(cfg: &Config, ledger: &Ledger, election: &str, book: &Book, s
         chained: counts.len() as u64,
         ..Verdict::default()
     };
-    v.lost = book.acknowledged.iter().filter(|id| !counts.contains_key(id.as_str())).count() as u64;
+    v.lost = book
+        .acknowledged
+        .iter()
+        .filter(|id| !counts.contains_key(id.as_str()))
+        .count() as u64;
     v.duplicated = counts.values().map(|n| n - 1).sum();
-    v.phantom = counts.keys().filter(|id| !book.submitted.contains_key(**id)).count() as u64;
-    for id in book.acknowledged.iter().filter(|id| !counts.contains_key(id.as_str())).take(5) {
-        v.problems.push(format!("acknowledged but not chained: {id}"));
+    v.phantom = counts
+        .keys()
+        .filter(|id| !book.submitted.contains_key(**id))
+        .count() as u64;
+    for id in book
+        .acknowledged
+        .iter()
+        .filter(|id| !counts.contains_key(id.as_str()))
+        .take(5)
+    {
+        v.problems
+            .push(format!("acknowledged but not chained: {id}"));
     }
     for (id, n) in counts.iter().filter(|(_, n)| **n > 1).take(5) {
         v.problems.push(format!("chained {n} times: {id}"));
     }
     let report = votechain::verify::verify_election(ledger, election, chains).await?;
     v.verify_intact = report.intact;
-    v.problems.extend(report.problems.iter().take(5).map(|p| p.to_string()));
+    v.problems
+        .extend(report.problems.iter().take(5).map(|p| p.to_string()));
     // The read model catches up, then all three counts must agree.
     let deadline = tokio::time::Instant::now() + settle;
     loop {

@@ -20,14 +20,40 @@ pub enum ForgeError {
 
 /// Appends a copy of the chain's first vote (same vote_id and choice) at seq tip + 1.
 /// Returns the duplicated vote_id.
-pub async fn duplicate_at_tip(ledger: &Ledger, election: &str, chain_no: u32, chains: u32) -> Result<String, ForgeError> {
+pub async fn duplicate_at_tip(
+    ledger: &Ledger,
+    election: &str,
+    chain_no: u32,
+    chains: u32,
+) -> Result<String, ForgeError> {
     let mut votes: Vec<VoteItem> = Vec::new();
-    read_chain(ledger, election, chain_no, chains, |it| votes.extend(items::parse_vote(it).ok())).await?;
-    let (Some(first), Some(last)) = (votes.first(), votes.last()) else { return Err(ForgeError::Empty(chain_no)) };
-    let tip = Tip { seq: last.seq, hash: last.hash };
-    let mut forged = VoteItem { seq: tip.seq + 1, prev_hash: tip.hash, kafka_offset: last.kafka_offset, ..first.clone() };
-    forged.hash = chain::link(&tip, &forged.fields()).expect("seq is tip + 1").hash;
-    let put = ledger.db.put_item().table_name(&ledger.table).set_item(Some(items::vote_item(&forged, chains)));
-    put.send().await.map_err(|e| ForgeError::Put(votechain::dynamo::describe(&e)))?;
+    read_chain(ledger, election, chain_no, chains, |it| {
+        votes.extend(items::parse_vote(it).ok())
+    })
+    .await?;
+    let (Some(first), Some(last)) = (votes.first(), votes.last()) else {
+        return Err(ForgeError::Empty(chain_no));
+    };
+    let tip = Tip {
+        seq: last.seq,
+        hash: last.hash,
+    };
+    let mut forged = VoteItem {
+        seq: tip.seq + 1,
+        prev_hash: tip.hash,
+        kafka_offset: last.kafka_offset,
+        ..first.clone()
+    };
+    forged.hash = chain::link(&tip, &forged.fields())
+        .expect("seq is tip + 1")
+        .hash;
+    let put = ledger
+        .db
+        .put_item()
+        .table_name(&ledger.table)
+        .set_item(Some(items::vote_item(&forged, chains)));
+    put.send()
+        .await
+        .map_err(|e| ForgeError::Put(votechain::dynamo::describe(&e)))?;
     Ok(forged.vote_id)
 }

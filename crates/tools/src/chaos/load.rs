@@ -39,10 +39,20 @@ impl Load {
         let next = Arc::new(AtomicU64::new(0));
         let me = Arc::new(self);
         let per_client = Duration::from_secs_f64(me.clients as f64 / me.rate.max(1) as f64);
-        let http = reqwest::Client::builder().timeout(me.timeout).pool_max_idle_per_host(me.clients as usize).build().expect("client");
+        let http = reqwest::Client::builder()
+            .timeout(me.timeout)
+            .pool_max_idle_per_host(me.clients as usize)
+            .build()
+            .expect("client");
         let tasks: Vec<_> = (0..me.clients)
             .map(|_| {
-                let (me, book, next, stop, http) = (me.clone(), book.clone(), next.clone(), stop.clone(), http.clone());
+                let (me, book, next, stop, http) = (
+                    me.clone(),
+                    book.clone(),
+                    next.clone(),
+                    stop.clone(),
+                    http.clone(),
+                );
                 tokio::spawn(async move {
                     let deadline_after_stop = grace;
                     let mut stopped_at: Option<tokio::time::Instant> = None;
@@ -51,7 +61,17 @@ impl Load {
                             break;
                         }
                         let (vid, cand, region) = me.pick(&book, &next);
-                        me.until_acked(&http, &book, &vid, &cand, &region, &stop, &mut stopped_at, deadline_after_stop).await;
+                        me.until_acked(
+                            &http,
+                            &book,
+                            &vid,
+                            &cand,
+                            &region,
+                            &stop,
+                            &mut stopped_at,
+                            deadline_after_stop,
+                        )
+                        .await;
                         tokio::time::sleep(per_client).await;
                     }
                 })
@@ -60,7 +80,9 @@ impl Load {
         for t in tasks {
             let _ = t.await;
         }
-        Arc::try_unwrap(book).map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).unwrap_or_default()
+        Arc::try_unwrap(book)
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .unwrap_or_default()
     }
 
     fn pick(&self, book: &Mutex<Book>, next: &AtomicU64) -> (String, String, String) {
@@ -93,11 +115,20 @@ impl Load {
         stopped_at: &mut Option<tokio::time::Instant>,
         grace: Duration,
     ) {
-        book.lock().unwrap_or_else(|e| e.into_inner()).submitted.entry(vid.into()).or_insert((cand.into(), region.into()));
+        book.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .submitted
+            .entry(vid.into())
+            .or_insert((cand.into(), region.into()));
         let body = serde_json::json!({"vote_id": vid, "candidate_id": cand, "region_id": region});
         let mut backoff = Duration::from_millis(20);
         loop {
-            let sent = http.post(&self.url).bearer_auth(&self.key).json(&body).send().await;
+            let sent = http
+                .post(&self.url)
+                .bearer_auth(&self.key)
+                .json(&body)
+                .send()
+                .await;
             let drop_it = rand::rng().random_bool(self.drop_answer_share);
             {
                 let mut b = book.lock().unwrap_or_else(|e| e.into_inner());
@@ -108,7 +139,9 @@ impl Load {
                         b.acknowledged.insert(vid.into());
                         return;
                     }
-                    Ok(r) if r.status().is_client_error() => panic!("chaos load sent a bad request: {}", r.status()),
+                    Ok(r) if r.status().is_client_error() => {
+                        panic!("chaos load sent a bad request: {}", r.status())
+                    }
                     _ => {}
                 }
                 b.retries += 1;

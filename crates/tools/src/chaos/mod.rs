@@ -13,12 +13,6 @@ pub mod load;
 pub mod proxy;
 pub mod scenario;
 
-use votechain::config::Config;
-use votechain::dev::DynamoDbLocal;
-use votechain::dynamo::{self, ledger::Ledger};
-use votechain::tables;
-use votechain::kafka::EmbeddedKafka;
-use votechain::runtime::Node;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use scenario::{Fault, Scenario};
 use serde::Serialize;
@@ -27,6 +21,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use votechain::config::Config;
+use votechain::dev::DynamoDbLocal;
+use votechain::dynamo::{self, ledger::Ledger};
+use votechain::kafka::EmbeddedKafka;
+use votechain::runtime::Node;
+use votechain::tables;
 
 /// Where a run finds what it needs.
 #[derive(Debug, Clone, Default)]
@@ -61,14 +61,43 @@ pub struct Report {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let v = &self.verdict;
-        writeln!(f, "chaos scenario {} ({} s of faults)", self.scenario, self.duration_s)?;
+        writeln!(
+            f,
+            "chaos scenario {} ({} s of faults)",
+            self.scenario, self.duration_s
+        )?;
         writeln!(f, "  faults injected: {:?}", self.faults_injected)?;
         writeln!(f, "  dynamodb proxy:  {:?}", self.dynamodb_proxy)?;
-        writeln!(f, "  restarts: {} actor, {} process", self.actor_restarts, self.process_restarts)?;
-        writeln!(f, "  client attempts {} (retries {})", self.client_attempts, self.client_retries)?;
-        writeln!(f, "  votes: submitted {} / acknowledged {} / chained {}", v.submitted, v.acknowledged, v.chained)?;
-        writeln!(f, "  lost = {}, duplicated = {}, phantom = {}", v.lost, v.duplicated, v.phantom)?;
-        writeln!(f, "  verify: {}, recount: {}", if v.verify_intact { "intact" } else { "BROKEN" }, if v.recount_agrees { "agrees" } else { "DISAGREES" })?;
+        writeln!(
+            f,
+            "  restarts: {} actor, {} process",
+            self.actor_restarts, self.process_restarts
+        )?;
+        writeln!(
+            f,
+            "  client attempts {} (retries {})",
+            self.client_attempts, self.client_retries
+        )?;
+        writeln!(
+            f,
+            "  votes: submitted {} / acknowledged {} / chained {}",
+            v.submitted, v.acknowledged, v.chained
+        )?;
+        writeln!(
+            f,
+            "  lost = {}, duplicated = {}, phantom = {}",
+            v.lost, v.duplicated, v.phantom
+        )?;
+        writeln!(
+            f,
+            "  verify: {}, recount: {}",
+            if v.verify_intact { "intact" } else { "BROKEN" },
+            if v.recount_agrees {
+                "agrees"
+            } else {
+                "DISAGREES"
+            }
+        )?;
         for p in &v.problems {
             writeln!(f, "  problem: {p}")?;
         }
@@ -98,7 +127,11 @@ struct RoleProcess {
 impl RoleProcess {
     fn start(&mut self) -> std::io::Result<()> {
         let mut cmd = std::process::Command::new(&self.binary);
-        cmd.args(["run", "--config"]).arg(&self.config).env("VOTECHAIN_LOG", "warn,rdkafka=off,librdkafka=off").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+        cmd.args(["run", "--config"])
+            .arg(&self.config)
+            .env("VOTECHAIN_LOG", "warn,rdkafka=off,librdkafka=off")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
         self.child = Some(votechain::process::die_with_parent(&mut cmd).spawn()?);
         Ok(())
     }
@@ -134,16 +167,23 @@ pub async fn run(s: &Scenario, opts: RunOptions) -> Result<Report, ChaosError> {
     let ddb_ep = match &opts.dynamodb_endpoint {
         Some(ep) => ep.clone(),
         None => {
-            let d = DynamoDbLocal::start_on_free_port().await.map_err(setup("DynamoDB Local"))?;
+            let d = DynamoDbLocal::start_on_free_port()
+                .await
+                .map_err(setup("DynamoDB Local"))?;
             let ep = d.endpoint.clone();
             _ddb_local = Some(d);
             ep
         }
     };
-    let proxy = proxy::FaultProxy::start(&ddb_ep).await.map_err(setup("fault proxy"))?;
+    let proxy = proxy::FaultProxy::start(&ddb_ep)
+        .await
+        .map_err(setup("fault proxy"))?;
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let table = format!("chaos-{}-{suffix}", s.name);
-    let in_process: Vec<&str> = ["ingest", "query", "writer", "projector"].into_iter().filter(|r| !s.processes.iter().any(|p| p == r)).collect();
+    let in_process: Vec<&str> = ["ingest", "query", "writer", "projector"]
+        .into_iter()
+        .filter(|r| !s.processes.iter().any(|p| p == r))
+        .collect();
     let toml = |roles: &[&str], instance: &str, bootstrap: &str| {
         format!(
             r#"roles = {roles:?}
@@ -165,22 +205,43 @@ candidates = ["alice", "bob", "carol"]
 regions = ["north", "south", "east", "west"]
 chains = {chains}
 "#,
-            local = crate::fixture::local_toml(instance, bootstrap, &proxy.endpoint, &table, s.partitions),
+            local = crate::fixture::local_toml(
+                instance,
+                bootstrap,
+                &proxy.endpoint,
+                &table,
+                s.partitions
+            ),
             chains = s.chains
         )
     };
     // Kafka first (its bootstrap goes into every config).
-    let mut kcfg = votechain::config::KafkaConfig { embedded: true, partitions: s.partitions, replication_factor: 3, embedded_brokers: 3, ..Default::default() };
+    let mut kcfg = votechain::config::KafkaConfig {
+        embedded: true,
+        partitions: s.partitions,
+        replication_factor: 3,
+        embedded_brokers: 3,
+        ..Default::default()
+    };
     kcfg.bootstrap_servers.clear();
     let kafka = EmbeddedKafka::start(&kcfg).map_err(setup("embedded Kafka"))?;
     let bootstrap = kafka.bootstrap_servers();
-    let config = Config::from_toml(&toml(&in_process, "chaos-0", &bootstrap)).map_err(setup("config"))?;
+    let config =
+        Config::from_toml(&toml(&in_process, "chaos-0", &bootstrap)).map_err(setup("config"))?;
     {
         // Tables straight on DynamoDB Local, not through the faults.
-        let direct = votechain::config::DynamoConfig { endpoint: Some(ddb_ep.clone()), ..config.dynamodb.clone() };
-        tables::ensure_all(&dynamo::client(&direct).await, &direct).await.map_err(setup("tables"))?;
+        let direct = votechain::config::DynamoConfig {
+            endpoint: Some(ddb_ep.clone()),
+            ..config.dynamodb.clone()
+        };
+        tables::ensure_all(&dynamo::client(&direct).await, &direct)
+            .await
+            .map_err(setup("tables"))?;
     }
-    let direct_cfg = votechain::config::DynamoConfig { endpoint: Some(ddb_ep.clone()), ..config.dynamodb.clone() };
+    let direct_cfg = votechain::config::DynamoConfig {
+        endpoint: Some(ddb_ep.clone()),
+        ..config.dynamodb.clone()
+    };
     let ledger = Ledger::new(dynamo::client(&direct_cfg).await, table.clone());
     let mut check_cfg = config.clone();
     check_cfg.dynamodb = direct_cfg;
@@ -194,10 +255,21 @@ chains = {chains}
     let procs: Arc<Mutex<BTreeMap<String, RoleProcess>>> = Arc::new(Mutex::new(BTreeMap::new()));
     for (i, role) in s.processes.iter().enumerate() {
         let path = dir.path().join(format!("{role}.toml"));
-        std::fs::write(&path, toml(&[role.as_str()], &format!("chaos-proc-{i}"), &bootstrap)).map_err(setup("process config"))?;
-        let mut p = RoleProcess { binary: binary.clone(), config: path, child: None };
+        std::fs::write(
+            &path,
+            toml(&[role.as_str()], &format!("chaos-proc-{i}"), &bootstrap),
+        )
+        .map_err(setup("process config"))?;
+        let mut p = RoleProcess {
+            binary: binary.clone(),
+            config: path,
+            child: None,
+        };
         p.start().map_err(setup("role process"))?;
-        procs.lock().unwrap_or_else(|e| e.into_inner()).insert(role.clone(), p);
+        procs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(role.clone(), p);
     }
     let restarts_before = restarts_total(&node);
 
@@ -219,7 +291,13 @@ chains = {chains}
 
     // Faults on their timeline (the mock cluster is driven from this task: it is not Send).
     let counts: Arc<Mutex<BTreeMap<String, u64>>> = Arc::new(Mutex::new(BTreeMap::new()));
-    let bump = |k: &str, n: u64| *counts.lock().unwrap_or_else(|e| e.into_inner()).entry(k.into()).or_default() += n;
+    let bump = |k: &str, n: u64| {
+        *counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(k.into())
+            .or_default() += n
+    };
     let mut process_restarts = 0u64;
     let started = tokio::time::Instant::now();
     let end = started + Duration::from_secs(s.duration_s);
@@ -236,25 +314,50 @@ chains = {chains}
             let f = pending.remove(0);
             bump(f.label(), 1);
             match &f {
-                Fault::KafkaBrokerDown { broker, .. } => kafka.mock().broker_down(*broker).map_err(setup("broker_down"))?,
-                Fault::KafkaRtt { broker, ms, .. } => kafka.mock().broker_round_trip_time(*broker, Duration::from_millis(*ms)).map_err(setup("rtt"))?,
+                Fault::KafkaBrokerDown { broker, .. } => kafka
+                    .mock()
+                    .broker_down(*broker)
+                    .map_err(setup("broker_down"))?,
+                Fault::KafkaRtt { broker, ms, .. } => kafka
+                    .mock()
+                    .broker_round_trip_time(*broker, Duration::from_millis(*ms))
+                    .map_err(setup("rtt"))?,
                 Fault::KafkaRequestErrors { api, count, .. } => {
-                    let key = api_key(api).ok_or_else(|| ChaosError::Setup(format!("unknown Kafka api '{api}'")))?;
+                    let key = api_key(api)
+                        .ok_or_else(|| ChaosError::Setup(format!("unknown Kafka api '{api}'")))?;
                     let err = match key {
-                        RDKafkaApiKey::Fetch | RDKafkaApiKey::Produce => RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                        RDKafkaApiKey::Fetch | RDKafkaApiKey::Produce => {
+                            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION
+                        }
                         _ => RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
                     };
-                    kafka.mock().request_errors(key, &vec![err; *count as usize]);
+                    kafka
+                        .mock()
+                        .request_errors(key, &vec![err; *count as usize]);
                 }
-                Fault::DynamoLatency { ms, share, .. } => proxy.control.update(|f| (f.latency_ms, f.latency_share) = (*ms, *share)),
-                Fault::DynamoReset { share, after_forward: true, .. } => proxy.control.update(|f| f.reset_after_share = *share),
-                Fault::DynamoReset { share, after_forward: false, .. } => proxy.control.update(|f| f.reset_before_share = *share),
-                Fault::DynamoError { share, error, .. } => proxy.control.update(|f| (f.error_share, f.error) = (*share, error.clone())),
+                Fault::DynamoLatency { ms, share, .. } => proxy
+                    .control
+                    .update(|f| (f.latency_ms, f.latency_share) = (*ms, *share)),
+                Fault::DynamoReset {
+                    share,
+                    after_forward: true,
+                    ..
+                } => proxy.control.update(|f| f.reset_after_share = *share),
+                Fault::DynamoReset {
+                    share,
+                    after_forward: false,
+                    ..
+                } => proxy.control.update(|f| f.reset_before_share = *share),
+                Fault::DynamoError { share, error, .. } => proxy
+                    .control
+                    .update(|f| (f.error_share, f.error) = (*share, error.clone())),
                 Fault::Failpoint { name, action, .. } => {
                     #[cfg(feature = "chaos")]
                     fail::cfg(name, action).map_err(setup("failpoint"))?;
                     #[cfg(not(feature = "chaos"))]
-                    return Err(ChaosError::Setup(format!("failpoint {name}={action} needs a build with --features chaos")));
+                    return Err(ChaosError::Setup(format!(
+                        "failpoint {name}={action} needs a build with --features chaos"
+                    )));
                 }
                 Fault::ActorKill { .. } | Fault::ProcessKill { .. } => {}
             }
@@ -266,7 +369,9 @@ chains = {chains}
                 continue;
             }
             match f {
-                Fault::ActorKill { every_ms, kinds, .. } => {
+                Fault::ActorKill {
+                    every_ms, kinds, ..
+                } => {
                     let due = next_kill.entry(i).or_insert(now);
                     if now >= *due {
                         *due = now + Duration::from_millis(*every_ms);
@@ -275,8 +380,15 @@ chains = {chains}
                         }
                     }
                 }
-                Fault::ProcessKill { role, every_s, down_s, .. } => {
-                    let due = next_kill.entry(i).or_insert(now + Duration::from_secs(*every_s));
+                Fault::ProcessKill {
+                    role,
+                    every_s,
+                    down_s,
+                    ..
+                } => {
+                    let due = next_kill
+                        .entry(i)
+                        .or_insert(now + Duration::from_secs(*every_s));
                     let mut ps = procs.lock().unwrap_or_else(|e| e.into_inner());
                     if let Some(p) = ps.get_mut(role) {
                         if now >= *due && p.child.is_some() {
@@ -295,7 +407,8 @@ chains = {chains}
             }
         }
         // End faults whose time is over.
-        let (over, still): (Vec<_>, Vec<_>) = active.into_iter().partition(|(until, _)| now >= *until);
+        let (over, still): (Vec<_>, Vec<_>) =
+            active.into_iter().partition(|(until, _)| now >= *until);
         active = still;
         for (_, f) in over {
             clear_fault(&f, &kafka, &proxy);
@@ -313,12 +426,27 @@ chains = {chains}
     }
     stop.store(true, Ordering::Relaxed);
     let book = load_task.await.map_err(setup("load task"))?;
-    let settle = if opts.settle.is_zero() { Duration::from_secs(90) } else { opts.settle };
+    let settle = if opts.settle.is_zero() {
+        Duration::from_secs(90)
+    } else {
+        opts.settle
+    };
     let verdict = check::check(&check_cfg, &ledger, "demo-2026", &book, settle).await?;
     let forged = if opts.forge_duplicate {
         // The load is over and drained: no writer appends to chain 0 any more.
-        forge::duplicate_at_tip(&ledger, "demo-2026", 0, s.chains).await.map_err(setup("forging a duplicate"))?;
-        Some(check::check(&check_cfg, &ledger, "demo-2026", &book, Duration::from_secs(3)).await?)
+        forge::duplicate_at_tip(&ledger, "demo-2026", 0, s.chains)
+            .await
+            .map_err(setup("forging a duplicate"))?;
+        Some(
+            check::check(
+                &check_cfg,
+                &ledger,
+                "demo-2026",
+                &book,
+                Duration::from_secs(3),
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -363,8 +491,14 @@ fn clear_fault(f: &Fault, kafka: &EmbeddedKafka, proxy: &proxy::FaultProxy) {
             }
         }
         Fault::DynamoLatency { .. } => proxy.control.update(|f| f.latency_share = 0.0),
-        Fault::DynamoReset { after_forward: true, .. } => proxy.control.update(|f| f.reset_after_share = 0.0),
-        Fault::DynamoReset { after_forward: false, .. } => proxy.control.update(|f| f.reset_before_share = 0.0),
+        Fault::DynamoReset {
+            after_forward: true,
+            ..
+        } => proxy.control.update(|f| f.reset_after_share = 0.0),
+        Fault::DynamoReset {
+            after_forward: false,
+            ..
+        } => proxy.control.update(|f| f.reset_before_share = 0.0),
         Fault::DynamoError { .. } => proxy.control.update(|f| f.error_share = 0.0),
         Fault::Failpoint { name, .. } => {
             #[cfg(feature = "chaos")]
@@ -389,7 +523,10 @@ fn kill_random(node: &Node, kinds: &[String]) -> bool {
     walk(&node.root.get_cell(), &mut all);
     let targets: Vec<_> = all
         .into_iter()
-        .filter(|c| c.get_name().is_some_and(|n| kinds.iter().any(|k| n.starts_with(&format!("{k}/")))))
+        .filter(|c| {
+            c.get_name()
+                .is_some_and(|n| kinds.iter().any(|k| n.starts_with(&format!("{k}/"))))
+        })
         .filter(|c| c.get_status() == ractor::ActorStatus::Running)
         .collect();
     if targets.is_empty() {
@@ -402,5 +539,9 @@ fn kill_random(node: &Node, kinds: &[String]) -> bool {
 
 /// Sum of `votechain_actor_restarts_total` in this process.
 fn restarts_total(_node: &Node) -> u64 {
-    votechain::metrics::sum_series(&votechain::metrics::render(&votechain::metrics::install()), votechain::metrics::ACTOR_RESTARTS, "") as u64
+    votechain::metrics::sum_series(
+        &votechain::metrics::render(&votechain::metrics::install()),
+        votechain::metrics::ACTOR_RESTARTS,
+        "",
+    ) as u64
 }

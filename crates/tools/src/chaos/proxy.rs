@@ -54,10 +54,16 @@ impl Control {
         self.set(Faults::default());
     }
     pub fn injected(&self) -> Injected {
-        self.injected.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.injected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     fn now(&self) -> Faults {
-        self.faults.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     fn count(&self, f: impl FnOnce(&mut Injected)) {
         f(&mut self.injected.lock().unwrap_or_else(|e| e.into_inner()));
@@ -79,7 +85,10 @@ impl Drop for FaultProxy {
 impl FaultProxy {
     /// Listens on 127.0.0.1 (a free port) and forwards to `upstream` (`http://host:port`).
     pub async fn start(upstream: &str) -> std::io::Result<FaultProxy> {
-        let up = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let up = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let control = Control::default();
@@ -92,7 +101,11 @@ impl FaultProxy {
                 });
             }
         });
-        Ok(FaultProxy { endpoint, control, task })
+        Ok(FaultProxy {
+            endpoint,
+            control,
+            task,
+        })
     }
 }
 
@@ -124,7 +137,15 @@ async fn read_message<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<
             line.clear();
             r.read_until(b'\n', &mut line).await?;
             raw.extend_from_slice(&line);
-            let size = usize::from_str_radix(String::from_utf8_lossy(&line).trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&line)
+                    .trim()
+                    .split(';')
+                    .next()
+                    .unwrap_or("0"),
+                16,
+            )
+            .unwrap_or(0);
             let mut chunk = vec![0; size + 2];
             r.read_exact(&mut chunk).await?;
             raw.extend_from_slice(&chunk);
@@ -166,8 +187,15 @@ async fn serve(client: TcpStream, upstream: &str, c: Control) -> std::io::Result
         }
         if roll(f.error_share) && !f.error.is_empty() {
             c.count(|i| i.errors += 1);
-            let status = if f.error == "InternalServerError" { "500 Internal Server Error" } else { "400 Bad Request" };
-            let body = format!("{{\"__type\":\"com.amazonaws.dynamodb.v20120810#{}\",\"message\":\"injected by votechain chaos\"}}", f.error);
+            let status = if f.error == "InternalServerError" {
+                "500 Internal Server Error"
+            } else {
+                "400 Bad Request"
+            };
+            let body = format!(
+                "{{\"__type\":\"com.amazonaws.dynamodb.v20120810#{}\",\"message\":\"injected by votechain chaos\"}}",
+                f.error
+            );
             let resp = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-ErrorType: {}\r\nx-amzn-RequestId: chaos\r\nContent-Length: {}\r\n\r\n{body}",
                 f.error,
@@ -183,7 +211,9 @@ async fn serve(client: TcpStream, upstream: &str, c: Control) -> std::io::Result
             }
             let u = up.as_mut().expect("just set");
             u.get_mut().write_all(&req).await?;
-            read_message(u).await?.ok_or_else(|| std::io::Error::other("upstream closed"))
+            read_message(u)
+                .await?
+                .ok_or_else(|| std::io::Error::other("upstream closed"))
         }
         .await;
         let resp = match resp {

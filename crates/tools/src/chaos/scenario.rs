@@ -48,7 +48,10 @@ pub struct ClientNet {
 
 impl Default for ClientNet {
     fn default() -> Self {
-        ClientNet { timeout_ms: 5_000, drop_answer_share: 0.0 }
+        ClientNet {
+            timeout_ms: 5_000,
+            drop_answer_share: 0.0,
+        }
     }
 }
 
@@ -56,22 +59,66 @@ impl Default for ClientNet {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
-    KafkaBrokerDown { at_s: u64, for_s: u64, broker: i32 },
-    KafkaRtt { at_s: u64, for_s: u64, broker: i32, ms: u64 },
+    KafkaBrokerDown {
+        at_s: u64,
+        for_s: u64,
+        broker: i32,
+    },
+    KafkaRtt {
+        at_s: u64,
+        for_s: u64,
+        broker: i32,
+        ms: u64,
+    },
     /// `api`: produce, fetch, end_txn, add_partitions_to_txn, init_producer_id.
-    KafkaRequestErrors { at_s: u64, api: String, count: u32 },
-    DynamoLatency { at_s: u64, for_s: u64, ms: u64, share: f64 },
-    DynamoReset { at_s: u64, for_s: u64, share: f64, after_forward: bool },
+    KafkaRequestErrors {
+        at_s: u64,
+        api: String,
+        count: u32,
+    },
+    DynamoLatency {
+        at_s: u64,
+        for_s: u64,
+        ms: u64,
+        share: f64,
+    },
+    DynamoReset {
+        at_s: u64,
+        for_s: u64,
+        share: f64,
+        after_forward: bool,
+    },
     /// `error`: InternalServerError, ProvisionedThroughputExceededException, ThrottlingException.
-    DynamoError { at_s: u64, for_s: u64, share: f64, error: String },
+    DynamoError {
+        at_s: u64,
+        for_s: u64,
+        share: f64,
+        error: String,
+    },
     /// Kills random actors of these kinds (chain_writer, shard_worker, ingest_batcher,
     /// lease_coordinator, writer_coordinator) every `every_ms` during the window.
-    ActorKill { at_s: u64, for_s: u64, every_ms: u64, kinds: Vec<String> },
+    ActorKill {
+        at_s: u64,
+        for_s: u64,
+        every_ms: u64,
+        kinds: Vec<String>,
+    },
     /// Configures a failpoint (`fail` crate syntax, e.g. "20%return") during the window.
     /// Needs a build with `--features chaos`.
-    Failpoint { at_s: u64, for_s: u64, name: String, action: String },
+    Failpoint {
+        at_s: u64,
+        for_s: u64,
+        name: String,
+        action: String,
+    },
     /// SIGKILLs the process running `role` every `every_s`, restarting it after `down_s`.
-    ProcessKill { at_s: u64, for_s: u64, role: String, every_s: u64, down_s: u64 },
+    ProcessKill {
+        at_s: u64,
+        for_s: u64,
+        role: String,
+        every_s: u64,
+        down_s: u64,
+    },
 }
 
 impl Fault {
@@ -140,26 +187,39 @@ impl Scenario {
 
     pub fn parse(name: &str, text: &str) -> Result<Scenario, ScenarioError> {
         use figment::providers::{Format, Toml};
-        let s: Scenario = figment::Figment::new().merge(Toml::string(text)).extract().map_err(|e| ScenarioError::Parse(name.into(), Box::new(e)))?;
+        let s: Scenario = figment::Figment::new()
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| ScenarioError::Parse(name.into(), Box::new(e)))?;
         let mut errs = vec![];
         if s.duration_s == 0 || s.rate == 0 || s.clients == 0 {
             errs.push("duration_s, rate and clients must be positive".to_string());
         }
-        if !(0.0..=0.9).contains(&s.resubmit_share) || !(0.0..=0.9).contains(&s.client.drop_answer_share) {
+        if !(0.0..=0.9).contains(&s.resubmit_share)
+            || !(0.0..=0.9).contains(&s.client.drop_answer_share)
+        {
             errs.push("resubmit_share and client.drop_answer_share must be within 0..=0.9".into());
         }
         for p in &s.processes {
             if !matches!(p.as_str(), "writer" | "projector") {
-                errs.push(format!("processes: '{p}' cannot run as a separate process here (writer, projector)"));
+                errs.push(format!(
+                    "processes: '{p}' cannot run as a separate process here (writer, projector)"
+                ));
             }
         }
         for f in &s.faults {
             if let Fault::ProcessKill { role, .. } = f {
                 if !s.processes.contains(role) {
-                    errs.push(format!("process_kill of '{role}' needs '{role}' in processes"));
+                    errs.push(format!(
+                        "process_kill of '{role}' needs '{role}' in processes"
+                    ));
                 }
             }
         }
-        if errs.is_empty() { Ok(s) } else { Err(ScenarioError::Invalid(name.into(), errs.join("; "))) }
+        if errs.is_empty() {
+            Ok(s)
+        } else {
+            Err(ScenarioError::Invalid(name.into(), errs.join("; ")))
+        }
     }
 }

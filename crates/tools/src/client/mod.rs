@@ -43,13 +43,20 @@ pub struct Client {
 
 impl Client {
     pub fn new(cfg: ClientConfig) -> Client {
-        let http = reqwest::Client::builder().timeout(cfg.timeout).build().expect("http client");
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .build()
+            .expect("http client");
         Client { http, cfg }
     }
 
     /// Sends until 202. `drop_answer_share`: simulated lost answers (the client retries).
     pub async fn submit(&self, v: &OutVote, drop_answer_share: f64) -> Result<Acked, SubmitError> {
-        let url = format!("{}/v1/elections/{}/votes", self.cfg.base_url.trim_end_matches('/'), v.election_id);
+        let url = format!(
+            "{}/v1/elections/{}/votes",
+            self.cfg.base_url.trim_end_matches('/'),
+            v.election_id
+        );
         let body = serde_json::json!({"vote_id": v.vote_id, "candidate_id": v.candidate_id, "region_id": v.region_id});
         let started = tokio::time::Instant::now();
         let mut backoff = self.cfg.backoff_initial;
@@ -58,18 +65,36 @@ impl Client {
             attempts += 1;
             let t0 = tokio::time::Instant::now();
             let mut wait = None;
-            match self.http.post(&url).bearer_auth(&self.cfg.key).json(&body).send().await {
+            match self
+                .http
+                .post(&url)
+                .bearer_auth(&self.cfg.key)
+                .json(&body)
+                .send()
+                .await
+            {
                 Ok(r) if r.status() == 202 => {
                     if !rand::rng().random_bool(drop_answer_share.clamp(0.0, 1.0)) {
-                        return Ok(Acked { attempts, latency: t0.elapsed() });
+                        return Ok(Acked {
+                            attempts,
+                            latency: t0.elapsed(),
+                        });
                     }
                 }
                 Ok(r) if r.status() == 503 || r.status() == 429 || r.status().is_server_error() => {
-                    wait = r.headers().get("retry-after").and_then(|h| h.to_str().ok()).and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
+                    wait = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|h| h.to_str().ok())
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .map(Duration::from_secs);
                 }
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    return Err(SubmitError::Refused { status, body: r.text().await.unwrap_or_default() });
+                    return Err(SubmitError::Refused {
+                        status,
+                        body: r.text().await.unwrap_or_default(),
+                    });
                 }
                 Err(_) => {} // timeout or connection trouble: retry the same vote_id
             }

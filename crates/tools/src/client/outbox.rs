@@ -31,7 +31,10 @@ enum Line {
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     #[error("outbox {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub struct Outbox {
@@ -44,7 +47,10 @@ pub struct Outbox {
 impl Outbox {
     /// Opens (or creates) the outbox file and reloads what is pending.
     pub fn open(path: &Path) -> Result<Outbox, OutboxError> {
-        let io = |source| OutboxError::Io { path: path.display().to_string(), source };
+        let io = |source| OutboxError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
@@ -66,8 +72,17 @@ impl Outbox {
                 }
             }
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
-        Ok(Outbox { path: path.to_path_buf(), file, pending, acked })
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(Outbox {
+            path: path.to_path_buf(),
+            file,
+            pending,
+            acked,
+        })
     }
 
     /// Records a vote durably before it is sent.
@@ -81,7 +96,12 @@ impl Outbox {
     pub fn ack(&mut self, vote_id: &str) -> Result<(), OutboxError> {
         if self.pending.remove(vote_id).is_some() {
             self.acked += 1;
-            self.append(&Line::Ack { vote_id: vote_id.into() }, false)?;
+            self.append(
+                &Line::Ack {
+                    vote_id: vote_id.into(),
+                },
+                false,
+            )?;
         }
         Ok(())
     }
@@ -95,7 +115,10 @@ impl Outbox {
 
     /// Every vote ever added (pending or acknowledged), for checking: re-reads the file.
     pub fn all_added(path: &Path) -> Result<Vec<OutVote>, OutboxError> {
-        let io = |source| OutboxError::Io { path: path.display().to_string(), source };
+        let io = |source| OutboxError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let mut out = Vec::new();
         for line in BufReader::new(File::open(path).map_err(io)?).lines() {
             if let Ok(Line::Add(v)) = serde_json::from_str::<Line>(&line.map_err(io)?) {
@@ -106,7 +129,10 @@ impl Outbox {
     }
 
     fn append(&mut self, l: &Line, sync: bool) -> Result<(), OutboxError> {
-        let io = |source| OutboxError::Io { path: self.path.display().to_string(), source };
+        let io = |source| OutboxError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
         let mut buf = serde_json::to_vec(l).expect("serializes");
         buf.push(b'\n');
         self.file.write_all(&buf).map_err(io)?;
@@ -122,7 +148,12 @@ mod tests {
     use super::*;
 
     fn v(n: u32) -> OutVote {
-        OutVote { election_id: "e".into(), vote_id: format!("id-{n}"), candidate_id: "a".into(), region_id: "r".into() }
+        OutVote {
+            election_id: "e".into(),
+            vote_id: format!("id-{n}"),
+            candidate_id: "a".into(),
+            region_id: "r".into(),
+        }
     }
 
     #[test]
@@ -138,7 +169,12 @@ mod tests {
             o.ack("id-3").unwrap();
         }
         // A crash in the middle of writing a line.
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"{\"op\":\"add\",\"elect").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"op\":\"add\",\"elect")
+            .unwrap();
         let o = Outbox::open(&p).unwrap();
         let ids: Vec<String> = o.pending().into_iter().map(|v| v.vote_id).collect();
         assert_eq!(ids, vec!["id-0", "id-2", "id-4"]);

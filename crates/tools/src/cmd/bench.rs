@@ -30,9 +30,14 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         eprintln!("warning: a debug build; benchmark with `cargo build --release`");
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let bin = if a.no_dev_rss { None } else { Some(votechain_tools::node_binary().map_err(anyhow::Error::msg)?) };
+    let bin = if a.no_dev_rss {
+        None
+    } else {
+        Some(votechain_tools::node_binary().map_err(anyhow::Error::msg)?)
+    };
     let progress = |s: &str| eprintln!("bench: {s}...");
-    let r = votechain_tools::bench::run(a.votes, a.lag_seconds, a.dynamodb_endpoint, bin, progress).await?;
+    let r = votechain_tools::bench::run(a.votes, a.lag_seconds, a.dynamodb_endpoint, bin, progress)
+        .await?;
     let md = r.markdown(&command);
     std::fs::write(&a.out, &md)?;
     println!("{md}\nwritten to {}", a.out.display());

@@ -32,27 +32,61 @@ pub enum ChaosCmd {
 
 pub async fn run(cmd: ChaosCmd) -> Result<ExitCode> {
     match cmd {
-        ChaosCmd::Run { scenario, dynamodb_endpoint, json } => {
+        ChaosCmd::Run {
+            scenario,
+            dynamodb_endpoint,
+            json,
+        } => {
             let s = Scenario::load(&scenario)?;
-            let r = chaos::run(&s, RunOptions { dynamodb_endpoint, ..Default::default() }).await?;
-            if json { println!("{}", serde_json::to_string_pretty(&r)?) } else { println!("{r}") }
-            Ok(if r.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            let r = chaos::run(
+                &s,
+                RunOptions {
+                    dynamodb_endpoint,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?)
+            } else {
+                println!("{r}")
+            }
+            Ok(if r.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
-        ChaosCmd::Soak { minutes, scenario, dynamodb_endpoint } => soak(minutes, scenario, dynamodb_endpoint).await,
+        ChaosCmd::Soak {
+            minutes,
+            scenario,
+            dynamodb_endpoint,
+        } => soak(minutes, scenario, dynamodb_endpoint).await,
     }
 }
 
 /// Every `chaos/*.toml` (failpoints only in a `--features chaos` build).
 fn default_scenarios() -> Result<Vec<PathBuf>> {
     let toml = |p: &PathBuf| p.extension().is_some_and(|x| x == "toml");
-    let mut v: Vec<PathBuf> = std::fs::read_dir("chaos")?.filter_map(|e| e.ok().map(|e| e.path())).filter(toml).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir("chaos")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(toml)
+        .collect();
     v.sort();
     v.retain(|p| cfg!(feature = "chaos") || !p.to_string_lossy().contains("failpoint"));
     Ok(v)
 }
 
-async fn soak(minutes: u64, scenario: Vec<PathBuf>, dynamodb_endpoint: Option<String>) -> Result<ExitCode> {
-    let files = if scenario.is_empty() { default_scenarios()? } else { scenario };
+async fn soak(
+    minutes: u64,
+    scenario: Vec<PathBuf>,
+    dynamodb_endpoint: Option<String>,
+) -> Result<ExitCode> {
+    let files = if scenario.is_empty() {
+        default_scenarios()?
+    } else {
+        scenario
+    };
     let deadline = Instant::now() + Duration::from_secs(minutes * 60);
     let (mut all_passed, mut runs) = (true, 0);
     'soak: loop {
@@ -61,12 +95,26 @@ async fn soak(minutes: u64, scenario: Vec<PathBuf>, dynamodb_endpoint: Option<St
                 break 'soak;
             }
             let s = Scenario::load(f)?;
-            let r = chaos::run(&s, RunOptions { dynamodb_endpoint: dynamodb_endpoint.clone(), ..Default::default() }).await?;
+            let r = chaos::run(
+                &s,
+                RunOptions {
+                    dynamodb_endpoint: dynamodb_endpoint.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
             runs += 1;
             println!("[soak run {runs}] {r}\n");
             all_passed &= r.passed;
         }
     }
-    println!("soak: {runs} runs in {minutes} min: {}", if all_passed { "ALL PASSED" } else { "FAILURES" });
-    Ok(if all_passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    println!(
+        "soak: {runs} runs in {minutes} min: {}",
+        if all_passed { "ALL PASSED" } else { "FAILURES" }
+    );
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

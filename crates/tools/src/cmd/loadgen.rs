@@ -47,10 +47,19 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    if !(0.0..=0.9).contains(&a.resubmit_share) || !(0.0..=0.9).contains(&a.drop_answer_share) || a.clients == 0 {
-        bail!("--resubmit-share and --drop-answer-share must be within 0..=0.9, --clients at least 1");
+    if !(0.0..=0.9).contains(&a.resubmit_share)
+        || !(0.0..=0.9).contains(&a.drop_answer_share)
+        || a.clients == 0
+    {
+        bail!(
+            "--resubmit-share and --drop-answer-share must be within 0..=0.9, --clients at least 1"
+        );
     }
-    let votes = if a.duration_s.is_none() && a.votes.is_none() { Some(2000) } else { a.votes };
+    let votes = if a.duration_s.is_none() && a.votes.is_none() {
+        Some(2000)
+    } else {
+        a.votes
+    };
     let opts = LoadOptions {
         url: a.url,
         key: a.key,
@@ -67,6 +76,14 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         progress: !a.json,
     };
     let r = loadgen::run(opts).await?;
-    if a.json { println!("{}", serde_json::to_string_pretty(&r)?) } else { println!("{r}") }
-    Ok(if r.acknowledged == r.chained { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?)
+    } else {
+        println!("{r}")
+    }
+    Ok(if r.acknowledged == r.chained {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -37,7 +37,10 @@ fn assert_held(r: &chaos::Report) {
 async fn chaos_actor_kills() {
     let r = scenario("actor-kills.toml").await;
     assert_held(&r);
-    assert!(r.faults_injected.get("actor_kill").copied().unwrap_or(0) >= 10, "{r}");
+    assert!(
+        r.faults_injected.get("actor_kill").copied().unwrap_or(0) >= 10,
+        "{r}"
+    );
     assert!(r.actor_restarts > 0, "supervision restarted actors: {r}");
 }
 
@@ -63,7 +66,10 @@ async fn chaos_dynamodb_faults() {
 async fn chaos_process_kills() {
     let r = scenario("process-kills.toml").await;
     assert_held(&r);
-    assert!(r.faults_injected.get("process_kill").copied().unwrap_or(0) >= 4, "{r}");
+    assert!(
+        r.faults_injected.get("process_kill").copied().unwrap_or(0) >= 4,
+        "{r}"
+    );
     assert!(r.process_restarts >= 4, "{r}");
 }
 
@@ -71,14 +77,30 @@ async fn chaos_process_kills() {
 async fn chaos_poor_connectivity_then_a_forged_duplicate_is_caught() {
     let r = scenario_with("poor-connectivity.toml", true).await;
     assert_held(&r);
-    assert!(r.client_retries > 50, "clients retried the same vote_ids: {r}");
+    assert!(
+        r.client_retries > 50,
+        "clients retried the same vote_ids: {r}"
+    );
     // The same checker on the same ledger with one vote chained twice (forged past the
     // writer and correctly linked: every hash holds, only the vote_id count is wrong).
     let forged = r.forged.as_ref().expect("forged verdict");
-    assert_eq!((forged.duplicated, forged.lost, forged.phantom), (1, 0, 0), "{forged:?}");
+    assert_eq!(
+        (forged.duplicated, forged.lost, forged.phantom),
+        (1, 0, 0),
+        "{forged:?}"
+    );
     assert!(!forged.passed(), "{forged:?}");
-    assert!(forged.problems.iter().any(|p| p.contains("chained 2 times")), "{forged:?}");
-    assert!(forged.problems.iter().all(|p| !p.contains("hash mismatch")), "the forged link is valid: {forged:?}");
+    assert!(
+        forged
+            .problems
+            .iter()
+            .any(|p| p.contains("chained 2 times")),
+        "{forged:?}"
+    );
+    assert!(
+        forged.problems.iter().all(|p| !p.contains("hash mismatch")),
+        "the forged link is valid: {forged:?}"
+    );
 }
 
 /// Failpoints are process-wide: these run in a separate `--features chaos` pass, one at a time.

@@ -16,51 +16,101 @@ use votechain_tools::client::outbox::Outbox;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_client_resends_its_outbox_and_nothing_is_lost() {
     let env = TestEnv::new("outbox", 2, DEMO).await;
-    let node = env.node(&["ingest", "writer", "projector", "query"], "outbox").await;
+    let node = env
+        .node(&["ingest", "writer", "projector", "query"], "outbox")
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("station-7.jsonl");
-    let link = votechain_tools::chaos::proxy::FaultProxy::start(&format!("http://{}", node.http_addr)).await.unwrap();
+    let link =
+        votechain_tools::chaos::proxy::FaultProxy::start(&format!("http://{}", node.http_addr))
+            .await
+            .unwrap();
     let url = link.endpoint.clone();
     let loadgen = |extra: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_votechain-tools"));
-        c.args(["loadgen", "--url", &url, "--key", KEY, "--clients", "8", "--json", "--outbox"]).arg(&outbox).args(extra);
-        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+        c.args([
+            "loadgen",
+            "--url",
+            &url,
+            "--key",
+            KEY,
+            "--clients",
+            "8",
+            "--json",
+            "--outbox",
+        ])
+        .arg(&outbox)
+        .args(extra);
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
         c
     };
     // Run 1: answers flow for 2 s, then the link loses every answer; killed (SIGKILL) once
     // at least 8 accepted votes went unanswered.
-    let mut first = loadgen(&["--votes", "5000", "--rate", "400"]).spawn().unwrap();
+    let mut first = loadgen(&["--votes", "5000", "--rate", "400"])
+        .spawn()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2000)).await;
     link.control.update(|f| f.reset_after_share = 1.0);
-    eventually(Duration::from_secs(30), "8 answers lost", || async { (link.control.injected().reset_after >= 8).then_some(()) }).await;
+    eventually(Duration::from_secs(30), "8 answers lost", || async {
+        (link.control.injected().reset_after >= 8).then_some(())
+    })
+    .await;
     first.kill().unwrap();
     first.wait().unwrap();
     let before = Outbox::open(&outbox).unwrap();
     let pending = before.pending().len();
     let added = Outbox::all_added(&outbox).unwrap();
-    assert!(added.len() > 100 && added.len() < 5000, "killed mid-run: {} votes written to the outbox", added.len());
-    assert!(pending > 0, "some votes were unacknowledged when the client died");
+    assert!(
+        added.len() > 100 && added.len() < 5000,
+        "killed mid-run: {} votes written to the outbox",
+        added.len()
+    );
+    assert!(
+        pending > 0,
+        "some votes were unacknowledged when the client died"
+    );
     drop(before);
 
     // Run 2: the link is back; the restarted client resends only what is pending.
     link.control.clear();
     let out = loadgen(&["--resume-only"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["resent_from_outbox"], pending as u64);
     assert_eq!(report["acknowledged"], pending as u64);
-    assert!(Outbox::open(&outbox).unwrap().pending().is_empty(), "outbox drained");
+    assert!(
+        Outbox::open(&outbox).unwrap().pending().is_empty(),
+        "outbox drained"
+    );
 
     // The checker: every outboxed vote chained exactly once, with the choice the client made.
     let items = demo_chained(&env.ledger, added.len(), Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let items_after = chain_items(&env.ledger, "demo-2026", 0, 1).await;
     assert_eq!(items_after.len(), items.len(), "nothing chained twice");
-    let chained: BTreeMap<&str, (&str, &str)> = items.iter().map(|v| (v.vote_id.as_str(), (v.candidate_id.as_str(), v.region_id.as_str()))).collect();
+    let chained: BTreeMap<&str, (&str, &str)> = items
+        .iter()
+        .map(|v| {
+            (
+                v.vote_id.as_str(),
+                (v.candidate_id.as_str(), v.region_id.as_str()),
+            )
+        })
+        .collect();
     assert_eq!(chained.len(), items.len(), "no vote_id twice");
     assert_eq!(chained.len(), added.len(), "exactly the outboxed votes");
     for v in &added {
-        assert_eq!(chained.get(v.vote_id.as_str()), Some(&(v.candidate_id.as_str(), v.region_id.as_str())), "{}", v.vote_id);
+        assert_eq!(
+            chained.get(v.vote_id.as_str()),
+            Some(&(v.candidate_id.as_str(), v.region_id.as_str())),
+            "{}",
+            v.vote_id
+        );
     }
     node.shutdown().await;
 }

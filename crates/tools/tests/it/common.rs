@@ -13,9 +13,9 @@ use std::time::Duration;
 use votechain::config::Config;
 use votechain::dev::DynamoDbLocal;
 use votechain::dynamo::{self, ledger::Ledger};
-use votechain::tables;
 use votechain::kafka::EmbeddedKafka;
 use votechain::runtime::Node;
+use votechain::tables;
 
 /// A DynamoDB Local for one test (stopped when dropped), or the shared one named by
 /// `VOTECHAIN_TEST_DYNAMODB_ENDPOINT`.
@@ -27,17 +27,30 @@ pub struct TestDynamo {
 impl TestDynamo {
     pub async fn start() -> TestDynamo {
         static SHARED: OnceLock<Option<String>> = OnceLock::new();
-        if let Some(ep) = SHARED.get_or_init(|| std::env::var("VOTECHAIN_TEST_DYNAMODB_ENDPOINT").ok()) {
-            return TestDynamo { endpoint: ep.clone(), _local: None };
+        if let Some(ep) =
+            SHARED.get_or_init(|| std::env::var("VOTECHAIN_TEST_DYNAMODB_ENDPOINT").ok())
+        {
+            return TestDynamo {
+                endpoint: ep.clone(),
+                _local: None,
+            };
         }
-        let d = DynamoDbLocal::start_on_free_port().await.expect("start DynamoDB Local (run scripts/setup)");
-        TestDynamo { endpoint: d.endpoint.clone(), _local: Some(d) }
+        let d = DynamoDbLocal::start_on_free_port()
+            .await
+            .expect("start DynamoDB Local (run scripts/setup)");
+        TestDynamo {
+            endpoint: d.endpoint.clone(),
+            _local: Some(d),
+        }
     }
 }
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VOTECHAIN_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VOTECHAIN_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -62,7 +75,13 @@ impl TestEnv {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let table = format!("t-{name}-{suffix}");
         let dynamo = TestDynamo::start().await;
-        let kcfg = votechain::config::KafkaConfig { embedded: true, partitions, replication_factor: 1, embedded_brokers: 1, ..Default::default() };
+        let kcfg = votechain::config::KafkaConfig {
+            embedded: true,
+            partitions,
+            replication_factor: 1,
+            embedded_brokers: 1,
+            ..Default::default()
+        };
         let kafka = EmbeddedKafka::start(&kcfg).expect("embedded kafka");
         let toml = format!(
             r#"roles = ["ingest", "writer", "query"]
@@ -77,18 +96,34 @@ retry_initial_ms = 20
 retry_max_ms = 500
 {elections}
 "#,
-            local = votechain_tools::fixture::local_toml(name, &kafka.bootstrap_servers(), &dynamo.endpoint, &table, partitions)
+            local = votechain_tools::fixture::local_toml(
+                name,
+                &kafka.bootstrap_servers(),
+                &dynamo.endpoint,
+                &table,
+                partitions
+            )
         );
         let config = Config::from_toml(&toml).expect("test config is valid");
         let db = dynamo::client(&config.dynamodb).await;
-        tables::ensure_all(&db, &config.dynamodb).await.expect("tables");
-        TestEnv { kafka, dynamo, ledger: Ledger::new(db, table), config }
+        tables::ensure_all(&db, &config.dynamodb)
+            .await
+            .expect("tables");
+        TestEnv {
+            kafka,
+            dynamo,
+            ledger: Ledger::new(db, table),
+            config,
+        }
     }
 
     /// Starts a node running `roles` of this env's config.
     pub async fn node(&self, roles: &[&str], instance: &str) -> Node {
         let mut cfg = self.config.clone();
-        cfg.roles = roles.iter().map(|r| serde_json::from_value(serde_json::json!(r)).unwrap()).collect();
+        cfg.roles = roles
+            .iter()
+            .map(|r| serde_json::from_value(serde_json::json!(r)).unwrap())
+            .collect();
         cfg.node.instance_id = instance.into();
         Node::start(cfg).await.expect("node starts")
     }
@@ -106,7 +141,14 @@ pub fn vote_id(tag: u32, i: u32) -> String {
     format!("{tag:08x}-0000-4000-8000-{i:012x}")
 }
 
-pub async fn submit(http: &reqwest::Client, node: &Node, election: &str, vid: &str, cand: &str, region: &str) -> reqwest::StatusCode {
+pub async fn submit(
+    http: &reqwest::Client,
+    node: &Node,
+    election: &str,
+    vid: &str,
+    cand: &str,
+    region: &str,
+) -> reqwest::StatusCode {
     let url = format!("http://{}/v1/elections/{election}/votes", node.http_addr);
     let body = serde_json::json!({"vote_id": vid, "candidate_id": cand, "region_id": region});
     loop {
@@ -119,11 +161,20 @@ pub async fn submit(http: &reqwest::Client, node: &Node, election: &str, vid: &s
 }
 
 /// Submits until 202, retrying 503s with the same vote_id, as a well-behaved client does.
-pub async fn submit_until_accepted(http: &reqwest::Client, node: &Node, election: &str, vid: &str, cand: &str, region: &str) {
+pub async fn submit_until_accepted(
+    http: &reqwest::Client,
+    node: &Node,
+    election: &str,
+    vid: &str,
+    cand: &str,
+    region: &str,
+) {
     for _ in 0..200 {
         match submit(http, node, election, vid, cand, region).await {
             reqwest::StatusCode::ACCEPTED => return,
-            reqwest::StatusCode::SERVICE_UNAVAILABLE => tokio::time::sleep(Duration::from_millis(50)).await,
+            reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
             s => panic!("unexpected status {s} for {vid}"),
         }
     }
@@ -149,12 +200,23 @@ where
 }
 
 /// Every vote item of a chain, in order, read consistently.
-pub async fn chain_items(ledger: &Ledger, election: &str, chain: u32, chains: u32) -> Vec<votechain::dynamo::items::VoteItem> {
+pub async fn chain_items(
+    ledger: &Ledger,
+    election: &str,
+    chain: u32,
+    chains: u32,
+) -> Vec<votechain::dynamo::items::VoteItem> {
     let mut out = vec![];
     let mut start = None;
     loop {
-        let (page, next) = ledger.chain_page(election, chain, chains, start, true).await.unwrap();
-        out.extend(page.iter().map(|i| votechain::dynamo::items::parse_vote(i).unwrap()));
+        let (page, next) = ledger
+            .chain_page(election, chain, chains, start, true)
+            .await
+            .unwrap();
+        out.extend(
+            page.iter()
+                .map(|i| votechain::dynamo::items::parse_vote(i).unwrap()),
+        );
         match next {
             Some(k) => start = Some(k),
             None => return out,
@@ -163,7 +225,11 @@ pub async fn chain_items(ledger: &Ledger, election: &str, chain: u32, chains: u3
 }
 
 /// Waits up to `timeout` until demo-2026's one chain holds at least `n` votes; returns them.
-pub async fn demo_chained(ledger: &Ledger, n: usize, timeout: Duration) -> Vec<votechain::dynamo::items::VoteItem> {
+pub async fn demo_chained(
+    ledger: &Ledger,
+    n: usize,
+    timeout: Duration,
+) -> Vec<votechain::dynamo::items::VoteItem> {
     eventually(timeout, &format!("{n} votes chained"), || async {
         let items = chain_items(ledger, "demo-2026", 0, 1).await;
         (items.len() >= n).then_some(items)
@@ -198,18 +264,31 @@ pub async fn chain_results(ledger: &Ledger, election: &str, chains: u32) -> serd
         for v in chain_items(ledger, election, c, chains).await {
             total += 1;
             *cands.entry(v.candidate_id.clone()).or_default() += 1;
-            *regions.entry(v.region_id.clone()).or_default().entry(v.candidate_id.clone()).or_default() += 1;
+            *regions
+                .entry(v.region_id.clone())
+                .or_default()
+                .entry(v.candidate_id.clone())
+                .or_default() += 1;
         }
     }
     serde_json::json!({"total": total, "candidates": cands, "regions": regions})
 }
 
 /// The results endpoint with zero entries dropped, in the shape of [`chain_results`].
-pub async fn served_results(http: &reqwest::Client, node: &Node, election: &str) -> serde_json::Value {
+pub async fn served_results(
+    http: &reqwest::Client,
+    node: &Node,
+    election: &str,
+) -> serde_json::Value {
     let url = format!("http://{}/v1/elections/{election}/results", node.http_addr);
     let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
     let nz = |m: &serde_json::Value| -> serde_json::Map<String, serde_json::Value> {
-        m.as_object().unwrap().iter().filter(|(_, n)| n.as_u64() != Some(0)).map(|(k, n)| (k.clone(), n.clone())).collect()
+        m.as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, n)| n.as_u64() != Some(0))
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .collect()
     };
     let regions: serde_json::Map<String, serde_json::Value> = v["regions"]
         .as_object()
@@ -228,7 +307,15 @@ pub async fn submit_range(http: &reqwest::Client, node: &Node, tag: u32, from: u
     const R: [&str; 4] = ["north", "south", "east", "west"];
     futures::stream::iter(from..to)
         .for_each_concurrent(32, |i| async move {
-            submit_until_accepted(http, node, "demo-2026", &vote_id(tag, i), C[(i % 3) as usize], R[(i / 3 % 4) as usize]).await
+            submit_until_accepted(
+                http,
+                node,
+                "demo-2026",
+                &vote_id(tag, i),
+                C[(i % 3) as usize],
+                R[(i / 3 % 4) as usize],
+            )
+            .await
         })
         .await;
 }
@@ -236,7 +323,14 @@ pub async fn submit_range(http: &reqwest::Client, node: &Node, tag: u32, from: u
 /// The sum of a metric's series on a node's `/metrics` whose line contains `filter`
 /// (e.g. a label pair; "" for all). Metrics are process-wide: compare before and after.
 pub async fn metric(http: &reqwest::Client, node: &Node, name: &str, filter: &str) -> f64 {
-    let text = http.get(format!("http://{}/metrics", node.http_addr)).send().await.unwrap().text().await.unwrap();
+    let text = http
+        .get(format!("http://{}/metrics", node.http_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     votechain::metrics::sum_series(&text, name, filter)
 }
 

@@ -19,8 +19,26 @@ async fn a_second_writer_of_the_same_partition_is_fenced() {
     }
     let ctx = Arc::new(WriterCtx::new(&env.config, env.ledger.clone()).unwrap());
     // Both read the same (empty) checkpoint and the same records.
-    let (a, ha) = Actor::spawn(None, ChainWriter { ctx: ctx.clone(), partition: 0 }, ()).await.unwrap();
-    let (b, hb) = Actor::spawn(None, ChainWriter { ctx: ctx.clone(), partition: 0 }, ()).await.unwrap();
+    let (a, ha) = Actor::spawn(
+        None,
+        ChainWriter {
+            ctx: ctx.clone(),
+            partition: 0,
+        },
+        (),
+    )
+    .await
+    .unwrap();
+    let (b, hb) = Actor::spawn(
+        None,
+        ChainWriter {
+            ctx: ctx.clone(),
+            partition: 0,
+        },
+        (),
+    )
+    .await
+    .unwrap();
 
     // Exactly one of them stops itself.
     let loser = eventually(Duration::from_secs(30), "one writer fenced", || async {
@@ -40,11 +58,20 @@ async fn a_second_writer_of_the_same_partition_is_fenced() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let items_after = chain_items(&env.ledger, "demo-2026", 0, 1).await;
     assert_eq!(items_after.len(), 40, "no vote chained twice");
-    assert_eq!(items.iter().map(|v| v.seq).collect::<Vec<_>>(), (1..=40).collect::<Vec<u64>>());
-    let r = verify::verify_election(&env.ledger, "demo-2026", 1).await.unwrap();
+    assert_eq!(
+        items.iter().map(|v| v.seq).collect::<Vec<_>>(),
+        (1..=40).collect::<Vec<u64>>()
+    );
+    let r = verify::verify_election(&env.ledger, "demo-2026", 1)
+        .await
+        .unwrap();
     assert!(r.intact, "one linear chain: {:?}", r.problems);
     let (winner, _) = if loser == "a" { (b, ha) } else { (a, hb) };
-    assert_eq!(winner.get_status(), ActorStatus::Running, "the winner is not fenced");
+    assert_eq!(
+        winner.get_status(),
+        ActorStatus::Running,
+        "the winner is not fenced"
+    );
     winner.stop(None);
     ingest.shutdown().await;
 }

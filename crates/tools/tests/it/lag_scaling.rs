@@ -27,26 +27,57 @@ async fn desired_writers_follow_real_lag_up_and_down() {
     };
     // No writer yet: every vote is lag.
     submit_range(&http, &front, 8, 0, 400).await;
-    let up = eventually(Duration::from_secs(20), "desired writers rise with the lag", || async {
-        let r = report(scaling(&front)).await?;
-        (r["writer"]["kafka_lag_records"].as_u64()? >= 400 && r["writer"]["desired"].as_u64()? >= 4).then_some(r)
-    })
+    let up = eventually(
+        Duration::from_secs(20),
+        "desired writers rise with the lag",
+        || async {
+            let r = report(scaling(&front)).await?;
+            (r["writer"]["kafka_lag_records"].as_u64()? >= 400
+                && r["writer"]["desired"].as_u64()? >= 4)
+                .then_some(r)
+        },
+    )
     .await;
     assert_eq!(up["writer"]["max"], 4, "bounded by the partitions");
-    assert_eq!(up["writer"]["desired"], 4, "400 records / 40 per replica = 10, capped at 4 partitions");
+    assert_eq!(
+        up["writer"]["desired"], 4,
+        "400 records / 40 per replica = 10, capped at 4 partitions"
+    );
     // The writer drains the lag; desired falls back to the minimum after the window.
     let writer = env.node(&["writer"], "lag-writer").await;
-    let down = eventually(Duration::from_secs(40), "desired writers fall after the drain", || async {
-        let r = report(scaling(&front)).await?;
-        (r["writer"]["kafka_lag_records"].as_u64()? == 0 && r["writer"]["desired"].as_u64()? == 1).then_some(r)
-    })
+    let down = eventually(
+        Duration::from_secs(40),
+        "desired writers fall after the drain",
+        || async {
+            let r = report(scaling(&front)).await?;
+            (r["writer"]["kafka_lag_records"].as_u64()? == 0
+                && r["writer"]["desired"].as_u64()? == 1)
+                .then_some(r)
+        },
+    )
     .await;
     assert_eq!(down["writer"]["actual"], 1, "one writer pod seen");
-    let cps: Vec<i64> = down["writer"]["partitions"].as_array().unwrap().iter().filter_map(|p| p["checkpoint"].as_i64()).collect();
+    let cps: Vec<i64> = down["writer"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["checkpoint"].as_i64())
+        .collect();
     assert!(!cps.is_empty(), "checkpoints reported: {down}");
     // The metrics carry the same signal.
-    let text = http.get(format!("http://{}/metrics", front.http_addr)).send().await.unwrap().text().await.unwrap();
-    assert!(text.lines().any(|l| l.starts_with("votechain_scaling_desired_replicas{role=\"writer\"}")), "gauge exported");
+    let text = http
+        .get(format!("http://{}/metrics", front.http_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("votechain_scaling_desired_replicas{role=\"writer\"}")),
+        "gauge exported"
+    );
     writer.shutdown().await;
     front.shutdown().await;
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_results_while_votes_flow_reports_both_rates() {
     let env = TestEnv::new("readload", 4, DEMO).await;
-    let node = env.node(&["ingest", "writer", "projector", "query"], "rl").await;
+    let node = env
+        .node(&["ingest", "writer", "projector", "query"], "rl")
+        .await;
     let http = reqwest::Client::new();
     let write_phase = |from: u32, secs: u64| {
         let (http, node) = (&http, &node);
@@ -22,7 +24,15 @@ async fn polling_results_while_votes_flow_reports_both_rates() {
             futures::future::join_all((0..4).map(|_| async {
                 while t0.elapsed() < Duration::from_secs(secs) {
                     let i = next.fetch_add(1, Ordering::Relaxed) as u32;
-                    submit_until_accepted(http, node, "demo-2026", &vote_id(12, i), "alice", "north").await;
+                    submit_until_accepted(
+                        http,
+                        node,
+                        "demo-2026",
+                        &vote_id(12, i),
+                        "alice",
+                        "north",
+                    )
+                    .await;
                 }
             }))
             .await;
@@ -53,13 +63,20 @@ async fn polling_results_while_votes_flow_reports_both_rates() {
         r.await.unwrap();
     }
     let read_rate = reads.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64();
-    eprintln!("writes: {quiet:.0} votes/s without readers, {busy:.0} votes/s while 8 readers poll results at {read_rate:.0} reads/s");
+    eprintln!(
+        "writes: {quiet:.0} votes/s without readers, {busy:.0} votes/s while 8 readers poll results at {read_rate:.0} reads/s"
+    );
     assert!(n1 > 0 && n2 > 0 && read_rate > 0.0);
     let want = n1 + n2;
-    eventually(Duration::from_secs(400), "results exact after both phases", || async {
-        let chain = chain_results(&env.ledger, "demo-2026", 1).await;
-        (chain["total"] == want && served_results(&http, &node, "demo-2026").await == chain).then_some(())
-    })
+    eventually(
+        Duration::from_secs(400),
+        "results exact after both phases",
+        || async {
+            let chain = chain_results(&env.ledger, "demo-2026", 1).await;
+            (chain["total"] == want && served_results(&http, &node, "demo-2026").await == chain)
+                .then_some(())
+        },
+    )
     .await;
     node.shutdown().await;
 }

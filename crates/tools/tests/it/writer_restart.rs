@@ -22,7 +22,10 @@ async fn writers_killed_mid_stream_resume_without_loss_or_duplicates() {
 
     // Wait for the writers (group join) before the chaos starts.
     let coordinator = eventually(Duration::from_secs(30), "two chain writers", || async {
-        node.root.get_children().into_iter().find(|c| c.get_children().len() == 2)
+        node.root
+            .get_children()
+            .into_iter()
+            .find(|c| c.get_children().len() == 2)
     })
     .await;
 
@@ -39,7 +42,10 @@ async fn writers_killed_mid_stream_resume_without_loss_or_duplicates() {
                 if writers.is_empty() {
                     continue;
                 }
-                let (pick, hard) = (rand::rng().random_range(0..writers.len()), rand::rng().random_bool(0.75));
+                let (pick, hard) = (
+                    rand::rng().random_range(0..writers.len()),
+                    rand::rng().random_bool(0.75),
+                );
                 let w = &writers[pick];
                 if hard {
                     w.kill();
@@ -80,17 +86,33 @@ async fn writers_killed_mid_stream_resume_without_loss_or_duplicates() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     done.store(true, Ordering::Relaxed);
     let (kills, stops) = killer.await.unwrap();
-    assert!(kills >= 2 && kills + stops >= 5, "the test disrupted writers ({kills} kills, {stops} stops)");
+    assert!(
+        kills >= 2 && kills + stops >= 5,
+        "the test disrupted writers ({kills} kills, {stops} stops)"
+    );
 
     let items = demo_chained(&env.ledger, n as usize, Duration::from_secs(300)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(chain_items(&env.ledger, "demo-2026", 0, 1).await.len(), n as usize, "no duplicates");
+    assert_eq!(
+        chain_items(&env.ledger, "demo-2026", 0, 1).await.len(),
+        n as usize,
+        "no duplicates"
+    );
     let mut ids: Vec<&str> = items.iter().map(|v| v.vote_id.as_str()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), n as usize, "every acknowledged vote exactly once");
-    let r = verify::verify_election(&env.ledger, "demo-2026", 1).await.unwrap();
+    assert_eq!(
+        ids.len(),
+        n as usize,
+        "every acknowledged vote exactly once"
+    );
+    let r = verify::verify_election(&env.ledger, "demo-2026", 1)
+        .await
+        .unwrap();
     assert!(r.intact, "{:?}", r.problems);
-    assert!(node.is_alive(), "the tree survived {kills} kills and {stops} stops");
+    assert!(
+        node.is_alive(),
+        "the tree survived {kills} kills and {stops} stops"
+    );
     node.shutdown().await;
 }
