@@ -9,7 +9,7 @@
 //! Group commit: one transaction is in flight at a time, in a task of its own, while the
 //! mailbox keeps collecting the next batch; when it ends, whatever gathered meanwhile is
 //! flushed at once (it has waited already). The linger applies only to an idle batcher.
-//! Supervised by: the role supervisor (`supervision::tree`), permanent. A fatal producer
+//! Supervised by: the role supervisor (built by `topology`), permanent. A fatal producer
 //! error fails the actor; the restart builds a new producer.
 //! Metrics: `votechain_ingest_transactions_total{result}`, `..._transaction_duration_seconds`,
 //! `..._batch_votes`.

@@ -10,7 +10,7 @@
 //! Supervises: one `ShardWorker` per held, ready lease. A lease that cannot be renewed is
 //! dropped and its worker stopped at once; the worker cannot apply anyway (its
 //! transaction is conditioned on the counter), so the new owner never races it.
-//! Supervised by: the role supervisor (`supervision::tree`), permanent.
+//! Supervised by: the role supervisor (built by `topology`), permanent.
 //! Metrics: `votechain_projector_leases_held`, `votechain_projector_leases_taken_total{how}`,
 //! `votechain_projector_leases_lost_total`, `votechain_projector_open_shards`.
 

@@ -11,7 +11,7 @@
 //! allows and the coordinator fails, escalating to the role supervisor. On revoke the
 //! writer is stopped; a writer still finishing a batch is harmless, since its next append
 //! is fenced by the checkpoint condition.
-//! Supervised by: the role supervisor (`supervision::tree`), permanent.
+//! Supervised by: the role supervisor (built by `topology`), permanent.
 //! Metrics: `votechain_writer_partitions_assigned`, `votechain_actor_restarts_total{actor_kind="chain_writer"}`.
 
 use super::chain_writer::{ChainWriter, ChainWriterMsg, WriterCtx};

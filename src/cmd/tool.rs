@@ -37,7 +37,7 @@ pub fn run(args: Vec<OsString>) -> Result<ExitCode> {
     let Some(bin) = tools_binary() else {
         bail!(
             "`votechain {name}` is a tool command, provided by the votechain-tools binary, which was not found beside this \
-             executable nor on PATH: build it with `cargo build -p votechain-tools` (production images do not carry it)"
+             executable nor on PATH: build it with `cargo build -p votechain-tools`, in the same profile as this binary (`--release` beside a release build); production images do not carry it"
         );
     };
     let status = std::process::Command::new(&bin)

@@ -27,7 +27,7 @@ pub struct Args {
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     if cfg!(debug_assertions) {
-        eprintln!("warning: a debug build; benchmark with `cargo build --release`");
+        eprintln!("warning: a debug build; benchmark with `cargo build --release --bins`");
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let bin = if a.no_dev_rss {
