@@ -8,9 +8,12 @@
 //! throughput for 1, 2, 4, 8 chains; peak RSS of a `votechain dev` process under load.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use metrics_exporter_prometheus::PrometheusHandle;
+use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -508,40 +511,49 @@ async fn drain_rate(
     Ok((s - s0) as f64 * per_record / secs)
 }
 
+/// Runs every measure in turn, each beside its raw baseline, and returns the report.
 pub async fn run(
     votes: u64,
     lag_seconds: u64,
     dynamodb_endpoint: Option<String>,
-    dev_binary: Option<std::path::PathBuf>,
+    dev_binary: Option<PathBuf>,
     progress: impl Fn(&str),
 ) -> Result<BenchReport, BenchError> {
-    let _local;
-    let external = dynamodb_endpoint.is_some();
-    let ddb = match dynamodb_endpoint {
-        Some(e) => e,
-        None => {
-            let d = DynamoDbLocal::start_on_free_port().await?;
-            let e = d.endpoint.clone();
-            _local = Some(d);
-            e
-        }
-    };
-    let partitions = 8;
-    let kcfg = votechain::config::KafkaConfig {
-        embedded: true,
-        partitions,
-        replication_factor: 1,
-        embedded_brokers: 1,
-        ..Default::default()
-    };
-    let kafka = EmbeddedKafka::start(&kcfg)?;
-    let table = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let cfg = config(&ddb, &kafka.bootstrap_servers(), &table, partitions)?;
-    let db = dynamo::client(&cfg.dynamodb).await;
-    tables::ensure_all(&db, &cfg.dynamodb).await?;
-    let ledger = Ledger::new(db.clone(), table.clone());
-    let mut rows = vec![];
-    let row = |what: &str, ours: f64, unit: &str, baseline: &str, raw: f64, target: &str| Row {
+    let mut b = Bench::start(votes, dynamodb_endpoint, progress).await?;
+    let link_rate = b.hashing();
+    let plain = b.raw_transact_plain().await?;
+    let ingest = b.ingest().await?;
+    let produced = b.raw_produce(&ingest).await?;
+    let streamed = b.raw_transact_streamed().await?;
+    let in_log = ingest.logged + produced;
+    let (log, writer_batch) = b
+        .chain_writer(&ingest.metrics, in_log, plain, streamed)
+        .await?;
+    b.projector().await?;
+    // Still assigned to the votes topic, they stay (and keep fetching) to the end of the run.
+    let _replay_consumers = b.replay(&log).await?;
+    b.verify(link_rate).await?;
+    let chains = b.chains(&log.meta).await?;
+    let lag = Some(b.lag(lag_seconds).await?);
+    let (dev_peak_rss_mb, dev_rss_error) = b.peak_rss(dev_binary).await;
+    drop(b.kafka);
+    Ok(BenchReport {
+        machine: machine(),
+        votes_per_measure: votes,
+        rows: b.rows,
+        chains,
+        chains_raw_items_per_s: streamed,
+        dev_peak_rss_mb,
+        ingest_p99_ms_at_half_peak: Some(ingest.p99_half_ms),
+        writer_batch,
+        dev_rss_error,
+        lag,
+    })
+}
+
+/// A row of the report: `ours` against `raw` and their ratio (0 without a raw rate).
+fn row(what: &str, ours: f64, unit: &str, baseline: &str, raw: f64, target: &str) -> Row {
+    Row {
         what: what.into(),
         ours,
         unit: unit.into(),
@@ -549,479 +561,646 @@ pub async fn run(
         raw,
         ratio: if raw > 0.0 { ours / raw } else { 0.0 },
         target: target.into(),
-    };
-
-    // SHA-256 linking.
-    progress("hashing");
-    let t0 = Instant::now();
-    let mut tip = votechain_core::chain::Tip::genesis("bench", 0);
-    let n_hash = 200_000u64;
-    for i in 0..n_hash {
-        let v = votechain_core::chain::VoteFields {
-            election_id: "bench",
-            chain: 0,
-            seq: i + 1,
-            vote_id: "be4c0000-0000-4000-8000-000000000000",
-            candidate_id: "a",
-            region_id: "n",
-            cast_at_ms: 0,
-        };
-        tip = votechain_core::chain::link(&tip, &v).expect("in order");
     }
-    let link_rate = n_hash as f64 / t0.elapsed().as_secs_f64();
+}
 
-    // Raw DynamoDB transactions.
-    progress("raw TransactWriteItems");
-    // Into a table without a stream, on a fresh DynamoDB Local: the plain ceiling. The
-    // like-for-like baseline (a table with a stream, as the ledger has) is measured just
-    // before the ChainWriter.
-    let raw_tx_1 = raw_transact(&db, &format!("{table}-results"), 1, 4.0, Shape::Plain).await?;
-    let raw_tx_8 = raw_transact(
-        &db,
-        &format!("{table}-results"),
-        partitions as usize,
-        4.0,
-        Shape::Plain,
-    )
-    .await?;
+/// What every measure shares: the backends, the config naming them, the rows so far.
+/// Fields drop in this order; the DynamoDB Local started for the run goes last.
+struct Bench<P> {
+    progress: P,
+    /// Votes per measure (`--votes`).
+    votes: u64,
+    rows: Vec<Row>,
+    ledger: Ledger,
+    db: aws_sdk_dynamodb::Client,
+    cfg: Config,
+    /// The ledger table; the other tables are named after it.
+    table: String,
+    /// Partitions of the Kafka topics: the concurrency of the raw transactions.
+    partitions: u32,
+    kafka: EmbeddedKafka,
+    /// `--dynamodb-endpoint` was given: every measure shares that DynamoDB Local.
+    external: bool,
+    _local: Option<DynamoDbLocal>,
+}
 
-    // Ingest over HTTP (max rate, 64 concurrent clients).
-    progress("ingest over HTTP");
-    let metrics = votechain::metrics::install();
-    let node = Node::start(cfg.clone()).await?;
-    let url = format!("http://{}/v1/elections/bench-8/votes", node.http_addr);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()?;
-    let lat = Arc::new(std::sync::Mutex::new(hdrhistogram::Histogram::<u64>::new(
-        3,
-    )?));
-    let blast = |url: String, n: u64, conc: u64, pace: Option<Duration>, offset: u64| {
-        let (http, lat) = (http.clone(), lat.clone());
-        async move {
-            let t0 = Instant::now();
-            let next = Arc::new(AtomicU64::new(0));
-            let tasks: Vec<_> = (0..conc)
-                .map(|_| {
-                    let (http, url, lat, next) = (http.clone(), url.clone(), lat.clone(), next.clone());
-                    tokio::spawn(async move {
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i >= n {
-                                break;
-                            }
-                            let ev = event("bench-8", 8, offset + i);
-                            let body = serde_json::json!({"vote_id": ev.vote_id, "candidate_id": ev.candidate_id, "region_id": ev.region_id});
-                            let s = Instant::now();
-                            loop {
-                                match http.post(&url).bearer_auth("bench-key").json(&body).send().await {
-                                    Ok(r) if r.status() == 202 => break,
-                                    _ => tokio::time::sleep(Duration::from_millis(10)).await,
-                                }
-                            }
-                            let _ = lat.lock().unwrap_or_else(|e| e.into_inner()).record(s.elapsed().as_micros() as u64);
-                            if let Some(p) = pace {
-                                tokio::time::sleep(p.saturating_sub(s.elapsed())).await;
-                            }
-                        }
-                    })
-                })
-                .collect();
-            for t in tasks {
-                let _ = t.await;
+/// Raw `TransactWriteItems` of 99 plain puts into a table without a stream, items/s.
+#[derive(Clone, Copy)]
+struct PlainTx {
+    serial: f64,
+    /// One caller per partition (8).
+    concurrent: f64,
+}
+
+/// What the ingest measure found, for the measures after it.
+struct Ingest {
+    /// The process's metrics, installed by the ingest measure.
+    metrics: PrometheusHandle,
+    /// Votes/s over HTTP at full speed.
+    rate: f64,
+    /// Mean votes per Kafka transaction of ingest during that measure.
+    mean_batch: f64,
+    /// p99 latency at half of `rate`, in ms.
+    p99_half_ms: f64,
+    /// Votes/s of the same client against the HTTP floor.
+    http_floor_rate: f64,
+    /// Votes the measure put in the log: warm-up, full speed, half peak (the floor none).
+    logged: u64,
+}
+
+/// The votes topic as the ChainWriter measure found it, for the measures that read it back.
+struct Log {
+    /// The client that read the high watermarks, kept for later reads of them.
+    meta: Arc<StreamConsumer>,
+    /// High watermarks when the ChainWriter measure started.
+    hw: BTreeMap<i32, i64>,
+    /// Their sum.
+    total: i64,
+}
+
+impl<P: Fn(&str)> Bench<P> {
+    /// Starts DynamoDB Local (unless `dynamodb_endpoint`) and a Kafka mock cluster of 8
+    /// partitions, and creates the bench's tables.
+    async fn start(
+        votes: u64,
+        dynamodb_endpoint: Option<String>,
+        progress: P,
+    ) -> Result<Bench<P>, BenchError> {
+        let external = dynamodb_endpoint.is_some();
+        let (ddb, local) = match dynamodb_endpoint {
+            Some(e) => (e, None),
+            None => {
+                let d = DynamoDbLocal::start_on_free_port().await?;
+                (d.endpoint.clone(), Some(d))
             }
-            n as f64 / t0.elapsed().as_secs_f64()
+        };
+        let partitions = 8;
+        let kcfg = votechain::config::KafkaConfig {
+            embedded: true,
+            partitions,
+            replication_factor: 1,
+            embedded_brokers: 1,
+            ..Default::default()
+        };
+        let kafka = EmbeddedKafka::start(&kcfg)?;
+        let table = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let cfg = config(&ddb, &kafka.bootstrap_servers(), &table, partitions)?;
+        let db = dynamo::client(&cfg.dynamodb).await;
+        tables::ensure_all(&db, &cfg.dynamodb).await?;
+        let ledger = Ledger::new(db.clone(), table.clone());
+        Ok(Bench {
+            progress,
+            votes,
+            rows: vec![],
+            ledger,
+            db,
+            cfg,
+            table,
+            partitions,
+            kafka,
+            external,
+            _local: local,
+        })
+    }
+
+    /// SHA-256 linking in memory (`link()` of 200,000 votes), votes/s: verify's row compares
+    /// with it.
+    fn hashing(&self) -> f64 {
+        (self.progress)("hashing");
+        let t0 = Instant::now();
+        let mut tip = votechain_core::chain::Tip::genesis("bench", 0);
+        let n_hash = 200_000u64;
+        for i in 0..n_hash {
+            let v = votechain_core::chain::VoteFields {
+                election_id: "bench",
+                chain: 0,
+                seq: i + 1,
+                vote_id: "be4c0000-0000-4000-8000-000000000000",
+                candidate_id: "a",
+                region_id: "n",
+                cast_at_ms: 0,
+            };
+            tip = votechain_core::chain::link(&tip, &v).expect("in order");
         }
-    };
-    // Warm up (64 connections, the producer's first transactions), then a longer run than
-    // the other measures: at ~15k votes/s, `votes` alone lasts a fraction of a second.
-    blast(url.clone(), WARMUP, 64, None, 25_000_000).await;
-    let (tx0, votes0) = (
-        metric_sum(&metrics, "votechain_ingest_batch_votes_count"),
-        metric_sum(&metrics, "votechain_ingest_batch_votes_sum"),
-    );
-    let ingest_rate = blast(url.clone(), INGEST_FACTOR * votes, 64, None, 0).await;
-    let batches = metric_sum(&metrics, "votechain_ingest_batch_votes_count") - tx0;
-    let mean_batch = if batches > 0.0 {
-        (metric_sum(&metrics, "votechain_ingest_batch_votes_sum") - votes0) / batches
-    } else {
-        1.0
-    };
-    // p99 at half of peak: 32 clients paced to half the peak rate in total.
-    lat.lock().unwrap_or_else(|e| e.into_inner()).reset();
-    let half = (ingest_rate / 2.0).max(1.0);
-    let pace = Duration::from_secs_f64(32.0 / half);
-    blast(url.clone(), votes / 2, 32, Some(pace), 20_000_000).await;
-    let p99_half = lat
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .value_at_quantile(0.99) as f64
-        / 1000.0;
-    node.shutdown().await;
-    // The HTTP floor: the same client against a handler that parses the same body and
-    // answers 202 at once (no auth, validation, Kafka): what HTTP alone costs here.
-    let floor = http_floor().await?;
-    let http_floor_rate = blast(
-        format!("http://{}/v1/elections/bench-8/votes", floor.0),
-        votes,
-        64,
-        None,
-        40_000_000,
-    )
-    .await;
-    floor.1.abort();
+        n_hash as f64 / t0.elapsed().as_secs_f64()
+    }
 
-    // Raw transactional produce: at ingest's configured batch size, and at the batch size
-    // ingest actually reached above (its batches hold what arrived during one transaction).
-    progress("raw transactional produce");
-    let raw_produce = produce(
-        &cfg,
-        "bench-1",
-        1,
-        10_000_000,
-        INGEST_FACTOR * votes,
-        cfg.ingest.batch_max,
-    )
-    .await?;
-    let equal_batch = mean_batch.round().max(1.0) as usize;
-    let raw_produce_equal = produce(
-        &cfg,
-        "bench-1",
-        1,
-        15_000_000,
-        INGEST_FACTOR * votes,
-        equal_batch,
-    )
-    .await?;
-    // Those events are real votes of bench-1: the writer below will chain them too.
-    rows.push(row(
-        "ingest (HTTP, votes/s)",
-        ingest_rate,
-        "votes/s",
-        &format!("transactional produce, same batch size ({equal_batch} votes, ingest's mean)"),
-        raw_produce_equal,
-        ">= 0.5",
-    ));
-    rows.push(row(
-        "ingest (HTTP, votes/s)",
-        ingest_rate,
-        "votes/s",
-        &format!(
-            "transactional produce, batch_max ({})",
-            cfg.ingest.batch_max
-        ),
-        raw_produce,
-        "-",
-    ));
-    rows.push(row(
-        "ingest (HTTP, votes/s)",
-        ingest_rate,
-        "votes/s",
-        "HTTP floor: same client, handler parses the body and answers 202",
-        http_floor_rate,
-        "-",
-    ));
+    /// Raw `TransactWriteItems` into a table without a stream, serial and 8 at once: the
+    /// plain ceiling the ChainWriter's rows also compare with.
+    async fn raw_transact_plain(&self) -> Result<PlainTx, BenchError> {
+        (self.progress)("raw TransactWriteItems");
+        // Into a table without a stream, on a fresh DynamoDB Local: the plain ceiling. The
+        // like-for-like baseline (a table with a stream, as the ledger has) is measured just
+        // before the ChainWriter.
+        let table = format!("{}-results", self.table);
+        let serial = raw_transact(&self.db, &table, 1, 4.0, Shape::Plain).await?;
+        let conc = self.partitions as usize;
+        let concurrent = raw_transact(&self.db, &table, conc, 4.0, Shape::Plain).await?;
+        Ok(PlainTx { serial, concurrent })
+    }
 
-    // The like-for-like baseline: the same puts into a table with the ledger's key schema and
-    // NEW_IMAGE stream (DynamoDB Local writes a stream record per item on its one SQLite
-    // thread). On DynamoDB Local it needs an instance of its own: a stream's writes slow
-    // down in proportion to the records of every stream written before it (10x after 9k),
-    // so whichever of baseline and ledger went second would be crippled. Its instance is
-    // first warmed like this one (plain-table transactions), so that it is no colder. With
-    // --dynamodb-endpoint it shares that endpoint (the CLI help says what that costs).
-    progress("raw TransactWriteItems into a streamed table");
-    let raw_tx_8_streamed = {
+    /// Ingest over HTTP at full speed (64 clients, after a warm-up), its p99 latency at half
+    /// that peak, and the HTTP floor; the raw produce it is compared with comes next.
+    async fn ingest(&self) -> Result<Ingest, BenchError> {
+        (self.progress)("ingest over HTTP");
+        let metrics = votechain::metrics::install();
+        let node = Node::start(self.cfg.clone()).await?;
+        let url = format!("http://{}/v1/elections/bench-8/votes", node.http_addr);
+        let voters = Voters::new()?;
+        // Warm up (64 connections, the producer's first transactions), then a longer run than
+        // the other measures: at ~15k votes/s, `votes` alone lasts a fraction of a second.
+        voters
+            .blast(url.clone(), WARMUP, 64, None, 25_000_000)
+            .await;
+        let (tx0, votes0) = (
+            metric_sum(&metrics, "votechain_ingest_batch_votes_count"),
+            metric_sum(&metrics, "votechain_ingest_batch_votes_sum"),
+        );
+        let full = INGEST_FACTOR * self.votes;
+        let rate = voters.blast(url.clone(), full, 64, None, 0).await;
+        let batches = metric_sum(&metrics, "votechain_ingest_batch_votes_count") - tx0;
+        let mean_batch = if batches > 0.0 {
+            (metric_sum(&metrics, "votechain_ingest_batch_votes_sum") - votes0) / batches
+        } else {
+            1.0
+        };
+        let half = self.votes / 2;
+        let p99_half_ms = voters.p99_at_half_peak(url, rate, half).await;
+        node.shutdown().await;
+        let http_floor_rate = voters.floor_rate(self.votes).await?;
+        Ok(Ingest {
+            metrics,
+            rate,
+            mean_batch,
+            p99_half_ms,
+            http_floor_rate,
+            logged: WARMUP + full + half,
+        })
+    }
+
+    /// Raw transactional produce of ingest's vote count at ingest's batch_max and at the mean
+    /// batch ingest reached: ingest's rows, with the HTTP floor. Returns the votes it logged.
+    async fn raw_produce(&mut self, ingest: &Ingest) -> Result<u64, BenchError> {
+        // At ingest's configured batch size, and at the batch size ingest actually reached
+        // (its batches hold what arrived during one transaction).
+        (self.progress)("raw transactional produce");
+        let (cfg, n) = (&self.cfg, INGEST_FACTOR * self.votes);
+        let raw_produce = produce(cfg, "bench-1", 1, 10_000_000, n, cfg.ingest.batch_max).await?;
+        let equal_batch = ingest.mean_batch.round().max(1.0) as usize;
+        let raw_produce_equal = produce(cfg, "bench-1", 1, 15_000_000, n, equal_batch).await?;
+        // Those events are real votes of bench-1: the writer below will chain them too.
+        let what = "ingest (HTTP, votes/s)";
+        self.rows.push(row(
+            what,
+            ingest.rate,
+            "votes/s",
+            &format!("transactional produce, same batch size ({equal_batch} votes, ingest's mean)"),
+            raw_produce_equal,
+            ">= 0.5",
+        ));
+        self.rows.push(row(
+            what,
+            ingest.rate,
+            "votes/s",
+            &format!(
+                "transactional produce, batch_max ({})",
+                cfg.ingest.batch_max
+            ),
+            raw_produce,
+            "-",
+        ));
+        self.rows.push(row(
+            what,
+            ingest.rate,
+            "votes/s",
+            "HTTP floor: same client, handler parses the body and answers 202",
+            ingest.http_floor_rate,
+            "-",
+        ));
+        Ok(2 * n)
+    }
+
+    /// Raw `TransactWriteItems` of the ledger's own items, 8 at once, into a table with the
+    /// ledger's stream: the ChainWriter's like-for-like baseline, items/s.
+    async fn raw_transact_streamed(&self) -> Result<f64, BenchError> {
+        // The same puts into a table with the ledger's key schema and NEW_IMAGE stream
+        // (DynamoDB Local writes a stream record per item on its one SQLite thread). On
+        // DynamoDB Local it needs an instance of its own: a stream's writes slow down in
+        // proportion to the records of every stream written before it (10x after 9k), so
+        // whichever of baseline and ledger went second would be crippled. Its instance is
+        // first warmed like this one (plain-table transactions), so that it is no colder.
+        // With --dynamodb-endpoint it shares that endpoint (the CLI help says what that costs).
+        (self.progress)("raw TransactWriteItems into a streamed table");
+        let (table, conc) = (&self.table, self.partitions as usize);
         let _own;
-        let db2 = if external {
-            db.clone()
+        let db2 = if self.external {
+            self.db.clone()
         } else {
             let d = DynamoDbLocal::start_on_free_port().await?;
             let c = dynamo::client(&votechain::config::DynamoConfig {
                 endpoint: Some(d.endpoint.clone()),
-                ..cfg.dynamodb.clone()
+                ..self.cfg.dynamodb.clone()
             })
             .await;
             _own = d;
             tables::ensure_results_table(&c, &format!("{table}-warm")).await?;
-            raw_transact(
-                &c,
-                &format!("{table}-warm"),
-                partitions as usize,
-                4.0,
-                Shape::Plain,
-            )
-            .await?;
+            raw_transact(&c, &format!("{table}-warm"), conc, 4.0, Shape::Plain).await?;
             c
         };
         tables::ensure_ledger_table(&db2, &format!("{table}-rawstream")).await?;
         raw_transact(
             &db2,
             &format!("{table}-rawstream"),
-            partitions as usize,
+            conc,
             8.0,
             Shape::Ledger,
         )
-        .await?
-    };
-    // ChainWriter: everything in the log so far.
-    progress("ChainWriter");
-    let c2 =
-        Arc::new(kafka::base_config(&cfg.kafka).create::<rdkafka::consumer::StreamConsumer>()?);
-    let hw = votechain::replay::high_watermarks(&c2, &cfg.kafka.votes_topic).await?;
-    let total: i64 = hw.values().sum();
-    let in_log = 3 * INGEST_FACTOR * votes + WARMUP + votes / 2;
-    const BATCH_SERIES: [&str; 3] = [
-        "votechain_writer_batch_votes_sum",
-        "votechain_writer_batch_votes_count",
-        "votechain_writer_batch_duration_seconds_sum",
-    ];
-    let before = BATCH_SERIES.map(|m| metric_sum(&metrics, m));
-    let cw = writer_rate(&cfg, &ledger, total, in_log).await?;
-    let [votes_sum, batches, secs_sum] = BATCH_SERIES.map(|m| metric_sum(&metrics, m));
-    let batches = (batches - before[1]).max(1.0);
-    let writer_batch = (
-        (votes_sum - before[0]) / batches,
-        (secs_sum - before[2]) / batches,
-    );
-    rows.push(row("ChainWriter (items/s, 2 items a vote)", cw * 2.0, "items/s", "TransactWriteItems x99 at equal concurrency (8): the ledger's own items (votes, markers) into a table with its stream (own DynamoDB Local)", raw_tx_8_streamed, ">= 0.8"));
-    rows.push(row("ChainWriter (items/s, 2 items a vote)", cw * 2.0, "items/s", "TransactWriteItems x99 at equal concurrency (8): 200-byte plain items, table without a stream, measured first", raw_tx_8, "-"));
-    rows.push(row(
-        "ChainWriter (votes/s)",
-        cw,
-        "votes/s",
-        "TransactWriteItems x99 serial, items/s",
-        raw_tx_1,
-        "-",
-    ));
-
-    // Projector: all of it, from a cold start.
-    progress("projector");
-    let mut pc = cfg.clone();
-    pc.roles = [votechain::config::Role::Projector].into();
-    let chained: u64 = {
-        let mut s = 0;
-        for e in cfg.registry().iter() {
-            for c in 0..e.chains {
-                s += ledger.tip(&e.id, c, e.chains).await?.seq;
-            }
-        }
-        s
-    };
-    let t0 = Instant::now();
-    let pnode = Node::start(pc).await?;
-    let mut first = None;
-    loop {
-        let mut sum = 0;
-        for e in cfg.registry().iter() {
-            sum += votechain::projector::results::read(
-                &db,
-                &cfg.dynamodb.results_table,
-                &cfg.registry(),
-                &e.id,
-                false,
-            )
-            .await?
-            .total;
-        }
-        if sum > 0 && first.is_none() {
-            first = Some(Instant::now());
-        }
-        if sum >= chained || t0.elapsed() > Duration::from_secs(600) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        .await
     }
-    let proj_rate = chained as f64
-        / first
-            .map(|f| f.elapsed().as_secs_f64())
-            .unwrap_or(f64::INFINITY);
-    pnode.shutdown().await;
-    // Raw Streams read of the same stream.
-    let streams = dynamo::streams_client(&cfg.dynamodb).await;
-    let arn = votechain::projector::stream::stream_arn(&db, &table).await?;
-    let t0 = Instant::now();
-    let mut recs = 0u64;
-    for s in votechain::projector::stream::list_shards(&streams, &arn).await? {
-        let mut it = votechain::projector::stream::iterator(
-            &streams,
-            &arn,
-            &s.id,
-            votechain::projector::lease::TRIM_HORIZON,
-        )
-        .await?;
-        while let Some(i) = it {
-            let (r, next) = votechain::projector::stream::records(&streams, &i, 1000).await?;
-            if r.is_empty() {
+
+    /// ChainWriter draining the whole log (`in_log` votes) against raw `TransactWriteItems`
+    /// (`streamed`, then `plain`). Returns the log it found and its mean batch.
+    async fn chain_writer(
+        &mut self,
+        metrics: &PrometheusHandle,
+        in_log: u64,
+        plain: PlainTx,
+        streamed: f64,
+    ) -> Result<(Log, (f64, f64)), BenchError> {
+        (self.progress)("ChainWriter");
+        let meta = Arc::new(kafka::base_config(&self.cfg.kafka).create::<StreamConsumer>()?);
+        let hw = votechain::replay::high_watermarks(&meta, &self.cfg.kafka.votes_topic).await?;
+        let total: i64 = hw.values().sum();
+        const BATCH_SERIES: [&str; 3] = [
+            "votechain_writer_batch_votes_sum",
+            "votechain_writer_batch_votes_count",
+            "votechain_writer_batch_duration_seconds_sum",
+        ];
+        let before = BATCH_SERIES.map(|m| metric_sum(metrics, m));
+        let cw = writer_rate(&self.cfg, &self.ledger, total, in_log).await?;
+        let [votes_sum, batches, secs_sum] = BATCH_SERIES.map(|m| metric_sum(metrics, m));
+        let batches = (batches - before[1]).max(1.0);
+        let writer_batch = (
+            (votes_sum - before[0]) / batches,
+            (secs_sum - before[2]) / batches,
+        );
+        self.rows.push(row("ChainWriter (items/s, 2 items a vote)", cw * 2.0, "items/s", "TransactWriteItems x99 at equal concurrency (8): the ledger's own items (votes, markers) into a table with its stream (own DynamoDB Local)", streamed, ">= 0.8"));
+        self.rows.push(row("ChainWriter (items/s, 2 items a vote)", cw * 2.0, "items/s", "TransactWriteItems x99 at equal concurrency (8): 200-byte plain items, table without a stream, measured first", plain.concurrent, "-"));
+        self.rows.push(row(
+            "ChainWriter (votes/s)",
+            cw,
+            "votes/s",
+            "TransactWriteItems x99 serial, items/s",
+            plain.serial,
+            "-",
+        ));
+        Ok((Log { meta, hw, total }, writer_batch))
+    }
+
+    /// Projector over the whole ledger from a cold start, in stream records/s, against raw
+    /// GetRecords of the same stream.
+    async fn projector(&mut self) -> Result<(), BenchError> {
+        (self.progress)("projector");
+        let (proj_rate, chained) = self.projector_rate().await?;
+        let (raw_streams, recs) = self.raw_streams().await?;
+        // Each vote is 3 stream records (vote, marker, checkpoint update per batch, roughly).
+        self.rows.push(row(
+            "projector (stream records/s)",
+            proj_rate * recs as f64 / chained.max(1) as f64,
+            "records/s",
+            "raw GetRecords of the same stream",
+            raw_streams,
+            "-",
+        ));
+        Ok(())
+    }
+
+    /// Votes/s a projector node counts from its first count until every chained vote is
+    /// counted, and how many votes were chained.
+    async fn projector_rate(&self) -> Result<(f64, u64), BenchError> {
+        let cfg = &self.cfg;
+        let mut pc = cfg.clone();
+        pc.roles = [votechain::config::Role::Projector].into();
+        let chained: u64 = {
+            let mut s = 0;
+            for e in cfg.registry().iter() {
+                for c in 0..e.chains {
+                    s += self.ledger.tip(&e.id, c, e.chains).await?.seq;
+                }
+            }
+            s
+        };
+        let t0 = Instant::now();
+        let pnode = Node::start(pc).await?;
+        let mut first = None;
+        loop {
+            let mut sum = 0;
+            for e in cfg.registry().iter() {
+                sum += votechain::projector::results::read(
+                    &self.db,
+                    &cfg.dynamodb.results_table,
+                    &cfg.registry(),
+                    &e.id,
+                    false,
+                )
+                .await?
+                .total;
+            }
+            if sum > 0 && first.is_none() {
+                first = Some(Instant::now());
+            }
+            if sum >= chained || t0.elapsed() > Duration::from_secs(600) {
                 break;
             }
-            recs += r.len() as u64;
-            it = next;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let proj_rate = chained as f64
+            / first
+                .map(|f| f.elapsed().as_secs_f64())
+                .unwrap_or(f64::INFINITY);
+        pnode.shutdown().await;
+        Ok((proj_rate, chained))
     }
-    let raw_streams = recs as f64 / t0.elapsed().as_secs_f64();
-    // Each vote is 3 stream records (vote, marker, checkpoint update per batch, roughly).
-    rows.push(row(
-        "projector (stream records/s)",
-        proj_rate * recs as f64 / chained.max(1) as f64,
-        "records/s",
-        "raw GetRecords of the same stream",
-        raw_streams,
-        "-",
-    ));
 
-    // Replay vs raw consume.
-    progress("replay");
-    let consumer = Arc::new(votechain::replay::consumer(&kafka::base_config(
-        &cfg.kafka,
-    ))?);
-    votechain::replay::assign(
-        &consumer,
-        &cfg.kafka.votes_topic,
-        hw.keys().copied(),
-        &Default::default(),
-    )?;
-    // Until the log is read: high watermarks count transaction markers too, which are never
-    // delivered, so stop after 2 s without a record and time up to the last one received.
-    let t0 = Instant::now();
-    let (mut raw_n, mut last) = (0u64, t0);
-    while raw_n < total as u64 {
-        match tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
-            Ok(Ok(_)) => {
-                raw_n += 1;
-                last = Instant::now();
+    /// Raw Streams read of the ledger's whole stream: records/s and records.
+    async fn raw_streams(&self) -> Result<(f64, u64), BenchError> {
+        let streams = dynamo::streams_client(&self.cfg.dynamodb).await;
+        let arn = votechain::projector::stream::stream_arn(&self.db, &self.table).await?;
+        let t0 = Instant::now();
+        let mut recs = 0u64;
+        for s in votechain::projector::stream::list_shards(&streams, &arn).await? {
+            let mut it = votechain::projector::stream::iterator(
+                &streams,
+                &arn,
+                &s.id,
+                votechain::projector::lease::TRIM_HORIZON,
+            )
+            .await?;
+            while let Some(i) = it {
+                let (r, next) = votechain::projector::stream::records(&streams, &i, 1000).await?;
+                if r.is_empty() {
+                    break;
+                }
+                recs += r.len() as u64;
+                it = next;
             }
-            _ => break,
         }
+        Ok((recs as f64 / t0.elapsed().as_secs_f64(), recs))
     }
-    let raw_consume = raw_n as f64 / last.duration_since(t0).as_secs_f64().max(1e-3);
-    let consumer = Arc::new(votechain::replay::consumer(&kafka::base_config(
-        &cfg.kafka,
-    ))?);
-    votechain::replay::assign(
-        &consumer,
-        &cfg.kafka.votes_topic,
-        hw.keys().copied(),
-        &Default::default(),
-    )?;
-    let mut engine = votechain::replay::ReplayEngine::new(cfg.registry(), &cfg.kafka.votes_topic);
-    let t0 = Instant::now();
-    votechain::replay::read_log(
-        &consumer,
-        &mut engine,
-        votechain::replay::Until::Offsets(&hw),
-        Duration::from_secs(30),
-        |_| {},
-        |_| {},
-    )
-    .await?;
-    let replay_rate = engine.records as f64 / t0.elapsed().as_secs_f64();
-    rows.push(row(
-        "replay (records/s)",
-        replay_rate,
-        "records/s",
-        "raw consume of the same log",
-        raw_consume,
-        ">= 0.8",
-    ));
 
-    // Verify vs raw reads of the same items.
-    progress("verify");
-    // Three rounds of raw read then verify, the best of each: DynamoDB Local's read speed
-    // swings by 2x between consecutive passes (GC, JIT), so a single pass of each compared
-    // noise; the first round also warms it for both alike.
-    let (mut raw_read, mut verify_rate) = (0.0f64, 0.0f64);
-    for _ in 0..3 {
+    /// Replay of `log` against a raw consume of it. Returns both consumers, still assigned.
+    async fn replay(&mut self, log: &Log) -> Result<[Arc<StreamConsumer>; 2], BenchError> {
+        (self.progress)("replay");
+        let (raw_consume, raw) = self.raw_consume(log).await?;
+        let (replay_rate, replayed) = self.replay_rate(log).await?;
+        self.rows.push(row(
+            "replay (records/s)",
+            replay_rate,
+            "records/s",
+            "raw consume of the same log",
+            raw_consume,
+            ">= 0.8",
+        ));
+        Ok([raw, replayed])
+    }
+
+    /// A replay consumer assigned to every partition of the votes topic from the beginning.
+    fn log_consumer(&self, log: &Log) -> Result<Arc<StreamConsumer>, BenchError> {
+        let consumer = Arc::new(votechain::replay::consumer(&kafka::base_config(
+            &self.cfg.kafka,
+        ))?);
+        votechain::replay::assign(
+            &consumer,
+            &self.cfg.kafka.votes_topic,
+            log.hw.keys().copied(),
+            &Default::default(),
+        )?;
+        Ok(consumer)
+    }
+
+    /// Records/s of a plain consume of `log`, and its consumer.
+    async fn raw_consume(&self, log: &Log) -> Result<(f64, Arc<StreamConsumer>), BenchError> {
+        let consumer = self.log_consumer(log)?;
+        // Until the log is read: high watermarks count transaction markers too, which are never
+        // delivered, so stop after 2 s without a record and time up to the last one received.
+        let t0 = Instant::now();
+        let (mut raw_n, mut last) = (0u64, t0);
+        while raw_n < log.total as u64 {
+            match tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
+                Ok(Ok(_)) => {
+                    raw_n += 1;
+                    last = Instant::now();
+                }
+                _ => break,
+            }
+        }
+        let rate = raw_n as f64 / last.duration_since(t0).as_secs_f64().max(1e-3);
+        Ok((rate, consumer))
+    }
+
+    /// Records/s of a replay of `log` up to its high watermarks, and its consumer.
+    async fn replay_rate(&self, log: &Log) -> Result<(f64, Arc<StreamConsumer>), BenchError> {
+        let consumer = self.log_consumer(log)?;
+        let topic = &self.cfg.kafka.votes_topic;
+        let mut engine = votechain::replay::ReplayEngine::new(self.cfg.registry(), topic);
+        let t0 = Instant::now();
+        votechain::replay::read_log(
+            &consumer,
+            &mut engine,
+            votechain::replay::Until::Offsets(&log.hw),
+            Duration::from_secs(30),
+            |_| {},
+            |_| {},
+        )
+        .await?;
+        Ok((engine.records as f64 / t0.elapsed().as_secs_f64(), consumer))
+    }
+
+    /// Verify of bench-1 against a raw consistent Query of the same items (the best of three
+    /// rounds each), then against raw SHA-256 linking (`link_rate`).
+    async fn verify(&mut self, link_rate: f64) -> Result<(), BenchError> {
+        (self.progress)("verify");
+        // Three rounds of raw read then verify, the best of each: DynamoDB Local's read speed
+        // swings by 2x between consecutive passes (GC, JIT), so a single pass of each compared
+        // noise; the first round also warms it for both alike.
+        let (mut raw_read, mut verify_rate) = (0.0f64, 0.0f64);
+        for _ in 0..3 {
+            raw_read = raw_read.max(self.raw_chain_read().await?);
+            let t0 = Instant::now();
+            let r = votechain::verify::verify_election(&self.ledger, "bench-1", 1).await?;
+            if !r.intact {
+                return Err(format!(
+                    "verify found the bench's own chain broken: {:?}",
+                    r.problems
+                )
+                .into());
+            }
+            verify_rate = verify_rate.max(r.votes as f64 / t0.elapsed().as_secs_f64());
+        }
+        self.rows.push(row(
+            "verify (votes/s)",
+            verify_rate,
+            "votes/s",
+            "raw consistent Query of the same items",
+            raw_read,
+            "~1 (read-bound)",
+        ));
+        self.rows.push(row(
+            "SHA-256 linking (votes/s)",
+            verify_rate,
+            "votes/s",
+            "raw link() in memory",
+            link_rate,
+            "<< 1: hashing is not the bound",
+        ));
+        Ok(())
+    }
+
+    /// Items/s of a consistent Query of bench-1's chain 0, page by page.
+    async fn raw_chain_read(&self) -> Result<f64, BenchError> {
         let t0 = Instant::now();
         let mut items = 0u64;
         let mut start = None;
         loop {
-            let (page, next) = ledger.chain_page("bench-1", 0, 1, start, true).await?;
+            let (page, next) = self.ledger.chain_page("bench-1", 0, 1, start, true).await?;
             items += page.len() as u64;
             match next {
                 Some(k) => start = Some(k),
                 None => break,
             }
         }
-        raw_read = raw_read.max(items as f64 / t0.elapsed().as_secs_f64());
-        let t0 = Instant::now();
-        let r = votechain::verify::verify_election(&ledger, "bench-1", 1).await?;
-        if !r.intact {
-            return Err(format!(
-                "verify found the bench's own chain broken: {:?}",
-                r.problems
-            )
-            .into());
+        Ok(items as f64 / t0.elapsed().as_secs_f64())
+    }
+
+    /// ChainWriter votes/s for elections of 1, 2, 4, 8 chains, `votes` each; the report
+    /// compares them with the streamed raw rate. `meta` reads the high watermarks.
+    async fn chains(&self, meta: &Arc<StreamConsumer>) -> Result<Vec<(u32, f64)>, BenchError> {
+        let (cfg, per) = (&self.cfg, self.votes);
+        let mut chains = vec![];
+        for c in [1u32, 2, 4, 8] {
+            (self.progress)(&format!("{c} chain(s)"));
+            let (election, from) = (format!("bench-{c}"), 30_000_000 + c as u64 * 1_000_000);
+            produce(cfg, &election, c, from, per, 256).await?;
+            let hw = votechain::replay::high_watermarks(meta, &cfg.kafka.votes_topic).await?;
+            let rate = writer_rate(cfg, &self.ledger, hw.values().sum(), per).await?;
+            chains.push((c, rate));
         }
-        verify_rate = verify_rate.max(r.votes as f64 / t0.elapsed().as_secs_f64());
-    }
-    rows.push(row(
-        "verify (votes/s)",
-        verify_rate,
-        "votes/s",
-        "raw consistent Query of the same items",
-        raw_read,
-        "~1 (read-bound)",
-    ));
-    rows.push(row(
-        "SHA-256 linking (votes/s)",
-        verify_rate,
-        "votes/s",
-        "raw link() in memory",
-        link_rate,
-        "<< 1: hashing is not the bound",
-    ));
-
-    // Chains: the same number of votes for elections of 1, 2, 4, 8 chains.
-    let mut chains = vec![];
-    let per = votes;
-    for c in [1u32, 2, 4, 8] {
-        progress(&format!("{c} chain(s)"));
-        produce(
-            &cfg,
-            &format!("bench-{c}"),
-            c,
-            30_000_000 + c as u64 * 1_000_000,
-            per,
-            256,
-        )
-        .await?;
-        let hw = votechain::replay::high_watermarks(&c2, &cfg.kafka.votes_topic).await?;
-        chains.push((c, writer_rate(&cfg, &ledger, hw.values().sum(), per).await?));
+        Ok(chains)
     }
 
-    // Projection lag at 80 % of the peak sustained write rate.
-    progress("projection lag at 80% of peak");
-    let lag = Some(projection_lag(&cfg, &ledger, &db, votes, lag_seconds).await?);
+    /// Projection lag at 80 % of the peak sustained write rate, for `secs` (see
+    /// [`projection_lag`]).
+    async fn lag(&self, secs: u64) -> Result<LagResult, BenchError> {
+        (self.progress)("projection lag at 80% of peak");
+        projection_lag(&self.cfg, &self.ledger, &self.db, self.votes, secs).await
+    }
 
-    // Peak RSS of a `votechain dev` process under load.
-    let mut dev_rss_error = None;
-    let dev_peak_rss_mb = match dev_binary {
-        Some(bin) => {
-            progress("peak RSS of votechain dev");
-            match dev_rss(&bin, votes).await {
-                Ok(mb) => Some(mb),
-                Err(e) => {
-                    progress(&format!("peak RSS not measured: {e}"));
-                    dev_rss_error = Some(e.to_string());
-                    None
-                }
+    /// Peak RSS of a `votechain dev` process under load, in MB (not measured without `bin`),
+    /// or why it could not be measured.
+    async fn peak_rss(&self, bin: Option<PathBuf>) -> (Option<f64>, Option<String>) {
+        let Some(bin) = bin else {
+            return (None, None);
+        };
+        (self.progress)("peak RSS of votechain dev");
+        match dev_rss(&bin, self.votes).await {
+            Ok(mb) => (Some(mb), None),
+            Err(e) => {
+                (self.progress)(&format!("peak RSS not measured: {e}"));
+                (None, Some(e.to_string()))
             }
         }
-        None => None,
-    };
-    drop(kafka);
-    Ok(BenchReport {
-        machine: machine(),
-        votes_per_measure: votes,
-        rows,
-        chains,
-        chains_raw_items_per_s: raw_tx_8_streamed,
-        dev_peak_rss_mb,
-        ingest_p99_ms_at_half_peak: Some(p99_half),
-        writer_batch,
-        dev_rss_error,
-        lag,
-    })
+    }
+}
+
+/// The HTTP clients of the ingest measures, recording each vote's latency until its 202.
+struct Voters {
+    http: reqwest::Client,
+    lat: Arc<std::sync::Mutex<hdrhistogram::Histogram<u64>>>,
+}
+
+impl Voters {
+    fn new() -> Result<Voters, BenchError> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()?;
+        let lat = Arc::new(std::sync::Mutex::new(hdrhistogram::Histogram::<u64>::new(
+            3,
+        )?));
+        Ok(Voters { http, lat })
+    }
+
+    /// Posts votes `offset..offset + n` of bench-8 to `url` from `conc` clients, each retried
+    /// until 202, each client paced to one vote per `pace` if given; votes/s.
+    async fn blast(
+        &self,
+        url: String,
+        n: u64,
+        conc: u64,
+        pace: Option<Duration>,
+        offset: u64,
+    ) -> f64 {
+        let t0 = Instant::now();
+        let next = Arc::new(AtomicU64::new(0));
+        let tasks: Vec<_> = (0..conc)
+            .map(|_| {
+                let (http, url, lat, next) = (
+                    self.http.clone(),
+                    url.clone(),
+                    self.lat.clone(),
+                    next.clone(),
+                );
+                tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        let ev = event("bench-8", 8, offset + i);
+                        let body = serde_json::json!({"vote_id": ev.vote_id, "candidate_id": ev.candidate_id, "region_id": ev.region_id});
+                        let s = Instant::now();
+                        loop {
+                            match http.post(&url).bearer_auth("bench-key").json(&body).send().await {
+                                Ok(r) if r.status() == 202 => break,
+                                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+                            }
+                        }
+                        let _ = lat.lock().unwrap_or_else(|e| e.into_inner()).record(s.elapsed().as_micros() as u64);
+                        if let Some(p) = pace {
+                            tokio::time::sleep(p.saturating_sub(s.elapsed())).await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        n as f64 / t0.elapsed().as_secs_f64()
+    }
+
+    /// p99 latency in ms of `n` votes at half of `peak`: 32 clients paced to half the peak
+    /// rate in total.
+    async fn p99_at_half_peak(&self, url: String, peak: f64, n: u64) -> f64 {
+        self.lat.lock().unwrap_or_else(|e| e.into_inner()).reset();
+        let half = (peak / 2.0).max(1.0);
+        let pace = Duration::from_secs_f64(32.0 / half);
+        self.blast(url, n, 32, Some(pace), 20_000_000).await;
+        self.lat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .value_at_quantile(0.99) as f64
+            / 1000.0
+    }
+
+    /// The HTTP floor: votes/s of the same client against a handler that parses the same
+    /// body and answers 202 at once (no auth, validation, Kafka): what HTTP alone costs here.
+    async fn floor_rate(&self, votes: u64) -> Result<f64, BenchError> {
+        let floor = http_floor().await?;
+        let url = format!("http://{}/v1/elections/bench-8/votes", floor.0);
+        let rate = self.blast(url, votes, 64, None, 40_000_000).await;
+        floor.1.abort();
+        Ok(rate)
+    }
 }
 
 /// Votes of the lag election in the ledger: the sum of its chain tips' seqs (consistent).

@@ -29,7 +29,12 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; benchmark with `cargo build --release --bins`");
     }
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    // As the operator typed it: `votechain bench ...` runs this binary (cmd/tool.rs).
+    let command = ["votechain".to_string()]
+        .into_iter()
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
     let bin = if a.no_dev_rss {
         None
     } else {
