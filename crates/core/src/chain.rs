@@ -10,6 +10,19 @@
 //!              || field(vote_id) || field(candidate_id) || field(region_id) || i64(cast_at_ms)
 //! hash(seq)     = SHA256( vote_data(seq) || prev_hash )
 //! ```
+//!
+//! The v2 chain (`contract-v2.md`, "Vote item and hash chain") sits next to v1, which stays
+//! verifiable: its genesis binds the election's manifest digest ([`crate::manifest`]) and
+//! every vote carries a secret 32-byte salt, so a receipt no longer reveals the choice.
+//! Vectors: `tests/data/v2-vectors.txt`.
+//!
+//! ```text
+//! genesis_v2(e, c) = SHA256( field("votechain/genesis/v2") || field(e) || u32(c) || manifest_digest )
+//! vote_data_v2     = field("votechain/vote/v2") || field(e) || u32(c) || u64(seq)
+//!                 || field(vote_id) || field(candidate_id) || field(region_id) || i64(cast_at_ms)
+//!                 || salt                                      -- the 32 raw bytes
+//! hash(seq)        = SHA256( vote_data_v2(seq) || prev_hash )
+//! ```
 
 use sha2::{Digest, Sha256};
 
@@ -18,6 +31,11 @@ pub type Hash = [u8; 32];
 
 const GENESIS_TAG: &[u8] = b"votechain/genesis/v1";
 const VOTE_TAG: &[u8] = b"votechain/vote/v1";
+const GENESIS_V2_TAG: &[u8] = b"votechain/genesis/v2";
+const VOTE_V2_TAG: &[u8] = b"votechain/vote/v2";
+
+/// A v2 vote's salt: 32 secret bytes, chosen by the voter or drawn by ingest.
+pub type Salt = [u8; 32];
 
 /// The fields of one vote that enter its hash, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +67,8 @@ impl Tip {
     }
 }
 
-fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
+/// `field(b)` = u32 length of `b` (big-endian) followed by `b`.
+pub(crate) fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
     // Identifiers are at most 64 bytes (validated at the edge); a u32 length is the contract.
     buf.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
     buf.extend_from_slice(bytes);
@@ -86,6 +105,40 @@ pub fn vote_hash(v: &VoteFields<'_>, prev_hash: &Hash) -> Hash {
     h.finalize().into()
 }
 
+/// `genesis_v2(election_id, chain)`: the `prev_hash` of `seq` 1 in a v2 chain. Binds the
+/// manifest the chain was cast under.
+pub fn genesis_v2(election_id: &str, chain: u32, manifest_digest: &Hash) -> Hash {
+    let mut buf = Vec::with_capacity(96);
+    field(&mut buf, GENESIS_V2_TAG);
+    field(&mut buf, election_id.as_bytes());
+    buf.extend_from_slice(&chain.to_be_bytes());
+    buf.extend_from_slice(manifest_digest);
+    Sha256::digest(&buf).into()
+}
+
+/// `vote_data_v2(seq)`: the canonical bytes of one v2 vote, the raw salt last.
+pub fn vote_data_v2(v: &VoteFields<'_>, salt: &Salt) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(192);
+    field(&mut buf, VOTE_V2_TAG);
+    field(&mut buf, v.election_id.as_bytes());
+    buf.extend_from_slice(&v.chain.to_be_bytes());
+    buf.extend_from_slice(&v.seq.to_be_bytes());
+    field(&mut buf, v.vote_id.as_bytes());
+    field(&mut buf, v.candidate_id.as_bytes());
+    field(&mut buf, v.region_id.as_bytes());
+    buf.extend_from_slice(&v.cast_at_ms.to_be_bytes());
+    buf.extend_from_slice(salt);
+    buf
+}
+
+/// v2 `hash(seq) = SHA256(vote_data_v2(seq) || prev_hash)`.
+pub fn vote_hash_v2(v: &VoteFields<'_>, salt: &Salt, prev_hash: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update(vote_data_v2(v, salt));
+    h.update(prev_hash);
+    h.finalize().into()
+}
+
 /// Links the vote onto `tip`: checks the vote's `seq` follows the tip and returns the new tip.
 /// Panics never; a wrong `seq` is a programming error reported as `None`.
 pub fn link(tip: &Tip, v: &VoteFields<'_>) -> Option<Tip> {
@@ -111,6 +164,12 @@ pub fn from_hex(s: &str) -> Option<Hash> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
+}
+
+/// Parses a salt: exactly 64 lowercase hex characters, as in the request body and the vote
+/// item; anything else is `None`.
+pub fn salt_from_hex(s: &str) -> Option<Salt> {
+    from_hex(s)
 }
 
 /// The stable chain of a vote: the first 8 bytes of SHA-256(vote_id), big-endian, mod `chains`.
@@ -167,6 +226,110 @@ mod tests {
             checked += 1;
         }
         assert_eq!(checked, 3, "all three vectors were checked");
+    }
+
+    const V2_VECTORS: &str = include_str!("../tests/data/v2-vectors.txt");
+
+    /// The header line (after `[name]`) and the body lines of one section of the v2 vectors.
+    fn v2_section(name: &str) -> (&'static str, Vec<&'static str>) {
+        let tag = format!("[{name}]");
+        let mut lines = V2_VECTORS.lines().skip_while(|l| !l.starts_with(&tag));
+        let header = lines.next().expect("section present")[tag.len()..].trim();
+        (header, lines.take_while(|l| !l.starts_with('[')).collect())
+    }
+
+    /// `key=value` pairs of one line.
+    fn pairs(line: &str) -> std::collections::HashMap<&str, &str> {
+        line.split_whitespace()
+            .filter_map(|p| p.split_once('='))
+            .collect()
+    }
+
+    /// Reproduces the v2 chain of the vectors byte for byte: genesis from the manifest digest,
+    /// then every vote's data, prev_hash and hash, each prev_hash the previous hash.
+    #[test]
+    fn contract_v2_chain_vectors_reproduce() {
+        let (_, manifest) = v2_section("manifest");
+        let digest_hex = manifest
+            .iter()
+            .find_map(|l| l.strip_prefix("manifest_digest "))
+            .unwrap()
+            .trim();
+        let digest = from_hex(digest_hex).unwrap();
+        let (header, body) = v2_section("chain");
+        let h = pairs(header);
+        let (election, chain) = (h["election_id"], h["chain"].parse::<u32>().unwrap());
+        let mut body = body.into_iter().filter(|l| !l.trim().is_empty());
+        let want_genesis = body.next().unwrap().strip_prefix("genesis_v2 ").unwrap();
+        let mut prev = genesis_v2(election, chain, &digest);
+        assert_eq!(to_hex(&prev), want_genesis, "genesis_v2");
+        let mut checked = 0u64;
+        while let Some(head) = body.next() {
+            let kv = pairs(head);
+            let v = VoteFields {
+                election_id: election,
+                chain,
+                seq: kv["seq"].parse().unwrap(),
+                vote_id: kv["vote_id"],
+                candidate_id: kv["candidate_id"],
+                region_id: kv["region_id"],
+                cast_at_ms: kv["cast_at_ms"].parse().unwrap(),
+            };
+            assert_eq!(v.seq, checked + 1, "seqs follow each other");
+            let salt = salt_from_hex(kv["salt"]).expect("salt is 64 lowercase hex");
+            let mut next = |key: &str| {
+                let l: Vec<&str> = body.next().unwrap().split_whitespace().collect();
+                assert_eq!(l[0], key);
+                l[1]
+            };
+            let (want_data, want_prev, want_hash) =
+                (next("vote_data"), next("prev_hash"), next("hash"));
+            let data = vote_data_v2(&v, &salt);
+            assert_eq!(hex::encode(&data), want_data, "vote_data seq {}", v.seq);
+            assert_eq!(to_hex(&prev), want_prev, "prev_hash seq {}", v.seq);
+            let hash = vote_hash_v2(&v, &salt, &prev);
+            assert_eq!(to_hex(&hash), want_hash, "hash seq {}", v.seq);
+            // The contract's definition, spelled out: SHA256(vote_data_v2 || prev_hash).
+            let mut h = Sha256::new();
+            h.update(&data);
+            h.update(prev);
+            assert_eq!(<Hash>::from(h.finalize()), hash);
+            prev = hash;
+            checked += 1;
+        }
+        assert_eq!(checked, 7, "all seven v2 votes were checked");
+    }
+
+    #[test]
+    fn v2_hash_binds_the_salt_and_the_manifest() {
+        let v = VoteFields {
+            election_id: "e",
+            chain: 0,
+            seq: 1,
+            vote_id: "x",
+            candidate_id: "a",
+            region_id: "r",
+            cast_at_ms: 0,
+        };
+        let g = genesis_v2("e", 0, &[0; 32]);
+        assert_ne!(g, genesis_v2("e", 0, &[1; 32]));
+        assert_ne!(g, genesis("e", 0));
+        assert_ne!(
+            vote_hash_v2(&v, &[0; 32], &g),
+            vote_hash_v2(&v, &[1; 32], &g)
+        );
+    }
+
+    #[test]
+    fn salt_from_hex_accepts_only_64_lowercase_hex() {
+        let s = "3261b4a8fbe54b47c0109b1cc71a9cb5baa4c7bc53e6f8436a7bd757a73a8d59";
+        assert_eq!(salt_from_hex(s).map(hex::encode), Some(s.to_string()));
+        assert_eq!(salt_from_hex(&s.to_uppercase()), None);
+        assert_eq!(salt_from_hex(&s.replacen('a', "A", 1)), None);
+        assert_eq!(salt_from_hex(&s[..62]), None);
+        assert_eq!(salt_from_hex(&format!("{s}00")), None);
+        assert_eq!(salt_from_hex(&s.replacen('a', "g", 1)), None);
+        assert_eq!(salt_from_hex(""), None);
     }
 
     #[test]

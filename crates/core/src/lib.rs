@@ -5,8 +5,9 @@
 //! (`votechain-verify`) builds on this crate alone and every rule here is unit-tested
 //! without spawning anything.
 //!
-//! - [`chain`]: the contract's hash chain; [`model`]: identifiers, events, the election
-//!   registry, the vote item and `accept_event`, the one acceptance rule;
+//! - [`chain`]: the contract's hash chain (v1 and v2); [`model`]: identifiers, events, the
+//!   election registry, the vote item and `accept_event`, the one acceptance rule;
+//! - [`manifest`]: the v2 election manifest, its validation and its digest;
 //! - [`linking`]: `plan_batch`, the one linking rule (writer, replay and recount share it);
 //! - [`verify`]: `ChainChecker`; [`export`]: the offline chain export format;
 //! - [`replay`], [`counts`], [`recount`]: deterministic replay and the three-way recount;
@@ -19,6 +20,7 @@ pub mod counts;
 pub mod export;
 pub mod lease;
 pub mod linking;
+pub mod manifest;
 pub mod millis;
 pub mod model;
 pub mod recount;
