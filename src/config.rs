@@ -370,12 +370,12 @@ impl Config {
         if self.dynamodb.ledger_table.len() < 3 {
             errs.push("dynamodb.ledger_table: must be at least 3 characters".into());
         }
-        if let Some(ep) = &self.dynamodb.endpoint {
-            if !(ep.starts_with("http://") || ep.starts_with("https://")) {
-                errs.push(format!(
-                    "dynamodb.endpoint: '{ep}' must start with http:// or https://"
-                ));
-            }
+        if let Some(ep) = &self.dynamodb.endpoint
+            && !(ep.starts_with("http://") || ep.starts_with("https://"))
+        {
+            errs.push(format!(
+                "dynamodb.endpoint: '{ep}' must start with http:// or https://"
+            ));
         }
         let i = &self.ingest;
         if self.runs(Role::Ingest) {

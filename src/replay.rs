@@ -123,11 +123,11 @@ pub async fn read_log(
             Ok(Ok(m)) => {
                 let (p, off) = (m.partition(), m.offset());
                 tracing::trace!(p, off, "replay record");
-                if let Until::Offsets(ends) = &until {
-                    if off >= ends.get(&p).copied().unwrap_or(i64::MAX) {
-                        positions.insert(p, off);
-                        continue; // beyond the cut: not ours to count this time
-                    }
+                if let Until::Offsets(ends) = &until
+                    && off >= ends.get(&p).copied().unwrap_or(i64::MAX)
+                {
+                    positions.insert(p, off);
+                    continue; // beyond the cut: not ours to count this time
                 }
                 pending.entry(p).or_default().push(Record {
                     offset: off,

@@ -375,13 +375,11 @@ impl ChainWriter {
                 Offset::Offset(plan.next_offset),
             )
             .is_ok()
-        {
-            if let Err(e) = st
+            && let Err(e) = st
                 .consumer
                 .commit(&tpl, rdkafka::consumer::CommitMode::Async)
-            {
-                tracing::debug!(error = %e, "group offset commit (informational) failed");
-            }
+        {
+            tracing::debug!(error = %e, "group offset commit (informational) failed");
         }
         Ok(true)
     }

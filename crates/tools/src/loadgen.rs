@@ -126,10 +126,9 @@ async fn totals(http: &reqwest::Client, url: &str, elections: &[Election]) -> u6
             .get(format!("{url}/v1/elections/{}/results", e.id))
             .send()
             .await
+            && let Ok(v) = r.json::<serde_json::Value>().await
         {
-            if let Ok(v) = r.json::<serde_json::Value>().await {
-                sum += v["total"].as_u64().unwrap_or(0);
-            }
+            sum += v["total"].as_u64().unwrap_or(0);
         }
     }
     sum

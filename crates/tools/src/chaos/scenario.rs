@@ -208,12 +208,12 @@ impl Scenario {
             }
         }
         for f in &s.faults {
-            if let Fault::ProcessKill { role, .. } = f {
-                if !s.processes.contains(role) {
-                    errs.push(format!(
-                        "process_kill of '{role}' needs '{role}' in processes"
-                    ));
-                }
+            if let Fault::ProcessKill { role, .. } = f
+                && !s.processes.contains(role)
+            {
+                errs.push(format!(
+                    "process_kill of '{role}' needs '{role}' in processes"
+                ));
             }
         }
         if errs.is_empty() {
