@@ -60,7 +60,8 @@ fn init_tracing() {
     });
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if std::env::var("VOTECHAIN_LOG_FORMAT").as_deref() == Ok("json") {
         b.json().init()
     } else {

@@ -24,6 +24,7 @@ pub const WRITER_RECORDS: &str = "votechain_writer_records_consumed_total";
 pub const WRITER_VOTES_CHAINED: &str = "votechain_writer_votes_chained_total";
 pub const WRITER_DUPLICATES: &str = "votechain_writer_duplicates_total";
 pub const WRITER_DEAD_LETTERS: &str = "votechain_writer_dead_letters_total";
+pub const WRITER_CONFLICTS: &str = "votechain_writer_conflicts_total";
 pub const WRITER_BATCH_SECONDS: &str = "votechain_writer_batch_duration_seconds";
 pub const WRITER_BATCH_VOTES: &str = "votechain_writer_batch_votes";
 pub const WRITER_FENCED: &str = "votechain_writer_fenced_total";
@@ -171,6 +172,10 @@ fn describe() {
     describe_counter!(
         WRITER_DEAD_LETTERS,
         "Records sent to the dead-letter topic, by reason."
+    );
+    describe_counter!(
+        WRITER_CONFLICTS,
+        "Records whose vote_id was already chained with another choice (a conflicting ballot); dead-lettered, never counted."
     );
     describe_histogram!(
         WRITER_BATCH_SECONDS,

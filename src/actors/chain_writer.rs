@@ -19,6 +19,7 @@
 //! `votechain_writer_checkpoint_offset{partition}`, `votechain_chain_tip_seq{election,chain}`.
 
 use crate::dynamo::ErrorClass;
+use crate::dynamo::items;
 use crate::dynamo::ledger::{AppendOutcome, Ledger, LedgerError};
 use crate::metrics as m;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -31,7 +32,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use votechain_core::chain::Tip;
 use votechain_core::linking::{
-    Cancelled, ChainKey, Plan, RecentIds, Record, plan_batch, read_cancellation, request_token,
+    Cancelled, ChainKey, Chained, Plan, RecentIds, Record, contested, plan_batch,
+    read_cancellation, request_token,
 };
 use votechain_core::model::{Invalid, Registry, VoteEvent, accept_event};
 
@@ -255,10 +257,10 @@ impl ChainWriter {
         let first = batch[0].offset;
         let last = batch[batch.len() - 1].offset;
         let mut accepted = Vec::with_capacity(batch.len());
-        for r in batch {
+        for r in &batch {
             match accept_event(&self.ctx.registry, &r.payload) {
                 Ok(ev) => accepted.push((r.offset, ev)),
-                Err(why) => self.dead_letter(&r, &why).await,
+                Err(why) => self.dead_letter(r, &why).await,
             }
         }
         // Tips of chains this incarnation has not touched yet, read consistently.
@@ -279,14 +281,33 @@ impl ChainWriter {
         // Optimistic: no read before the write. Duplicates this writer chained recently are
         // skipped from memory; any other one fails its marker's condition, and only then do
         // we read the markers (consistently) and plan again. One round trip in the common case.
-        let mut already: HashSet<(String, String)> = accepted
+        let mut already: Chained = accepted
             .iter()
-            .filter(|(_, e)| st.recent.contains(&e.election_id, &e.vote_id))
-            .map(|(_, e)| (e.election_id.clone(), e.vote_id.clone()))
+            .filter_map(|(_, e)| {
+                let choice = st.recent.get(&e.election_id, &e.vote_id)?;
+                Some(((e.election_id.clone(), e.vote_id.clone()), Some(choice)))
+            })
             .collect();
+        // A vote_id sent with two choices in this batch: learn first whether it was chained
+        // before, so that every conflict a plan declares is final (see `linking::contested`).
+        let contested = contested(&accepted, &already);
+        if !contested.is_empty() {
+            let found = self
+                .retry("check contested vote_id markers", || {
+                    self.ctx.ledger.chained_vote_ids(&contested)
+                })
+                .await?;
+            already.extend(found);
+        }
+        // Conflicts are dead-lettered before the transaction that moves the checkpoint past
+        // them, once per offset even when the batch is planned again.
+        let mut conflicted: HashSet<i64> = HashSet::new();
         let mut attempt = 0u32;
         let plan = loop {
             let plan = self.plan(st, &accepted, &already, last);
+            for off in plan.conflicts.iter().filter(|o| conflicted.insert(**o)) {
+                self.dead_letter_conflict(&batch, &accepted, *off).await;
+            }
             let token = request_token(
                 &st.writer_id,
                 self.partition,
@@ -357,7 +378,8 @@ impl ChainWriter {
         st.tips.extend(plan.tips);
         st.checkpoint = Some(plan.next_offset);
         for (v, _) in &plan.votes {
-            st.recent.insert(&v.election_id, &v.vote_id);
+            st.recent
+                .insert(&v.election_id, &v.vote_id, items::choice_of_item(v));
         }
         metrics::counter!(m::WRITER_VOTES_CHAINED).increment(plan.votes.len() as u64);
         metrics::counter!(m::WRITER_DUPLICATES).increment(plan.duplicates);
@@ -389,7 +411,7 @@ impl ChainWriter {
         &self,
         st: &ChainWriterState,
         accepted: &[(i64, VoteEvent)],
-        already: &HashSet<(String, String)>,
+        already: &Chained,
         last: i64,
     ) -> Plan {
         plan_batch(
@@ -403,11 +425,35 @@ impl ChainWriter {
         )
     }
 
+    /// Dead-letters the record at `offset` of the batch as a conflict (another ballot under
+    /// a chained vote_id), counted in `votechain_writer_conflicts_total`.
+    async fn dead_letter_conflict(
+        &self,
+        batch: &[Record],
+        accepted: &[(i64, VoteEvent)],
+        offset: i64,
+    ) {
+        let record = batch.iter().find(|r| r.offset == offset);
+        let event = accepted.iter().find(|(o, _)| *o == offset);
+        let (Some(r), Some((_, ev))) = (record, event) else {
+            return;
+        };
+        metrics::counter!(m::WRITER_CONFLICTS).increment(1);
+        self.dead_letter(r, &Invalid::Conflict(ev.vote_id.clone()))
+            .await;
+    }
+
     /// Sends an unacceptable record to the dead-letter topic and waits until it is stored;
     /// retries forever (never skips): the checkpoint must not pass a record that went nowhere.
     async fn dead_letter(&self, r: &Record, why: &Invalid) {
         metrics::counter!(m::WRITER_DEAD_LETTERS, "reason" => why.kind()).increment(1);
-        tracing::warn!(partition = self.partition, offset = r.offset, reason = %why, "dead-lettering record");
+        // The reason's kind only: its text may name a candidate or region (a choice).
+        tracing::warn!(
+            partition = self.partition,
+            offset = r.offset,
+            reason = why.kind(),
+            "dead-lettering record"
+        );
         let key = format!("{}/{}", self.partition, r.offset);
         let reason = why.to_string();
         let mut delay = self.ctx.retry_initial;

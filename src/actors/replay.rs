@@ -52,6 +52,8 @@ pub struct ReplayOutcome {
     pub records_read: u64,
     pub votes: u64,
     pub duplicates: u64,
+    /// Other ballots under chained vote_ids (the writer dead-lettered them).
+    pub conflicts: u64,
     pub invalid: u64,
     /// Per chain: the seq the rebuilt table reflects (projectors continue above it).
     pub thresholds: BTreeMap<u32, u64>,
@@ -284,6 +286,7 @@ impl Replay {
             records_read: engine.records,
             votes: tips.values().sum(),
             duplicates: engine.duplicates,
+            conflicts: engine.conflicts,
             invalid: engine.invalid,
             thresholds: tips,
             differences,

@@ -80,8 +80,14 @@ pub async fn run(a: Args) -> Result<ExitCode> {
 
 fn print(out: &ReplayOutcome) {
     println!(
-        "replayed {} records: {} votes of {} ({} duplicates, {} invalid skipped) into {}",
-        out.records_read, out.votes, out.election_id, out.duplicates, out.invalid, out.table
+        "replayed {} records: {} votes of {} ({} duplicates, {} conflicts, {} invalid skipped) into {}",
+        out.records_read,
+        out.votes,
+        out.election_id,
+        out.duplicates,
+        out.conflicts,
+        out.invalid,
+        out.table
     );
     if out.switched {
         println!(

@@ -4,7 +4,7 @@
 //! | item | pk | sk | written by |
 //! | --- | --- | --- | --- |
 //! | vote | `ELECTION#{e}` or `ELECTION#{e}#{chain}` | `VOTE#{seq:020}` | ChainWriter, create-only |
-//! | vote_id marker | `VOTEID#{e}#{vote_id}` | `VOTEID` | ChainWriter, create-only, same transaction as the vote |
+//! | vote_id marker | `VOTEID#{e}#{vote_id}` | `VOTEID` | ChainWriter, create-only, same transaction as the vote; `chain`, `seq`, `choice` (a digest, see `linking::Choice`) |
 //! | partition checkpoint | `CHECKPOINT#{topic}#{partition}` | `CHECKPOINT` | ChainWriter, conditional update |
 //!
 //! The marker makes a vote_id chain at most once per election (its `attribute_not_exists`
@@ -14,6 +14,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use votechain_core::chain::{self, Hash};
+use votechain_core::linking::{Choice, choice_of};
 pub use votechain_core::model::{VoteItem, chain_pk, vote_sk};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -68,8 +69,20 @@ pub fn marker_item(v: &VoteItem) -> Item {
         ("vote_id".into(), s(&v.vote_id)),
         ("chain".into(), n(v.chain)),
         ("seq".into(), n(v.seq)),
+        ("choice".into(), s(hex::encode(choice_of_item(v)))),
     ]);
     it
+}
+
+/// The [`Choice`] a vote item was chained with (kept on its marker).
+pub fn choice_of_item(v: &VoteItem) -> Choice {
+    choice_of(&v.election_id, &v.vote_id, &v.candidate_id, &v.region_id)
+}
+
+/// The choice recorded on a marker; `None` for a marker written before choices were kept.
+pub fn marker_choice(it: &Item) -> Option<Choice> {
+    let hex_text = it.get("choice")?.as_s().ok()?;
+    hex::decode(hex_text).ok()?.try_into().ok()
 }
 
 /// Why a stored item could not be read back.

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use std::collections::{HashMap, HashSet};
 use votechain_core::chain::Tip;
+use votechain_core::linking::Chained;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("DynamoDB {op} failed ({class:?}): {detail}")]
@@ -124,12 +125,10 @@ impl Ledger {
         }
     }
 
-    /// Which of these `(election_id, vote_id)` pairs already have a marker (consistent reads).
-    pub async fn chained_vote_ids(
-        &self,
-        ids: &[(String, String)],
-    ) -> Result<HashSet<(String, String)>, LedgerError> {
-        let mut found = HashSet::new();
+    /// Which of these `(election_id, vote_id)` pairs already have a marker, with the choice
+    /// it records (consistent reads).
+    pub async fn chained_vote_ids(&self, ids: &[(String, String)]) -> Result<Chained, LedgerError> {
+        let mut found = Chained::new();
         // BatchGetItem refuses duplicate keys; a batch often holds a vote and its resubmission.
         let unique: Vec<&(String, String)> =
             ids.iter().collect::<HashSet<_>>().into_iter().collect();
@@ -142,7 +141,7 @@ impl Ledger {
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys))
                     .consistent_read(true)
-                    .projection_expression("election_id, vote_id")
+                    .projection_expression("election_id, vote_id, choice")
                     .build()
                     .expect("keys set"),
             );
@@ -164,7 +163,7 @@ impl Ledger {
                     if let (Some(AttributeValue::S(e)), Some(AttributeValue::S(v))) =
                         (it.get("election_id"), it.get("vote_id"))
                     {
-                        found.insert((e.clone(), v.clone()));
+                        found.insert((e.clone(), v.clone()), items::marker_choice(it));
                     }
                 }
                 pending = out

@@ -139,20 +139,11 @@ pub async fn submit(
         region_id: req.region_id,
         cast_at_ms: crate::now_ms(),
     };
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // The server's own id: a client-chosen one could tie the audit record to anything.
+    let request_id = uuid::Uuid::new_v4().to_string();
     let vote = event.to_bytes();
-    let audit = serde_json::to_vec(&AuditEvent::for_vote(
-        &vote,
-        &event,
-        &client_id,
-        &request_id,
-    ))
-    .expect("serializes");
+    let audit = serde_json::to_vec(&AuditEvent::for_vote(&event, &client_id, &request_id))
+        .expect("serializes");
 
     // 503: bounded admission.
     let overloaded = |why: &str| ApiError {

@@ -6,11 +6,16 @@
 //! Also here: [`RecentIds`] (the writer's memory of chained vote_ids, a shortcut only),
 //! [`read_cancellation`] (what DynamoDB's cancellation reasons of an append mean) and
 //! [`request_token`] (the idempotency token of one append). All pure.
+//!
+//! A vote_id is chained once. A later record with the same vote_id is a **duplicate** when
+//! its [`Choice`] equals the chained one (a retry: skipped silently), and a **conflict**
+//! when it differs (someone sent another ballot under that vote_id: dead-lettered with
+//! reason `conflict`, counted and alerted; never merged).
 
 use crate::chain::{self, Tip};
 use crate::model::{Registry, VoteEvent, VoteItem};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// One record read from the partition.
 #[derive(Debug, Clone)]
@@ -21,6 +26,43 @@ pub struct Record {
 
 /// (election_id, chain)
 pub type ChainKey = (String, u32);
+
+/// A 16-byte digest of what a vote_id was cast for (election, vote_id, candidate, region),
+/// kept with the vote_id's marker to tell a retry from a conflicting ballot. It binds the
+/// vote_id, so equal choices of two votes have unrelated digests.
+pub type Choice = [u8; 16];
+
+/// `SHA256(field("votechain/choice/v1") || field(election) || field(vote_id) ||
+/// field(candidate) || field(region))[0..16]`.
+pub fn choice_of(election_id: &str, vote_id: &str, candidate_id: &str, region_id: &str) -> Choice {
+    let mut h = Sha256::new();
+    for part in [
+        "votechain/choice/v1",
+        election_id,
+        vote_id,
+        candidate_id,
+        region_id,
+    ] {
+        h.update((part.len() as u32).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize()[..16].try_into().expect("16 of 32 bytes")
+}
+
+/// The [`Choice`] of an event.
+pub fn choice_of_event(ev: &VoteEvent) -> Choice {
+    choice_of(
+        &ev.election_id,
+        &ev.vote_id,
+        &ev.candidate_id,
+        &ev.region_id,
+    )
+}
+
+/// vote_ids known to be chained before a batch, with their choice when known (`None`: a
+/// marker written before choices were recorded; a re-submission then counts as a
+/// duplicate, never as a conflict).
+pub type Chained = HashMap<(String, String), Option<Choice>>;
 /// A bounded FIFO set of 16-byte SHA-256 digests of `(election_id, vote_id)` that this
 /// writer has chained. A hit lets a resubmission skip without a failed transaction; a miss
 /// proves nothing (the marker condition catches it). A false hit would drop a vote, which
@@ -28,7 +70,7 @@ pub type ChainKey = (String, u32);
 #[derive(Debug, Default)]
 pub struct RecentIds {
     max: usize,
-    set: HashSet<[u8; 16]>,
+    set: HashMap<[u8; 16], Choice>,
     order: std::collections::VecDeque<[u8; 16]>,
 }
 
@@ -47,15 +89,22 @@ impl RecentIds {
         h.finalize()[..16].try_into().expect("16 of 32 bytes")
     }
     pub fn contains(&self, election_id: &str, vote_id: &str) -> bool {
-        self.max > 0 && self.set.contains(&Self::digest(election_id, vote_id))
+        self.get(election_id, vote_id).is_some()
     }
-    /// Remembers a chained vote_id, forgetting the oldest beyond `max`.
-    pub fn insert(&mut self, election_id: &str, vote_id: &str) {
+    /// The choice the vote_id was chained with, if this writer remembers it.
+    pub fn get(&self, election_id: &str, vote_id: &str) -> Option<Choice> {
+        if self.max == 0 {
+            return None;
+        }
+        self.set.get(&Self::digest(election_id, vote_id)).copied()
+    }
+    /// Remembers a chained vote_id and its choice, forgetting the oldest beyond `max`.
+    pub fn insert(&mut self, election_id: &str, vote_id: &str, choice: Choice) {
         if self.max == 0 {
             return;
         }
         let d = Self::digest(election_id, vote_id);
-        if self.set.insert(d) {
+        if self.set.insert(d, choice).is_none() {
             self.order.push_back(d);
             while self.order.len() > self.max {
                 if let Some(old) = self.order.pop_front() {
@@ -70,6 +119,29 @@ impl RecentIds {
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
+}
+
+/// vote_ids that come with more than one choice in this batch and are not in `already`:
+/// before planning, the writer reads their markers, so that a conflict is only ever
+/// declared against a ballot known to be the first (chained before, or first in a batch
+/// whose vote_id was chained nowhere). A declared conflict then never changes when the
+/// batch is planned again, and can be dead-lettered before the transaction.
+pub fn contested(accepted: &[(i64, VoteEvent)], already: &Chained) -> Vec<(String, String)> {
+    let mut choices: HashMap<(&str, &str), Choice> = HashMap::new();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (_, ev) in accepted {
+        let key = (ev.election_id.clone(), ev.vote_id.clone());
+        if already.contains_key(&key) || out.contains(&key) {
+            continue;
+        }
+        let first = *choices
+            .entry((&ev.election_id, &ev.vote_id))
+            .or_insert_with(|| choice_of_event(ev));
+        if first != choice_of_event(ev) {
+            out.push(key);
+        }
+    }
+    out
 }
 
 /// What a cancelled append says about its own actions (one vote item and one marker per
@@ -103,32 +175,47 @@ pub struct Plan {
     /// Vote items with their election's chain count.
     pub votes: Vec<(VoteItem, u32)>,
     pub duplicates: u64,
+    /// Offsets of records whose vote_id was chained with another choice: to dead-letter.
+    pub conflicts: Vec<i64>,
     /// Tips after the batch, for the chains it touched.
     pub tips: HashMap<ChainKey, Tip>,
     pub next_offset: i64,
 }
 
 /// Links a batch of accepted events onto the current tips. Pure: same input, same plan.
-/// `already` holds `(election_id, vote_id)` pairs chained before this batch; a vote_id seen
-/// again (there or earlier in the batch) is a duplicate and chains nothing.
+/// `already` holds the vote_ids chained before this batch; a vote_id seen again (there or
+/// earlier in the batch) chains nothing: a duplicate with the same choice, a conflict with
+/// another one.
 pub fn plan_batch(
     tips: &HashMap<ChainKey, Tip>,
     accepted: &[(i64, VoteEvent)],
-    already: &HashSet<(String, String)>,
+    already: &Chained,
     registry: &Registry,
     topic: &str,
     partition: i32,
     last_offset: i64,
 ) -> Plan {
     let mut new_tips: HashMap<ChainKey, Tip> = HashMap::new();
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    let mut seen: HashMap<(&str, &str), Choice> = HashMap::new();
     let mut votes = Vec::new();
-    let mut duplicates = 0;
+    let (mut duplicates, mut conflicts) = (0, Vec::new());
     for (offset, ev) in accepted {
-        let dup = already.contains(&(ev.election_id.clone(), ev.vote_id.clone()))
-            || !seen.insert((&ev.election_id, &ev.vote_id));
-        if dup {
-            duplicates += 1;
+        let choice = choice_of_event(ev);
+        let before = already
+            .get(&(ev.election_id.clone(), ev.vote_id.clone()))
+            .copied()
+            .or_else(|| {
+                seen.get(&(ev.election_id.as_str(), ev.vote_id.as_str()))
+                    .map(|c| Some(*c))
+            });
+        match before {
+            Some(Some(c)) if c != choice => conflicts.push(*offset),
+            Some(_) => duplicates += 1,
+            None => {
+                seen.insert((&ev.election_id, &ev.vote_id), choice);
+            }
+        }
+        if before.is_some() {
             continue;
         }
         let key = (ev.election_id.clone(), ev.chain);
@@ -160,6 +247,7 @@ pub fn plan_batch(
     Plan {
         votes,
         duplicates,
+        conflicts,
         tips: new_tips,
         next_offset: last_offset + 1,
     }
@@ -210,9 +298,13 @@ mod tests {
     #[test]
     fn a_plan_links_in_order_and_skips_duplicates() {
         let accepted = vec![(10, ev(1)), (11, ev(2)), (12, ev(1)), (13, ev(3))];
-        let already = HashSet::from([("e".to_string(), ev(3).vote_id)]);
+        let already = Chained::from([(
+            ("e".to_string(), ev(3).vote_id),
+            Some(choice_of_event(&ev(3))),
+        )]);
         let plan = plan_batch(&HashMap::new(), &accepted, &already, &reg(), "votes", 0, 13);
         assert_eq!(plan.duplicates, 2);
+        assert!(plan.conflicts.is_empty());
         assert_eq!(plan.next_offset, 14);
         let seqs: Vec<u64> = plan.votes.iter().map(|(v, _)| v.seq).collect();
         assert_eq!(seqs, vec![1, 2]);
@@ -229,11 +321,109 @@ mod tests {
             hash: [7; 32],
         };
         let tips = HashMap::from([(("e".to_string(), 0), tip)]);
-        let a = plan_batch(&tips, &[(5, ev(9))], &HashSet::new(), &reg(), "votes", 3, 5);
-        let b = plan_batch(&tips, &[(5, ev(9))], &HashSet::new(), &reg(), "votes", 3, 5);
+        let a = plan_batch(&tips, &[(5, ev(9))], &Chained::new(), &reg(), "votes", 3, 5);
+        let b = plan_batch(&tips, &[(5, ev(9))], &Chained::new(), &reg(), "votes", 3, 5);
         assert_eq!(a, b);
         assert_eq!(a.votes[0].0.seq, 42);
         assert_eq!(a.votes[0].0.prev_hash, [7; 32]);
+    }
+
+    fn choosing(n: u32, candidate: &str) -> VoteEvent {
+        VoteEvent {
+            candidate_id: candidate.into(),
+            ..ev(n)
+        }
+    }
+
+    #[test]
+    fn another_choice_under_a_chained_vote_id_is_a_conflict_not_a_duplicate() {
+        // In the batch: the first submission is chained, a different ballot is a conflict,
+        // a retry of the first is a duplicate.
+        let accepted = vec![
+            (1, choosing(1, "a")),
+            (2, choosing(1, "b")),
+            (3, choosing(1, "a")),
+        ];
+        let plan = plan_batch(
+            &HashMap::new(),
+            &accepted,
+            &Chained::new(),
+            &reg(),
+            "votes",
+            0,
+            3,
+        );
+        assert_eq!(
+            (plan.votes.len(), plan.duplicates, plan.conflicts.clone()),
+            (1, 1, vec![2])
+        );
+        assert_eq!(
+            plan.votes[0].0.candidate_id, "a",
+            "the first submission wins"
+        );
+        // Chained before the batch, with its choice known: the same rules.
+        let before = Chained::from([(
+            ("e".to_string(), ev(1).vote_id),
+            Some(choice_of_event(&choosing(1, "a"))),
+        )]);
+        let plan = plan_batch(
+            &HashMap::new(),
+            &[(7, choosing(1, "b")), (8, choosing(1, "a"))],
+            &before,
+            &reg(),
+            "votes",
+            0,
+            8,
+        );
+        assert_eq!(
+            (plan.votes.len(), plan.duplicates, plan.conflicts),
+            (0, 1, vec![7])
+        );
+        // A marker without a recorded choice: never a conflict.
+        let legacy = Chained::from([(("e".to_string(), ev(1).vote_id), None)]);
+        let plan = plan_batch(
+            &HashMap::new(),
+            &[(9, choosing(1, "b"))],
+            &legacy,
+            &reg(),
+            "votes",
+            0,
+            9,
+        );
+        assert_eq!((plan.duplicates, plan.conflicts.len()), (1, 0));
+    }
+
+    #[test]
+    fn only_vote_ids_with_two_choices_in_the_batch_and_unknown_before_are_contested() {
+        let batch = vec![
+            (1, choosing(1, "a")),
+            (2, choosing(1, "a")),
+            (3, choosing(2, "a")),
+            (4, choosing(2, "b")),
+            (5, choosing(2, "b")),
+            (6, choosing(3, "a")),
+            (7, choosing(3, "b")),
+        ];
+        let known = Chained::from([(("e".to_string(), ev(3).vote_id), None)]);
+        assert_eq!(
+            contested(&batch, &known),
+            vec![("e".to_string(), ev(2).vote_id)]
+        );
+    }
+
+    #[test]
+    fn a_choice_binds_every_field_and_the_vote_id() {
+        let base = choice_of("e", "v1", "alice", "north");
+        assert_eq!(base, choice_of("e", "v1", "alice", "north"));
+        for other in [
+            choice_of("f", "v1", "alice", "north"),
+            choice_of("e", "v2", "alice", "north"),
+            choice_of("e", "v1", "bob", "north"),
+            choice_of("e", "v1", "alice", "south"),
+            choice_of("e", "v1", "alicen", "orth"),
+        ] {
+            assert_ne!(base, other);
+        }
     }
 
     #[test]
@@ -253,16 +443,17 @@ mod tests {
     #[test]
     fn recent_ids_remember_the_newest_and_forget_the_oldest() {
         let mut r = RecentIds::new(2);
-        r.insert("e", "a");
-        r.insert("e", "b");
-        r.insert("e", "b");
+        r.insert("e", "a", [1; 16]);
+        r.insert("e", "b", [2; 16]);
+        r.insert("e", "b", [2; 16]);
         assert_eq!(r.len(), 2);
         assert!(r.contains("e", "a") && r.contains("e", "b"));
+        assert_eq!(r.get("e", "b"), Some([2; 16]), "with its choice");
         assert!(!r.contains("f", "a"), "keyed by election too");
-        r.insert("e", "c");
+        r.insert("e", "c", [3; 16]);
         assert!(!r.contains("e", "a") && r.contains("e", "b") && r.contains("e", "c"));
         let mut off = RecentIds::new(0);
-        off.insert("e", "a");
+        off.insert("e", "a", [1; 16]);
         assert!(!off.contains("e", "a") && off.is_empty());
     }
 

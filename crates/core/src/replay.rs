@@ -8,19 +8,21 @@
 
 use crate::chain::Tip;
 use crate::counts::{Counts, Deltas};
-use crate::linking::{ChainKey, Record, plan_batch};
+use crate::linking::{ChainKey, Chained, Record, choice_of, plan_batch};
 use crate::model::{Registry, VoteItem, accept_event};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// Folds the log into chained votes, exactly as the ChainWriters did.
 pub struct ReplayEngine {
     registry: Registry,
     topic: String,
     tips: HashMap<ChainKey, Tip>,
-    seen: HashSet<(String, String)>,
+    seen: Chained,
     pub records: u64,
     pub invalid: u64,
     pub duplicates: u64,
+    /// Records the writer dead-lettered as conflicts (another ballot under a chained vote_id).
+    pub conflicts: u64,
 }
 
 impl ReplayEngine {
@@ -29,10 +31,11 @@ impl ReplayEngine {
             registry,
             topic: topic.into(),
             tips: HashMap::new(),
-            seen: HashSet::new(),
+            seen: Chained::new(),
             records: 0,
             invalid: 0,
             duplicates: 0,
+            conflicts: 0,
         }
     }
 
@@ -62,11 +65,14 @@ impl ReplayEngine {
             last.offset,
         );
         self.duplicates += plan.duplicates;
+        self.conflicts += plan.conflicts.len() as u64;
         self.tips.extend(plan.tips);
         plan.votes
             .into_iter()
             .map(|(v, _)| {
-                self.seen.insert((v.election_id.clone(), v.vote_id.clone()));
+                let choice = choice_of(&v.election_id, &v.vote_id, &v.candidate_id, &v.region_id);
+                self.seen
+                    .insert((v.election_id.clone(), v.vote_id.clone()), Some(choice));
                 v
             })
             .collect()
@@ -123,7 +129,7 @@ mod tests {
     }
 
     #[test]
-    fn two_replays_of_the_same_log_are_identical_with_duplicates_and_garbage() {
+    fn two_replays_of_the_same_log_are_identical_with_duplicates_conflicts_and_garbage() {
         let log = [
             rec(0, 1, "a"),
             rec(1, 2, "b"),
@@ -133,6 +139,7 @@ mod tests {
                 payload: b"junk".to_vec(),
             },
             rec(4, 3, "a"),
+            rec(5, 2, "b"),
         ];
         let run = |chunk: usize| {
             let mut e = ReplayEngine::new(reg(), "votes");
@@ -140,12 +147,16 @@ mod tests {
             for c in log.chunks(chunk) {
                 votes.extend(e.feed(0, c));
             }
-            (votes, e.duplicates, e.invalid)
+            (votes, e.duplicates, e.conflicts, e.invalid)
         };
-        let (a, dups, bad) = run(5);
-        let (b, _, _) = run(2); // different batching, same result
+        let (a, dups, conflicts, bad) = run(6);
+        let (b, ..) = run(2); // different batching, same result
         assert_eq!(a, b);
-        assert_eq!((dups, bad), (1, 1));
+        assert_eq!(
+            (dups, conflicts, bad),
+            (1, 1, 1),
+            "offset 5 a retry, offset 2 a conflict"
+        );
         assert_eq!(a.iter().map(|v| v.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(
             a[0].candidate_id, "a",

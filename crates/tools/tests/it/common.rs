@@ -64,6 +64,9 @@ pub struct TestEnv {
     pub dynamo: TestDynamo,
     pub config: Config,
     pub ledger: Ledger,
+    /// The config's TOML without its `roles` line, for `votechain run` child processes.
+    #[allow(dead_code)]
+    pub toml: String,
 }
 
 pub const KEY: &str = "test-key-1";
@@ -84,8 +87,7 @@ impl TestEnv {
         };
         let kafka = EmbeddedKafka::start(&kcfg).expect("embedded kafka");
         let toml = format!(
-            r#"roles = ["ingest", "writer", "query"]
-{local}[projector]
+            r#"{local}[projector]
 failover_ms = 2000
 idle_poll_ms = 100
 [ingest]
@@ -104,7 +106,8 @@ retry_max_ms = 500
                 partitions
             )
         );
-        let config = Config::from_toml(&toml).expect("test config is valid");
+        let roles = "roles = [\"ingest\", \"writer\", \"query\"]\n";
+        let config = Config::from_toml(&format!("{roles}{toml}")).expect("test config is valid");
         let db = dynamo::client(&config.dynamodb).await;
         tables::ensure_all(&db, &config.dynamodb)
             .await
@@ -114,6 +117,7 @@ retry_max_ms = 500
             dynamo,
             ledger: Ledger::new(db, table),
             config,
+            toml,
         }
     }
 

@@ -5,6 +5,7 @@ mod common;
 
 mod chaos_suite;
 mod client_outbox;
+mod conflicts;
 mod e2e_http;
 mod fencing;
 mod lag_scaling;
@@ -14,6 +15,7 @@ mod projector_fencing;
 mod read_load;
 mod recreated_topic;
 mod replay_recount;
+mod secret_logs;
 mod tamper;
 mod writer_dedup;
 mod writer_restart;
