@@ -18,6 +18,7 @@ pub const INGEST_TRANSACTIONS: &str = "votechain_ingest_transactions_total";
 pub const INGEST_TRANSACTION_SECONDS: &str = "votechain_ingest_transaction_duration_seconds";
 pub const INGEST_TRANSACTION_PHASE_SECONDS: &str =
     "votechain_ingest_transaction_phase_duration_seconds";
+pub const INGEST_COMMIT_RETRIES: &str = "votechain_ingest_commit_retries_total";
 pub const INGEST_QUEUE_DEPTH: &str = "votechain_ingest_queue_depth_votes";
 // writer
 pub const WRITER_RECORDS: &str = "votechain_writer_records_consumed_total";
@@ -129,7 +130,7 @@ pub fn resident_memory_bytes() -> Option<u64> {
 fn describe() {
     describe_counter!(
         INGEST_REQUESTS,
-        "Vote submissions by outcome (accepted, bad_request, unauthorized, unprocessable, too_large, overloaded, unavailable)."
+        "Vote submissions by outcome (accepted, bad_request, unauthorized, unprocessable, too_large, overloaded, unavailable, outcome_unknown)."
     );
     describe_histogram!(
         INGEST_REQUEST_SECONDS,
@@ -143,12 +144,16 @@ fn describe() {
     );
     describe_counter!(
         INGEST_TRANSACTIONS,
-        "Kafka transactions by result (commit, abort)."
+        "Kafka transactions by result (commit; abort: aborted, not recorded; failed: the producer is rebuilt)."
     );
     describe_histogram!(
         INGEST_TRANSACTION_SECONDS,
         Unit::Seconds,
         "Duration of one Kafka transaction: begin, produce, commit."
+    );
+    describe_counter!(
+        INGEST_COMMIT_RETRIES,
+        "commit_transaction calls repeated after a retriable error (librdkafka's contract); the outcome stays unknown until one succeeds."
     );
     describe_histogram!(
         INGEST_TRANSACTION_PHASE_SECONDS,

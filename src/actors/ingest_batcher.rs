@@ -18,6 +18,7 @@ use crate::metrics as m;
 use crate::shared::Slot;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rdkafka::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,11 +31,17 @@ pub struct Pending {
     pub reply: RpcReplyPort<Result<(), TxnError>>,
 }
 
+/// Why a vote got no 202.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxnError {
-    /// The transaction did not commit; nothing of it is visible to `read_committed` readers.
-    #[error("Kafka transaction failed: {0}")]
-    Aborted(String),
+    /// Certainly not recorded: its transaction was aborted or never reached the commit.
+    /// The client answers 503 `overloaded` and retries with the same vote_id.
+    #[error("Kafka transaction failed, vote not recorded: {0}")]
+    NotRecorded(String),
+    /// The commit's outcome is unknown: the vote may be recorded. The client answers 503
+    /// `outcome_unknown` and must retry with the same vote_id (never a new one).
+    #[error("Kafka commit outcome unknown, vote may be recorded: {0}")]
+    OutcomeUnknown(String),
 }
 
 pub enum IngestMsg {
@@ -154,7 +161,7 @@ impl Actor for IngestBatcher {
         for p in st.batch.drain() {
             let _ = p
                 .reply
-                .send(Err(TxnError::Aborted("ingest is shutting down".into())));
+                .send(Err(TxnError::NotRecorded("ingest is shutting down".into())));
         }
         Ok(())
     }
@@ -205,15 +212,18 @@ struct Txn {
 }
 
 impl Txn {
-    /// Runs one transaction for the batch and answers every vote in it.
-    /// `Err` only for a fatal producer state: the supervisor then builds a new producer.
+    /// Runs one transaction for the batch and answers every vote in it, following
+    /// librdkafka's transactional contract: a retriable commit error is answered by calling
+    /// `commit_transaction` again (within the transaction timeout); an abortable error by
+    /// `abort_transaction`; anything else leaves the producer unusable. `Err` means exactly
+    /// that: the supervisor builds a new producer, whose `init_transactions` ends whatever
+    /// this one left open.
     async fn commit(&self, batch: Vec<Pending>) -> Result<(), ActorProcessingErr> {
-        let producer = &self.producer;
         let started = Instant::now();
         metrics::histogram!(m::INGEST_BATCH_VOTES).record(batch.len() as f64);
-        let result = self.run_transaction(producer, &batch).await;
+        let result = self.run_transaction(&batch).await;
         metrics::histogram!(m::INGEST_TRANSACTION_SECONDS).record(started.elapsed().as_secs_f64());
-        match result {
+        let failure = match result {
             Ok(()) => {
                 crate::failpoint!(
                     "ingest::after_commit_before_answer",
@@ -223,65 +233,73 @@ impl Txn {
                 for p in batch {
                     let _ = p.reply.send(Ok(()));
                 }
-                Ok(())
+                return Ok(());
+            }
+            Err(f) => f,
+        };
+        let why = failure.to_string();
+        let step = failure.next_step();
+        let aborted = step == Step::Abort && self.abort().await;
+        let outcome = failure.outcome(aborted);
+        let result = if aborted { "abort" } else { "failed" };
+        metrics::counter!(m::INGEST_TRANSACTIONS, "result" => result).increment(1);
+        tracing::warn!(error = %why, ?step, aborted, ?outcome, "Kafka transaction failed; batch answered 503");
+        for p in batch {
+            let _ = p.reply.send(Err(outcome.error(&why)));
+        }
+        if aborted {
+            Ok(())
+        } else {
+            Err(format!("producer unusable after: {why}").into())
+        }
+    }
+
+    /// `abort_transaction`; true when nothing of the transaction can commit any more.
+    async fn abort(&self) -> bool {
+        let (p, t) = (self.producer.clone(), self.txn_timeout);
+        match tokio::task::spawn_blocking(move || p.abort_transaction(t)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "abort_transaction failed; rebuilding the producer");
+                false
             }
             Err(e) => {
-                metrics::counter!(m::INGEST_TRANSACTIONS, "result" => "abort").increment(1);
-                let fatal = e.is_fatal();
-                let why = e.to_string();
-                if !fatal {
-                    let p = producer.clone();
-                    let t = self.txn_timeout;
-                    // Abort so nothing of this batch commits; the clients retry with the same vote_ids.
-                    if let Ok(Err(abort_err)) =
-                        tokio::task::spawn_blocking(move || p.abort_transaction(t)).await
-                    {
-                        tracing::warn!(error = %abort_err, "abort_transaction failed; rebuilding the producer");
-                        Self::fail_all(batch, &why);
-                        return Err(format!("abort failed: {abort_err}").into());
-                    }
-                }
-                tracing::warn!(error = %why, fatal, "Kafka transaction failed; batch answered 503");
-                Self::fail_all(batch, &why);
-                if fatal {
-                    Err(format!("fatal producer error: {why}").into())
-                } else {
-                    Ok(())
-                }
+                tracing::warn!(error = %e, "abort task failed; rebuilding the producer");
+                false
             }
         }
     }
 
-    fn fail_all(batch: Vec<Pending>, why: &str) {
-        for p in batch {
-            let _ = p.reply.send(Err(TxnError::Aborted(why.to_string())));
-        }
-    }
-
-    async fn run_transaction(
-        &self,
-        producer: &Arc<FutureProducer>,
-        batch: &[Pending],
-    ) -> Result<(), TxnFailure> {
+    async fn run_transaction(&self, batch: &[Pending]) -> Result<(), TxnFailure> {
         let phase = |name: &'static str, since: Instant| {
             metrics::histogram!(m::INGEST_TRANSACTION_PHASE_SECONDS, "phase" => name)
                 .record(since.elapsed().as_secs_f64())
         };
         let t = Instant::now();
-        let p = producer.clone();
+        let p = self.producer.clone();
         tokio::task::spawn_blocking(move || p.begin_transaction())
             .await
             .map_err(TxnFailure::join)?
-            .map_err(TxnFailure::Kafka)?;
+            .map_err(TxnFailure::Produce)?;
         phase("begin", t);
         let t = Instant::now();
+        self.produce(batch).await?;
+        phase("produce", t);
+        let t = Instant::now();
+        let committed = self.commit_retrying().await;
+        phase("commit", t);
+        committed
+    }
+
+    /// Every vote and audit event of the batch, each acknowledged.
+    async fn produce(&self, batch: &[Pending]) -> Result<(), TxnFailure> {
         let mut deliveries = Vec::with_capacity(batch.len() * 2);
         for v in batch {
             for (topic, payload) in [(&self.votes_topic, &v.vote), (&self.audit_topic, &v.audit)] {
                 let rec = FutureRecord::to(topic).key(&v.key).payload(payload);
-                match producer.send_result(rec) {
+                match self.producer.send_result(rec) {
                     Ok(d) => deliveries.push(d),
-                    Err((e, _)) => return Err(TxnFailure::Kafka(e)),
+                    Err((e, _)) => return Err(TxnFailure::Produce(e)),
                 }
             }
         }
@@ -292,28 +310,55 @@ impl Txn {
         for d in deliveries {
             match d.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(TxnFailure::Kafka(e)),
-                Err(_) => return Err(TxnFailure::Kafka(rdkafka::error::KafkaError::Canceled)),
+                Ok(Err((e, _))) => return Err(TxnFailure::Produce(e)),
+                Err(_) => return Err(TxnFailure::Produce(KafkaError::Canceled)),
             }
         }
-        phase("produce", t);
-        let t = Instant::now();
-        let p = producer.clone();
-        let timeout = self.txn_timeout;
-        let committed =
-            tokio::task::spawn_blocking(move || crate::kafka::commit_transaction(&p, timeout))
+        Ok(())
+    }
+
+    /// `commit_transaction`, called again on a retriable error (a timed-out attempt among
+    /// them) until the transaction timeout; from the first call on, a failure leaves the
+    /// outcome unknown.
+    async fn commit_retrying(&self) -> Result<(), TxnFailure> {
+        let deadline = Instant::now() + self.txn_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (p, left) = (self.producer.clone(), left.min(COMMIT_ATTEMPT));
+            let r = tokio::task::spawn_blocking(move || crate::kafka::commit_transaction(&p, left))
                 .await
-                .map_err(TxnFailure::join)?
-                .map_err(TxnFailure::Kafka);
-        phase("commit", t);
-        committed
+                .map_err(TxnFailure::join)?;
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if commit_again(&e) && Instant::now() < deadline => {
+                    metrics::counter!(m::INGEST_COMMIT_RETRIES).increment(1);
+                    tracing::debug!(error = %e, "retriable commit error; committing again");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(TxnFailure::Commit(e)),
+            }
+        }
     }
 }
 
+/// The longest one `commit_transaction` call waits; a commit still running then answers
+/// a retriable timeout and is called again (it goes on; nothing is committed twice).
+const COMMIT_ATTEMPT: Duration = Duration::from_secs(1);
+
+/// librdkafka says to call `commit_transaction` again after this error.
+fn commit_again(e: &KafkaError) -> bool {
+    matches!(e, KafkaError::Transaction(t) if t.is_retriable() && !t.is_fatal() && !t.txn_requires_abort())
+}
+
+/// Why a transaction did not commit, and at which step.
 #[derive(Debug, thiserror::Error)]
 enum TxnFailure {
+    /// Before `commit_transaction` was called (begin, produce, delivery).
     #[error("{0}")]
-    Kafka(rdkafka::error::KafkaError),
+    Produce(KafkaError),
+    /// `commit_transaction` failed for good (not retriable, or retried until the deadline).
+    #[error("commit: {0}")]
+    Commit(KafkaError),
     #[error("blocking task failed: {0}")]
     Join(String),
     #[error("failpoint injected an error")]
@@ -321,18 +366,64 @@ enum TxnFailure {
     Injected,
 }
 
+/// What the batcher does about a failed transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// `abort_transaction`, then go on with the same producer.
+    Abort,
+    /// The producer is unusable: fail, so the supervisor builds a new one.
+    Rebuild,
+}
+
+/// What a client is told about its vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    NotRecorded,
+    Unknown,
+}
+
+impl Outcome {
+    fn error(self, why: &str) -> TxnError {
+        match self {
+            Outcome::NotRecorded => TxnError::NotRecorded(why.to_string()),
+            Outcome::Unknown => TxnError::OutcomeUnknown(why.to_string()),
+        }
+    }
+}
+
 impl TxnFailure {
     fn join(e: tokio::task::JoinError) -> TxnFailure {
         TxnFailure::Join(e.to_string())
     }
-    /// A fatal transactional error (e.g. fenced by a newer instance): the producer is unusable.
-    fn is_fatal(&self) -> bool {
+
+    fn kafka_error(&self) -> Option<&rdkafka::error::RDKafkaError> {
         match self {
-            TxnFailure::Kafka(rdkafka::error::KafkaError::Transaction(e)) => {
-                e.is_fatal() || !e.txn_requires_abort() && !e.is_retriable()
-            }
-            TxnFailure::Join(_) => true,
-            _ => false,
+            TxnFailure::Produce(KafkaError::Transaction(e))
+            | TxnFailure::Commit(KafkaError::Transaction(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Abort unless librdkafka says the producer is beyond that (fatal), or the error is
+    /// not a transactional one it can abort from.
+    fn next_step(&self) -> Step {
+        match (self, self.kafka_error()) {
+            (TxnFailure::Join(_), _) => Step::Rebuild,
+            (_, Some(e)) if e.is_fatal() => Step::Rebuild,
+            (TxnFailure::Commit(_), Some(e)) if !e.txn_requires_abort() => Step::Rebuild,
+            (TxnFailure::Commit(_), None) => Step::Rebuild,
+            _ => Step::Abort,
+        }
+    }
+
+    /// Before the commit, nothing of the transaction can ever commit: the producer aborts
+    /// it, or its successor's `init_transactions` does. After an abortable commit error,
+    /// an abort that succeeded settles it too. Otherwise the commit may have landed.
+    fn outcome(&self, aborted: bool) -> Outcome {
+        match self {
+            TxnFailure::Produce(_) | TxnFailure::Injected => Outcome::NotRecorded,
+            TxnFailure::Commit(_) if aborted => Outcome::NotRecorded,
+            TxnFailure::Commit(_) | TxnFailure::Join(_) => Outcome::Unknown,
         }
     }
 }
@@ -366,6 +457,42 @@ mod tests {
         assert!(!b.on_done());
         assert_eq!(b.push(pending(), 3), Next::ArmTimer);
         assert!(b.on_timer());
+    }
+
+    #[test]
+    fn what_a_failed_transaction_means_for_the_producer_and_the_vote() {
+        let before_commit = TxnFailure::Produce(KafkaError::Canceled);
+        assert_eq!(before_commit.next_step(), Step::Abort);
+        assert_eq!(
+            before_commit.outcome(false),
+            Outcome::NotRecorded,
+            "even if the abort failed"
+        );
+        let at_commit = TxnFailure::Commit(KafkaError::Canceled);
+        assert_eq!(
+            at_commit.next_step(),
+            Step::Rebuild,
+            "not an abortable transactional error"
+        );
+        assert_eq!(at_commit.outcome(false), Outcome::Unknown);
+        assert_eq!(
+            at_commit.outcome(true),
+            Outcome::NotRecorded,
+            "aborted after an abortable commit error"
+        );
+        assert_eq!(TxnFailure::Join("panic".into()).next_step(), Step::Rebuild);
+        assert_eq!(
+            TxnFailure::Join("panic".into()).outcome(false),
+            Outcome::Unknown
+        );
+        assert!(matches!(
+            Outcome::Unknown.error("x"),
+            TxnError::OutcomeUnknown(_)
+        ));
+        assert!(
+            !commit_again(&KafkaError::Canceled),
+            "only librdkafka's retriable commit errors"
+        );
     }
 
     #[test]

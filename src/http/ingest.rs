@@ -4,9 +4,14 @@
 //!
 //! Order of checks: key (401), size (413), JSON (400), fields (400), election, candidate,
 //! region (422), admission (503 + Retry-After). Nothing is written before all of them pass.
+//!
+//! Every 503 says what is known: code `overloaded` when the vote is certainly not recorded
+//! (queue full, producer restarting, transaction aborted before its commit), code
+//! `outcome_unknown` when it may be (a commit whose outcome is unknown, no answer in time).
+//! Either way the client resends the same vote_id; it never reissues the ballot.
 
 use super::{ApiError, AppState};
-use crate::actors::ingest_batcher::{IngestMsg, Pending};
+use crate::actors::ingest_batcher::{IngestMsg, Pending, TxnError};
 use crate::metrics as m;
 use axum::Json;
 use axum::body::Body;
@@ -154,6 +159,18 @@ pub async fn submit(
             why.to_string(),
         )
     };
+    // 503 when the vote may be recorded: the client must resend the same vote_id (and
+    // salt), never reissue the ballot under a new one.
+    let unknown = |why: &str| ApiError {
+        retry_after_s: Some(st.config.ingest.retry_after_s),
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "outcome_unknown",
+            format!(
+                "{why}: the vote may be recorded; retry with the same vote_id, never a new one"
+            ),
+        )
+    };
     let depth = st.inflight.fetch_add(1, Ordering::AcqRel) + 1;
     let _admitted = Admitted(st.inflight.clone());
     metrics::gauge!(m::INGEST_QUEUE_DEPTH).set(depth as f64);
@@ -196,15 +213,19 @@ pub async fn submit(
             )
                 .into_response()
         }
-        Ok(CallResult::Success(Err(e))) => fail(
+        Ok(CallResult::Success(Err(e @ TxnError::NotRecorded(_)))) => fail(
             "unavailable",
             started,
             overloaded(&format!("{e}; retry with the same vote_id")),
         ),
+        Ok(CallResult::Success(Err(e @ TxnError::OutcomeUnknown(_)))) => {
+            fail("outcome_unknown", started, unknown(&e.to_string()))
+        }
+        // No answer in time, or the batcher died holding the vote: it may commit yet.
         _ => fail(
-            "unavailable",
+            "outcome_unknown",
             started,
-            overloaded("vote was not committed in time; retry with the same vote_id"),
+            unknown("no commit confirmed in time"),
         ),
     }
 }

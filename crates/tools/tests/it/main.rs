@@ -8,6 +8,7 @@ mod client_outbox;
 mod conflicts;
 mod e2e_http;
 mod fencing;
+mod ingest_commit;
 mod lag_scaling;
 mod layers;
 mod projector_failover;
