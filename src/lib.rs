@@ -9,7 +9,7 @@
 //! Layers inside the crate, lowest first; a module imports only from its own layer's
 //! leaves or lower ones (the tools crate's `layers` test fails on any cycle):
 //! 1. `shared`, `process`, `failpoint`, `metrics`: leaves;
-//! 2. `config`; 3. `dynamo`, `kafka`; 4. `projector`, `verify`, `replay`;
+//! 2. `config`; 3. `dynamo`, `kafka`; 4. `projector`, `verify`, `replay`, `dlq`;
 //! 5. `tables`, `supervision`; 6. `actors`, `recount`; 7. `topology` (config → actor
 //!    tree); 8. `http`; 9. `runtime` (one process); `dev` (DynamoDB Local) stands apart.
 //!
@@ -19,6 +19,7 @@
 pub mod actors;
 pub mod config;
 pub mod dev;
+pub mod dlq;
 pub mod dynamo;
 pub mod failpoint;
 pub mod http;

@@ -3,7 +3,7 @@
 //! the binary only; library modules have typed errors.
 //!
 //! Commands: `dev` (everything in one process), `run` (the roles of one config file, one
-//! pod), `verify`, `export`, `replay`, `recount`, `actors`, `setup-tables`,
+//! pod), `verify`, `export`, `replay`, `recount`, `dlq list`, `actors`, `setup-tables`,
 //! `setup-topics`. The tool commands `bench`, `chaos` and `loadgen` run the
 //! `votechain-tools` binary (see `cmd/tool.rs`).
 
@@ -42,6 +42,11 @@ enum Cmd {
     /// Counts an election from Kafka, from the chain (verifying it) and from the read model,
     /// side by side. Exit 0 only when all three agree.
     Recount(cmd::recount::Args),
+    /// The dead-letter topic: what the writers refused and why (never the choice, unless asked).
+    Dlq {
+        #[command(subcommand)]
+        cmd: cmd::dlq::DlqCmd,
+    },
     /// Shows the live supervision tree of a running node (its /debug/actors).
     Actors(cmd::actors::Args),
     /// Creates the DynamoDB tables if missing (idempotent; real AWS too).
@@ -89,6 +94,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Export(a) => cmd::export::run(a).await,
         Cmd::Replay(a) => cmd::replay::run(a).await,
         Cmd::Recount(a) => cmd::recount::run(a).await,
+        Cmd::Dlq { cmd } => cmd::dlq::run(cmd).await,
         Cmd::Actors(a) => cmd::actors::run(a).await,
         Cmd::SetupTables(a) => cmd::setup::tables(a).await,
         Cmd::SetupTopics(a) => cmd::setup::topics(a).await,

@@ -4,6 +4,7 @@
 
 pub mod actors;
 pub mod dev;
+pub mod dlq;
 pub mod export;
 pub mod recount;
 pub mod replay;

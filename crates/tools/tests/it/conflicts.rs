@@ -4,7 +4,8 @@
 //! `votechain_writer_conflicts_total`; a retry of the first ballot stays a plain duplicate.
 //! With the writer's memory off, resubmissions are caught by the markers (the choice
 //! recorded there); two conflicting ballots in one batch are caught by the linking rule.
-//! Relies on nothing from Kafka's `read_committed` filtering: a ballot the log holds twice
+//! `votechain dlq list` shows them with their reason and counts, never their choice unless
+//! asked. Relies on nothing from Kafka's `read_committed` filtering: a ballot the log holds twice
 //! (a 503 retried after its transaction committed) is two conflicts, and counted as such.
 
 use crate::common::*;
@@ -93,11 +94,50 @@ async fn another_choice_under_a_chained_vote_id_is_dead_lettered_never_counted()
     );
     let dups = metric(&http, &node, "votechain_writer_duplicates_total", "").await - dups_before;
     assert!(dups >= 1.0, "the retry of x's first ballot is a duplicate");
+    // What an operator reads: `votechain dlq list`, counts per reason as the metric, and
+    // no choice unless asked.
+    let listed = dlq_list(&env, &["--reason", "conflict"]);
+    assert_eq!(
+        listed["records"].as_array().unwrap().len() as f64,
+        copies,
+        "{listed}"
+    );
+    assert_eq!(
+        listed["count_by_reason"]["conflict"].as_f64(),
+        Some(copies),
+        "{listed}"
+    );
+    assert!(
+        !listed.to_string().contains("carol"),
+        "no choice without --show-choice: {listed}"
+    );
+    let shown = dlq_list(&env, &["--reason", "conflict", "--show-choice"]).to_string();
+    assert!(shown.contains("carol"), "{shown}");
     let report = votechain::verify::verify_election(&env.ledger, "demo-2026", 1)
         .await
         .unwrap();
     assert!(report.intact && report.votes == 3, "{:?}", report.problems);
     node.shutdown().await;
+}
+
+/// `votechain dlq list --json ARGS` against this test's Kafka and tables.
+fn dlq_list(env: &TestEnv, args: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dlq.toml");
+    std::fs::write(&cfg, format!("roles = [\"query\"]\n{}", env.toml)).unwrap();
+    let out = std::process::Command::new(node_bin())
+        .args(["dlq", "list", "--json", "--config"])
+        .arg(&cfg)
+        .args(["--kafka-bootstrap", &env.kafka.bootstrap_servers()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dlq list: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Every record on the dead-letter topic: its `votechain-reason` header and its vote event.
