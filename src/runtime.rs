@@ -67,7 +67,7 @@ impl Node {
         let children = topology::build(&inputs)?;
         let args = SupervisorArgs {
             name: format!("node-{}", config.node.instance_id),
-            policy: config.supervision,
+            policy: crate::supervision::root_policy(),
             children,
         };
         let (root, root_task) = Actor::spawn(None, Supervisor, args)

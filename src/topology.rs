@@ -44,7 +44,8 @@ pub enum BuildError {
     },
 }
 
-/// The children of the role supervisor for the roles in `inputs.config`.
+/// The root's children for the roles in `inputs.config`: one subtree per role, each
+/// supervising that role's actors.
 pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
     let cfg = &inputs.config;
     let mut children = Vec::new();
@@ -203,5 +204,15 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
             start,
         });
     }
-    Ok(children)
+    // One subtree per role: escalation stops at the role (see `supervision::root_policy`).
+    let roles = children.into_iter().map(|c| {
+        let role = match c.kind {
+            "writer_coordinator" => "writer",
+            "lease_coordinator" => "projector",
+            "lag_monitor" => "lag-monitor",
+            _ => "ingest",
+        };
+        crate::supervision::subtree(&format!("role-{role}"), cfg.supervision, vec![c])
+    });
+    Ok(roles.collect())
 }

@@ -150,6 +150,14 @@ async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
 
 /// Ready when every child of the root supervisor runs and, for ingest, the transactional
 /// producer is initialized.
+/// Every child of the tree is running, roles' children included (a role restarting one
+/// of its actors, or being rebuilt itself, is not ready).
+fn all_running(v: &crate::supervision::ActorView) -> bool {
+    v.children.iter().all(|c| {
+        c.status == "Running" && (c.kind != crate::supervision::SUPERVISOR_KIND || all_running(c))
+    })
+}
+
 async fn readyz(State(st): State<AppState>) -> Response {
     if st.config.runs(Role::Ingest) && st.ingest.get().is_none() {
         return ApiError::new(
@@ -167,11 +175,7 @@ async fn readyz(State(st): State<AppState>) -> Response {
         )
         .await
     {
-        Ok(ractor::rpc::CallResult::Success(view))
-            if view.children.iter().all(|c| c.status == "Running") =>
-        {
-            "ready".into_response()
-        }
+        Ok(ractor::rpc::CallResult::Success(view)) if all_running(&view) => "ready".into_response(),
         _ => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",

@@ -221,11 +221,32 @@ impl Actor for Supervisor {
                 }
             }
             SupervisorMsg::Inspect(reply) => {
-                let _ = reply.send(view(&myself.get_cell(), st));
+                let mut v = view(&myself.get_cell(), st);
+                // A nested supervisor (a role) answers for its own children.
+                for (i, spec) in st.specs.iter().enumerate() {
+                    if let (super::SUPERVISOR_KIND, Some(cell)) = (spec.kind, &st.live[i]) {
+                        let sub: ActorRef<SupervisorMsg> = cell.clone().into();
+                        let answer = sub
+                            .call(SupervisorMsg::Inspect, Some(Duration::from_secs(1)))
+                            .await;
+                        if let Ok(ractor::rpc::CallResult::Success(mut inner)) = answer {
+                            inner.name = spec.name.clone();
+                            inner.restarts = v.children[i].restarts;
+                            v.children[i] = inner;
+                        }
+                    }
+                }
+                let _ = reply.send(v);
             }
             SupervisorMsg::Shutdown(per_child, reply) => {
                 for idx in (0..st.live.len()).rev() {
                     if let Some(cell) = st.live[idx].take() {
+                        if st.specs[idx].kind == super::SUPERVISOR_KIND {
+                            // A role: its children stop in their own order first.
+                            let sub: ActorRef<SupervisorMsg> = cell.clone().into();
+                            let shutdown = |r| SupervisorMsg::Shutdown(per_child, r);
+                            let _ = sub.call(shutdown, Some(per_child * 4)).await;
+                        }
                         let _ = cell
                             .stop_and_wait(Some("shutdown".into()), Some(per_child))
                             .await;

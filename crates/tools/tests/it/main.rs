@@ -16,6 +16,7 @@ mod projector_fencing;
 mod read_load;
 mod recreated_topic;
 mod replay_recount;
+mod role_escalation;
 mod secret_logs;
 mod tamper;
 mod writer_dedup;
