@@ -22,9 +22,11 @@ async fn writers_killed_mid_stream_resume_without_loss_or_duplicates() {
 
     // Wait for the writers (group join) before the chaos starts.
     let coordinator = eventually(Duration::from_secs(30), "two chain writers", || async {
+        // root -> role-writer -> writer-coordinator -> two chain writers
         node.root
             .get_children()
             .into_iter()
+            .flat_map(|role| role.get_children())
             .find(|c| c.get_children().len() == 2)
     })
     .await;
