@@ -2,6 +2,7 @@
 //! topology) until Ctrl-C or SIGTERM. [`serve`] is shared with `votechain dev`.
 
 use anyhow::{Result, bail};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,13 +34,17 @@ pub async fn serve(cfg: Config) -> Result<ExitCode> {
     }
     let elections: Vec<String> = cfg.elections.iter().map(|e| e.id.clone()).collect();
     let node = Node::start(cfg).await?;
-    println!(
+    // Never fail the node over its stdout (a closed pipe): these lines are for people.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
         "votechain listening on http://{} (elections: {})",
         node.http_addr,
         elections.join(", ")
     );
     if let Some(e) = elections.first() {
-        println!(
+        let _ = writeln!(
+            out,
             "try: curl -s -XPOST http://{}/v1/elections/{e}/votes -H 'Authorization: Bearer dev-key' -d '{{\"vote_id\":\"'$(cat /proc/sys/kernel/random/uuid)'\",\"candidate_id\":\"alice\",\"region_id\":\"north\"}}'",
             node.http_addr
         );

@@ -48,11 +48,18 @@ async fn no_log_line_at_any_level_names_a_choice() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let first = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
+    // Its stdout is read to the end by a thread: a pipe closed early would make the
+    // node's next print fail (EPIPE) and the node exit.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the node prints its address");
     let addr = first
         .split("http://")
         .nth(1)
@@ -119,24 +126,33 @@ async fn no_log_line_at_any_level_names_a_choice() {
             .payload(&bytes);
         producer.send(rec, Duration::from_secs(10)).await.unwrap();
     }
-    eventually(
-        Duration::from_secs(60),
-        "3 records dead-lettered",
-        || async {
-            let text = http
-                .get(format!("http://{addr}/metrics"))
-                .send()
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            let n =
-                votechain::metrics::sum_series(&text, "votechain_writer_dead_letters_total", "");
-            (n >= 3.0).then_some(())
-        },
-    )
-    .await;
+    let dead_letters = || async {
+        let text = http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        Some(votechain::metrics::sum_series(
+            &text,
+            "votechain_writer_dead_letters_total",
+            "",
+        ))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while dead_letters().await.unwrap_or(0.0) < 3.0 {
+        if tokio::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!(
+                "3 records not dead-lettered in 60 s ({:?}); the node's log:\n{log_text}",
+                dead_letters().await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // A graceful stop (SIGTERM), so that shutdown logging is in the log too.
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
