@@ -83,10 +83,10 @@ pub fn genesis(election_id: &str, chain: u32) -> Hash {
     Sha256::digest(&buf).into()
 }
 
-/// `vote_data(seq)`: the canonical bytes of one vote.
-pub fn vote_data(v: &VoteFields<'_>) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(160);
-    field(&mut buf, VOTE_TAG);
+/// The vote's fields after a domain tag, as v1 and v2 both lay them out.
+fn tagged_vote(tag: &[u8], v: &VoteFields<'_>, extra: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(160 + extra);
+    field(&mut buf, tag);
     field(&mut buf, v.election_id.as_bytes());
     buf.extend_from_slice(&v.chain.to_be_bytes());
     buf.extend_from_slice(&v.seq.to_be_bytes());
@@ -95,6 +95,11 @@ pub fn vote_data(v: &VoteFields<'_>) -> Vec<u8> {
     field(&mut buf, v.region_id.as_bytes());
     buf.extend_from_slice(&v.cast_at_ms.to_be_bytes());
     buf
+}
+
+/// `vote_data(seq)`: the canonical bytes of one vote.
+pub fn vote_data(v: &VoteFields<'_>) -> Vec<u8> {
+    tagged_vote(VOTE_TAG, v, 0)
 }
 
 /// `hash(seq) = SHA256(vote_data(seq) || prev_hash)`.
@@ -118,15 +123,7 @@ pub fn genesis_v2(election_id: &str, chain: u32, manifest_digest: &Hash) -> Hash
 
 /// `vote_data_v2(seq)`: the canonical bytes of one v2 vote, the raw salt last.
 pub fn vote_data_v2(v: &VoteFields<'_>, salt: &Salt) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(192);
-    field(&mut buf, VOTE_V2_TAG);
-    field(&mut buf, v.election_id.as_bytes());
-    buf.extend_from_slice(&v.chain.to_be_bytes());
-    buf.extend_from_slice(&v.seq.to_be_bytes());
-    field(&mut buf, v.vote_id.as_bytes());
-    field(&mut buf, v.candidate_id.as_bytes());
-    field(&mut buf, v.region_id.as_bytes());
-    buf.extend_from_slice(&v.cast_at_ms.to_be_bytes());
+    let mut buf = tagged_vote(VOTE_V2_TAG, v, salt.len());
     buf.extend_from_slice(salt);
     buf
 }
