@@ -23,6 +23,7 @@ pub mod linking;
 pub mod manifest;
 pub mod millis;
 pub mod model;
+pub mod note;
 pub mod recount;
 pub mod replay;
 pub mod restart;
