@@ -10,7 +10,7 @@
 //! leaves or lower ones (the tools crate's `layers` test fails on any cycle):
 //! 1. `shared`, `process`, `failpoint`, `metrics`: leaves;
 //! 2. `config`; 3. `dynamo`, `kafka`; 4. `projector`, `verify`, `replay`, `dlq`;
-//! 5. `tables`, `supervision`; 6. `actors`, `recount`; 7. `topology` (config → actor
+//! 5. `tables`, `manifests`, `supervision`; 6. `actors`, `recount`; 7. `topology` (config → actor
 //!    tree); 8. `http`; 9. `runtime` (one process); `dev` (DynamoDB Local) stands apart.
 //!
 //! Bench, chaos, loadgen and the client live in the `votechain-tools` crate; the CLI's
@@ -24,6 +24,7 @@ pub mod dynamo;
 pub mod failpoint;
 pub mod http;
 pub mod kafka;
+pub mod manifests;
 pub mod metrics;
 pub mod process;
 pub mod projector;

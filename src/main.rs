@@ -3,9 +3,9 @@
 //! the binary only; library modules have typed errors.
 //!
 //! Commands: `dev` (everything in one process), `run` (the roles of one config file, one
-//! pod), `verify`, `export`, `replay`, `recount`, `dlq list`, `actors`, `setup-tables`,
-//! `setup-topics`. The tool commands `bench`, `chaos` and `loadgen` run the
-//! `votechain-tools` binary (see `cmd/tool.rs`).
+//! pod), `verify`, `export`, `replay`, `recount`, `election create|show|list`, `dlq list`,
+//! `actors`, `setup-tables`, `setup-topics`. The tool commands `bench`, `chaos` and
+//! `loadgen` run the `votechain-tools` binary (see `cmd/tool.rs`).
 
 mod cmd;
 
@@ -42,6 +42,11 @@ enum Cmd {
     /// Counts an election from Kafka, from the chain (verifying it) and from the read model,
     /// side by side. Exit 0 only when all three agree.
     Recount(cmd::recount::Args),
+    /// Election manifests (contract v2): create (once), show, list.
+    Election {
+        #[command(subcommand)]
+        cmd: cmd::election::ElectionCmd,
+    },
     /// The dead-letter topic: what the writers refused and why (never the choice, unless asked).
     Dlq {
         #[command(subcommand)]
@@ -94,6 +99,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Export(a) => cmd::export::run(a).await,
         Cmd::Replay(a) => cmd::replay::run(a).await,
         Cmd::Recount(a) => cmd::recount::run(a).await,
+        Cmd::Election { cmd } => cmd::election::run(cmd).await,
         Cmd::Dlq { cmd } => cmd::dlq::run(cmd).await,
         Cmd::Actors(a) => cmd::actors::run(a).await,
         Cmd::SetupTables(a) => cmd::setup::tables(a).await,

@@ -5,6 +5,7 @@
 pub mod actors;
 pub mod dev;
 pub mod dlq;
+pub mod election;
 pub mod export;
 pub mod recount;
 pub mod replay;
@@ -68,6 +69,13 @@ pub struct Target {
 }
 
 impl Target {
+    /// The config and ledger, for commands that need DynamoDB only (not Kafka).
+    pub async fn open_ledger(&self) -> Result<(Config, Ledger)> {
+        let cfg = load_with_endpoint(&self.config, self.endpoint.clone())?;
+        let ledger = ledger(&cfg).await;
+        Ok((cfg, ledger))
+    }
+
     pub async fn open(&self) -> Result<(Config, Ledger)> {
         let mut cfg = load_with_endpoint(&self.config, self.endpoint.clone())?;
         if let Some(b) = &self.kafka_bootstrap {

@@ -96,6 +96,7 @@ pub fn router(state: AppState) -> Router {
     if state.config.runs(Role::Query) {
         r = r
             .route("/v1/elections/{election_id}/results", get(query::results))
+            .route("/v1/elections/{election_id}/manifest", get(query::manifest))
             .route("/v1/elections", get(query::elections))
             .route(
                 "/",

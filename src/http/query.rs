@@ -188,3 +188,55 @@ pub async fn receipt(
         }
     }
 }
+
+/// `GET /v1/elections/{id}/manifest`: the stored manifest, its text exactly as created,
+/// with its digest in `Votechain-Manifest-Digest` (contract v2). Manifests never change,
+/// so the answer may be cached for as long as anyone likes.
+pub async fn manifest(
+    State(st): State<AppState>,
+    Path(election_id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !is_valid_ident(&election_id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "malformed election_id",
+        ));
+    }
+    match crate::manifests::get(&st.ledger, &election_id).await {
+        Ok(Some(stored)) => {
+            let digest = HeaderValue::from_str(&stored.digest).expect("hex is a header value");
+            let headers = [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=31536000, immutable"),
+                ),
+                (
+                    header::HeaderName::from_static("votechain-manifest-digest"),
+                    digest,
+                ),
+            ];
+            Ok((headers, stored.text).into_response())
+        }
+        Ok(None) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_manifest",
+            format!("election '{election_id}' has no stored manifest"),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a manifest failed");
+            Err(ApiError {
+                retry_after_s: Some(1),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "manifest store unavailable",
+                )
+            })
+        }
+    }
+}

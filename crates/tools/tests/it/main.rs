@@ -11,6 +11,7 @@ mod fencing;
 mod ingest_commit;
 mod lag_scaling;
 mod layers;
+mod manifests;
 mod projector_failover;
 mod projector_fencing;
 mod read_load;
