@@ -3,7 +3,7 @@
 //! the binary only; library modules have typed errors.
 //!
 //! Commands: `dev` (everything in one process), `run` (the roles of one config file, one
-//! pod), `verify`, `export`, `replay`, `recount`, `election create|show|list`, `dlq list`,
+//! pod), `verify`, `export`, `replay`, `recount`, `election create|show|list`, `keygen`, `dlq list`,
 //! `actors`, `setup-tables`, `setup-topics`. The tool commands `bench`, `chaos` and
 //! `loadgen` run the `votechain-tools` binary (see `cmd/tool.rs`).
 
@@ -47,6 +47,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cmd::election::ElectionCmd,
     },
+    /// Writes an Ed25519 key pair for an election's log: PKCS#8 PEM, public key, verifier keys.
+    Keygen(cmd::keygen::Args),
     /// The dead-letter topic: what the writers refused and why (never the choice, unless asked).
     Dlq {
         #[command(subcommand)]
@@ -100,6 +102,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Replay(a) => cmd::replay::run(a).await,
         Cmd::Recount(a) => cmd::recount::run(a).await,
         Cmd::Election { cmd } => cmd::election::run(cmd).await,
+        Cmd::Keygen(a) => cmd::keygen::run(a),
         Cmd::Dlq { cmd } => cmd::dlq::run(cmd).await,
         Cmd::Actors(a) => cmd::actors::run(a).await,
         Cmd::SetupTables(a) => cmd::setup::tables(a).await,

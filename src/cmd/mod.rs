@@ -7,6 +7,7 @@ pub mod dev;
 pub mod dlq;
 pub mod election;
 pub mod export;
+pub mod keygen;
 pub mod recount;
 pub mod replay;
 pub mod serve;
