@@ -15,6 +15,108 @@ use std::net::SocketAddr;
 use std::path::Path;
 use votechain_core::model::{Election, Registry, is_valid_ident};
 
+/// An election this process serves, as its config names it.
+///
+/// Every election created now is a v2 election: the config names it by `id` (and may pin
+/// the `manifest_digest` the operator expects), and its definition comes from the stored
+/// manifest (`votechain election create`), so every role reads the same one. Chains cast
+/// before manifests existed are served with `hash = "v1"` and the definition inline.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElectionEntry {
+    pub id: String,
+    /// v2: the expected manifest digest (64 lowercase hex); a different stored one refuses start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
+    /// `"v1"` for an inline (pre-manifest) election; absent for v2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chains: Option<u32>,
+    /// v1 only: false refuses new votes (422); v2 elections have a voting window instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<bool>,
+}
+
+impl ElectionEntry {
+    /// A v2 entry: the id, optionally pinned to a digest.
+    pub fn v2(id: &str, manifest_digest: Option<String>) -> ElectionEntry {
+        ElectionEntry {
+            id: id.into(),
+            manifest_digest,
+            ..Default::default()
+        }
+    }
+    /// True for an inline v1 definition.
+    pub fn is_v1(&self) -> bool {
+        self.hash.as_deref() == Some("v1")
+    }
+    /// The v1 definition (only meaningful when [`Self::is_v1`]).
+    fn v1_election(&self) -> Election {
+        let mut e = Election::v1(&self.id, &[], &[], self.chains.unwrap_or(1));
+        e.candidates = self.candidates.iter().cloned().collect();
+        e.regions = self.regions.iter().cloned().collect();
+        e.open = self.open.unwrap_or(true);
+        e
+    }
+    fn check(&self, errs: &mut Vec<String>) {
+        let id = &self.id;
+        match self.hash.as_deref() {
+            None | Some("v1") => {}
+            Some(h) => errs.push(format!(
+                "elections '{id}': hash = \"{h}\": only \"v1\" is set here (v2 is the default)"
+            )),
+        }
+        if !self.is_v1() {
+            let inline = !self.candidates.is_empty()
+                || !self.regions.is_empty()
+                || self.chains.is_some()
+                || self.open.is_some();
+            if inline {
+                errs.push(format!(
+                    "elections '{id}': candidates, regions, chains and open come from the stored manifest (votechain election create); an inline definition is only for v1 chains (hash = \"v1\")"
+                ));
+            }
+            if let Some(d) = &self.manifest_digest
+                && votechain_core::chain::from_hex(d).is_none()
+            {
+                errs.push(format!(
+                    "elections '{id}': manifest_digest must be 64 lowercase hex characters"
+                ));
+            }
+            return;
+        }
+        if self.manifest_digest.is_some() {
+            errs.push(format!(
+                "elections '{id}': a v1 election has no manifest_digest"
+            ));
+        }
+        if self.candidates.is_empty() || self.regions.is_empty() {
+            errs.push(format!(
+                "elections '{id}': needs at least one candidate and one region"
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for c in self.candidates.iter().chain(self.regions.iter()) {
+            if !is_valid_ident(c) {
+                errs.push(format!(
+                    "elections '{id}': '{c}' is not 1-64 characters of [A-Za-z0-9._-]"
+                ));
+            }
+            if !seen.insert(c) {
+                errs.push(format!("elections '{id}': '{c}' is listed twice"));
+            }
+        }
+        if !(1..=1024).contains(&self.chains.unwrap_or(1)) {
+            errs.push(format!("elections '{id}': chains must be 1..=1024"));
+        }
+    }
+}
+
 /// The parts of the topology a process can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -61,7 +163,11 @@ pub struct Config {
     #[serde(default)]
     pub supervision: votechain_core::restart::Policy,
     #[serde(default)]
-    pub elections: Vec<Election>,
+    pub elections: Vec<ElectionEntry>,
+    /// The v2 elections' definitions, read from their stored manifests at start
+    /// (`manifests::resolve`); never from the file.
+    #[serde(skip)]
+    pub resolved: Vec<Election>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -310,8 +416,20 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Every election this process serves: the v1 ones from the file, the v2 ones as
+    /// resolved from their manifests (absent until resolved).
     pub fn registry(&self) -> Registry {
-        Registry::new(self.elections.iter().cloned())
+        let v1 = self.elections.iter().filter(|e| e.is_v1());
+        Registry::new(
+            v1.map(ElectionEntry::v1_election)
+                .chain(self.resolved.iter().cloned()),
+        )
+    }
+
+    /// True once every v2 election named has its definition.
+    pub fn is_resolved(&self) -> bool {
+        let reg = self.registry();
+        self.elections.iter().all(|e| reg.get(&e.id).is_some())
     }
 
     pub fn runs(&self, role: Role) -> bool {
@@ -485,23 +603,7 @@ impl Config {
             if !seen.insert(&e.id) {
                 errs.push(format!("elections: duplicate id '{}'", e.id));
             }
-            if e.candidates.is_empty() || e.regions.is_empty() {
-                errs.push(format!(
-                    "elections '{}': needs at least one candidate and one region",
-                    e.id
-                ));
-            }
-            for c in e.candidates.iter().chain(e.regions.iter()) {
-                if !is_valid_ident(c) {
-                    errs.push(format!(
-                        "elections '{}': '{c}' is not 1-64 characters of [A-Za-z0-9._-]",
-                        e.id
-                    ));
-                }
-            }
-            if !(1..=1024).contains(&e.chains) {
-                errs.push(format!("elections '{}': chains must be 1..=1024", e.id));
-            }
+            e.check(&mut errs);
         }
         if (self.runs(Role::Ingest) || self.runs(Role::Writer)) && self.elections.is_empty() {
             errs.push("elections: ingest and writer need at least one election".into());
@@ -526,6 +628,9 @@ embedded = true
 clients = [{ id = "dev", key = "dev-key" }]
 [[elections]]
 id = "demo-2026"
+[[elections]]
+id = "old-2025"
+hash = "v1"
 candidates = ["alice", "bob"]
 regions = ["north"]
 "#;
@@ -535,7 +640,24 @@ regions = ["north"]
         let c = Config::from_toml(GOOD).unwrap();
         assert!(c.runs(Role::Writer) && !c.runs(Role::Query));
         assert_eq!(c.writer.batch_max_records, 49);
-        assert_eq!(c.elections[0].chains, 1);
+        // The v1 election is defined inline; the v2 one waits for its manifest.
+        assert_eq!(c.registry().get("old-2025").map(|e| e.chains), Some(1));
+        assert!(c.registry().get("demo-2026").is_none() && !c.is_resolved());
+    }
+
+    #[test]
+    fn a_v2_election_is_named_not_defined() {
+        let inline = GOOD.replace(
+            "id = \"demo-2026\"",
+            "id = \"demo-2026\"\ncandidates = [\"x\"]\nmanifest_digest = \"AB\"",
+        );
+        let msg = Config::from_toml(&inline).unwrap_err().to_string();
+        for needle in ["come from the stored manifest", "64 lowercase hex"] {
+            assert!(msg.contains(needle), "missing {needle} in {msg}");
+        }
+        let twice = GOOD.replace("[\"alice\", \"bob\"]", "[\"alice\", \"alice\"]");
+        let msg = Config::from_toml(&twice).unwrap_err().to_string();
+        assert!(msg.contains("listed twice"), "{msg}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! one Query. Nothing ever changes or deletes either: a changed definition is a new
 //! election.
 
+use crate::config::Config;
 use crate::dynamo::ledger::{Ledger, LedgerError};
 use crate::dynamo::{cancellation_codes, describe};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -164,4 +165,39 @@ pub async fn list(ledger: &Ledger) -> Result<Vec<(String, String)>, ManifestStor
             _ => return Ok(out),
         }
     }
+}
+
+/// Why a process cannot serve the elections its config names (every problem at once).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve the configured elections:\n  - {}", .0.join("\n  - "))]
+pub struct ResolveError(pub Vec<String>);
+
+/// Reads the stored manifest of every v2 election `cfg` names into `cfg.resolved`. A
+/// missing or unreadable manifest, or one whose digest is not the configured
+/// `manifest_digest`, refuses start, naming both digests. v1 entries need nothing.
+pub async fn resolve(ledger: &Ledger, cfg: &mut Config) -> Result<(), ResolveError> {
+    let mut problems = Vec::new();
+    let mut resolved = Vec::new();
+    for entry in cfg.elections.iter().filter(|e| !e.is_v1()) {
+        let id = &entry.id;
+        match get(ledger, id).await {
+            Ok(Some(stored)) => match &entry.manifest_digest {
+                Some(want) if *want != stored.digest => problems.push(format!(
+                    "election '{id}': the config expects manifest digest {want}, the stored manifest's is {}",
+                    stored.digest
+                )),
+                _ => resolved.push(stored.manifest.registry_election()),
+            },
+            Ok(None) => problems.push(format!(
+                "election '{id}' has no stored manifest in table {} (create it with `votechain election create`)",
+                ledger.table
+            )),
+            Err(e) => problems.push(format!("election '{id}': {e}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ResolveError(problems));
+    }
+    cfg.resolved = resolved;
+    Ok(())
 }

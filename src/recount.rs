@@ -80,7 +80,7 @@ pub async fn recount(
     let mut problems = Vec::new();
     let mut seen = HashSet::new();
     for c in 0..e.chains {
-        let mut checker = ChainChecker::new(&e.id, c, e.chains);
+        let mut checker = ChainChecker::new(&e.id, c, e.chains, e.rule);
         read_chain(ledger, &e.id, c, e.chains, |it| {
             checker.feed(&stored(it), &mut seen);
             chain_votes.extend(items::parse_vote(it).ok());

@@ -18,6 +18,8 @@ use std::time::Duration;
 pub enum StartError {
     #[error(transparent)]
     Build(#[from] topology::BuildError),
+    #[error(transparent)]
+    Elections(#[from] crate::manifests::ResolveError),
     #[error("cannot start the actor tree: {0}")]
     Spawn(String),
     #[error("cannot bind HTTP on {addr}: {source}")]
@@ -39,12 +41,15 @@ pub struct Node {
 }
 
 impl Node {
-    /// Builds the tree for the config's roles, then serves HTTP (intake opens last).
-    pub async fn start(config: Config) -> Result<Node, StartError> {
+    /// Reads the v2 elections' manifests (refusing to start on a missing one or a digest
+    /// other than the configured one), builds the tree for the config's roles, then serves
+    /// HTTP (intake opens last).
+    pub async fn start(mut config: Config) -> Result<Node, StartError> {
         let handle = crate::metrics::install();
-        let config = Arc::new(config);
         let db = dynamo::client(&config.dynamodb).await;
         let ledger = Ledger::new(db, config.dynamodb.ledger_table.clone());
+        crate::manifests::resolve(&ledger, &mut config).await?;
+        let config = Arc::new(config);
         let ingest_slot: Slot<IngestMsg> = Slot::default();
         let streams = if config.runs(crate::config::Role::Projector)
             || config.runs(crate::config::Role::LagMonitor)

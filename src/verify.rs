@@ -6,6 +6,7 @@
 use crate::dynamo::items::{self, Item};
 use crate::dynamo::ledger::{Ledger, LedgerError};
 use std::collections::HashSet;
+use votechain_core::model::Election;
 pub use votechain_core::verify::{ChainChecker, ChainSummary, Problem, Report, Stored};
 
 /// A raw ledger item as the checker sees it: key and fields, or why it is unreadable.
@@ -50,17 +51,14 @@ pub async fn read_chain(
     }
 }
 
-/// Walks all `chains` chains of the election and recomputes every hash.
-pub async fn verify_election(
-    ledger: &Ledger,
-    election_id: &str,
-    chains: u32,
-) -> Result<Report, LedgerError> {
+/// Walks every chain of the election and recomputes every hash under its rule (v2: on
+/// the manifest's genesis, salted).
+pub async fn verify_election(ledger: &Ledger, e: &Election) -> Result<Report, LedgerError> {
     let mut seen = HashSet::new();
-    let mut report = Report::new(election_id);
-    for chain in 0..chains {
-        let mut checker = ChainChecker::new(election_id, chain, chains);
-        read_chain(ledger, election_id, chain, chains, |it| {
+    let mut report = Report::new(&e.id);
+    for chain in 0..e.chains {
+        let mut checker = ChainChecker::new(&e.id, chain, e.chains, e.rule);
+        read_chain(ledger, &e.id, chain, e.chains, |it| {
             checker.feed(&stored(it), &mut seen)
         })
         .await?;

@@ -270,11 +270,12 @@ impl ChainWriter {
             .filter(|k| !st.tips.contains_key(k))
             .collect();
         for key in missing {
-            let chains = self.ctx.registry.get(&key.0).map(|e| e.chains).unwrap_or(1);
+            // Accepted events name a served election (`accept_event`).
+            let Some(e) = self.ctx.registry.get(&key.0) else {
+                continue;
+            };
             let tip = self
-                .retry("load chain tip", || {
-                    self.ctx.ledger.tip(&key.0, key.1, chains)
-                })
+                .retry("load chain tip", || self.ctx.ledger.tip(e, key.1))
                 .await?;
             st.tips.insert(key, tip);
         }

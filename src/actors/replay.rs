@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use votechain_core::chain;
 use votechain_core::counts::{Counts, counts_of, diff};
+use votechain_core::model::Election;
 
 pub struct Replay {
     pub config: Arc<Config>,
@@ -134,7 +135,7 @@ impl Replay {
         // them they are kept until the freeze fixes the thresholds.
         let mut s1 = BTreeMap::new();
         for c in 0..e.chains {
-            s1.insert(c, self.ledger.tip(&e.id, c, e.chains).await?.seq);
+            s1.insert(c, self.ledger.tip(&e, c).await?.seq);
         }
         let table = format!(
             "{}-{}-{}",
@@ -192,7 +193,7 @@ impl Replay {
         let outcome = async {
             let mut tips = BTreeMap::new();
             for c in 0..e.chains {
-                tips.insert(c, self.ledger.tip(&e.id, c, e.chains).await?.seq);
+                tips.insert(c, self.ledger.tip(&e, c).await?.seq);
             }
             let progress = |n: u64| {
                 if let Some(pb) = &self.progress {
@@ -219,12 +220,12 @@ impl Replay {
             // 4. Check against the chain, read back from the new table.
             let rebuilt = results::read(db, &table, &cfg.registry(), &e.id, true).await?;
             let (chain_counts, problems, stored_tip_hashes) =
-                chain_counts_to(&self.ledger, &e.id, e.chains, &tips).await?;
+                chain_counts_to(&self.ledger, &e, &tips).await?;
             let mut differences = diff(&counts_of(&rebuilt), &chain_counts);
             let mut problems = problems;
             for (c, seq) in &tips {
                 let replayed = if *seq == 0 {
-                    Some(chain::genesis(&e.id, *c))
+                    Some(e.tip0(*c).hash)
                 } else {
                     col.hash_at.get(&(*c, *seq)).copied()
                 };
@@ -343,18 +344,18 @@ async fn write(db: &aws_sdk_dynamodb::Client, d: &Deltas) -> Result<(), RebuildE
 /// The chain's counts up to `tips`, its verification problems, and its stored hash at each tip.
 async fn chain_counts_to(
     ledger: &Ledger,
-    election: &str,
-    chains: u32,
+    e: &Election,
     tips: &BTreeMap<u32, u64>,
 ) -> Result<(Counts, Vec<String>, BTreeMap<u32, chain::Hash>), LedgerError> {
+    let (election, chains) = (e.id.as_str(), e.chains);
     let mut votes = Vec::new();
     let mut problems = Vec::new();
     let mut hashes = BTreeMap::new();
     let mut seen = HashSet::new();
     for c in 0..chains {
         let tip = tips.get(&c).copied().unwrap_or(0);
-        hashes.insert(c, chain::genesis(election, c));
-        let mut checker = ChainChecker::new(election, c, chains);
+        hashes.insert(c, e.tip0(c).hash);
+        let mut checker = ChainChecker::new(election, c, chains, e.rule);
         read_chain(ledger, election, c, chains, |it| {
             checker.feed(&stored(it), &mut seen);
             if let Some(v) = items::parse_vote(it).ok().filter(|v| v.seq <= tip) {

@@ -1,15 +1,18 @@
 //! `votechain dev`: everything in one process: DynamoDB Local (a child process that dies
 //! with us), librdkafka's mock cluster in-process, every role of the config, the demo
-//! election.
+//! election. The demo's manifest is created at start (unless the ledger has one), signed
+//! for with a dev log key kept under `.local/dev-log-key/` (made once by `keygen`).
 
 use anyhow::{Result, bail};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use votechain::config::Config;
 use votechain::dev::DynamoDbLocal;
 use votechain::dynamo::{self, ledger::Ledger};
 use votechain::kafka::EmbeddedKafka;
+use votechain::manifests;
 use votechain::tables;
+use votechain_core::manifest::Manifest;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,6 +37,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     if reused {
         refuse_an_earlier_ledger(&cfg).await?;
     }
+    ensure_demo_manifest(&cfg).await?;
     // The mock cluster is not Send: it lives on this (main) task until the end.
     let kafka = EmbeddedKafka::start(&cfg.kafka)?;
     cfg.kafka.bootstrap_servers = kafka.bootstrap_servers();
@@ -45,6 +49,59 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     let code = super::serve::serve(cfg).await;
     drop(kafka);
     code
+}
+
+/// The demo election, as `votechain dev` creates it.
+pub const DEMO_ELECTION: &str = "demo-2026";
+const DEMO_CANDIDATES: [&str; 3] = ["alice", "bob", "carol"];
+const DEMO_REGIONS: [&str; 4] = ["north", "south", "east", "west"];
+const DEV_KEY_DIR: &str = ".local/dev-log-key";
+/// The demo's window: open from a minute before its creation for this long.
+const DEMO_OPEN_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// Creates the demo election's manifest when the config serves it and the ledger has none:
+/// one chain, open now for 30 days, its log key the dev key (made on first use).
+async fn ensure_demo_manifest(cfg: &Config) -> Result<()> {
+    if !cfg
+        .elections
+        .iter()
+        .any(|e| e.id == DEMO_ELECTION && !e.is_v1())
+    {
+        return Ok(());
+    }
+    let db = dynamo::client(&cfg.dynamodb).await;
+    tables::ensure_all(&db, &cfg.dynamodb).await?;
+    let ledger = Ledger::new(db, cfg.dynamodb.ledger_table.clone());
+    if let Some(m) = manifests::get(&ledger, DEMO_ELECTION).await? {
+        tracing::info!(digest = %m.digest, "demo manifest already stored");
+        return Ok(());
+    }
+    let origin = format!("localhost/{DEMO_ELECTION}");
+    let dir = Path::new(DEV_KEY_DIR);
+    if !dir.join("log-key.pub").exists() {
+        super::keygen::write_keys(dir, &origin, 1)?;
+    }
+    let public = std::fs::read_to_string(dir.join("log-key.pub"))?;
+    let opens = votechain::now_ms() - 60_000;
+    let manifest = Manifest {
+        election_id: DEMO_ELECTION.into(),
+        candidates: DEMO_CANDIDATES.map(String::from).to_vec(),
+        regions: DEMO_REGIONS.map(String::from).to_vec(),
+        chains: 1,
+        opens_at_ms: opens,
+        closes_at_ms: opens + DEMO_OPEN_MS,
+        log_origin: origin,
+        log_public_key: public.trim().to_string(),
+    };
+    if let Err(problems) = manifest.validate() {
+        bail!("the demo manifest is invalid: {}", problems.join("; "));
+    }
+    let stored = manifests::create(&ledger, &manifest).await?;
+    println!(
+        "created election {DEMO_ELECTION} (manifest digest {}, log key {DEV_KEY_DIR}/)",
+        stored.digest
+    );
+    Ok(())
 }
 
 /// Starts DynamoDB Local on the config's endpoint port (default 8000).

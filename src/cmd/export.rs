@@ -22,15 +22,16 @@ pub struct Args {
     endpoint: Option<String>,
     #[arg(long, default_value = "config/dev.toml")]
     config: PathBuf,
-    /// Number of chains of the election; default: from the config's election.
+    /// v1 elections only: the number of chains (v2 elections read it from the manifest).
     #[arg(long)]
     chains: Option<u32>,
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     let cfg = super::load_with_endpoint(&a.config, a.endpoint)?;
-    let chains = super::chains_of(&cfg, &a.election, a.chains, &a.config)?;
     let ledger = super::ledger(&cfg).await;
+    let election = super::election_of(&cfg, &ledger, &a.election, a.chains).await?;
+    let chains = election.chains;
     let mut out: Box<dyn Write> = if a.out.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
@@ -43,7 +44,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     writeln!(
         out,
         "{}",
-        serde_json::to_string(&Header::new(&a.election, chains))?
+        serde_json::to_string(&Header::new(&a.election, chains, election.rule))?
     )?;
     let (mut written, mut unreadable, mut failed) = (0u64, 0u64, None);
     for c in 0..chains {

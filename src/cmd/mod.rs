@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use votechain::config::Config;
 use votechain::dynamo::{self, ledger::Ledger};
+use votechain_core::model::Election;
 
 /// `votechain dev` writes its embedded cluster's bootstrap servers here for `replay`/`recount`.
 pub const DEV_BOOTSTRAP_FILE: &str = ".local/dev-kafka-bootstrap";
@@ -45,13 +46,36 @@ pub async fn ledger(cfg: &Config) -> Ledger {
     )
 }
 
-/// The number of chains of `election`: given, or from the config.
-pub fn chains_of(cfg: &Config, election: &str, given: Option<u32>, config: &Path) -> Result<u32> {
-    match given.or_else(|| cfg.registry().get(election).map(|e| e.chains)) {
-        Some(c) => Ok(c),
+/// The election `id` as a verifier reads it: from its stored manifest (v2; a config that
+/// pins another digest is an error), else the config's v1 entry, else a v1 election of
+/// `--chains` chains (chains cast before manifests and not in the config).
+pub async fn election_of(
+    cfg: &Config,
+    ledger: &Ledger,
+    id: &str,
+    chains: Option<u32>,
+) -> Result<Election> {
+    if let Some(stored) = votechain::manifests::get(ledger, id).await? {
+        let pinned = cfg.elections.iter().find(|e| e.id == id);
+        if let Some(want) = pinned.and_then(|e| e.manifest_digest.as_ref())
+            && *want != stored.digest
+        {
+            anyhow::bail!(
+                "election '{id}': the config expects manifest digest {want}, the stored manifest's is {}",
+                stored.digest
+            );
+        }
+        return Ok(stored.manifest.registry_election());
+    }
+    if let Some(e) = cfg.registry().get(id) {
+        let mut e = e.clone();
+        e.chains = chains.unwrap_or(e.chains);
+        return Ok(e);
+    }
+    match chains {
+        Some(c) => Ok(Election::v1(id, &[], &[], c)),
         None => anyhow::bail!(
-            "election '{election}' is not in {}; pass --chains N",
-            config.display()
+            "election '{id}' has no stored manifest and no v1 entry in the config; for v1 chains pass --chains N"
         ),
     }
 }
@@ -87,6 +111,13 @@ impl Target {
                 .with_context(|| format!("{DEV_BOOTSTRAP_FILE} not found: is `votechain dev` running? (or pass --kafka-bootstrap)"))?;
         }
         let ledger = ledger(&cfg).await;
+        Ok((cfg, ledger))
+    }
+
+    /// Like [`Self::open`], with the config's v2 elections read from their manifests.
+    pub async fn open_resolved(&self) -> Result<(Config, Ledger)> {
+        let (mut cfg, ledger) = self.open().await?;
+        votechain::manifests::resolve(&ledger, &mut cfg).await?;
         Ok((cfg, ledger))
     }
 }

@@ -16,7 +16,7 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let (cfg, ledger) = a.target.open().await?;
+    let (cfg, ledger) = a.target.open_resolved().await?;
     let r =
         votechain::recount::recount(&cfg, &ledger, &a.election, Duration::from_secs(60)).await?;
     if a.json {

@@ -42,7 +42,7 @@ fn parse_offsets(s: &str) -> Result<BTreeMap<i32, i64>, String> {
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let (cfg, ledger) = a.target.open().await?;
+    let (cfg, ledger) = a.target.open_resolved().await?;
     let pb = indicatif::ProgressBar::new(0);
     pb.set_style(
         indicatif::ProgressStyle::with_template(

@@ -15,7 +15,7 @@ pub struct Args {
     endpoint: Option<String>,
     #[arg(long, default_value = "config/dev.toml")]
     config: PathBuf,
-    /// Number of chains of the election; default: from the config's election.
+    /// v1 elections only: the number of chains (v2 elections read it from the manifest).
     #[arg(long)]
     chains: Option<u32>,
     /// Print the report as JSON.
@@ -25,8 +25,9 @@ pub struct Args {
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     let cfg = super::load_with_endpoint(&a.config, a.endpoint)?;
-    let chains = super::chains_of(&cfg, &a.election, a.chains, &a.config)?;
-    let report = verify_election(&super::ledger(&cfg).await, &a.election, chains).await?;
+    let ledger = super::ledger(&cfg).await;
+    let election = super::election_of(&cfg, &ledger, &a.election, a.chains).await?;
+    let report = verify_election(&ledger, &election).await?;
     if a.json {
         super::print_json(&report)?;
     } else {

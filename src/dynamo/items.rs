@@ -3,7 +3,7 @@
 //!
 //! | item | pk | sk | written by |
 //! | --- | --- | --- | --- |
-//! | vote | `ELECTION#{e}` or `ELECTION#{e}#{chain}` | `VOTE#{seq:020}` | ChainWriter, create-only |
+//! | vote | `ELECTION#{e}` or `ELECTION#{e}#{chain}` | `VOTE#{seq:020}` | ChainWriter, create-only; v2 votes add `salt` and `hash_v` = 2 |
 //! | vote_id marker | `VOTEID#{e}#{vote_id}` | `VOTEID` | ChainWriter, create-only, same transaction as the vote; `chain`, `seq`, `choice` (a digest, see `linking::Choice`) |
 //! | partition checkpoint | `CHECKPOINT#{topic}#{partition}` | `CHECKPOINT` | ChainWriter, conditional update |
 //!
@@ -14,7 +14,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use votechain_core::chain::{self, Hash};
-use votechain_core::linking::{Choice, choice_of};
+use votechain_core::linking::Choice;
+pub use votechain_core::linking::choice_of_item;
 pub use votechain_core::model::{VoteItem, chain_pk, vote_sk};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -58,6 +59,10 @@ pub fn vote_item(v: &VoteItem, chains: u32) -> Item {
         ("kafka_partition".into(), n(v.kafka_partition)),
         ("kafka_offset".into(), n(v.kafka_offset)),
     ]);
+    if let Some(salt) = &v.salt {
+        it.insert("salt".into(), s(hex::encode(salt)));
+        it.insert("hash_v".into(), n(2));
+    }
     it
 }
 
@@ -72,11 +77,6 @@ pub fn marker_item(v: &VoteItem) -> Item {
         ("choice".into(), s(hex::encode(choice_of_item(v)))),
     ]);
     it
-}
-
-/// The [`Choice`] a vote item was chained with (kept on its marker).
-pub fn choice_of_item(v: &VoteItem) -> Choice {
-    choice_of(&v.election_id, &v.vote_id, &v.candidate_id, &v.region_id)
 }
 
 /// The choice recorded on a marker; `None` for a marker written before choices were kept.
@@ -140,6 +140,18 @@ impl Reader<'_> {
 /// Reads a vote item back. Every attribute must be present and well-typed.
 pub fn parse_vote(it: &Item) -> Result<VoteItem, ItemError> {
     let r = Reader { it };
+    let salt = match it.get("hash_v") {
+        None => None,
+        Some(_) if r.n::<u8>("hash_v")? == 1 => None,
+        Some(_) if r.n::<u8>("hash_v")? == 2 => Some(
+            chain::salt_from_hex(&r.s("salt")?)
+                .ok_or_else(|| r.err("salt", "is not 64 lowercase hex characters"))?,
+        ),
+        Some(_) => return Err(r.err("hash_v", "is not 1 or 2")),
+    };
+    if salt.is_none() && it.contains_key("salt") {
+        return Err(r.err("salt", "is present without hash_v = 2"));
+    }
     Ok(VoteItem {
         election_id: r.s("election_id")?,
         chain: r.n("chain")?,
@@ -148,6 +160,7 @@ pub fn parse_vote(it: &Item) -> Result<VoteItem, ItemError> {
         candidate_id: r.s("candidate_id")?,
         region_id: r.s("region_id")?,
         cast_at_ms: r.n("cast_at_ms")?,
+        salt,
         prev_hash: r.hash("prev_hash")?,
         hash: r.hash("hash")?,
         kafka_topic: r.s("kafka_topic")?,
@@ -193,6 +206,7 @@ mod tests {
             candidate_id: "alice".into(),
             region_id: "north".into(),
             cast_at_ms: 1_795_000_000_000,
+            salt: None,
             prev_hash: chain::genesis("demo-2026", 0),
             hash: chain::genesis("x", 1),
             kafka_topic: "votes".into(),
@@ -215,6 +229,25 @@ mod tests {
         assert_eq!(parse_vote(&it).unwrap(), sample());
         let split = vote_item(&sample(), 4);
         assert_eq!(split["pk"].as_s().unwrap(), "ELECTION#demo-2026#0");
+    }
+
+    #[test]
+    fn a_v2_vote_item_adds_salt_and_hash_v() {
+        let v = VoteItem {
+            salt: Some([0xab; 32]),
+            ..sample()
+        };
+        let it = vote_item(&v, 1);
+        assert_eq!(it.len(), 16);
+        assert_eq!(it["salt"].as_s().unwrap(), &"ab".repeat(32));
+        assert_eq!(it["hash_v"].as_n().unwrap(), "2");
+        assert_eq!(parse_vote(&it).unwrap(), v);
+        let mut stripped = it.clone();
+        stripped.remove("hash_v");
+        assert_eq!(parse_vote(&stripped).unwrap_err().attr, "salt");
+        let mut bad = it;
+        bad.insert("salt".into(), AttributeValue::S("zz".into()));
+        assert_eq!(parse_vote(&bad).unwrap_err().attr, "salt");
     }
 
     #[test]

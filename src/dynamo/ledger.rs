@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWr
 use std::collections::{HashMap, HashSet};
 use votechain_core::chain::Tip;
 use votechain_core::linking::Chained;
+use votechain_core::model::Election;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("DynamoDB {op} failed ({class:?}): {detail}")]
@@ -90,13 +91,9 @@ impl Ledger {
             .map_err(|e| LedgerError::corrupt("GetItem(checkpoint)", e))
     }
 
-    /// The chain's last vote, read consistently; genesis when the chain is empty.
-    pub async fn tip(
-        &self,
-        election_id: &str,
-        chain: u32,
-        chains: u32,
-    ) -> Result<Tip, LedgerError> {
+    /// The chain's last vote, read consistently; its rule's genesis when the chain is empty.
+    pub async fn tip(&self, e: &Election, chain: u32) -> Result<Tip, LedgerError> {
+        let (election_id, chains) = (e.id.as_str(), e.chains);
         let out = self
             .db
             .query()
@@ -114,7 +111,7 @@ impl Ledger {
             .await
             .map_err(|e| LedgerError::from_sdk("Query(tip)", &e))?;
         match out.items().first() {
-            None => Ok(Tip::genesis(election_id, chain)),
+            None => Ok(e.tip0(chain)),
             Some(it) => {
                 let v = items::parse_vote(it).map_err(|e| LedgerError::corrupt("Query(tip)", e))?;
                 Ok(Tip {

@@ -26,11 +26,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use votechain_core::chain::chain_of;
 use votechain_core::model::{
-    AuditEvent, Invalid, VOTE_EVENT_VERSION, VoteEvent, VoteRequest, validate_request,
+    AuditEvent, Invalid, VOTE_EVENT_SALTED, VOTE_EVENT_VERSION, VoteEvent, VoteRequest,
+    validate_request,
 };
 
 /// The contract's body cap.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
+
+/// 32 bytes from the operating system's CSPRNG, as 64 lowercase hex characters.
+fn draw_salt() -> String {
+    use rand::TryRngCore;
+    let mut salt = [0u8; 32];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut salt)
+        .expect("the OS random source is available");
+    hex::encode(salt)
+}
 
 pub fn digest(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()
@@ -119,8 +130,9 @@ pub async fn submit(
             );
         }
     };
-    // 400 / 422: field syntax, then election, candidate, region.
-    if let Err(e) = validate_request(&st.registry, &election_id, &req) {
+    // 400 / 422: field syntax (v4 vote_id, salt), then election, window, candidate, region.
+    let cast_at_ms = crate::now_ms();
+    if let Err(e) = validate_request(&st.registry, &election_id, &req, cast_at_ms) {
         return match e {
             Invalid::BadField(_) | Invalid::Undecodable(_) => fail(
                 "bad_request",
@@ -134,15 +146,25 @@ pub async fn submit(
             ),
         };
     }
-    let chains = st.registry.get(&election_id).map(|e| e.chains).unwrap_or(1);
+    let election = st.registry.get(&election_id).expect("validated above");
+    // v2: the voter's salt, or 32 bytes from the OS CSPRNG. It goes back to the voter in
+    // the 202 answer and into the chain, and is never published.
+    let salt = election
+        .salted()
+        .then(|| req.salt.clone().unwrap_or_else(draw_salt));
     let event = VoteEvent {
-        v: VOTE_EVENT_VERSION,
+        v: if salt.is_some() {
+            VOTE_EVENT_SALTED
+        } else {
+            VOTE_EVENT_VERSION
+        },
+        chain: chain_of(&req.vote_id, election.chains),
         election_id,
-        chain: chain_of(&req.vote_id, chains),
         vote_id: req.vote_id,
         candidate_id: req.candidate_id,
         region_id: req.region_id,
-        cast_at_ms: crate::now_ms(),
+        cast_at_ms,
+        salt,
     };
     // The server's own id: a client-chosen one could tie the audit record to anything.
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -163,6 +185,7 @@ pub async fn submit(
     // salt), never reissue the ballot under a new one.
     let unknown = |why: &str| ApiError {
         retry_after_s: Some(st.config.ingest.retry_after_s),
+        salt: event.salt.clone(),
         ..ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "outcome_unknown",
@@ -207,11 +230,15 @@ pub async fn submit(
         Ok(CallResult::Success(Ok(()))) => {
             metrics::counter!(m::INGEST_REQUESTS, "outcome" => "accepted").increment(1);
             metrics::histogram!(m::INGEST_REQUEST_SECONDS).record(started.elapsed().as_secs_f64());
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({"vote_id": event.vote_id, "status": "accepted"})),
-            )
-                .into_response()
+            let mut body = json!({
+                "vote_id": event.vote_id,
+                "status": "accepted",
+                "cast_at_ms": event.cast_at_ms,
+            });
+            if let Some(salt) = &event.salt {
+                body["salt"] = json!(salt);
+            }
+            (StatusCode::ACCEPTED, Json(body)).into_response()
         }
         Ok(CallResult::Success(Err(e @ TxnError::NotRecorded(_)))) => fail(
             "unavailable",

@@ -117,6 +117,9 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after_s: Option<u64>,
+    /// `outcome_unknown` of a v2 vote: the salt the vote may have been recorded with, which
+    /// the client must resend (it may have been drawn by ingest).
+    pub salt: Option<String>,
 }
 
 impl ApiError {
@@ -126,13 +129,17 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_s: None,
+            salt: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut body = json!({"error": {"code": self.code, "message": self.message}});
+        if let Some(salt) = self.salt {
+            body["salt"] = json!(salt);
+        }
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after_s {
             resp.headers_mut()

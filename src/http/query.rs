@@ -36,10 +36,34 @@ async fn active_table(
         .to_string())
 }
 
-/// `GET /v1/elections`: the configured elections (the status page lists them).
+/// `GET /v1/elections`: the served elections (the status page lists them), with whether
+/// each takes votes now.
 pub async fn elections(State(st): State<AppState>) -> Json<Value> {
-    let list: Vec<&votechain_core::model::Election> = st.registry.iter().collect();
+    let now = crate::now_ms();
+    let list: Vec<Value> = st.registry.iter().map(|e| election_json(e, now)).collect();
     Json(json!({ "elections": list }))
+}
+
+fn election_json(e: &votechain_core::model::Election, now_ms: i64) -> Value {
+    use votechain_core::chain::Rule;
+    use votechain_core::model::Window;
+    let open = e.open && e.window_at(now_ms) == Window::Open;
+    let mut v = json!({
+        "id": e.id,
+        "candidates": e.candidates,
+        "regions": e.regions,
+        "chains": e.chains,
+        "hash_v": e.rule.hash_v(),
+        "open": open,
+    });
+    if let Rule::V2 { manifest_digest } = e.rule {
+        v["manifest_digest"] = json!(hex::encode(manifest_digest));
+    }
+    if let Some((opens, closes)) = e.window {
+        v["opens_at_ms"] = json!(opens);
+        v["closes_at_ms"] = json!(closes);
+    }
+    v
 }
 
 /// `GET /v1/elections/{id}/results`: the read model, never the ledger. Dashboards poll it
@@ -169,6 +193,8 @@ pub async fn receipt(
             "seq": v.seq,
             "prev_hash": chain::to_hex(&v.prev_hash),
             "hash": chain::to_hex(&v.hash),
+            "cast_at_ms": v.cast_at_ms,
+            "hash_v": v.hash_v(),
         }))),
         Ok(None) => Err(ApiError::new(
             StatusCode::NOT_FOUND,

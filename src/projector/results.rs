@@ -137,6 +137,7 @@ mod tests {
             candidate_id: "a".into(),
             region_id: "n".into(),
             cast_at_ms: 0,
+            salt: None,
             prev_hash: [0; 32],
             hash: [0; 32],
             kafka_topic: "votes".into(),

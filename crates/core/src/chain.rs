@@ -37,6 +37,53 @@ const VOTE_V2_TAG: &[u8] = b"votechain/vote/v2";
 /// A v2 vote's salt: 32 secret bytes, chosen by the voter or drawn by ingest.
 pub type Salt = [u8; 32];
 
+/// Which hash rule a chain follows: v1 (contract v1, unsalted, for chains cast before
+/// manifests) or v2 (salted, its genesis bound to the election's manifest digest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rule {
+    #[default]
+    V1,
+    V2 {
+        manifest_digest: Hash,
+    },
+}
+
+impl Rule {
+    /// The `prev_hash` of `seq` 1.
+    pub fn genesis(&self, election_id: &str, chain: u32) -> Hash {
+        match self {
+            Rule::V1 => genesis(election_id, chain),
+            Rule::V2 { manifest_digest } => genesis_v2(election_id, chain, manifest_digest),
+        }
+    }
+    /// The tip of an empty chain under this rule.
+    pub fn tip0(&self, election_id: &str, chain: u32) -> Tip {
+        Tip {
+            seq: 0,
+            hash: self.genesis(election_id, chain),
+        }
+    }
+    /// The `hash_v` attribute of the rule's vote items (1 is also "absent").
+    pub fn hash_v(&self) -> u8 {
+        match self {
+            Rule::V1 => 1,
+            Rule::V2 { .. } => 2,
+        }
+    }
+    /// True when the rule's votes carry a salt.
+    pub fn salted(&self) -> bool {
+        matches!(self, Rule::V2 { .. })
+    }
+}
+
+/// `hash(seq)` of either rule: v2 when the vote has a salt, v1 otherwise.
+pub fn hash_of(v: &VoteFields<'_>, salt: Option<&Salt>, prev_hash: &Hash) -> Hash {
+    match salt {
+        Some(s) => vote_hash_v2(v, s, prev_hash),
+        None => vote_hash(v, prev_hash),
+    }
+}
+
 /// The fields of one vote that enter its hash, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VoteFields<'a> {

@@ -165,6 +165,7 @@ mod tests {
             candidate_id: cand.into(),
             region_id: region.into(),
             cast_at_ms: 0,
+            salt: None,
             prev_hash: [0; 32],
             hash: [0; 32],
             kafka_topic: "votes".into(),

@@ -11,7 +11,7 @@
 //! order and, within a chain, in seq order, exactly as stored. [`verify_export`] streams
 //! it through the same [`ChainChecker`] that `votechain verify` uses on DynamoDB.
 
-use crate::chain;
+use crate::chain::{self, Rule};
 use crate::model::VoteItem;
 use crate::verify::{ChainChecker, Report, Stored};
 use serde::{Deserialize, Serialize};
@@ -27,14 +27,32 @@ pub struct Header {
     pub format: String,
     pub election_id: String,
     pub chains: u32,
+    /// v2 elections: the manifest digest (64 hex) the chains' genesis binds. An auditor
+    /// compares it with the digest of the manifest they hold. Absent: v1 chains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
 }
 
 impl Header {
-    pub fn new(election_id: &str, chains: u32) -> Header {
+    pub fn new(election_id: &str, chains: u32, rule: Rule) -> Header {
         Header {
             format: FORMAT.into(),
             election_id: election_id.into(),
             chains,
+            manifest_digest: match rule {
+                Rule::V1 => None,
+                Rule::V2 { manifest_digest } => Some(chain::to_hex(&manifest_digest)),
+            },
+        }
+    }
+
+    /// The chains' hash rule; `Err` when the digest is not 64 lowercase hex.
+    pub fn rule(&self) -> Result<Rule, String> {
+        match &self.manifest_digest {
+            None => Ok(Rule::V1),
+            Some(d) => chain::from_hex(d)
+                .map(|manifest_digest| Rule::V2 { manifest_digest })
+                .ok_or_else(|| "manifest_digest is not 64 lowercase hex".into()),
         }
     }
 }
@@ -52,6 +70,11 @@ pub struct Line {
     pub candidate_id: String,
     pub region_id: String,
     pub cast_at_ms: i64,
+    /// v2 votes: the salt (64 hex) and `hash_v` 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_v: Option<u8>,
     pub prev_hash: String,
     pub hash: String,
     pub kafka_topic: String,
@@ -71,6 +94,8 @@ impl Line {
             candidate_id: v.candidate_id.clone(),
             region_id: v.region_id.clone(),
             cast_at_ms: v.cast_at_ms,
+            salt: v.salt.as_ref().map(hex::encode),
+            hash_v: v.salt.is_some().then_some(2),
             prev_hash: chain::to_hex(&v.prev_hash),
             hash: chain::to_hex(&v.hash),
             kafka_topic: v.kafka_topic.clone(),
@@ -91,6 +116,16 @@ impl Line {
                 detail: "prev_hash or hash is not 64 lowercase hex characters".into(),
             };
         };
+        let salt = match (&self.salt, self.hash_v.unwrap_or(1)) {
+            (None, 1) => None,
+            (Some(s), 2) if chain::salt_from_hex(s).is_some() => chain::salt_from_hex(s),
+            _ => {
+                return Stored::Unreadable {
+                    sk: self.sk,
+                    detail: "salt and hash_v disagree or the salt is not 64 hex".into(),
+                };
+            }
+        };
         let vote = VoteItem {
             election_id: self.election_id,
             chain: self.chain,
@@ -99,6 +134,7 @@ impl Line {
             candidate_id: self.candidate_id,
             region_id: self.region_id,
             cast_at_ms: self.cast_at_ms,
+            salt,
             prev_hash,
             hash,
             kafka_topic: self.kafka_topic,
@@ -147,10 +183,11 @@ pub fn verify_export(input: impl BufRead) -> Result<Report, ExportError> {
             header.format
         )));
     }
+    let rule = header.rule().map_err(ExportError::Header)?;
     let (election, chains) = (header.election_id.as_str(), header.chains);
     let mut report = Report::new(election);
     let mut seen = HashSet::new();
-    let mut current = ChainChecker::new(election, 0, chains);
+    let mut current = ChainChecker::new(election, 0, chains, rule);
     let mut at = 0u32;
     for (i, text) in lines.enumerate() {
         let (line, text) = (i + 2, text?);
@@ -176,7 +213,7 @@ pub fn verify_export(input: impl BufRead) -> Result<Report, ExportError> {
                 while at < l.chain {
                     report.add(std::mem::replace(
                         &mut current,
-                        ChainChecker::new(election, at + 1, chains),
+                        ChainChecker::new(election, at + 1, chains, rule),
                     ));
                     at += 1;
                 }
@@ -191,7 +228,7 @@ pub fn verify_export(input: impl BufRead) -> Result<Report, ExportError> {
     }
     report.add(current);
     for c in at + 1..chains {
-        report.add(ChainChecker::new(election, c, chains));
+        report.add(ChainChecker::new(election, c, chains, rule));
     }
     Ok(report)
 }
@@ -203,10 +240,18 @@ mod tests {
     use crate::model::{chain_pk, vote_sk};
     use crate::verify::Problem;
 
+    const V2: Rule = Rule::V2 {
+        manifest_digest: [5; 32],
+    };
+
     fn export(chains: u32, per_chain: u64) -> Vec<String> {
-        let mut out = vec![serde_json::to_string(&Header::new("e", chains)).unwrap()];
+        export_with(V2, chains, per_chain)
+    }
+
+    fn export_with(rule: Rule, chains: u32, per_chain: u64) -> Vec<String> {
+        let mut out = vec![serde_json::to_string(&Header::new("e", chains, rule)).unwrap()];
         for c in 0..chains {
-            let mut tip = Tip::genesis("e", c);
+            let mut tip = rule.tip0("e", c);
             for seq in 1..=per_chain {
                 let mut v = VoteItem {
                     election_id: "e".into(),
@@ -216,14 +261,15 @@ mod tests {
                     candidate_id: "alice".into(),
                     region_id: "north".into(),
                     cast_at_ms: 1_700_000_000_000 + seq as i64,
+                    salt: rule.salted().then_some([seq as u8; 32]),
                     prev_hash: tip.hash,
                     hash: [0; 32],
                     kafka_topic: "votes".into(),
                     kafka_partition: c as i32,
                     kafka_offset: seq as i64,
                 };
-                tip = chain::link(&tip, &v.fields()).unwrap();
-                v.hash = tip.hash;
+                v.hash = v.hash_on(&tip.hash);
+                tip = Tip { seq, hash: v.hash };
                 out.push(
                     serde_json::to_string(&Line::new(&chain_pk("e", c, chains), &vote_sk(seq), &v))
                         .unwrap(),
@@ -242,6 +288,19 @@ mod tests {
         let r = check(&export(3, 4)).unwrap();
         assert!(r.intact, "{r:?}");
         assert_eq!((r.votes, r.chains.len()), (12, 3));
+    }
+
+    #[test]
+    fn v1_exports_still_verify_and_the_header_names_the_rule() {
+        let lines = export_with(Rule::V1, 2, 3);
+        assert!(!lines[0].contains("manifest_digest") && !lines[1].contains("salt"));
+        assert!(check(&lines).unwrap().intact);
+        // A v2 export read with another digest breaks at each chain's first link.
+        let mut lines = export(2, 3);
+        assert!(lines[0].contains(&"05".repeat(32)) && lines[1].contains("\"hash_v\":2"));
+        lines[0] = lines[0].replace(&"05".repeat(32), &"06".repeat(32));
+        let r = check(&lines).unwrap();
+        assert_eq!(r.problem_count, 2, "{r:?}");
     }
 
     #[test]
@@ -298,7 +357,7 @@ mod tests {
         ));
         let lines = export(2, 1);
         let one_chain = [
-            serde_json::to_string(&Header::new("e", 1)).unwrap(),
+            serde_json::to_string(&Header::new("e", 1, V2)).unwrap(),
             lines[2].clone(),
         ];
         assert!(matches!(

@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod millis;
 pub mod model;
 pub mod note;
+pub mod receipt;
 pub mod recount;
 pub mod replay;
 pub mod restart;

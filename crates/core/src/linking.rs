@@ -12,7 +12,7 @@
 //! when it differs (someone sent another ballot under that vote_id: dead-lettered with
 //! reason `conflict`, counted and alerted; never merged).
 
-use crate::chain::{self, Tip};
+use crate::chain::Tip;
 use crate::model::{Registry, VoteEvent, VoteItem};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -33,16 +33,25 @@ pub type ChainKey = (String, u32);
 pub type Choice = [u8; 16];
 
 /// `SHA256(field("votechain/choice/v1") || field(election) || field(vote_id) ||
-/// field(candidate) || field(region))[0..16]`.
-pub fn choice_of(election_id: &str, vote_id: &str, candidate_id: &str, region_id: &str) -> Choice {
+/// field(candidate) || field(region) [|| field(salt hex)])[0..16]`. A v2 vote's salt is
+/// part of its choice: the same candidate and region under another salt is a different
+/// ballot (a conflict), and the marker's digest cannot be searched without the salt.
+pub fn choice_of(
+    election_id: &str,
+    vote_id: &str,
+    candidate_id: &str,
+    region_id: &str,
+    salt: Option<&str>,
+) -> Choice {
     let mut h = Sha256::new();
-    for part in [
+    let parts = [
         "votechain/choice/v1",
         election_id,
         vote_id,
         candidate_id,
         region_id,
-    ] {
+    ];
+    for part in parts.into_iter().chain(salt) {
         h.update((part.len() as u32).to_be_bytes());
         h.update(part.as_bytes());
     }
@@ -56,6 +65,19 @@ pub fn choice_of_event(ev: &VoteEvent) -> Choice {
         &ev.vote_id,
         &ev.candidate_id,
         &ev.region_id,
+        ev.salt.as_deref(),
+    )
+}
+
+/// The [`Choice`] of a chained vote (as its marker records it).
+pub fn choice_of_item(v: &VoteItem) -> Choice {
+    let salt = v.salt.map(hex::encode);
+    choice_of(
+        &v.election_id,
+        &v.vote_id,
+        &v.candidate_id,
+        &v.region_id,
+        salt.as_deref(),
     )
 }
 
@@ -219,12 +241,14 @@ pub fn plan_batch(
             continue;
         }
         let key = (ev.election_id.clone(), ev.chain);
+        let election = registry.get(&ev.election_id);
         let tip = new_tips
             .get(&key)
             .or_else(|| tips.get(&key))
             .copied()
+            .or_else(|| election.map(|e| e.tip0(ev.chain)))
             .unwrap_or_else(|| Tip::genesis(&ev.election_id, ev.chain));
-        let chains = registry.get(&ev.election_id).map(|e| e.chains).unwrap_or(1);
+        let chains = election.map(|e| e.chains).unwrap_or(1);
         let mut item = VoteItem {
             election_id: ev.election_id.clone(),
             chain: ev.chain,
@@ -233,15 +257,22 @@ pub fn plan_batch(
             candidate_id: ev.candidate_id.clone(),
             region_id: ev.region_id.clone(),
             cast_at_ms: ev.cast_at_ms,
+            // Accepted events of a v2 election carry a valid salt (`accept_event`).
+            salt: ev.salt_bytes(),
             prev_hash: tip.hash,
             hash: [0; 32],
             kafka_topic: topic.to_string(),
             kafka_partition: partition,
             kafka_offset: *offset,
         };
-        let next = chain::link(&tip, &item.fields()).expect("seq is tip + 1 by construction");
-        item.hash = next.hash;
-        new_tips.insert(key, next);
+        item.hash = item.hash_on(&tip.hash);
+        new_tips.insert(
+            key,
+            Tip {
+                seq: item.seq,
+                hash: item.hash,
+            },
+        );
         votes.push((item, chains));
     }
     Plan {
@@ -271,16 +302,11 @@ pub fn request_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain;
     use crate::model::Election;
 
     fn reg() -> Registry {
-        Registry::new([Election {
-            id: "e".into(),
-            candidates: ["a".to_string()].into(),
-            regions: ["r".to_string()].into(),
-            chains: 1,
-            open: true,
-        }])
+        Registry::new([Election::v1("e", &["a"], &["r"], 1)])
     }
 
     fn ev(n: u32) -> VoteEvent {
@@ -292,6 +318,7 @@ mod tests {
             candidate_id: "a".into(),
             region_id: "r".into(),
             cast_at_ms: n as i64,
+            salt: None,
         }
     }
 
@@ -413,17 +440,53 @@ mod tests {
 
     #[test]
     fn a_choice_binds_every_field_and_the_vote_id() {
-        let base = choice_of("e", "v1", "alice", "north");
-        assert_eq!(base, choice_of("e", "v1", "alice", "north"));
+        let base = choice_of("e", "v1", "alice", "north", None);
+        assert_eq!(base, choice_of("e", "v1", "alice", "north", None));
         for other in [
-            choice_of("f", "v1", "alice", "north"),
-            choice_of("e", "v2", "alice", "north"),
-            choice_of("e", "v1", "bob", "north"),
-            choice_of("e", "v1", "alice", "south"),
-            choice_of("e", "v1", "alicen", "orth"),
+            choice_of("f", "v1", "alice", "north", None),
+            choice_of("e", "v2", "alice", "north", None),
+            choice_of("e", "v1", "bob", "north", None),
+            choice_of("e", "v1", "alice", "south", None),
+            choice_of("e", "v1", "alicen", "orth", None),
+            choice_of("e", "v1", "alice", "north", Some("00")),
         ] {
             assert_ne!(base, other);
         }
+    }
+
+    #[test]
+    fn a_v2_plan_links_salted_votes_on_the_manifest_genesis() {
+        let digest = [9u8; 32];
+        let mut e = Election::v1("e", &["a"], &["r"], 1);
+        e.rule = chain::Rule::V2 {
+            manifest_digest: digest,
+        };
+        let registry = Registry::new([e]);
+        let salted = |n: u32, salt: u8| VoteEvent {
+            v: crate::model::VOTE_EVENT_SALTED,
+            salt: Some(hex::encode([salt; 32])),
+            ..ev(n)
+        };
+        let accepted = vec![(1, salted(1, 1)), (2, salted(2, 2)), (3, salted(1, 3))];
+        let plan = plan_batch(
+            &HashMap::new(),
+            &accepted,
+            &Chained::new(),
+            &registry,
+            "t",
+            0,
+            3,
+        );
+        let (first, second) = (&plan.votes[0].0, &plan.votes[1].0);
+        assert_eq!(first.prev_hash, chain::genesis_v2("e", 0, &digest));
+        assert_eq!(first.salt, Some([1; 32]));
+        assert_eq!(
+            first.hash,
+            chain::vote_hash_v2(&first.fields(), &[1; 32], &first.prev_hash)
+        );
+        assert_eq!(second.prev_hash, first.hash);
+        // The same vote_id and choice under another salt is another ballot.
+        assert_eq!((plan.conflicts.clone(), plan.duplicates), (vec![3], 0));
     }
 
     #[test]

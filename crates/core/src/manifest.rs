@@ -160,6 +160,10 @@ impl Manifest {
             regions: self.regions.iter().cloned().collect(),
             chains: self.chains,
             open: true,
+            rule: crate::chain::Rule::V2 {
+                manifest_digest: self.digest(),
+            },
+            window: Some((self.opens_at_ms, self.closes_at_ms)),
         }
     }
 }

@@ -5,18 +5,27 @@
 //! vote that may be chained. The ChainWriter uses it, and so does every recount or
 //! replay, so the ledger and any rebuild agree by construction.
 
-use crate::chain::{Hash, VoteFields};
+use crate::chain::{Hash, Rule, Salt, Tip, VoteFields, salt_from_hex};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Version tag of [`VoteEvent`] on the wire. Bump only with a reader for the old one.
+/// Version tag of an unsalted [`VoteEvent`] (a v1 election's vote). Bump only with a
+/// reader for the old one.
 pub const VOTE_EVENT_VERSION: u32 = 1;
+/// Version tag of a salted [`VoteEvent`] (a v2 election's vote: it carries `salt`).
+pub const VOTE_EVENT_SALTED: u32 = 2;
 
 /// `election_id`, `candidate_id`, `region_id`: 1–64 characters of `[A-Za-z0-9._-]`.
 pub fn is_valid_ident(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// True for a version-4 (random) UUID, the only kind a v2 election accepts: other versions
+/// embed a time or a name, which could link a ballot to its device or moment.
+pub fn is_v4_vote_id(s: &str) -> bool {
+    is_valid_vote_id(s) && uuid::Uuid::try_parse(s).is_ok_and(|u| u.get_version_num() == 4)
 }
 
 /// `vote_id`: a UUID in canonical lowercase text form (36 characters).
@@ -34,28 +43,66 @@ pub struct VoteRequest {
     pub vote_id: String,
     pub candidate_id: String,
     pub region_id: String,
+    /// v2 elections: 64 lowercase hex characters (32 bytes). Absent: ingest draws one.
+    #[serde(default)]
+    pub salt: Option<String>,
 }
 
-/// One election as every role knows it (from config).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One election as every role knows it: from its stored manifest (v2), or for chains cast
+/// before manifests existed, from the config (v1).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Election {
     pub id: String,
     pub candidates: BTreeSet<String>,
     pub regions: BTreeSet<String>,
-    /// Number of hash chains the election is split into (default 1).
-    #[serde(default = "one")]
+    /// Number of hash chains the election is split into.
     pub chains: u32,
-    /// A closed election refuses new votes (422) but stays readable and verifiable.
-    #[serde(default = "yes")]
+    /// v1 only: a closed election refuses new votes (422) but stays readable and
+    /// verifiable. A v2 election's window is in `terms`.
     pub open: bool,
+    /// The hash rule of its chains, with the manifest digest for v2.
+    pub rule: Rule,
+    /// v2: the voting window `[opens_at_ms, closes_at_ms)`.
+    pub window: Option<(i64, i64)>,
 }
 
-fn one() -> u32 {
-    1
+/// Where a time stands against an election's voting window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    NotOpen,
+    Open,
+    Closed,
 }
-fn yes() -> bool {
-    true
+
+impl Election {
+    /// A v1 election (config-defined, unsalted, open).
+    pub fn v1(id: &str, candidates: &[&str], regions: &[&str], chains: u32) -> Election {
+        Election {
+            id: id.into(),
+            candidates: candidates.iter().map(|s| s.to_string()).collect(),
+            regions: regions.iter().map(|s| s.to_string()).collect(),
+            chains,
+            open: true,
+            rule: Rule::V1,
+            window: None,
+        }
+    }
+    /// The tip of an empty chain of this election.
+    pub fn tip0(&self, chain: u32) -> Tip {
+        self.rule.tip0(&self.id, chain)
+    }
+    /// True when its votes carry a salt (v2).
+    pub fn salted(&self) -> bool {
+        self.rule.salted()
+    }
+    /// Where `at_ms` stands against the voting window (always `Open` without one).
+    pub fn window_at(&self, at_ms: i64) -> Window {
+        match self.window {
+            Some((opens, _)) if at_ms < opens => Window::NotOpen,
+            Some((_, closes)) if at_ms >= closes => Window::Closed,
+            _ => Window::Open,
+        }
+    }
 }
 
 /// All elections by id.
@@ -87,6 +134,11 @@ pub enum Invalid {
     UnknownElection(String),
     #[error("election '{0}' is closed")]
     ElectionClosed(String),
+    #[error("election '{0}' is not open yet")]
+    ElectionNotOpen(String),
+    /// A record on `votes` cast outside its election's window (never accepted by ingest).
+    #[error("vote cast outside election '{0}''s voting window")]
+    OutsideWindow(String),
     #[error("unknown candidate '{0}'")]
     UnknownCandidate(String),
     #[error("unknown region '{0}'")]
@@ -108,6 +160,8 @@ impl Invalid {
             Invalid::BadField(_) => "bad_field",
             Invalid::UnknownElection(_) => "unknown_election",
             Invalid::ElectionClosed(_) => "election_closed",
+            Invalid::ElectionNotOpen(_) => "election_not_open",
+            Invalid::OutsideWindow(_) => "outside_window",
             Invalid::UnknownCandidate(_) => "unknown_candidate",
             Invalid::UnknownRegion(_) => "unknown_region",
             Invalid::Undecodable(_) => "undecodable",
@@ -121,11 +175,13 @@ impl Invalid {
     }
 }
 
-/// Checks a request body's fields and that the choice exists in an open election.
+/// Checks a request body's fields and that the choice exists in an election open at
+/// `now_ms`. A v2 election takes only version-4 vote_ids and a well-formed salt if given.
 pub fn validate_request(
     reg: &Registry,
     election_id: &str,
     req: &VoteRequest,
+    now_ms: i64,
 ) -> Result<(), Invalid> {
     if !is_valid_ident(election_id) {
         return Err(Invalid::BadField(
@@ -147,11 +203,33 @@ pub fn validate_request(
             )));
         }
     }
+    if req
+        .salt
+        .as_deref()
+        .is_some_and(|s| salt_from_hex(s).is_none())
+    {
+        return Err(Invalid::BadField(
+            "salt must be 64 lowercase hex characters (32 bytes)".into(),
+        ));
+    }
     let e = reg
         .get(election_id)
         .ok_or_else(|| Invalid::UnknownElection(election_id.into()))?;
-    if !e.open {
-        return Err(Invalid::ElectionClosed(election_id.into()));
+    if e.salted() && !is_v4_vote_id(&req.vote_id) {
+        return Err(Invalid::BadField(
+            "vote_id must be a version-4 (random) UUID".into(),
+        ));
+    }
+    if !e.salted() && req.salt.is_some() {
+        return Err(Invalid::BadField(format!(
+            "election '{election_id}' is a v1 election: it takes no salt"
+        )));
+    }
+    match e.window_at(now_ms) {
+        Window::NotOpen => return Err(Invalid::ElectionNotOpen(election_id.into())),
+        Window::Closed => return Err(Invalid::ElectionClosed(election_id.into())),
+        Window::Open if !e.open => return Err(Invalid::ElectionClosed(election_id.into())),
+        Window::Open => {}
     }
     check_choice(e, &req.candidate_id, &req.region_id)
 }
@@ -177,9 +255,16 @@ pub struct VoteEvent {
     pub candidate_id: String,
     pub region_id: String,
     pub cast_at_ms: i64,
+    /// v2 (`v` = 2): the vote's salt, 64 lowercase hex. Absent in v1 events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
 }
 
 impl VoteEvent {
+    /// The raw salt, when the event carries a well-formed one.
+    pub fn salt_bytes(&self) -> Option<Salt> {
+        self.salt.as_deref().and_then(salt_from_hex)
+    }
     /// The Kafka key: all votes of one chain share it, so one chain lives in one partition.
     pub fn kafka_key(&self) -> String {
         kafka_key(&self.election_id, self.chain)
@@ -232,7 +317,7 @@ impl AuditEvent {
 pub fn accept_event(reg: &Registry, payload: &[u8]) -> Result<VoteEvent, Invalid> {
     let ev: VoteEvent =
         serde_json::from_slice(payload).map_err(|e| Invalid::Undecodable(e.to_string()))?;
-    if ev.v != VOTE_EVENT_VERSION {
+    if ev.v != VOTE_EVENT_VERSION && ev.v != VOTE_EVENT_SALTED {
         return Err(Invalid::Undecodable(format!(
             "unsupported event version {}",
             ev.v
@@ -244,6 +329,7 @@ pub fn accept_event(reg: &Registry, payload: &[u8]) -> Result<VoteEvent, Invalid
     let e = reg
         .get(&ev.election_id)
         .ok_or_else(|| Invalid::UnknownElection(ev.election_id.clone()))?;
+    check_event_rule(e, &ev)?;
     check_choice(e, &ev.candidate_id, &ev.region_id)?;
     let want = crate::chain::chain_of(&ev.vote_id, e.chains);
     if ev.chain != want {
@@ -253,6 +339,29 @@ pub fn accept_event(reg: &Registry, payload: &[u8]) -> Result<VoteEvent, Invalid
         });
     }
     Ok(ev)
+}
+
+/// A v2 election's events are salted (`v` = 2, a valid salt, a version-4 vote_id) and cast
+/// inside the window; a v1 election's are unsalted (`v` = 1).
+fn check_event_rule(e: &Election, ev: &VoteEvent) -> Result<(), Invalid> {
+    if !e.salted() {
+        return match (ev.v, &ev.salt) {
+            (VOTE_EVENT_VERSION, None) => Ok(()),
+            _ => Err(Invalid::BadField("salted event for a v1 election".into())),
+        };
+    }
+    if ev.v != VOTE_EVENT_SALTED || ev.salt_bytes().is_none() {
+        return Err(Invalid::BadField(
+            "a v2 election's event needs v = 2 and a 64-hex salt".into(),
+        ));
+    }
+    if !is_v4_vote_id(&ev.vote_id) {
+        return Err(Invalid::BadField("vote_id is not a version-4 UUID".into()));
+    }
+    if e.window_at(ev.cast_at_ms) != Window::Open {
+        return Err(Invalid::OutsideWindow(ev.election_id.clone()));
+    }
+    Ok(())
 }
 
 /// A vote as stored in the ledger.
@@ -265,6 +374,8 @@ pub struct VoteItem {
     pub candidate_id: String,
     pub region_id: String,
     pub cast_at_ms: i64,
+    /// v2 votes: the salt (stored as `salt`, with `hash_v` = 2). `None`: a v1 vote.
+    pub salt: Option<Salt>,
     pub prev_hash: Hash,
     pub hash: Hash,
     pub kafka_topic: String,
@@ -283,6 +394,14 @@ impl VoteItem {
             region_id: &self.region_id,
             cast_at_ms: self.cast_at_ms,
         }
+    }
+    /// The vote's hash on `prev`, under v2 when it has a salt, else v1.
+    pub fn hash_on(&self, prev: &Hash) -> Hash {
+        crate::chain::hash_of(&self.fields(), self.salt.as_ref(), prev)
+    }
+    /// The `hash_v` attribute: 2 for a salted vote, 1 otherwise.
+    pub fn hash_v(&self) -> u8 {
+        if self.salt.is_some() { 2 } else { 1 }
     }
 }
 
@@ -305,13 +424,7 @@ mod tests {
     use super::*;
 
     fn reg() -> Registry {
-        Registry::new([Election {
-            id: "demo-2026".into(),
-            candidates: ["alice", "bob"].iter().map(|s| s.to_string()).collect(),
-            regions: ["north"].iter().map(|s| s.to_string()).collect(),
-            chains: 1,
-            open: true,
-        }])
+        Registry::new([Election::v1("demo-2026", &["alice", "bob"], &["north"], 1)])
     }
     const VID: &str = "6f1c2a4e-0000-4000-8000-000000000001";
 
@@ -320,6 +433,7 @@ mod tests {
             vote_id: VID.into(),
             candidate_id: c.into(),
             region_id: r.into(),
+            salt: None,
         }
     }
 
@@ -337,22 +451,22 @@ mod tests {
     fn request_validation_maps_to_the_right_error() {
         let r = reg();
         assert_eq!(
-            validate_request(&r, "demo-2026", &req("alice", "north")),
+            validate_request(&r, "demo-2026", &req("alice", "north"), 0),
             Ok(())
         );
         assert!(matches!(
-            validate_request(&r, "nope", &req("alice", "north")),
+            validate_request(&r, "nope", &req("alice", "north"), 0),
             Err(Invalid::UnknownElection(_))
         ));
         assert!(matches!(
-            validate_request(&r, "demo-2026", &req("zed", "north")),
+            validate_request(&r, "demo-2026", &req("zed", "north"), 0),
             Err(Invalid::UnknownCandidate(_))
         ));
         assert!(matches!(
-            validate_request(&r, "demo-2026", &req("alice", "south")),
+            validate_request(&r, "demo-2026", &req("alice", "south"), 0),
             Err(Invalid::UnknownRegion(_))
         ));
-        let e = validate_request(&r, "demo-2026", &req("al ice", "north")).unwrap_err();
+        let e = validate_request(&r, "demo-2026", &req("al ice", "north"), 0).unwrap_err();
         assert!(!e.is_unprocessable());
     }
 
@@ -367,6 +481,7 @@ mod tests {
             candidate_id: "bob".into(),
             region_id: "north".into(),
             cast_at_ms: 5,
+            salt: None,
         };
         assert_eq!(accept_event(&r, &ev.to_bytes()), Ok(ev.clone()));
         assert_eq!(
@@ -401,6 +516,7 @@ mod tests {
             candidate_id: "alice".into(),
             region_id: "north".into(),
             cast_at_ms: 5,
+            salt: None,
         };
         let a = serde_json::to_string(&AuditEvent::for_vote(&ev, "client-1", "req-1")).unwrap();
         assert!(!a.contains("alice") && !a.contains("north"));
@@ -412,5 +528,89 @@ mod tests {
         };
         let b = serde_json::to_string(&AuditEvent::for_vote(&other, "client-1", "req-1")).unwrap();
         assert_eq!(a, b);
+    }
+
+    fn v2_reg() -> Registry {
+        let mut e = Election::v1("v2e", &["alice", "bob"], &["north"], 2);
+        e.rule = Rule::V2 {
+            manifest_digest: [7; 32],
+        };
+        e.window = Some((100, 200));
+        Registry::new([e])
+    }
+    const SALT: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn a_v2_request_needs_a_v4_id_a_good_salt_and_the_window() {
+        let r = v2_reg();
+        let mut q = req("alice", "north");
+        q.salt = Some(SALT.into());
+        assert_eq!(validate_request(&r, "v2e", &q, 150), Ok(()));
+        let kind = |q: &VoteRequest, at| validate_request(&r, "v2e", q, at).unwrap_err().kind();
+        assert_eq!(kind(&q, 99), "election_not_open");
+        assert_eq!(kind(&q, 200), "election_closed");
+        let mut v1_id = q.clone();
+        v1_id.vote_id = "6f1c2a4e-0000-1000-8000-000000000001".into();
+        assert_eq!(kind(&v1_id, 150), "bad_field");
+        for bad in [&SALT[1..], &SALT.to_uppercase(), "zz"] {
+            let mut b = q.clone();
+            b.salt = Some(bad.into());
+            assert_eq!(kind(&b, 150), "bad_field", "{bad}");
+        }
+        q.salt = None; // ingest draws one
+        assert_eq!(validate_request(&r, "v2e", &q, 150), Ok(()));
+        // A v1 election takes no salt.
+        let mut s = req("alice", "north");
+        s.salt = Some(SALT.into());
+        assert_eq!(
+            validate_request(&reg(), "demo-2026", &s, 0)
+                .unwrap_err()
+                .kind(),
+            "bad_field"
+        );
+    }
+
+    #[test]
+    fn a_v2_event_is_salted_and_inside_the_window() {
+        let r = v2_reg();
+        let ev = VoteEvent {
+            v: VOTE_EVENT_SALTED,
+            election_id: "v2e".into(),
+            chain: crate::chain::chain_of(VID, 2),
+            vote_id: VID.into(),
+            candidate_id: "bob".into(),
+            region_id: "north".into(),
+            cast_at_ms: 150,
+            salt: Some(SALT.into()),
+        };
+        assert_eq!(accept_event(&r, &ev.to_bytes()), Ok(ev.clone()));
+        let kind = |e: &VoteEvent| accept_event(&r, &e.to_bytes()).unwrap_err().kind();
+        for at in [99, 200] {
+            assert_eq!(
+                kind(&VoteEvent {
+                    cast_at_ms: at,
+                    ..ev.clone()
+                }),
+                "outside_window"
+            );
+        }
+        assert_eq!(
+            kind(&VoteEvent {
+                salt: None,
+                ..ev.clone()
+            }),
+            "bad_field"
+        );
+        assert_eq!(kind(&VoteEvent { v: 1, ..ev.clone() }), "bad_field");
+        // A v1 election refuses a salted event.
+        let v1 = VoteEvent {
+            election_id: "demo-2026".into(),
+            chain: 0,
+            ..ev
+        };
+        assert_eq!(
+            accept_event(&reg(), &v1.to_bytes()).unwrap_err().kind(),
+            "bad_field"
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::chain::Tip;
 use crate::counts::{Counts, Deltas};
-use crate::linking::{ChainKey, Chained, Record, choice_of, plan_batch};
+use crate::linking::{ChainKey, Chained, Record, choice_of_item, plan_batch};
 use crate::model::{Registry, VoteItem, accept_event};
 use std::collections::{BTreeMap, HashMap};
 
@@ -70,7 +70,7 @@ impl ReplayEngine {
         plan.votes
             .into_iter()
             .map(|(v, _)| {
-                let choice = choice_of(&v.election_id, &v.vote_id, &v.candidate_id, &v.region_id);
+                let choice = choice_of_item(&v);
                 self.seen
                     .insert((v.election_id.clone(), v.vote_id.clone()), Some(choice));
                 v
@@ -83,6 +83,7 @@ impl ReplayEngine {
         self.tips
             .get(&(election.to_string(), chain))
             .copied()
+            .or_else(|| self.registry.get(election).map(|e| e.tip0(chain)))
             .unwrap_or_else(|| Tip::genesis(election, chain))
     }
 }
@@ -104,13 +105,7 @@ mod tests {
     use crate::model::{Election, VoteEvent};
 
     fn reg() -> Registry {
-        Registry::new([Election {
-            id: "e".into(),
-            candidates: ["a".to_string(), "b".to_string()].into(),
-            regions: ["r".to_string()].into(),
-            chains: 1,
-            open: true,
-        }])
+        Registry::new([Election::v1("e", &["a", "b"], &["r"], 1)])
     }
     fn rec(off: i64, n: u32, cand: &str) -> Record {
         let ev = VoteEvent {
@@ -121,6 +116,7 @@ mod tests {
             candidate_id: cand.into(),
             region_id: "r".into(),
             cast_at_ms: n as i64,
+            salt: None,
         };
         Record {
             offset: off,

@@ -8,7 +8,7 @@
 //! election's [`Report`]. Where the items come from (DynamoDB pages, an export file) is
 //! the caller's business.
 
-use crate::chain::{self, Hash, Tip};
+use crate::chain::{self, Hash, Rule, Tip};
 use crate::model::{VoteItem, chain_pk, vote_sk};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -157,6 +157,7 @@ pub struct ChainChecker<'a> {
     election_id: &'a str,
     chain: u32,
     chains: u32,
+    rule: Rule,
     tip: Tip,
     votes: u64,
     pub problems: Vec<Problem>,
@@ -164,12 +165,15 @@ pub struct ChainChecker<'a> {
 }
 
 impl<'a> ChainChecker<'a> {
-    pub fn new(election_id: &'a str, chain: u32, chains: u32) -> Self {
+    /// A checker of chain `chain` of `chains`, whose votes follow `rule` (v2: salted, on
+    /// the manifest's genesis).
+    pub fn new(election_id: &'a str, chain: u32, chains: u32, rule: Rule) -> Self {
         ChainChecker {
             election_id,
             chain,
             chains,
-            tip: Tip::genesis(election_id, chain),
+            rule,
+            tip: rule.tip0(election_id, chain),
             votes: 0,
             problems: vec![],
             problem_count: 0,
@@ -207,6 +211,20 @@ impl<'a> ChainChecker<'a> {
                 detail: "election_id, chain or seq do not match the item's key".into(),
             });
         }
+        // A vote of the other hash rule is reported, then followed on its stored hash like
+        // a mismatch, so one such item is one problem.
+        let rule_ok = v.salt.is_some() == self.rule.salted();
+        if !rule_ok {
+            self.report(Problem::Corrupt {
+                chain,
+                sk: sk.clone(),
+                detail: format!(
+                    "hash_v {} in a chain of hash rule v{}",
+                    v.hash_v(),
+                    self.rule.hash_v()
+                ),
+            });
+        }
         if v.seq != self.tip.seq + 1 {
             self.report(Problem::Gap {
                 chain,
@@ -222,8 +240,8 @@ impl<'a> ChainChecker<'a> {
                 stored: hex(&v.prev_hash),
             });
         }
-        let want = chain::vote_hash(&v.fields(), &v.prev_hash);
-        if want != v.hash {
+        let want = v.hash_on(&v.prev_hash);
+        if rule_ok && want != v.hash {
             self.report(Problem::HashMismatch {
                 chain,
                 seq: v.seq,
@@ -333,7 +351,11 @@ mod tests {
     use super::*;
 
     fn build(n: u64) -> Vec<VoteItem> {
-        let mut tip = Tip::genesis("e1", 0);
+        build_with(n, Rule::V1)
+    }
+
+    fn build_with(n: u64, rule: Rule) -> Vec<VoteItem> {
+        let mut tip = rule.tip0("e1", 0);
         (1..=n)
             .map(|seq| {
                 let mut v = VoteItem {
@@ -344,14 +366,15 @@ mod tests {
                     candidate_id: "alice".into(),
                     region_id: "north".into(),
                     cast_at_ms: seq as i64,
+                    salt: rule.salted().then_some([seq as u8; 32]),
                     prev_hash: tip.hash,
                     hash: [0; 32],
                     kafka_topic: "votes".into(),
                     kafka_partition: 0,
                     kafka_offset: seq as i64,
                 };
-                tip = chain::link(&tip, &v.fields()).unwrap();
-                v.hash = tip.hash;
+                v.hash = v.hash_on(&tip.hash);
+                tip = Tip { seq, hash: v.hash };
                 v
             })
             .collect()
@@ -366,7 +389,11 @@ mod tests {
     }
 
     fn check(items: &[VoteItem]) -> Vec<Problem> {
-        let mut c = ChainChecker::new("e1", 0, 1);
+        check_with(items, Rule::V1)
+    }
+
+    fn check_with(items: &[VoteItem], rule: Rule) -> Vec<Problem> {
+        let mut c = ChainChecker::new("e1", 0, 1, rule);
         let mut seen = HashSet::new();
         items.iter().for_each(|i| c.feed(&stored(i), &mut seen));
         c.problems
@@ -375,6 +402,47 @@ mod tests {
     #[test]
     fn an_intact_chain_has_no_problems() {
         assert!(check(&build(20)).is_empty());
+    }
+
+    const V2: Rule = Rule::V2 {
+        manifest_digest: [3; 32],
+    };
+
+    #[test]
+    fn a_v2_chain_checks_under_its_own_rule_only() {
+        let items = build_with(8, V2);
+        assert!(check_with(&items, V2).is_empty());
+        // Another manifest digest: another genesis, so the first link breaks.
+        let other = Rule::V2 {
+            manifest_digest: [4; 32],
+        };
+        let p = check_with(&items, other);
+        assert!(
+            matches!(p[..], [Problem::PrevHashMismatch { seq: 1, .. }]),
+            "{p:?}"
+        );
+        // Checked as v1, every salted item is out of place.
+        let p = check_with(&items, Rule::V1);
+        let corrupt = p.iter().filter(|p| matches!(p, Problem::Corrupt { .. }));
+        assert_eq!(corrupt.count(), 8, "{p:?}");
+    }
+
+    #[test]
+    fn a_changed_or_stripped_salt_is_caught() {
+        let mut items = build_with(6, V2);
+        items[2].salt = Some([0xee; 32]);
+        let p = check_with(&items, V2);
+        assert!(
+            matches!(p[..], [Problem::HashMismatch { seq: 3, .. }]),
+            "{p:?}"
+        );
+        let mut items = build_with(6, V2);
+        items[3].salt = None;
+        let p = check_with(&items, V2);
+        assert!(
+            matches!(&p[..], [Problem::Corrupt { detail, .. }] if detail.contains("hash_v 1")),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -430,7 +498,7 @@ mod tests {
     #[test]
     fn an_item_under_the_wrong_key_or_unreadable_is_corrupt() {
         let items = build(2);
-        let mut c = ChainChecker::new("e1", 0, 1);
+        let mut c = ChainChecker::new("e1", 0, 1, Rule::V1);
         let mut seen = HashSet::new();
         c.feed(
             &Stored::Vote {
@@ -460,7 +528,7 @@ mod tests {
         let mut r = Report::new("e1");
         let mut items = build(5);
         items.remove(1);
-        let mut c = ChainChecker::new("e1", 0, 1);
+        let mut c = ChainChecker::new("e1", 0, 1, Rule::V1);
         let mut seen = HashSet::new();
         items.iter().for_each(|i| c.feed(&stored(i), &mut seen));
         r.add(c);

@@ -123,6 +123,8 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 pub enum BenchError {
     #[error("config: {0}")]
     Config(#[from] votechain::config::ConfigError),
+    #[error("setup: {0}")]
+    Setup(String),
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("{0}")]
@@ -198,7 +200,17 @@ fn machine() -> String {
     )
 }
 
-fn config(ddb: &str, bootstrap: &str, table: &str, partitions: u32) -> Result<Config, BenchError> {
+/// The bench's config (ingest role; tests start other roles from it) and its v2
+/// elections, their manifests stored in `ledger`'s table.
+async fn config(
+    ledger: &Ledger,
+    ddb: &str,
+    bootstrap: &str,
+    partitions: u32,
+) -> Result<Config, BenchError> {
+    let local = crate::fixture::local_toml("bench", bootstrap, ddb, &ledger.table, partitions);
+    let bare = Config::from_toml(&format!("roles = [\"query\"]\n{local}"))?;
+    tables::ensure_all(&ledger.db, &bare.dynamodb).await?;
     let mut elections = String::new();
     for (id, c) in [
         ("bench-1", 1),
@@ -209,20 +221,28 @@ fn config(ddb: &str, bootstrap: &str, table: &str, partitions: u32) -> Result<Co
     ] {
         elections.push_str(&format!("[[elections]]\nid = \"{id}\"\ncandidates = [\"a\", \"b\", \"c\"]\nregions = [\"n\", \"s\"]\nchains = {c}\n"));
     }
-    Ok(Config::from_toml(&format!(
+    let elections = crate::fixture::store_elections(ledger, &elections)
+        .await
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let mut cfg = Config::from_toml(&format!(
         r#"roles = ["ingest"]
 {local}[ingest]
 clients = [{{ id = "bench", key = "bench-key" }}]
-{elections}"#,
-        local = crate::fixture::local_toml("bench", bootstrap, ddb, table, partitions)
-    ))?)
+{elections}"#
+    ))?;
+    votechain::manifests::resolve(ledger, &mut cfg)
+        .await
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    Ok(cfg)
 }
 
 fn event(election: &str, chains: u32, i: u64) -> VoteEvent {
     let vote_id =
         uuid::Uuid::from_u128(0xbe4c_0000_0000_4000_8000_0000_0000_0000 | i as u128).to_string();
     VoteEvent {
-        v: 1,
+        v: votechain_core::model::VOTE_EVENT_SALTED,
+        // Distinct per vote; a real salt is random (ingest draws it).
+        salt: Some(format!("{:064x}", 0xbe4c_u128 << 64 | i as u128)),
         election_id: election.into(),
         chain: votechain_core::chain::chain_of(&vote_id, chains),
         vote_id,
@@ -386,6 +406,7 @@ async fn raw_transact(
                                 Shape::Ledger => {
                                     let ev =
                                         event("raw", 8, w as u64 * 1_000_000_000 + k.div_ceil(2));
+                                    let salt = ev.salt_bytes();
                                     let v = VoteItem {
                                         election_id: ev.election_id,
                                         chain: w as u32,
@@ -394,6 +415,7 @@ async fn raw_transact(
                                         candidate_id: ev.candidate_id,
                                         region_id: ev.region_id,
                                         cast_at_ms: ev.cast_at_ms,
+                                        salt,
                                         prev_hash: [0xab; 32],
                                         hash: [0xcd; 32],
                                         kafka_topic: "votes".into(),
@@ -619,6 +641,15 @@ struct Log {
 }
 
 impl<P: Fn(&str)> Bench<P> {
+    /// A bench election's definition, as resolved from its manifest.
+    fn election(&self, id: &str) -> Result<votechain_core::model::Election, BenchError> {
+        self.cfg
+            .registry()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| BenchError::Setup(format!("no election {id}")))
+    }
+
     /// Starts DynamoDB Local (unless `dynamodb_endpoint`) and a Kafka mock cluster of 8
     /// partitions, and creates the bench's tables.
     async fn start(
@@ -644,10 +675,13 @@ impl<P: Fn(&str)> Bench<P> {
         };
         let kafka = EmbeddedKafka::start(&kcfg)?;
         let table = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let cfg = config(&ddb, &kafka.bootstrap_servers(), &table, partitions)?;
-        let db = dynamo::client(&cfg.dynamodb).await;
-        tables::ensure_all(&db, &cfg.dynamodb).await?;
+        let db = {
+            let local = crate::fixture::local_toml("bench", "-", &ddb, &table, partitions);
+            let bare = Config::from_toml(&format!("roles = [\"query\"]\n{local}"))?;
+            dynamo::client(&bare.dynamodb).await
+        };
         let ledger = Ledger::new(db.clone(), table.clone());
+        let cfg = config(&ledger, &ddb, &kafka.bootstrap_servers(), partitions).await?;
         Ok(Bench {
             progress,
             votes,
@@ -885,7 +919,7 @@ impl<P: Fn(&str)> Bench<P> {
             let mut s = 0;
             for e in cfg.registry().iter() {
                 for c in 0..e.chains {
-                    s += self.ledger.tip(&e.id, c, e.chains).await?.seq;
+                    s += self.ledger.tip(e, c).await?.seq;
                 }
             }
             s
@@ -1027,7 +1061,8 @@ impl<P: Fn(&str)> Bench<P> {
         for _ in 0..3 {
             raw_read = raw_read.max(self.raw_chain_read().await?);
             let t0 = Instant::now();
-            let r = votechain::verify::verify_election(&self.ledger, "bench-1", 1).await?;
+            let r = votechain::verify::verify_election(&self.ledger, &self.election("bench-1")?)
+                .await?;
             if !r.intact {
                 return Err(format!(
                     "verify found the bench's own chain broken: {:?}",
@@ -1204,10 +1239,15 @@ impl Voters {
 }
 
 /// Votes of the lag election in the ledger: the sum of its chain tips' seqs (consistent).
-async fn lag_chained(ledger: &Ledger) -> Result<u64, BenchError> {
+async fn lag_chained(ledger: &Ledger, cfg: &Config) -> Result<u64, BenchError> {
+    let e = cfg
+        .registry()
+        .get(LAG_ELECTION)
+        .cloned()
+        .ok_or_else(|| BenchError::Setup("no lag election".into()))?;
     let mut n = 0;
-    for c in 0..8 {
-        n += ledger.tip(LAG_ELECTION, c, 8).await?.seq;
+    for c in 0..e.chains {
+        n += ledger.tip(&e, c).await?.seq;
     }
     Ok(n)
 }
@@ -1262,7 +1302,7 @@ async fn projection_lag(
     while projected(db, cfg).await? < votes && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let base_chained = lag_chained(ledger).await?;
+    let base_chained = lag_chained(ledger, cfg).await?;
     let base_projected = projected(db, cfg).await?;
 
     // The steady phase.
@@ -1288,7 +1328,7 @@ async fn projection_lag(
     let mut last_chained_at = 0.0;
     loop {
         let at = t0.elapsed().as_secs_f64();
-        let chained = lag_chained(ledger).await?.saturating_sub(base_chained);
+        let chained = lag_chained(ledger, cfg).await?.saturating_sub(base_chained);
         let counted = projected(db, cfg).await?.saturating_sub(base_projected);
         if samples.last().is_none_or(|&(_, c, _)| chained > c) {
             last_chained_at = at;

@@ -1,5 +1,117 @@
 //! Configs for one machine, shared by the integration tests, the chaos runner and the
 //! bench (test tooling, so it lives here and not in the node's `config`).
+//!
+//! The tests and the bench define their elections inline, as TOML (`[[elections]]` with
+//! `candidates`, `regions`, `chains`, optionally a window). [`store_elections`] turns that
+//! into what production runs: a stored manifest per election, and config entries naming
+//! them by id and digest. `hash = "v1"` keeps an election a v1 (pre-manifest) one.
+
+use base64::Engine as _;
+use serde::Deserialize;
+use votechain::dynamo::ledger::Ledger;
+use votechain::manifests::{self, ManifestStoreError};
+use votechain_core::manifest::Manifest;
+
+/// One election as a test defines it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestElection {
+    pub id: String,
+    pub candidates: Vec<String>,
+    pub regions: Vec<String>,
+    #[serde(default = "one")]
+    pub chains: u32,
+    /// `"v1"`: served from the config as a pre-manifest election (no salt, no window).
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// Default: 2020-01-01 to 2100-01-01, open for any test.
+    #[serde(default)]
+    pub opens_at_ms: Option<i64>,
+    #[serde(default)]
+    pub closes_at_ms: Option<i64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+struct Elections {
+    #[serde(default)]
+    elections: Vec<TestElection>,
+}
+
+/// The log key of every test manifest: the Ed25519 key of a public seed. Test-only.
+pub fn test_log_public_key() -> String {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[0x7e; 32]);
+    base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("test elections are not valid TOML: {0}")]
+    Toml(String),
+    #[error("test election '{0}': {1}")]
+    Manifest(String, String),
+    #[error(transparent)]
+    Store(#[from] ManifestStoreError),
+}
+
+impl TestElection {
+    /// The manifest this test election stands for.
+    pub fn manifest(&self) -> Manifest {
+        Manifest {
+            election_id: self.id.clone(),
+            candidates: self.candidates.clone(),
+            regions: self.regions.clone(),
+            chains: self.chains,
+            opens_at_ms: self.opens_at_ms.unwrap_or(1_577_836_800_000),
+            closes_at_ms: self.closes_at_ms.unwrap_or(4_102_444_800_000),
+            log_origin: format!("test.votechain.invalid/{}", self.id),
+            log_public_key: test_log_public_key(),
+        }
+    }
+}
+
+/// Stores a manifest for every v2 election of `elections_toml` (a second call for the same
+/// id finds it stored) and returns the `[[elections]]` config entries naming them: v2 by
+/// id and digest, v1 (`hash = "v1"`) inline.
+pub async fn store_elections(
+    ledger: &Ledger,
+    elections_toml: &str,
+) -> Result<String, FixtureError> {
+    use figment::providers::{Format, Toml};
+    let parsed: Elections = figment::Figment::from(Toml::string(elections_toml))
+        .extract()
+        .map_err(|e| FixtureError::Toml(e.to_string()))?;
+    let mut out = String::new();
+    for e in parsed.elections {
+        let quoted = |l: &[String]| format!("{l:?}");
+        if e.hash.as_deref() == Some("v1") {
+            out.push_str(&format!(
+                "[[elections]]\nid = \"{}\"\nhash = \"v1\"\ncandidates = {}\nregions = {}\nchains = {}\n",
+                e.id,
+                quoted(&e.candidates),
+                quoted(&e.regions),
+                e.chains
+            ));
+            continue;
+        }
+        let m = e.manifest();
+        m.validate()
+            .map_err(|p| FixtureError::Manifest(e.id.clone(), p.join("; ")))?;
+        let digest = match manifests::create(ledger, &m).await {
+            Ok(stored) => stored.digest,
+            Err(ManifestStoreError::Exists { digest, .. }) => digest,
+            Err(other) => return Err(other.into()),
+        };
+        out.push_str(&format!(
+            "[[elections]]\nid = \"{}\"\nmanifest_digest = \"{digest}\"\n",
+            e.id
+        ));
+    }
+    Ok(out)
+}
 
 /// The `[node]`, `[kafka]` and `[dynamodb]` sections of a config for one machine: HTTP on a
 /// free loopback port, the given Kafka bootstrap, DynamoDB Local at `dynamodb_endpoint`, and

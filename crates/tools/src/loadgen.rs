@@ -117,6 +117,8 @@ struct Election {
     id: String,
     candidates: Vec<String>,
     regions: Vec<String>,
+    /// v2: every vote carries a salt of its own (kept for resends).
+    salted: bool,
 }
 
 async fn totals(http: &reqwest::Client, url: &str, elections: &[Election]) -> u64 {
@@ -165,6 +167,7 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
         })
         .map(|e| Election {
             id: e["id"].as_str().unwrap_or_default().into(),
+            salted: e["hash_v"].as_u64() == Some(2),
             candidates: e["candidates"]
                 .as_array()
                 .into_iter()
@@ -302,6 +305,7 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
                                     region_id: e.regions
                                         [rand::rng().random_range(0..e.regions.len())]
                                     .clone(),
+                                    salt: e.salted.then(crate::client::outbox::new_salt),
                                 };
                                 // Durable before it is sent.
                                 let ob = outbox.clone();

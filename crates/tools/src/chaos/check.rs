@@ -40,6 +40,8 @@ impl Verdict {
 pub enum CheckError {
     #[error("reading the ledger: {0}")]
     Ledger(#[from] LedgerError),
+    #[error("election '{0}' is not served by the config")]
+    UnknownElection(String),
 }
 
 /// Every vote_id in the election's chains, with repeats.
@@ -65,7 +67,10 @@ pub async fn check(
     book: &Book,
     settle: Duration,
 ) -> Result<Verdict, CheckError> {
-    let chains = cfg.registry().get(election).map(|e| e.chains).unwrap_or(1);
+    let Some(e) = cfg.registry().get(election).cloned() else {
+        return Err(CheckError::UnknownElection(election.into()));
+    };
+    let chains = e.chains;
     // Let the pipeline drain: every acknowledged vote chained, or the settle time is over.
     let deadline = tokio::time::Instant::now() + settle;
     let mut ids = chained_ids(ledger, election, chains).await?;
@@ -114,7 +119,7 @@ pub async fn check(
     for (id, n) in counts.iter().filter(|(_, n)| **n > 1).take(5) {
         v.problems.push(format!("chained {n} times: {id}"));
     }
-    let report = votechain::verify::verify_election(ledger, election, chains).await?;
+    let report = votechain::verify::verify_election(ledger, &e).await?;
     v.verify_intact = report.intact;
     v.problems
         .extend(report.problems.iter().take(5).map(|p| p.to_string()));

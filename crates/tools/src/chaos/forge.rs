@@ -6,7 +6,6 @@
 use votechain::dynamo::items::{self, VoteItem};
 use votechain::dynamo::ledger::{Ledger, LedgerError};
 use votechain::verify::read_chain;
-use votechain_core::chain::{self, Tip};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
@@ -34,19 +33,14 @@ pub async fn duplicate_at_tip(
     let (Some(first), Some(last)) = (votes.first(), votes.last()) else {
         return Err(ForgeError::Empty(chain_no));
     };
-    let tip = Tip {
-        seq: last.seq,
-        hash: last.hash,
-    };
+    // Same vote_id, choice and salt (so the same hash rule), linked on the tip.
     let mut forged = VoteItem {
-        seq: tip.seq + 1,
-        prev_hash: tip.hash,
+        seq: last.seq + 1,
+        prev_hash: last.hash,
         kafka_offset: last.kafka_offset,
         ..first.clone()
     };
-    forged.hash = chain::link(&tip, &forged.fields())
-        .expect("seq is tip + 1")
-        .hash;
+    forged.hash = forged.hash_on(&forged.prev_hash);
     let put = ledger
         .db
         .put_item()

@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct Book {
     /// Every vote_id ever sent, with its choice (candidate, region).
     pub submitted: BTreeMap<String, (String, String)>,
+    /// Each vote_id's salt, drawn once: every resend is the same ballot.
+    pub salts: BTreeMap<String, String>,
     /// vote_ids answered 202 at least once.
     pub acknowledged: BTreeSet<String>,
     pub attempts: u64,
@@ -115,12 +117,18 @@ impl Load {
         stopped_at: &mut Option<tokio::time::Instant>,
         grace: Duration,
     ) {
-        book.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .submitted
-            .entry(vid.into())
-            .or_insert((cand.into(), region.into()));
-        let body = serde_json::json!({"vote_id": vid, "candidate_id": cand, "region_id": region});
+        // v2: one salt per ballot, the same on every resend (a new one would be a conflict).
+        let salt = {
+            let mut b = book.lock().unwrap_or_else(|e| e.into_inner());
+            b.submitted
+                .entry(vid.into())
+                .or_insert((cand.into(), region.into()));
+            b.salts
+                .entry(vid.into())
+                .or_insert_with(crate::client::outbox::new_salt)
+                .clone()
+        };
+        let body = serde_json::json!({"vote_id": vid, "candidate_id": cand, "region_id": region, "salt": salt});
         let mut backoff = Duration::from_millis(20);
         loop {
             let sent = http

@@ -184,7 +184,7 @@ pub async fn run(s: &Scenario, opts: RunOptions) -> Result<Report, ChaosError> {
         .into_iter()
         .filter(|r| !s.processes.iter().any(|p| p == r))
         .collect();
-    let toml = |roles: &[&str], instance: &str, bootstrap: &str| {
+    let toml = |roles: &[&str], instance: &str, bootstrap: &str, elections: &str| {
         format!(
             r#"roles = {roles:?}
 {local}[projector]
@@ -199,12 +199,7 @@ retry_max_ms = 1000
 [supervision]
 intensity = {{ max_restarts = 10000, period = 60000 }}
 backoff = {{ initial = 20, max = 1000, factor = 2.0 }}
-[[elections]]
-id = "demo-2026"
-candidates = ["alice", "bob", "carol"]
-regions = ["north", "south", "east", "west"]
-chains = {chains}
-"#,
+{elections}"#,
             local = crate::fixture::local_toml(
                 instance,
                 bootstrap,
@@ -212,7 +207,6 @@ chains = {chains}
                 &table,
                 s.partitions
             ),
-            chains = s.chains
         )
     };
     // Kafka first (its bootstrap goes into every config).
@@ -226,25 +220,31 @@ chains = {chains}
     kcfg.bootstrap_servers.clear();
     let kafka = EmbeddedKafka::start(&kcfg).map_err(setup("embedded Kafka"))?;
     let bootstrap = kafka.bootstrap_servers();
-    let config =
-        Config::from_toml(&toml(&in_process, "chaos-0", &bootstrap)).map_err(setup("config"))?;
-    {
-        // Tables straight on DynamoDB Local, not through the faults.
-        let direct = votechain::config::DynamoConfig {
-            endpoint: Some(ddb_ep.clone()),
-            ..config.dynamodb.clone()
-        };
-        tables::ensure_all(&dynamo::client(&direct).await, &direct)
-            .await
-            .map_err(setup("tables"))?;
-    }
+    // Tables and the election's manifest straight on DynamoDB Local, not through the faults.
+    let bare =
+        Config::from_toml(&toml(&["query"], "chaos-0", &bootstrap, "")).map_err(setup("config"))?;
     let direct_cfg = votechain::config::DynamoConfig {
         endpoint: Some(ddb_ep.clone()),
-        ..config.dynamodb.clone()
+        ..bare.dynamodb.clone()
     };
     let ledger = Ledger::new(dynamo::client(&direct_cfg).await, table.clone());
+    tables::ensure_all(&ledger.db, &direct_cfg)
+        .await
+        .map_err(setup("tables"))?;
+    let election = format!(
+        "[[elections]]\nid = \"demo-2026\"\ncandidates = [\"alice\", \"bob\", \"carol\"]\nregions = [\"north\", \"south\", \"east\", \"west\"]\nchains = {}\n",
+        s.chains
+    );
+    let elections = crate::fixture::store_elections(&ledger, &election)
+        .await
+        .map_err(setup("election manifest"))?;
+    let config = Config::from_toml(&toml(&in_process, "chaos-0", &bootstrap, &elections))
+        .map_err(setup("config"))?;
     let mut check_cfg = config.clone();
     check_cfg.dynamodb = direct_cfg;
+    votechain::manifests::resolve(&ledger, &mut check_cfg)
+        .await
+        .map_err(setup("election manifest"))?;
     let node = Node::start(config.clone()).await.map_err(setup("node"))?;
     let dir = tempfile::tempdir().map_err(setup("temp dir"))?;
     let binary = match &opts.binary {
@@ -257,7 +257,12 @@ chains = {chains}
         let path = dir.path().join(format!("{role}.toml"));
         std::fs::write(
             &path,
-            toml(&[role.as_str()], &format!("chaos-proc-{i}"), &bootstrap),
+            toml(
+                &[role.as_str()],
+                &format!("chaos-proc-{i}"),
+                &bootstrap,
+                &elections,
+            ),
         )
         .map_err(setup("process config"))?;
         let mut p = RoleProcess {

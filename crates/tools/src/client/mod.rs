@@ -57,7 +57,10 @@ impl Client {
             self.cfg.base_url.trim_end_matches('/'),
             v.election_id
         );
-        let body = serde_json::json!({"vote_id": v.vote_id, "candidate_id": v.candidate_id, "region_id": v.region_id});
+        let mut body = serde_json::json!({"vote_id": v.vote_id, "candidate_id": v.candidate_id, "region_id": v.region_id});
+        if let Some(salt) = &v.salt {
+            body["salt"] = salt.clone().into();
+        }
         let started = tokio::time::Instant::now();
         let mut backoff = self.cfg.backoff_initial;
         let mut attempts = 0;
@@ -88,6 +91,14 @@ impl Client {
                         .and_then(|h| h.to_str().ok())
                         .and_then(|s| s.parse::<u64>().ok())
                         .map(Duration::from_secs);
+                    // `outcome_unknown` names the salt the vote may be recorded with (drawn
+                    // by ingest when we sent none): resend that one, or it is a conflict.
+                    let answer: serde_json::Value = r.json().await.unwrap_or_default();
+                    if body.get("salt").is_none()
+                        && let Some(salt) = answer.get("salt").and_then(|s| s.as_str())
+                    {
+                        body["salt"] = salt.into();
+                    }
                 }
                 Ok(r) => {
                     let status = r.status().as_u16();

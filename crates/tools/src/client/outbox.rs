@@ -19,6 +19,20 @@ pub struct OutVote {
     pub vote_id: String,
     pub candidate_id: String,
     pub region_id: String,
+    /// v2 elections: the vote's salt (64 hex), chosen once and sent on every resend, so a
+    /// retry is the same ballot (never a conflict). `None` for a v1 election.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+}
+
+/// A fresh salt from the OS CSPRNG: 64 lowercase hex characters.
+pub fn new_salt() -> String {
+    use rand::TryRngCore;
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut b)
+        .expect("the OS random source is available");
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -153,6 +167,7 @@ mod tests {
             vote_id: format!("id-{n}"),
             candidate_id: "a".into(),
             region_id: "r".into(),
+            salt: n.is_multiple_of(2).then(new_salt),
         }
     }
 

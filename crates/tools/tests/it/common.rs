@@ -86,6 +86,23 @@ impl TestEnv {
             ..Default::default()
         };
         let kafka = EmbeddedKafka::start(&kcfg).expect("embedded kafka");
+        let local = votechain_tools::fixture::local_toml(
+            name,
+            &kafka.bootstrap_servers(),
+            &dynamo.endpoint,
+            &table,
+            partitions,
+        );
+        // Tables first, then the elections' manifests in them, then the config naming those.
+        let bare = Config::from_toml(&format!("roles = [\"query\"]\n{local}")).expect("valid");
+        let db = dynamo::client(&bare.dynamodb).await;
+        tables::ensure_all(&db, &bare.dynamodb)
+            .await
+            .expect("tables");
+        let ledger = Ledger::new(db, table);
+        let elections = votechain_tools::fixture::store_elections(&ledger, elections)
+            .await
+            .expect("test elections");
         let toml = format!(
             r#"{local}[projector]
 failover_ms = 2000
@@ -97,28 +114,31 @@ linger_ms = 2
 retry_initial_ms = 20
 retry_max_ms = 500
 {elections}
-"#,
-            local = votechain_tools::fixture::local_toml(
-                name,
-                &kafka.bootstrap_servers(),
-                &dynamo.endpoint,
-                &table,
-                partitions
-            )
+"#
         );
         let roles = "roles = [\"ingest\", \"writer\", \"query\"]\n";
-        let config = Config::from_toml(&format!("{roles}{toml}")).expect("test config is valid");
-        let db = dynamo::client(&config.dynamodb).await;
-        tables::ensure_all(&db, &config.dynamodb)
+        let mut config =
+            Config::from_toml(&format!("{roles}{toml}")).expect("test config is valid");
+        votechain::manifests::resolve(&ledger, &mut config)
             .await
-            .expect("tables");
+            .expect("test elections resolve");
         TestEnv {
             kafka,
             dynamo,
-            ledger: Ledger::new(db, table),
+            ledger,
             config,
             toml,
         }
+    }
+
+    /// An election this env serves (its definition, resolved).
+    #[allow(dead_code)]
+    pub fn election(&self, id: &str) -> votechain_core::model::Election {
+        self.config
+            .registry()
+            .get(id)
+            .cloned()
+            .expect("a served election")
     }
 
     /// Starts a node running `roles` of this env's config.
@@ -140,6 +160,12 @@ candidates = ["alice", "bob", "carol"]
 regions = ["north", "south", "east", "west"]
 "#;
 
+/// The salt the tests send with a vote (v2 elections): fixed per vote_id, so a resend is
+/// the same ballot. Derived from the vote_id for reproducibility; never do this for real.
+pub fn test_salt(vid: &str) -> String {
+    vid.replace('-', "").repeat(2)
+}
+
 /// A deterministic canonical UUID for test vote `i`.
 pub fn vote_id(tag: u32, i: u32) -> String {
     format!("{tag:08x}-0000-4000-8000-{i:012x}")
@@ -154,7 +180,7 @@ pub async fn submit(
     region: &str,
 ) -> reqwest::StatusCode {
     let url = format!("http://{}/v1/elections/{election}/votes", node.http_addr);
-    let body = serde_json::json!({"vote_id": vid, "candidate_id": cand, "region_id": region});
+    let body = serde_json::json!({"vote_id": vid, "candidate_id": cand, "region_id": region, "salt": test_salt(vid)});
     loop {
         match http.post(&url).bearer_auth(KEY).json(&body).send().await {
             Ok(r) => return r.status(),
@@ -346,4 +372,28 @@ pub fn repo_root() -> std::path::PathBuf {
 /// The `votechain` binary (built by `cargo build --bins` before the tests).
 pub fn node_bin() -> std::path::PathBuf {
     votechain_tools::node_binary().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every record on the dead-letter topic: its `votechain-reason` header and its vote event.
+pub async fn dead_letters(env: &TestEnv) -> Vec<(String, votechain_core::model::VoteEvent)> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::{Headers, Message};
+    let c: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", env.kafka.bootstrap_servers())
+        .set("group.id", format!("dlq-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    c.subscribe(&[&env.config.kafka.dead_letter_topic]).unwrap();
+    let mut out = vec![];
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(5), c.recv()).await {
+        let header = m
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == "votechain-reason"));
+        let reason = String::from_utf8_lossy(header.and_then(|h| h.value).unwrap_or_default());
+        let event = serde_json::from_slice(m.payload().unwrap_or_default()).expect("a vote event");
+        out.push((reason.into_owned(), event));
+    }
+    out
 }

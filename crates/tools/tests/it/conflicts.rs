@@ -9,10 +9,7 @@
 //! (a 503 retried after its transaction committed) is two conflicts, and counted as such.
 
 use crate::common::*;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
 use std::time::Duration;
-use votechain_core::model::VoteEvent;
 
 const CONFLICTS: &str = "votechain_writer_conflicts_total";
 const DEAD: (&str, &str) = ("votechain_writer_dead_letters_total", "reason=\"conflict\"");
@@ -113,7 +110,7 @@ async fn another_choice_under_a_chained_vote_id_is_dead_lettered_never_counted()
     );
     let shown = dlq_list(&env, &["--reason", "conflict", "--show-choice"]).to_string();
     assert!(shown.contains("carol"), "{shown}");
-    let report = votechain::verify::verify_election(&env.ledger, "demo-2026", 1)
+    let report = votechain::verify::verify_election(&env.ledger, &env.election("demo-2026"))
         .await
         .unwrap();
     assert!(report.intact && report.votes == 3, "{:?}", report.problems);
@@ -138,26 +135,4 @@ fn dlq_list(env: &TestEnv, args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Every record on the dead-letter topic: its `votechain-reason` header and its vote event.
-async fn dead_letters(env: &TestEnv) -> Vec<(String, VoteEvent)> {
-    let c: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", env.kafka.bootstrap_servers())
-        .set("group.id", format!("dlq-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    c.subscribe(&[&env.config.kafka.dead_letter_topic]).unwrap();
-    let mut out = vec![];
-    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(5), c.recv()).await {
-        let header = m
-            .headers()
-            .and_then(|h| h.iter().find(|h| h.key == "votechain-reason"));
-        let reason = String::from_utf8_lossy(header.and_then(|h| h.value).unwrap_or_default());
-        let event = serde_json::from_slice(m.payload().unwrap_or_default()).expect("a vote event");
-        out.push((reason.into_owned(), event));
-    }
-    out
 }

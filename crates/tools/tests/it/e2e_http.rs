@@ -151,11 +151,11 @@ async fn thousand_votes_with_resubmissions_chain_exactly_once() {
     );
 
     // verify passes on both elections.
-    let r = verify::verify_election(&env.ledger, "demo-2026", 1)
+    let r = verify::verify_election(&env.ledger, &env.election("demo-2026"))
         .await
         .unwrap();
     assert!(r.intact && r.votes == 1000, "{:?}", r.problems);
-    let r = verify::verify_election(&env.ledger, "split-3", 3)
+    let r = verify::verify_election(&env.ledger, &env.election("split-3"))
         .await
         .unwrap();
     assert!(r.intact && r.votes == 90, "{:?}", r.problems);

@@ -62,7 +62,7 @@ async fn a_second_writer_of_the_same_partition_is_fenced() {
         items.iter().map(|v| v.seq).collect::<Vec<_>>(),
         (1..=40).collect::<Vec<u64>>()
     );
-    let r = verify::verify_election(&env.ledger, "demo-2026", 1)
+    let r = verify::verify_election(&env.ledger, &env.election("demo-2026"))
         .await
         .unwrap();
     assert!(r.intact, "one linear chain: {:?}", r.problems);

@@ -3,10 +3,12 @@
 
 mod common;
 
+mod ballot_secrecy;
 mod chaos_suite;
 mod client_outbox;
 mod conflicts;
 mod e2e_http;
+mod election_window;
 mod fencing;
 mod ingest_commit;
 mod lag_scaling;

@@ -112,13 +112,14 @@ async fn no_log_line_at_any_level_names_a_choice() {
     .enumerate()
     {
         let ev = VoteEvent {
-            v: 1,
+            v: votechain_core::model::VOTE_EVENT_SALTED,
             election_id: "secret-2026".into(),
             chain: 0,
             vote_id: vote_id(71, i as u32),
             candidate_id: c.into(),
             region_id: r.into(),
-            cast_at_ms: 1,
+            cast_at_ms: votechain::now_ms(),
+            salt: Some("5a".repeat(32)),
         };
         let bytes = ev.to_bytes();
         let rec = FutureRecord::to(&env.config.kafka.votes_topic)

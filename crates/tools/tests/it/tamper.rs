@@ -21,7 +21,7 @@ async fn altering_one_attribute_is_detected_at_its_seq() {
     })
     .await;
     node.shutdown().await;
-    let clean = verify::verify_election(&env.ledger, "demo-2026", 1)
+    let clean = verify::verify_election(&env.ledger, &env.election("demo-2026"))
         .await
         .unwrap();
     assert!(clean.intact, "{:?}", clean.problems);
@@ -49,7 +49,7 @@ async fn altering_one_attribute_is_detected_at_its_seq() {
         .send()
         .await
         .unwrap();
-    let r = verify::verify_election(&env.ledger, "demo-2026", 1)
+    let r = verify::verify_election(&env.ledger, &env.election("demo-2026"))
         .await
         .unwrap();
     assert!(!r.intact);
@@ -130,8 +130,8 @@ fn votechain(env: &TestEnv, args: &[&str]) -> std::process::Output {
     std::fs::write(
         &cfg,
         format!(
-            "roles = [\"query\"]\n[kafka]\nbootstrap_servers = \"unused:9092\"\n[dynamodb]\nledger_table = \"{}\"\nlocal_credentials = true\n{}",
-            env.ledger.table, DEMO
+            "roles = [\"query\"]\n[kafka]\nbootstrap_servers = \"unused:9092\"\n[dynamodb]\nledger_table = \"{}\"\nlocal_credentials = true\n",
+            env.ledger.table
         ),
     )
     .unwrap();

@@ -77,7 +77,7 @@ async fn resubmissions_beyond_the_writers_memory_are_caught_by_the_markers() {
         replans >= 1.0,
         "resubmissions went through the marker conditions ({replans} re-plans)"
     );
-    let report = verify::verify_election(&env.ledger, "demo-2026", 1)
+    let report = verify::verify_election(&env.ledger, &env.election("demo-2026"))
         .await
         .unwrap();
     assert!(

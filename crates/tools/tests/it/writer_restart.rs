@@ -108,7 +108,7 @@ async fn writers_killed_mid_stream_resume_without_loss_or_duplicates() {
         n as usize,
         "every acknowledged vote exactly once"
     );
-    let r = verify::verify_election(&env.ledger, "demo-2026", 1)
+    let r = verify::verify_election(&env.ledger, &env.election("demo-2026"))
         .await
         .unwrap();
     assert!(r.intact, "{:?}", r.problems);
