@@ -16,11 +16,13 @@
 
 pub mod balance;
 pub mod chain;
+pub mod checkpoint;
 pub mod counts;
 pub mod export;
 pub mod lease;
 pub mod linking;
 pub mod manifest;
+pub mod merkle;
 pub mod millis;
 pub mod model;
 pub mod note;
@@ -30,4 +32,6 @@ pub mod replay;
 pub mod restart;
 pub mod scaling;
 pub mod shards;
+pub mod tally;
+pub mod tiles;
 pub mod verify;

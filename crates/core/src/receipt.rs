@@ -154,3 +154,356 @@ mod tests {
         );
     }
 }
+
+/// The first line of a C2SP `tlog-proof` v1.
+pub const PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
+const EXTRA_TAG: &str = "votechain/receipt/v2";
+
+/// A C2SP `tlog-proof` v1: extra data, the entry's index, its inclusion proof, and the
+/// checkpoint (a signed note, verbatim) the proof leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlogProof {
+    pub extra: Option<Vec<u8>>,
+    pub index: u64,
+    pub path: Vec<crate::merkle::Hash>,
+    pub checkpoint: String,
+}
+
+/// What a vote's `extra` line carries: everything of the vote's hash but the choice and
+/// the salt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptExtra {
+    pub election_id: String,
+    pub chain: u32,
+    pub seq: u64,
+    pub vote_id: String,
+    pub cast_at_ms: i64,
+    pub prev_hash: crate::chain::Hash,
+}
+
+/// Why a full receipt (a `.../proof`) does not check, naming the step.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofCheckError {
+    #[error("step 1 (read the proof): {0}")]
+    Format(String),
+    #[error("step 2 (the vote): {0}")]
+    Vote(String),
+    #[error("step 3 (the log's signature): {0}")]
+    Signature(String),
+    #[error("step 4 (the witnesses): {0}")]
+    Witnesses(String),
+    #[error("step 5 (inclusion in the checkpoint): {0}")]
+    Inclusion(String),
+}
+
+impl ReceiptExtra {
+    pub fn text(&self) -> String {
+        format!(
+            "{EXTRA_TAG} {} {} {} {} {} {}",
+            self.election_id,
+            self.chain,
+            self.seq,
+            self.vote_id,
+            self.cast_at_ms,
+            chain::to_hex(&self.prev_hash)
+        )
+    }
+
+    pub fn parse(text: &str) -> Result<ReceiptExtra, String> {
+        let w: Vec<&str> = text.split(' ').collect();
+        let [tag, election_id, c, seq, vote_id, at, prev] = w[..] else {
+            return Err("the extra line is not a votechain receipt".into());
+        };
+        let num = |s: &str| {
+            s.parse::<u64>()
+                .ok()
+                .filter(|_| s == "0" || !s.starts_with('0'))
+        };
+        let (Some(c), Some(seq)) = (num(c), num(seq)) else {
+            return Err("chain or seq is not a decimal".into());
+        };
+        let parsed = (
+            u32::try_from(c).ok(),
+            at.parse::<i64>().ok(),
+            from_hex(prev),
+        );
+        match (tag == EXTRA_TAG, parsed) {
+            (true, (Some(chain), Some(cast_at_ms), Some(prev_hash))) => Ok(ReceiptExtra {
+                election_id: election_id.into(),
+                chain,
+                seq,
+                vote_id: vote_id.into(),
+                cast_at_ms,
+                prev_hash,
+            }),
+            _ => Err("malformed receipt fields".into()),
+        }
+    }
+}
+
+impl TlogProof {
+    pub fn text(&self) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut out = format!("{PROOF_HEADER}\n");
+        if let Some(e) = &self.extra {
+            out.push_str(&format!("extra {}\n", b64.encode(e)));
+        }
+        out.push_str(&format!("index {}\n", self.index));
+        for h in &self.path {
+            out.push_str(&format!("{}\n", b64.encode(h)));
+        }
+        out.push('\n');
+        out.push_str(&self.checkpoint);
+        out
+    }
+
+    pub fn parse(text: &str) -> Result<TlogProof, String> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let (head, checkpoint) = text
+            .split_once("\n\n")
+            .ok_or("no blank line before the checkpoint")?;
+        let mut lines = head.split('\n');
+        if lines.next() != Some(PROOF_HEADER) {
+            return Err(format!("the first line is not {PROOF_HEADER}"));
+        }
+        let mut next = lines.next().ok_or("no index line")?;
+        let mut extra = None;
+        if let Some(e) = next.strip_prefix("extra ") {
+            extra = Some(b64.decode(e).map_err(|_| "extra is not base64")?);
+            next = lines.next().ok_or("no index line")?;
+        }
+        let index = next
+            .strip_prefix("index ")
+            .filter(|i| *i == "0" || !i.starts_with('0'))
+            .and_then(|i| i.parse::<u64>().ok())
+            .ok_or("no canonical index line")?;
+        let path = lines
+            .map(|l| {
+                b64.decode(l)
+                    .ok()
+                    .and_then(|h| <crate::merkle::Hash>::try_from(h).ok())
+                    .ok_or_else(|| "a proof line is not base64 of 32 bytes".to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TlogProof {
+            extra,
+            index,
+            path,
+            checkpoint: checkpoint.into(),
+        })
+    }
+}
+
+/// What a checked receipt proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub extra: ReceiptExtra,
+    pub checkpoint: crate::checkpoint::Checkpoint,
+}
+
+/// The voter's offline check of a receipt (`GET .../votes/{vote_id}/proof`): the vote
+/// with their choice and salt hashes to the entry at `index`, which is included in a
+/// checkpoint of its chain's log signed by the manifest's key and cosigned by a quorum of
+/// the witness policy. No network.
+pub fn check_proof(
+    proof_text: &str,
+    manifest: &crate::manifest::Manifest,
+    policy: &crate::checkpoint::WitnessPolicy,
+    ballot: &Ballot<'_>,
+) -> Result<Verified, ProofCheckError> {
+    use crate::checkpoint::{self, Checkpoint};
+    use crate::merkle;
+    let proof = TlogProof::parse(proof_text).map_err(ProofCheckError::Format)?;
+    let extra_bytes = proof
+        .extra
+        .as_deref()
+        .ok_or_else(|| ProofCheckError::Format("no extra line".into()))?;
+    let extra = std::str::from_utf8(extra_bytes)
+        .map_err(|_| ProofCheckError::Format("extra is not UTF-8".into()))
+        .and_then(|t| ReceiptExtra::parse(t).map_err(ProofCheckError::Format))?;
+    // 2. The vote: this election, a chain it has, index = seq - 1, the ballot's hash.
+    let vote = |m: &str| ProofCheckError::Vote(m.into());
+    if extra.election_id != manifest.election_id || extra.chain >= manifest.chains {
+        return Err(vote("the receipt is not of this election or chain"));
+    }
+    if extra.seq == 0 || proof.index != extra.seq - 1 {
+        return Err(vote("index is not seq - 1"));
+    }
+    let salt = ballot.salt.ok_or_else(|| vote("the salt is needed"))?;
+    let salt = salt_from_hex(salt).ok_or_else(|| vote("the salt is not 64 lowercase hex"))?;
+    let fields = VoteFields {
+        election_id: &extra.election_id,
+        chain: extra.chain,
+        seq: extra.seq,
+        vote_id: &extra.vote_id,
+        candidate_id: ballot.candidate_id,
+        region_id: ballot.region_id,
+        cast_at_ms: extra.cast_at_ms,
+    };
+    let entry = chain::vote_hash_v2(&fields, &salt, &extra.prev_hash);
+    // 3. The log's signature, under the chain's origin and the manifest's key.
+    let origin = manifest.log_origin_of_chain(extra.chain);
+    let key = manifest
+        .public_key_bytes()
+        .ok_or_else(|| ProofCheckError::Signature("the manifest's key is malformed".into()))?;
+    let log = checkpoint::log_verifier(&origin, &key);
+    let (text, _) = crate::note::split(&proof.checkpoint)
+        .map_err(|e| ProofCheckError::Format(e.to_string()))?;
+    let cp = Checkpoint::parse(text).map_err(|e| ProofCheckError::Format(e.to_string()))?;
+    if cp.origin != origin {
+        return Err(ProofCheckError::Signature(format!(
+            "the checkpoint is of '{}', not '{origin}'",
+            cp.origin
+        )));
+    }
+    crate::note::verify(&proof.checkpoint, &log)
+        .map_err(|e| ProofCheckError::Signature(e.to_string()))?;
+    // 4. The witnesses.
+    let got = policy.cosigners(&proof.checkpoint);
+    if got < policy.quorum {
+        return Err(ProofCheckError::Witnesses(format!(
+            "{got} of the {} cosignatures the policy requires",
+            policy.quorum
+        )));
+    }
+    // 5. Inclusion.
+    merkle::verify_inclusion(
+        &merkle::leaf_hash(&entry),
+        proof.index,
+        cp.size,
+        &proof.path,
+        &cp.root,
+    )
+    .map_err(|e| {
+        ProofCheckError::Inclusion(format!("{e} (a wrong choice or salt ends here too)"))
+    })?;
+    Ok(Verified {
+        extra,
+        checkpoint: cp,
+    })
+}
+
+#[cfg(test)]
+mod proof_tests {
+    use super::*;
+    use crate::checkpoint::WitnessPolicy;
+    use crate::checkpoint::tests::{block, policy, value};
+    use crate::manifest::Manifest;
+
+    fn manifest() -> Manifest {
+        let v = crate::checkpoint::tests::V;
+        let get = |k: &str| {
+            let line = v
+                .lines()
+                .find(|l| l.starts_with(&format!("{k} = ")))
+                .unwrap();
+            line.split_once(" = ").unwrap().1.to_string()
+        };
+        let list = |k: &str| {
+            get(k)
+                .trim_matches(|c| c == '[' || c == ']')
+                .split(", ")
+                .map(|s| s.trim_matches('\'').to_string())
+                .collect::<Vec<_>>()
+        };
+        Manifest {
+            election_id: get("election_id"),
+            candidates: list("candidates"),
+            regions: list("regions"),
+            chains: get("chains").parse().unwrap(),
+            opens_at_ms: get("opens_at_ms").parse().unwrap(),
+            closes_at_ms: get("closes_at_ms").parse().unwrap(),
+            log_origin: get("log_origin"),
+            log_public_key: get("log_public_key"),
+        }
+    }
+
+    const SALT: &str = "f94f0ad45023b3d51a4be3f093d1e4a168e72d8830bd57f99bc98e65925727ed";
+
+    fn ballot<'a>(c: &'a str, r: &'a str, s: &'a str) -> Ballot<'a> {
+        Ballot {
+            candidate_id: c,
+            region_id: r,
+            salt: Some(s),
+        }
+    }
+
+    #[test]
+    fn the_vectors_receipt_reproduces_and_checks() {
+        let text = block("tlog-proof");
+        let proof = TlogProof::parse(&text).unwrap();
+        assert_eq!(proof.text(), text, "parse and print are inverse");
+        let extra =
+            ReceiptExtra::parse(std::str::from_utf8(proof.extra.as_ref().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(extra.text().as_bytes(), &proof.extra.clone().unwrap()[..]);
+        assert_eq!((extra.chain, extra.seq, proof.index), (1, 4, 3));
+        // Rebuilt from the chain's entries and the cosigned checkpoint: byte for byte.
+        let leaves: Vec<_> = crate::checkpoint::tests::V
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("hash "))
+            .map(|h| crate::merkle::leaf_hash(&from_hex(h.trim()).unwrap()))
+            .collect();
+        let rebuilt = TlogProof {
+            extra: Some(extra.text().into_bytes()),
+            index: 3,
+            path: crate::merkle::inclusion_proof(&leaves[..], 3, 7).unwrap(),
+            checkpoint: block("cosigned checkpoint"),
+        };
+        assert_eq!(rebuilt.text(), text);
+        let m = manifest();
+        let ok = check_proof(&text, &m, &policy(), &ballot("bob", "north", SALT)).unwrap();
+        assert_eq!((ok.checkpoint.size, ok.extra.seq), (7, 4));
+        let _ = value("witness_vkey");
+    }
+
+    #[test]
+    fn each_failure_names_its_step() {
+        let text = block("tlog-proof");
+        let m = manifest();
+        let step = |t: &str, p: &WitnessPolicy, b: Ballot<'_>| {
+            check_proof(t, &m, p, &b).unwrap_err().to_string()[..6].to_string()
+        };
+        let good = ballot("bob", "north", SALT);
+        // A wrong choice or salt: the entry is not in the tree.
+        assert_eq!(
+            step(&text, &policy(), ballot("alice", "north", SALT)),
+            "step 5"
+        );
+        let other_salt = SALT.replace('f', "e");
+        assert_eq!(
+            step(&text, &policy(), ballot("bob", "north", &other_salt)),
+            "step 5"
+        );
+        // Quorum not met: a policy of two witnesses, one of them unknown.
+        let stranger = crate::note::verifier_key(
+            "w2.example",
+            crate::note::COSIGNATURE_V1,
+            &crate::checkpoint::tests::key("w2")
+                .verifying_key()
+                .to_bytes(),
+        );
+        let two = WitnessPolicy::new(&[value("witness_vkey").into(), stranger], 2).unwrap();
+        assert_eq!(step(&text, &two, good.clone()), "step 4");
+        // Another log key in the manifest.
+        let mut forged = m.clone();
+        forged.log_public_key = value("witness_public_key_b64").into();
+        assert!(
+            check_proof(&text, &forged, &policy(), &good)
+                .unwrap_err()
+                .to_string()
+                .starts_with("step 3")
+        );
+        // Any altered byte fails somewhere, and never panics.
+        for i in 0..text.len() {
+            let mut b = text.clone().into_bytes();
+            b[i] ^= 0x01;
+            if let Ok(s) = String::from_utf8(b) {
+                assert!(check_proof(&s, &m, &policy(), &good).is_err(), "byte {i}");
+            }
+        }
+        assert_eq!(step("", &policy(), good), "step 1");
+    }
+}

@@ -7,15 +7,28 @@
 //! 1 broken, 2 when the file cannot be checked at all.
 //!
 //! `votechain-verify receipt FILE --candidate C --region R [--salt S]`: a voter's check
-//! that their receipt (the JSON of `GET .../votes/{vote_id}`) holds the ballot they cast.
+//! that their receipt holds the ballot they cast. FILE is the JSON of
+//! `GET .../votes/{vote_id}` (the chain alone), or the C2SP `tlog-proof` of
+//! `GET .../votes/{vote_id}/proof`, which also needs `--manifest` and the witness policy
+//! (`--witness VKEY`..., `--quorum N`): then the log's signature, the witnesses and the
+//! inclusion in the checkpoint are checked too, and a failure names its step.
 //! Exit 0 when it does, 1 when it does not, 2 when it cannot be checked.
+//!
+//! `votechain-verify checkpoint FILE --manifest M --chain C [--witness ...]`: a signed
+//! checkpoint of chain C's log: the manifest's key and the witness quorum.
+//! `votechain-verify consistency OLD NEW PROOF --manifest M --chain C`: two checkpoints
+//! and the consistency proof between them (base64 hashes, one per line).
+//! `votechain-verify tally FILE --manifest M`: a signed tally statement.
 
 use clap::{Parser, Subcommand};
 use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use votechain_core::checkpoint::{Checkpoint, WitnessPolicy, verify_published};
 use votechain_core::export::verify_export;
-use votechain_core::receipt::{Ballot, Receipt, ReceiptError};
+use votechain_core::manifest::Manifest;
+use votechain_core::receipt::{Ballot, PROOF_HEADER, Receipt, ReceiptError, check_proof};
+use votechain_core::tally::verify_statement;
 
 #[derive(Parser)]
 #[command(
@@ -40,7 +53,7 @@ enum Cmd {
     },
     /// Checks that a receipt holds your ballot: your choice and the salt of your 202 answer.
     Receipt {
-        /// The receipt JSON (`-`: standard input).
+        /// The receipt: JSON, or a tlog-proof (`-`: standard input).
         file: PathBuf,
         #[arg(long)]
         candidate: String,
@@ -49,7 +62,70 @@ enum Cmd {
         /// The salt of the 202 answer (v2 elections).
         #[arg(long)]
         salt: Option<String>,
+        #[command(flatten)]
+        trust: Trust,
     },
+    /// Checks a signed checkpoint of one chain's log.
+    Checkpoint {
+        file: PathBuf,
+        #[arg(long)]
+        chain: u32,
+        #[command(flatten)]
+        trust: Trust,
+    },
+    /// Checks that checkpoint NEW extends checkpoint OLD, with the consistency proof.
+    Consistency {
+        old: PathBuf,
+        new: PathBuf,
+        /// Base64 hashes, one per line.
+        proof: PathBuf,
+        #[arg(long)]
+        chain: u32,
+        #[command(flatten)]
+        trust: Trust,
+    },
+    /// Checks a signed tally statement against the manifest.
+    Tally {
+        file: PathBuf,
+        #[command(flatten)]
+        trust: Trust,
+    },
+}
+
+/// What a verifier trusts: the election's manifest (its log key and origins) and the
+/// witness policy.
+#[derive(clap::Args)]
+struct Trust {
+    /// The election's manifest (JSON, as `GET .../manifest` serves it).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// A witness's verifier key (`name+id+key`); repeat for each.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// Cosignatures needed (default: every --witness given).
+    #[arg(long)]
+    quorum: Option<usize>,
+}
+
+impl Trust {
+    fn manifest(&self) -> Result<Manifest, String> {
+        let path = self.manifest.as_ref().ok_or("--manifest is needed")?;
+        let text = read(path)?;
+        Manifest::parse_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+    fn policy(&self) -> Result<WitnessPolicy, String> {
+        let quorum = self.quorum.unwrap_or(self.witnesses.len());
+        WitnessPolicy::new(&self.witnesses, quorum).map_err(|e| e.to_string())
+    }
+}
+
+fn read(path: &PathBuf) -> Result<String, String> {
+    if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin().lock())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 fn main() -> ExitCode {
@@ -60,28 +136,149 @@ fn main() -> ExitCode {
             candidate,
             region,
             salt,
-        } => receipt(&file, &candidate, &region, salt.as_deref()),
+            trust,
+        } => receipt(&file, &candidate, &region, salt.as_deref(), &trust),
+        Cmd::Checkpoint { file, chain, trust } => checkpoint(&file, chain, &trust),
+        Cmd::Consistency {
+            old,
+            new,
+            proof,
+            chain,
+            trust,
+        } => consistency(&old, &new, &proof, chain, &trust),
+        Cmd::Tally { file, trust } => tally(&file, &trust),
     }
 }
 
-fn receipt(file: &PathBuf, candidate: &str, region: &str, salt: Option<&str>) -> ExitCode {
-    let text = if file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin().lock())
-    } else {
-        std::fs::read_to_string(file)
-    };
-    let text = match text {
+/// Exit 0 with `ok`, 1 with a verdict, 2 when the inputs cannot be read.
+fn verdict(r: Result<Result<String, String>, String>) -> ExitCode {
+    match r {
+        Ok(Ok(ok)) => {
+            println!("{ok}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(no)) => {
+            println!("FAILED: {no}");
+            ExitCode::from(1)
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn signed_checkpoint(
+    path: &PathBuf,
+    chain: u32,
+    m: &Manifest,
+    policy: &WitnessPolicy,
+) -> Result<Result<Checkpoint, String>, String> {
+    let text = read(path)?;
+    if chain >= m.chains {
+        return Err(format!("the election has {} chain(s)", m.chains));
+    }
+    let key = m
+        .public_key_bytes()
+        .ok_or("the manifest's key is malformed")?;
+    let origin = m.log_origin_of_chain(chain);
+    let log = votechain_core::checkpoint::log_verifier(&origin, &key);
+    Ok(verify_published(&text, &origin, &log, policy).map_err(|e| e.to_string()))
+}
+
+fn checkpoint(file: &PathBuf, chain: u32, trust: &Trust) -> ExitCode {
+    verdict((|| {
+        let (m, p) = (trust.manifest()?, trust.policy()?);
+        Ok(signed_checkpoint(file, chain, &m, &p)?.map(|cp| {
+            format!(
+                "checkpoint of {} verified: size {}, signed by the log, {} witness cosignature(s) required",
+                cp.origin, cp.size, p.quorum
+            )
+        }))
+    })())
+}
+
+fn consistency(
+    old: &PathBuf,
+    new: &PathBuf,
+    proof: &PathBuf,
+    chain: u32,
+    trust: &Trust,
+) -> ExitCode {
+    use base64::Engine as _;
+    verdict((|| {
+        let (m, p) = (trust.manifest()?, trust.policy()?);
+        let a = match signed_checkpoint(old, chain, &m, &p)? {
+            Ok(cp) => cp,
+            Err(e) => return Ok(Err(format!("old checkpoint: {e}"))),
+        };
+        let b = match signed_checkpoint(new, chain, &m, &p)? {
+            Ok(cp) => cp,
+            Err(e) => return Ok(Err(format!("new checkpoint: {e}"))),
+        };
+        let hashes = read(proof)?
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(l)
+                    .ok()
+                    .and_then(|h| <[u8; 32]>::try_from(h).ok())
+                    .ok_or_else(|| format!("proof line '{l}' is not base64 of 32 bytes"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(
+            votechain_core::merkle::verify_consistency(a.size, b.size, &a.root, &b.root, &hashes)
+                .map(|()| format!("size {} extends size {}: consistent", b.size, a.size))
+                .map_err(|e| format!("not consistent: {e}")),
+        )
+    })())
+}
+
+fn tally(file: &PathBuf, trust: &Trust) -> ExitCode {
+    verdict((|| {
+        let m = trust.manifest()?;
+        let text = read(file)?;
+        Ok(verify_statement(&text, &m)
+            .map(|t| {
+                format!(
+                    "tally of {} signed by its log key: {} vote(s)",
+                    m.election_id, t.total
+                )
+            })
+            .map_err(|e| e.to_string()))
+    })())
+}
+
+fn receipt(
+    file: &PathBuf,
+    candidate: &str,
+    region: &str,
+    salt: Option<&str>,
+    trust: &Trust,
+) -> ExitCode {
+    let text = match read(file) {
         Ok(t) => t,
-        Err(e) => return fail(&format!("cannot read {}: {e}", file.display())),
-    };
-    let r: Receipt = match serde_json::from_str(&text) {
-        Ok(r) => r,
-        Err(e) => return fail(&format!("not a receipt: {e}")),
+        Err(e) => return fail(&e),
     };
     let ballot = Ballot {
         candidate_id: candidate,
         region_id: region,
         salt,
+    };
+    if text.starts_with(PROOF_HEADER) {
+        return verdict((|| {
+            let (m, p) = (trust.manifest()?, trust.policy()?);
+            Ok(check_proof(&text, &m, &p, &ballot)
+                .map(|v| {
+                    format!(
+                        "receipt holds your ballot: {} chain {} seq {}, in the log's checkpoint of size {} ({} witness cosignature(s) required)",
+                        v.extra.election_id, v.extra.chain, v.extra.seq, v.checkpoint.size, p.quorum
+                    )
+                })
+                .map_err(|e| e.to_string()))
+        })());
+    }
+    let r: Receipt = match serde_json::from_str(&text) {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("not a receipt: {e}")),
     };
     match votechain_core::receipt::check(&r, &ballot) {
         Ok(()) => {
