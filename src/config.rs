@@ -126,6 +126,7 @@ pub enum Role {
     Projector,
     Query,
     LagMonitor,
+    Publisher,
 }
 
 impl Role {
@@ -136,6 +137,7 @@ impl Role {
             Role::Projector => "projector",
             Role::Query => "query",
             Role::LagMonitor => "lag-monitor",
+            Role::Publisher => "publisher",
         }
     }
 }
@@ -159,6 +161,8 @@ pub struct Config {
     pub projector: ProjectorConfig,
     #[serde(default)]
     pub lag_monitor: LagMonitorConfig,
+    #[serde(default)]
+    pub publisher: PublisherConfig,
     /// Restart policy of the role supervisor and of the writer's ChainWriters.
     #[serde(default)]
     pub supervision: votechain_core::restart::Policy,
@@ -378,6 +382,28 @@ impl Default for LagMonitorConfig {
     }
 }
 
+/// The publisher role: one transparency log per chain of every v2 election served.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublisherConfig {
+    /// A checkpoint is signed at most this often, when the tree grew.
+    pub checkpoint_interval_ms: u64,
+    /// Most votes read from a chain per round.
+    pub batch_max: u32,
+    /// Each election's log key: a PKCS#8 PEM file (`votechain keygen`), by election id.
+    pub key_files: BTreeMap<String, std::path::PathBuf>,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> Self {
+        PublisherConfig {
+            checkpoint_interval_ms: 1_000,
+            batch_max: 2_000,
+            key_files: BTreeMap::new(),
+        }
+    }
+}
+
 /// Every problem found in a config, reported together.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -441,7 +467,7 @@ impl Config {
         let mut errs = Vec::new();
         if self.roles.is_empty() {
             errs.push(
-                "roles: name at least one of ingest, writer, projector, query, lag-monitor".into(),
+                "roles: name at least one of ingest, writer, projector, query, lag-monitor, publisher".into(),
             );
         }
         let k = &self.kafka;
@@ -568,6 +594,23 @@ impl Config {
             || names[1] == names[2]
         {
             errs.push("dynamodb: ledger_table, lease_table, results_table must be distinct names of 3+ characters".into());
+        }
+        if self.runs(Role::Publisher) {
+            let p = &self.publisher;
+            if !(100..=600_000).contains(&p.checkpoint_interval_ms) {
+                errs.push("publisher.checkpoint_interval_ms: must be 100..=600000".into());
+            }
+            if !(1..=10_000).contains(&p.batch_max) {
+                errs.push("publisher.batch_max: must be 1..=10000".into());
+            }
+            for e in self.elections.iter().filter(|e| !e.is_v1()) {
+                if !p.key_files.contains_key(&e.id) {
+                    errs.push(format!(
+                        "publisher.key_files: no log key for election '{}' (votechain keygen writes one)",
+                        e.id
+                    ));
+                }
+            }
         }
         if !(100..=600_000).contains(&self.lag_monitor.interval_ms) {
             errs.push("lag_monitor.interval_ms: must be 100..=600000".into());

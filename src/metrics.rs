@@ -69,6 +69,13 @@ pub const PROCESS_START_SECONDS: &str = "votechain_process_start_time_seconds";
 pub const PROCESS_RSS_BYTES: &str = "votechain_process_resident_memory_bytes";
 // http (query and every role's API)
 pub const HTTP_REQUESTS: &str = "votechain_http_requests_total";
+// publisher (transparency logs)
+pub const LOG_ENTRIES: &str = "votechain_log_entries_total";
+pub const LOG_CHECKPOINTS: &str = "votechain_log_checkpoints_total";
+pub const LOG_SIZE: &str = "votechain_log_size_entries";
+pub const LOG_CHAIN_BREAKS: &str = "votechain_log_chain_breaks_total";
+pub const LOG_PUBLISH_SECONDS: &str = "votechain_log_publish_duration_seconds";
+pub const PROOF_REQUESTS: &str = "votechain_proof_requests_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -339,6 +346,25 @@ fn describe() {
         "Resident memory of the process."
     );
     describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status class.");
+    describe_counter!(LOG_ENTRIES, "Votes appended to the transparency logs.");
+    describe_counter!(LOG_CHECKPOINTS, "Checkpoints signed and published.");
+    describe_gauge!(
+        LOG_SIZE,
+        "Entries in a chain's log as of its last signed checkpoint, by election and chain."
+    );
+    describe_counter!(
+        LOG_CHAIN_BREAKS,
+        "Ticks at which the publisher found a chain vote that does not verify (the log stops before it)."
+    );
+    describe_histogram!(
+        LOG_PUBLISH_SECONDS,
+        Unit::Seconds,
+        "One publisher round: read new votes, store tiles, sign and publish."
+    );
+    describe_counter!(
+        PROOF_REQUESTS,
+        "Receipt proof requests by outcome (ok, not_chained, not_covered, error)."
+    );
 }
 
 #[cfg(test)]

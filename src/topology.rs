@@ -37,6 +37,12 @@ pub struct TreeInputs {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    #[error(transparent)]
+    Signer(#[from] crate::signer::SignerError),
+    #[error("the log key of election '{0}' is not the manifest's log_public_key")]
+    WrongLogKey(String),
+    #[error("election '{0}' has no log in its manifest")]
+    NoLog(String),
     #[error("Kafka client for {role}: {source}")]
     Kafka {
         role: &'static str,
@@ -205,14 +211,83 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         });
     }
     // One subtree per role: escalation stops at the role (see `supervision::root_policy`).
-    let roles = children.into_iter().map(|c| {
-        let role = match c.kind {
-            "writer_coordinator" => "writer",
-            "lease_coordinator" => "projector",
-            "lag_monitor" => "lag-monitor",
-            _ => "ingest",
-        };
-        crate::supervision::subtree(&format!("role-{role}"), cfg.supervision, vec![c])
-    });
-    Ok(roles.collect())
+    let mut roles: Vec<ChildSpec> = children
+        .into_iter()
+        .map(|c| {
+            let role = match c.kind {
+                "writer_coordinator" => "writer",
+                "lease_coordinator" => "projector",
+                "lag_monitor" => "lag-monitor",
+                _ => "ingest",
+            };
+            crate::supervision::subtree(&format!("role-{role}"), cfg.supervision, vec![c])
+        })
+        .collect();
+    if cfg.runs(Role::Publisher) {
+        let publishers = publishers(inputs)?;
+        // Listed first: started before the intake, stopped after it.
+        roles.insert(
+            0,
+            crate::supervision::subtree("role-publisher", cfg.supervision, publishers),
+        );
+    }
+    Ok(roles)
+}
+
+/// One `LogPublisher` per chain of every v2 election, each signing with its election's
+/// key (which must be the manifest's).
+fn publishers(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
+    use crate::actors::log_publisher::LogPublisher;
+    use crate::signer::{PemSigner, Signer};
+    let cfg = &inputs.config;
+    let p = &cfg.publisher;
+    let store = crate::logstore::LogStore {
+        db: inputs.ledger.db.clone(),
+        table: inputs.ledger.table.clone(),
+    };
+    let mut out = Vec::new();
+    for e in cfg.registry().iter().filter(|e| e.salted()) {
+        let log = e
+            .log
+            .clone()
+            .ok_or_else(|| BuildError::NoLog(e.id.clone()))?;
+        let path = p
+            .key_files
+            .get(&e.id)
+            .ok_or_else(|| BuildError::NoLog(e.id.clone()))?;
+        let signer: Arc<dyn Signer> = Arc::new(PemSigner::load(path)?);
+        if signer.public_key() != log.public_key {
+            return Err(BuildError::WrongLogKey(e.id.clone()));
+        }
+        for chain in 0..e.chains {
+            let actor = LogPublisher {
+                ledger: inputs.ledger.clone(),
+                store: store.clone(),
+                election: e.clone(),
+                chain,
+                origin: format!("{}/{chain}", log.origin),
+                signer: signer.clone(),
+                interval: Duration::from_millis(p.checkpoint_interval_ms),
+                batch_max: p.batch_max as i32,
+            };
+            let actor = Arc::new(actor);
+            let name = format!("{}-{}-{chain}", cfg.node.instance_id, e.id);
+            const KIND: &str = "log_publisher";
+            let start: StartFn = Arc::new(move |sup| {
+                let (actor, name) = (actor.clone(), name.clone());
+                Box::pin(async move {
+                    Actor::spawn_linked(Some(actor_name(KIND, &name)), (*actor).clone(), (), sup)
+                        .await
+                        .map(|(r, _)| r.get_cell())
+                })
+            });
+            out.push(ChildSpec {
+                name: format!("log-publisher-{}-{chain}", e.id),
+                kind: KIND,
+                restart: Restart::Permanent,
+                start,
+            });
+        }
+    }
+    Ok(out)
 }

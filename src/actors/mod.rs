@@ -7,6 +7,7 @@ pub mod chain_writer;
 pub mod ingest_batcher;
 pub mod lag_monitor;
 pub mod lease_coordinator;
+pub mod log_publisher;
 pub mod replay;
 pub mod shard_worker;
 pub mod writer_coordinator;

@@ -332,4 +332,38 @@ impl Ledger {
             .map_err(|e| LedgerError::from_sdk("Query(chain)", &e))?;
         Ok((out.items().to_vec(), out.last_evaluated_key().cloned()))
     }
+
+    /// Up to `limit` vote items of a chain after seq `after`, in seq order, read
+    /// consistently (the log publisher follows a chain with it). An unreadable item is an
+    /// error: the log never skips a vote.
+    pub async fn votes_after(
+        &self,
+        e: &Election,
+        chain: u32,
+        after: u64,
+        limit: i32,
+    ) -> Result<Vec<VoteItem>, LedgerError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(items::chain_pk(&e.id, chain, e.chains)),
+            )
+            .expression_attribute_values(":from", AttributeValue::S(items::vote_sk(after + 1)))
+            .expression_attribute_values(":to", AttributeValue::S(items::vote_sk(u64::MAX)))
+            .scan_index_forward(true)
+            .consistent_read(true)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|err| LedgerError::from_sdk("Query(votes after)", &err))?;
+        out.items()
+            .iter()
+            .map(items::parse_vote)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| LedgerError::corrupt("Query(votes after)", err))
+    }
 }

@@ -5,6 +5,7 @@
 //! and never hold a lock across `.await`.
 
 mod ingest;
+mod log;
 mod query;
 
 use crate::actors::ingest_batcher::IngestMsg;
@@ -97,6 +98,18 @@ pub fn router(state: AppState) -> Router {
         r = r
             .route("/v1/elections/{election_id}/results", get(query::results))
             .route("/v1/elections/{election_id}/manifest", get(query::manifest))
+            .route(
+                "/v1/elections/{election_id}/chains/{chain}/log/checkpoint",
+                get(log::checkpoint),
+            )
+            .route(
+                "/v1/elections/{election_id}/chains/{chain}/log/tile/{*rest}",
+                get(log::tile),
+            )
+            .route(
+                "/v1/elections/{election_id}/votes/{vote_id}/proof",
+                get(log::proof),
+            )
             .route("/v1/elections", get(query::elections))
             .route(
                 "/",

@@ -164,6 +164,12 @@ impl Manifest {
                 manifest_digest: self.digest(),
             },
             window: Some((self.opens_at_ms, self.closes_at_ms)),
+            log: self
+                .public_key_bytes()
+                .map(|public_key| crate::model::LogKey {
+                    origin: self.log_origin.clone(),
+                    public_key,
+                }),
         }
     }
 }

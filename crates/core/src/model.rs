@@ -64,6 +64,15 @@ pub struct Election {
     pub rule: Rule,
     /// v2: the voting window `[opens_at_ms, closes_at_ms)`.
     pub window: Option<(i64, i64)>,
+    /// v2: the transparency log's origin and the key that signs its checkpoints.
+    pub log: Option<LogKey>,
+}
+
+/// An election's log: chain `c`'s origin is `{origin}/{c}`; `public_key` signs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogKey {
+    pub origin: String,
+    pub public_key: [u8; 32],
 }
 
 /// Where a time stands against an election's voting window.
@@ -85,6 +94,7 @@ impl Election {
             open: true,
             rule: Rule::V1,
             window: None,
+            log: None,
         }
     }
     /// The tip of an empty chain of this election.

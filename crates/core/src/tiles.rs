@@ -395,30 +395,63 @@ pub struct TileNodes<F> {
     pub read: F,
 }
 
+/// The tile holding node `(level, index)` of a tree of `size`, and where in it the node's
+/// `count` hashes start.
+fn tile_of_node(level: u8, index: u64, size: u64) -> Result<(Tile, usize, usize), String> {
+    let (l, r) = (level / 8, u32::from(level % 8));
+    let first = index.checked_shl(r).ok_or("out of range")?;
+    let tile_index = first / TILE_WIDTH;
+    let width =
+        width_in(l, tile_index, size).ok_or_else(|| format!("no such tile in a tree of {size}"))?;
+    let tile = Tile {
+        kind: Kind::Hashes(l),
+        index: tile_index,
+        width,
+    };
+    Ok((tile, (first % TILE_WIDTH) as usize, 1usize << r))
+}
+
 impl<F> Nodes for TileNodes<F>
 where
     F: Fn(&Tile) -> Result<Vec<Hash>, String>,
 {
     fn node(&self, level: u8, index: u64) -> Result<Hash, ProofError> {
         let unavailable = |why: String| ProofError::Unavailable { level, index, why };
-        let (l, r) = (level / 8, u32::from(level % 8));
-        let first = index
-            .checked_shl(r)
-            .ok_or_else(|| unavailable("out of range".into()))?;
-        let tile_index = first / TILE_WIDTH;
-        let width = width_in(l, tile_index, self.size)
-            .ok_or_else(|| unavailable(format!("no such tile in a tree of {}", self.size)))?;
-        let tile = Tile {
-            kind: Kind::Hashes(l),
-            index: tile_index,
-            width,
-        };
+        let (tile, start, count) = tile_of_node(level, index, self.size).map_err(unavailable)?;
         let hashes = (self.read)(&tile).map_err(unavailable)?;
-        let (start, count) = ((first % TILE_WIDTH) as usize, 1usize << r);
-        if hashes.len() != usize::from(width) || start + count > hashes.len() {
+        if hashes.len() != usize::from(tile.width) || start + count > hashes.len() {
             return Err(unavailable(format!("tile {} is short", tile.path())));
         }
         Ok(merkle::fold_complete(&hashes[start..start + count]))
+    }
+}
+
+/// A [`Nodes`] that only notes which tiles are read: run a proof through it to learn the
+/// tiles to fetch (the shape of a proof does not depend on the hashes), then fetch them
+/// all at once and run it again on [`TileNodes`].
+pub struct TileRecorder {
+    pub size: u64,
+    pub tiles: std::cell::RefCell<std::collections::BTreeSet<Tile>>,
+}
+
+impl TileRecorder {
+    pub fn new(size: u64) -> TileRecorder {
+        TileRecorder {
+            size,
+            tiles: Default::default(),
+        }
+    }
+    pub fn into_tiles(self) -> Vec<Tile> {
+        self.tiles.into_inner().into_iter().collect()
+    }
+}
+
+impl Nodes for TileRecorder {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, ProofError> {
+        let (tile, _, _) = tile_of_node(level, index, self.size)
+            .map_err(|why| ProofError::Unavailable { level, index, why })?;
+        self.tiles.borrow_mut().insert(tile);
+        Ok([0; 32])
     }
 }
 
@@ -557,6 +590,24 @@ mod tests {
                 );
             }
             prop_assert_eq!(merkle::tree_hash(&nodes, size).unwrap(), edge.root());
+            // The recorder names exactly the tiles a proof reads.
+            if size > 0 {
+                let rec = TileRecorder::new(size);
+                merkle::inclusion_proof(&rec, size / 2, size).unwrap();
+                let needed = rec.into_tiles();
+                let only: HashMap<Tile, Vec<u8>> = needed.iter().map(|t| (*t, store[t].clone())).collect();
+                let limited = TileNodes {
+                    size,
+                    read: |t: &Tile| {
+                        let data = only.get(t).ok_or_else(|| format!("not fetched: {}", t.path()))?;
+                        parse_hashes(t, data).map_err(|e| e.to_string())
+                    },
+                };
+                prop_assert_eq!(
+                    merkle::inclusion_proof(&limited, size / 2, size).unwrap(),
+                    merkle::inclusion_proof(&leaves[..], size / 2, size).unwrap()
+                );
+            }
         }
     }
 

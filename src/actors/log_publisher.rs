@@ -1,0 +1,317 @@
+//! `LogPublisher`: keeps one chain's transparency log (contract v2, "One transparency log
+//! per chain"): follows the chain in seq order, stores its tiles and entry bundles, and
+//! signs a checkpoint when the tree grew, at most every `interval`.
+//!
+//! Messages: `Tick` (every `interval`).
+//! State: the log's right edge (`tiles::Edge`), the last signed checkpoint, and the hash of
+//! the last logged vote (the next vote's `prev_hash` must be it).
+//! Decisions are pure: [`next_entries`] checks each new vote links onto the last logged
+//! one and hashes to its stored hash under the chain's rule (a broken chain is never
+//! logged: it stops the log at the break, with an error and a metric); `tiles::Edge`
+//! computes the tiles and root.
+//! Append-only, across restarts and racing publishers: at start the edge is rebuilt from
+//! the tiles of the signed checkpoint and must give its root; full tiles are create-only
+//! (other bytes are a fork, refused); a checkpoint replaces only the one it extends
+//! (`LogStore::replace_signed`). A publisher that loses a race fails and is restarted
+//! by its supervisor, reloading what the winner signed.
+//! Publication: with no witness policy (quorum 0) a signed checkpoint is published at
+//! once; otherwise once the quorum's cosignatures are collected (the witness protocol).
+//! Supervised by: the publisher role's supervisor, permanent, one per (election, chain).
+//! Metrics: `votechain_log_entries_total`, `votechain_log_checkpoints_total`,
+//! `votechain_log_size_entries{election,chain}`, `votechain_log_chain_breaks_total`,
+//! `votechain_log_publish_duration_seconds`.
+
+use crate::dynamo::ledger::Ledger;
+use crate::logstore::{LogError, LogStore, Stored};
+use crate::metrics as m;
+use crate::signer::Signer;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use votechain_core::checkpoint::Checkpoint;
+use votechain_core::merkle::Hash;
+use votechain_core::model::{Election, VoteItem};
+use votechain_core::tiles::{self, Edge};
+
+#[derive(Clone)]
+pub struct LogPublisher {
+    pub ledger: Ledger,
+    pub store: LogStore,
+    pub election: Election,
+    pub chain: u32,
+    /// `{log_origin}/{chain}`.
+    pub origin: String,
+    pub signer: Arc<dyn Signer>,
+    pub interval: Duration,
+    /// Most votes read per tick.
+    pub batch_max: i32,
+}
+
+pub enum PublisherMsg {
+    Tick,
+}
+
+pub struct PublisherState {
+    edge: Edge,
+    signed: Option<Stored>,
+    /// The hash of the last logged vote (the chain's genesis before the first).
+    last: Hash,
+    timer: tokio::task::JoinHandle<()>,
+}
+
+/// Why new votes stop being logged at some seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    pub seq: u64,
+    pub why: &'static str,
+}
+
+/// The entries (vote hashes) of `votes`, in order, while each follows the last logged
+/// vote: seq `size + 1, ...`, `prev_hash` the previous hash, `hash` recomputed under the
+/// chain's rule. Stops at the first vote that does not, and says why.
+pub fn next_entries(
+    e: &Election,
+    size: u64,
+    last: Hash,
+    votes: &[VoteItem],
+) -> (Vec<Hash>, Option<Break>) {
+    let (mut out, mut prev) = (Vec::with_capacity(votes.len()), last);
+    for (i, v) in votes.iter().enumerate() {
+        let seq = size + 1 + i as u64;
+        let why = if v.seq != seq {
+            Some("seq does not follow the log")
+        } else if v.prev_hash != prev {
+            Some("prev_hash is not the last logged vote's hash")
+        } else if v.salt.is_some() != e.salted() {
+            Some("the vote's hash rule is not the chain's")
+        } else if v.hash_on(&v.prev_hash) != v.hash {
+            Some("hash does not match the vote's data")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return (out, Some(Break { seq, why }));
+        }
+        out.push(v.hash);
+        prev = v.hash;
+    }
+    (out, None)
+}
+
+impl Actor for LogPublisher {
+    type Msg = PublisherMsg;
+    type State = PublisherState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<PublisherMsg>,
+        _: (),
+    ) -> Result<PublisherState, ActorProcessingErr> {
+        let (e, c) = (&self.election.id, self.chain);
+        let signed = self.store.signed(e, c).await?;
+        let size = signed.as_ref().map_or(0, |s| s.size);
+        let partials: Vec<tiles::Tile> = tiles::tiles_of(size)
+            .into_iter()
+            .filter(|t| !t.is_full())
+            .collect();
+        let stored = self.store.tiles(e, c, &partials).await?;
+        let edge = Edge::load(size, |t| stored.get(t).cloned().ok_or("missing"))
+            .map_err(|err| format!("log {}: cannot rebuild its edge: {err}", self.origin))?;
+        if let Some(s) = &signed
+            && edge.root() != s.root
+        {
+            return Err(format!(
+                "log {}: the stored tiles do not give the signed checkpoint's root (size {}); refusing to sign",
+                self.origin, s.size
+            )
+            .into());
+        }
+        let last = match size {
+            0 => self.election.tip0(c).hash,
+            n => self.last_logged(n).await?,
+        };
+        let timer = myself.send_interval(self.interval, || PublisherMsg::Tick);
+        myself.send_message(PublisherMsg::Tick)?;
+        metrics::gauge!(m::LOG_SIZE, "election" => e.clone(), "chain" => c.to_string())
+            .set(size as f64);
+        Ok(PublisherState {
+            edge,
+            signed,
+            last,
+            timer,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<PublisherMsg>,
+        st: &mut PublisherState,
+    ) -> Result<(), ActorProcessingErr> {
+        st.timer.abort();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<PublisherMsg>,
+        _: PublisherMsg,
+        st: &mut PublisherState,
+    ) -> Result<(), ActorProcessingErr> {
+        self.publish_once(st).await?;
+        Ok(())
+    }
+}
+
+impl LogPublisher {
+    /// The hash of the vote at `seq` (the last one logged), from the ledger.
+    async fn last_logged(&self, seq: u64) -> Result<Hash, ActorProcessingErr> {
+        let v = self
+            .ledger
+            .votes_after(&self.election, self.chain, seq - 1, 1)
+            .await?;
+        match v.first() {
+            Some(v) if v.seq == seq => Ok(v.hash),
+            _ => Err(format!(
+                "log {}: vote {seq}, the last logged, is missing from the chain",
+                self.origin
+            )
+            .into()),
+        }
+    }
+
+    /// Reads new votes, stores tiles, signs and publishes a checkpoint if the tree grew
+    /// (or the log has none yet).
+    async fn publish_once(&self, st: &mut PublisherState) -> Result<(), ActorProcessingErr> {
+        let started = Instant::now();
+        let (e, c) = (&self.election.id, self.chain);
+        let size = st.edge.size();
+        let votes = self
+            .ledger
+            .votes_after(&self.election, c, size, self.batch_max)
+            .await?;
+        let (entries, broken) = next_entries(&self.election, size, st.last, &votes);
+        if let Some(b) = &broken {
+            metrics::counter!(m::LOG_CHAIN_BREAKS).increment(1);
+            tracing::error!(log = %self.origin, seq = b.seq, why = b.why, "the chain does not verify here; the log stops before it");
+        }
+        if entries.is_empty() && st.signed.is_some() {
+            return Ok(());
+        }
+        let mut edge = st.edge.clone();
+        let full = edge.append(&entries);
+        for w in full.iter().chain(edge.partials().iter()) {
+            self.store.put_tile(e, c, w).await?;
+        }
+        let cp = Checkpoint {
+            origin: self.origin.clone(),
+            size: edge.size(),
+            root: edge.root(),
+        };
+        let text = cp.text();
+        let next = Stored {
+            size: cp.size,
+            root: cp.root,
+            note: format!("{text}\n{}", self.signer.sign_line(&text, &self.origin)),
+        };
+        if !self
+            .store
+            .replace_signed(e, c, st.signed.as_ref(), &next)
+            .await?
+        {
+            // Another publisher signed first: restart and continue from its checkpoint.
+            return Err(LogError::Call {
+                op: "PutItem(signed checkpoint)",
+                detail: format!(
+                    "log {}: another publisher moved the checkpoint",
+                    self.origin
+                ),
+            }
+            .into());
+        }
+        // No witness policy in this role yet: a signed checkpoint is the published one.
+        self.store.publish(e, c, &next).await?;
+        metrics::counter!(m::LOG_ENTRIES).increment(entries.len() as u64);
+        metrics::counter!(m::LOG_CHECKPOINTS).increment(1);
+        metrics::gauge!(m::LOG_SIZE, "election" => e.clone(), "chain" => c.to_string())
+            .set(next.size as f64);
+        metrics::histogram!(m::LOG_PUBLISH_SECONDS).record(started.elapsed().as_secs_f64());
+        if let Some(h) = entries.last() {
+            st.last = *h;
+        }
+        st.edge = edge;
+        st.signed = Some(next);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use votechain_core::chain::{Rule, Tip};
+
+    fn chain(e: &Election, n: u64) -> Vec<VoteItem> {
+        let mut tip: Tip = e.tip0(0);
+        (1..=n)
+            .map(|seq| {
+                let mut v = VoteItem {
+                    election_id: e.id.clone(),
+                    chain: 0,
+                    seq,
+                    vote_id: format!("00000000-0000-4000-8000-{seq:012}"),
+                    candidate_id: "a".into(),
+                    region_id: "r".into(),
+                    cast_at_ms: seq as i64,
+                    salt: Some([seq as u8; 32]),
+                    prev_hash: tip.hash,
+                    hash: [0; 32],
+                    kafka_topic: "votes".into(),
+                    kafka_partition: 0,
+                    kafka_offset: seq as i64,
+                };
+                v.hash = v.hash_on(&tip.hash);
+                tip = Tip { seq, hash: v.hash };
+                v
+            })
+            .collect()
+    }
+
+    fn election() -> Election {
+        let mut e = Election::v1("e", &["a"], &["r"], 1);
+        e.rule = Rule::V2 {
+            manifest_digest: [1; 32],
+        };
+        e
+    }
+
+    #[test]
+    fn a_linked_chain_is_logged_whole() {
+        let e = election();
+        let votes = chain(&e, 5);
+        let (entries, broken) = next_entries(&e, 0, e.tip0(0).hash, &votes);
+        assert_eq!(broken, None);
+        assert_eq!(entries, votes.iter().map(|v| v.hash).collect::<Vec<_>>());
+        // From the middle: the last logged hash is the one before.
+        let (rest, _) = next_entries(&e, 2, votes[1].hash, &votes[2..]);
+        assert_eq!(rest.len(), 3);
+    }
+
+    #[test]
+    fn the_log_stops_at_a_break_and_says_why() {
+        let e = election();
+        let mut votes = chain(&e, 6);
+        votes[3].candidate_id = "b".into(); // data changed, hash kept
+        let (entries, broken) = next_entries(&e, 0, e.tip0(0).hash, &votes);
+        assert_eq!(entries.len(), 3);
+        assert_eq!(broken.unwrap().seq, 4);
+        let votes = chain(&e, 3);
+        let (entries, broken) = next_entries(&e, 0, [9; 32], &votes);
+        assert!(entries.is_empty());
+        assert_eq!(
+            broken.unwrap().why,
+            "prev_hash is not the last logged vote's hash"
+        );
+        let (_, broken) = next_entries(&e, 1, votes[0].hash, &votes[2..]);
+        assert_eq!(broken.unwrap().why, "seq does not follow the log");
+    }
+}
