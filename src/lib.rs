@@ -17,6 +17,7 @@
 //! commands in the binary (`src/cmd/`).
 
 pub mod actors;
+pub mod audit;
 pub mod config;
 pub mod dev;
 pub mod dlq;

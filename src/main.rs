@@ -3,7 +3,7 @@
 //! the binary only; library modules have typed errors.
 //!
 //! Commands: `dev` (everything in one process), `run` (the roles of one config file, one
-//! pod), `verify`, `export`, `replay`, `recount`, `election create|show|list`, `keygen`, `dlq list`,
+//! pod), `verify`, `export`, `audit`, `replay`, `recount`, `election create|show|list`, `keygen`, `dlq list`,
 //! `actors`, `setup-tables`, `setup-topics`. The tool commands `bench`, `chaos` and
 //! `loadgen` run the `votechain-tools` binary (see `cmd/tool.rs`).
 
@@ -36,6 +36,9 @@ enum Cmd {
     Verify(cmd::verify::Args),
     /// Writes an election's chains as a chain export, for `votechain-verify chain` offline.
     Export(cmd::export::Args),
+    /// Checks an election's transparency logs as an outside auditor (signatures, witnesses,
+    /// every tile, append-only since last time; with --with-ledger the chains too).
+    Audit(cmd::audit::Args),
     /// Rebuilds an election's projection from the Kafka log into a new table; switches the
     /// query role to it only if it equals the chain's counts. Exit 0 switched, 1 not.
     Replay(cmd::replay::Args),
@@ -99,6 +102,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Run(a) => cmd::serve::run(a).await,
         Cmd::Verify(a) => cmd::verify::run(a).await,
         Cmd::Export(a) => cmd::export::run(a).await,
+        Cmd::Audit(a) => cmd::audit::run(a).await,
         Cmd::Replay(a) => cmd::replay::run(a).await,
         Cmd::Recount(a) => cmd::recount::run(a).await,
         Cmd::Election { cmd } => cmd::election::run(cmd).await,

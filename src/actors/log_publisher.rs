@@ -9,8 +9,9 @@
 //! one and hashes to its stored hash under the chain's rule (a broken chain is never
 //! logged: it stops the log at the break, with an error and a metric); `tiles::Edge`
 //! computes the tiles and root.
-//! Append-only, across restarts and racing publishers: at start the edge is rebuilt from
-//! the tiles of the signed checkpoint and must give its root; full tiles are create-only
+//! Append-only, across restarts and racing publishers: on its first tick the edge is
+//! rebuilt from the tiles of the signed checkpoint and must give its root, and the chain's
+//! vote at that size must still be the one logged (a rewritten chain is never extended); full tiles are create-only
 //! (other bytes are a fork, refused); a checkpoint replaces only the one it extends
 //! (`LogStore::replace_signed`). A publisher that loses a race fails and is restarted
 //! by its supervisor, reloading what the winner signed.
@@ -52,11 +53,17 @@ pub enum PublisherMsg {
 }
 
 pub struct PublisherState {
+    /// Loaded on the first tick.
+    log: Option<LogState>,
+    timer: tokio::task::JoinHandle<()>,
+}
+
+/// Where the log stands.
+pub struct LogState {
     edge: Edge,
     signed: Option<Stored>,
     /// The hash of the last logged vote (the chain's genesis before the first).
     last: Hash,
-    timer: tokio::task::JoinHandle<()>,
 }
 
 /// Why new votes stop being logged at some seq.
@@ -108,6 +115,42 @@ impl Actor for LogPublisher {
         myself: ActorRef<PublisherMsg>,
         _: (),
     ) -> Result<PublisherState, ActorProcessingErr> {
+        // Loading reads DynamoDB and may refuse (a rewritten chain): it happens on the
+        // first tick, so a refusing log never keeps the process or its other roles from
+        // starting; its failures go through the supervisor's restart policy.
+        let timer = myself.send_interval(self.interval, || PublisherMsg::Tick);
+        myself.send_message(PublisherMsg::Tick)?;
+        Ok(PublisherState { log: None, timer })
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<PublisherMsg>,
+        st: &mut PublisherState,
+    ) -> Result<(), ActorProcessingErr> {
+        st.timer.abort();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<PublisherMsg>,
+        _: PublisherMsg,
+        st: &mut PublisherState,
+    ) -> Result<(), ActorProcessingErr> {
+        if st.log.is_none() {
+            st.log = Some(self.load().await?);
+        }
+        let log = st.log.as_mut().expect("loaded above");
+        self.publish_once(log).await?;
+        Ok(())
+    }
+}
+
+impl LogPublisher {
+    /// Rebuilds the log's edge from the tiles of its signed checkpoint, which must give
+    /// its root, and checks the chain's vote at that size is still the one logged.
+    async fn load(&self) -> Result<LogState, ActorProcessingErr> {
         let (e, c) = (&self.election.id, self.chain);
         let signed = self.store.signed(e, c).await?;
         let size = signed.as_ref().map_or(0, |s| s.size);
@@ -129,41 +172,25 @@ impl Actor for LogPublisher {
         }
         let last = match size {
             0 => self.election.tip0(c).hash,
-            n => self.last_logged(n).await?,
+            n => {
+                let in_chain = self.last_logged(n).await?;
+                let in_log = self.last_entry(&edge, n).await?;
+                if in_chain != in_log {
+                    metrics::counter!(m::LOG_CHAIN_BREAKS).increment(1);
+                    return Err(format!(
+                        "log {}: the chain's vote {n} is not the one logged: the ledger was rewritten after it was logged; refusing to extend the log (run `votechain audit --with-ledger`)",
+                        self.origin
+                    )
+                    .into());
+                }
+                in_log
+            }
         };
-        let timer = myself.send_interval(self.interval, || PublisherMsg::Tick);
-        myself.send_message(PublisherMsg::Tick)?;
         metrics::gauge!(m::LOG_SIZE, "election" => e.clone(), "chain" => c.to_string())
             .set(size as f64);
-        Ok(PublisherState {
-            edge,
-            signed,
-            last,
-            timer,
-        })
+        Ok(LogState { edge, signed, last })
     }
 
-    async fn post_stop(
-        &self,
-        _: ActorRef<PublisherMsg>,
-        st: &mut PublisherState,
-    ) -> Result<(), ActorProcessingErr> {
-        st.timer.abort();
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<PublisherMsg>,
-        _: PublisherMsg,
-        st: &mut PublisherState,
-    ) -> Result<(), ActorProcessingErr> {
-        self.publish_once(st).await?;
-        Ok(())
-    }
-}
-
-impl LogPublisher {
     /// The hash of the vote at `seq` (the last one logged), from the ledger.
     async fn last_logged(&self, seq: u64) -> Result<Hash, ActorProcessingErr> {
         let v = self
@@ -180,9 +207,29 @@ impl LogPublisher {
         }
     }
 
+    /// The log's entry `n - 1` (its last): from the edge's partial bundle, or the full
+    /// bundle before it.
+    async fn last_entry(&self, edge: &Edge, n: u64) -> Result<Hash, ActorProcessingErr> {
+        if let Some(h) = edge.last_entry() {
+            return Ok(h);
+        }
+        let t = tiles::Tile {
+            kind: tiles::Kind::Entries,
+            index: (n - 1) / tiles::TILE_WIDTH,
+            width: tiles::TILE_WIDTH as u16,
+        };
+        let data = self
+            .store
+            .tile(&self.election.id, self.chain, &t)
+            .await?
+            .ok_or_else(|| format!("log {}: bundle {} is missing", self.origin, t.path()))?;
+        let entries = tiles::parse_bundle(t.width, &data)?;
+        Ok(entries[entries.len() - 1])
+    }
+
     /// Reads new votes, stores tiles, signs and publishes a checkpoint if the tree grew
     /// (or the log has none yet).
-    async fn publish_once(&self, st: &mut PublisherState) -> Result<(), ActorProcessingErr> {
+    async fn publish_once(&self, st: &mut LogState) -> Result<(), ActorProcessingErr> {
         let started = Instant::now();
         let (e, c) = (&self.election.id, self.chain);
         let size = st.edge.size();

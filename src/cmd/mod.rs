@@ -3,6 +3,7 @@
 //! and dispatches. Helpers shared by several commands live here.
 
 pub mod actors;
+pub mod audit;
 pub mod dev;
 pub mod dlq;
 pub mod election;

@@ -353,6 +353,11 @@ impl Edge {
         out
     }
 
+    /// The last entry, when the partial bundle holds it (the size is not a multiple of 256).
+    pub fn last_entry(&self) -> Option<Hash> {
+        self.entries.last().copied()
+    }
+
     /// The root of the tree of the current size.
     pub fn root(&self) -> Hash {
         merkle::tree_hash(self, self.size).expect("the edge holds every node of its root")

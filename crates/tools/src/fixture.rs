@@ -42,9 +42,25 @@ struct Elections {
 }
 
 /// The log key of every test manifest: the Ed25519 key of a public seed. Test-only.
+pub fn test_log_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[0x7e; 32])
+}
+
+/// [`test_log_key`]'s public half, as a manifest writes it.
 pub fn test_log_public_key() -> String {
-    let key = ed25519_dalek::SigningKey::from_bytes(&[0x7e; 32]);
-    base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes())
+    base64::engine::general_purpose::STANDARD.encode(test_log_key().verifying_key().to_bytes())
+}
+
+/// Writes [`test_log_key`] as a PKCS#8 PEM file in `dir` (what a publisher reads).
+pub fn write_test_log_key(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    let pem = test_log_key()
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let path = dir.join("test-log-key.pem");
+    std::fs::write(&path, pem.as_bytes())?;
+    Ok(path)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -22,5 +22,6 @@ mod replay_recount;
 mod role_escalation;
 mod secret_logs;
 mod tamper;
+mod transparency_log;
 mod writer_dedup;
 mod writer_restart;

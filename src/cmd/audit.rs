@@ -1,0 +1,119 @@
+//! `votechain audit --election ID [--url U] [--manifest F | --manifest-digest D]
+//! [--witness VKEY ... --quorum N] [--with-ledger]`: checks an election's transparency
+//! logs over HTTP as an outside auditor would (see `votechain::audit`). With
+//! `--with-ledger` it also reads the chains from DynamoDB (the config's, or `--endpoint`)
+//! and checks they are exactly what the logs committed to. Exit 0 when every chain
+//! checks, 1 when one does not (each problem named), 2 when it cannot run.
+
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use votechain::audit::Audit;
+use votechain_core::checkpoint::WitnessPolicy;
+use votechain_core::manifest::Manifest;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    election: String,
+    /// The node serving the logs (its query role).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The manifest you trust (JSON). Without it, the served one, which must then have
+    /// the digest given with --manifest-digest.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    #[arg(long)]
+    manifest_digest: Option<String>,
+    /// A witness's verifier key; repeat for each.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// Cosignatures needed (default: every --witness given).
+    #[arg(long)]
+    quorum: Option<usize>,
+    /// Where the last checkpoint seen per chain is kept.
+    #[arg(long, default_value = ".local/audit")]
+    state_dir: PathBuf,
+    /// Also read the chains from DynamoDB and check them against the logs.
+    #[arg(long)]
+    with_ledger: bool,
+    #[command(flatten)]
+    target: super::Target,
+    #[arg(long)]
+    json: bool,
+}
+
+async fn trusted_manifest(a: &Args) -> Result<Manifest> {
+    if let Some(path) = &a.manifest {
+        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        return Manifest::parse_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    let Some(want) = &a.manifest_digest else {
+        bail!("pass the manifest you trust (--manifest FILE) or its digest (--manifest-digest)");
+    };
+    let url = format!(
+        "{}/v1/elections/{}/manifest",
+        a.url.trim_end_matches('/'),
+        a.election
+    );
+    let text = reqwest::get(&url).await?.error_for_status()?.text().await?;
+    let m = Manifest::parse_json(&text).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let got = hex::encode(m.digest());
+    if got != *want {
+        bail!("the served manifest's digest is {got}, not the trusted {want}");
+    }
+    Ok(m)
+}
+
+pub async fn run(a: Args) -> Result<ExitCode> {
+    let manifest = trusted_manifest(&a).await?;
+    if manifest.election_id != a.election {
+        bail!("the manifest is of election '{}'", manifest.election_id);
+    }
+    let quorum = a.quorum.unwrap_or(a.witnesses.len());
+    let policy = WitnessPolicy::new(&a.witnesses, quorum)?;
+    let ledger = if a.with_ledger {
+        Some(a.target.open_ledger().await?.1)
+    } else {
+        None
+    };
+    let audit = Audit {
+        base_url: a.url.clone(),
+        manifest: &manifest,
+        policy,
+        state_dir: a.state_dir.clone(),
+        ledger,
+    };
+    let chains = audit.run().await?;
+    let ok = chains.iter().all(|c| c.problems.is_empty());
+    if a.json {
+        super::print_json(
+            &serde_json::json!({"election": a.election, "ok": ok, "chains": chains}),
+        )?;
+    } else {
+        for c in &chains {
+            let status = if c.problems.is_empty() {
+                "ok"
+            } else {
+                "FAILED"
+            };
+            println!(
+                "chain {}: size {} root {} {status}",
+                c.chain, c.size, c.root
+            );
+            for p in &c.problems {
+                println!("  - {p}");
+            }
+        }
+        println!(
+            "election {}: {}",
+            a.election,
+            if ok { "AUDIT PASSED" } else { "AUDIT FAILED" }
+        );
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
