@@ -392,6 +392,19 @@ pub struct PublisherConfig {
     pub batch_max: u32,
     /// Each election's log key: a PKCS#8 PEM file (`votechain keygen`), by election id.
     pub key_files: BTreeMap<String, std::path::PathBuf>,
+    /// The witnesses asked to cosign each checkpoint (C2SP `tlog-witness`).
+    pub witnesses: Vec<WitnessRef>,
+    /// Cosignatures a checkpoint needs to be published (0: published once signed).
+    pub quorum: usize,
+}
+
+/// A witness: where it listens (its submission prefix) and its verifier key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessRef {
+    pub url: String,
+    /// `name+id+key`, a tlog-cosignature/v1 key.
+    pub vkey: String,
 }
 
 impl Default for PublisherConfig {
@@ -400,6 +413,8 @@ impl Default for PublisherConfig {
             checkpoint_interval_ms: 1_000,
             batch_max: 2_000,
             key_files: BTreeMap::new(),
+            witnesses: vec![],
+            quorum: 0,
         }
     }
 }
@@ -602,6 +617,10 @@ impl Config {
             }
             if !(1..=10_000).contains(&p.batch_max) {
                 errs.push("publisher.batch_max: must be 1..=10000".into());
+            }
+            let vkeys: Vec<String> = p.witnesses.iter().map(|w| w.vkey.clone()).collect();
+            if let Err(e) = votechain_core::checkpoint::WitnessPolicy::new(&vkeys, p.quorum) {
+                errs.push(format!("publisher.witnesses / quorum: {e}"));
             }
             for e in self.elections.iter().filter(|e| !e.is_v1()) {
                 if !p.key_files.contains_key(&e.id) {

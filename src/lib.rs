@@ -39,6 +39,7 @@ pub mod supervision;
 pub mod tables;
 pub mod topology;
 pub mod verify;
+pub mod witness;
 
 pub use shared::now_ms;
 pub use votechain_core as core;

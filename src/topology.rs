@@ -245,6 +245,18 @@ fn publishers(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         db: inputs.ledger.db.clone(),
         table: inputs.ledger.table.clone(),
     };
+    let witnesses: Vec<(String, votechain_core::note::NoteVerifier)> = p
+        .witnesses
+        .iter()
+        .filter_map(|w| {
+            let v = votechain_core::note::parse_verifier_key(&w.vkey).ok()?;
+            Some((w.url.clone(), v))
+        })
+        .collect();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("an HTTP client");
     let mut out = Vec::new();
     for e in cfg.registry().iter().filter(|e| e.salted()) {
         let log = e
@@ -269,6 +281,9 @@ fn publishers(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
                 signer: signer.clone(),
                 interval: Duration::from_millis(p.checkpoint_interval_ms),
                 batch_max: p.batch_max as i32,
+                witnesses: witnesses.clone(),
+                quorum: p.quorum,
+                http: http.clone(),
             };
             let actor = Arc::new(actor);
             let name = format!("{}-{}-{chain}", cfg.node.instance_id, e.id);

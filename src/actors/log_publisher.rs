@@ -16,7 +16,10 @@
 //! (`LogStore::replace_signed`). A publisher that loses a race fails and is restarted
 //! by its supervisor, reloading what the winner signed.
 //! Publication: with no witness policy (quorum 0) a signed checkpoint is published at
-//! once; otherwise once the quorum's cosignatures are collected (the witness protocol).
+//! once; otherwise each witness is asked to cosign it (C2SP `tlog-witness`, with a
+//! consistency proof from the size the witness last cosigned, learned from its 409), and
+//! it is published with their cosignatures once the quorum's are collected; short of
+//! that it stays pending and is asked again next tick.
 //! Supervised by: the publisher role's supervisor, permanent, one per (election, chain).
 //! Metrics: `votechain_log_entries_total`, `votechain_log_checkpoints_total`,
 //! `votechain_log_size_entries{election,chain}`, `votechain_log_chain_breaks_total`,
@@ -46,6 +49,11 @@ pub struct LogPublisher {
     pub interval: Duration,
     /// Most votes read per tick.
     pub batch_max: i32,
+    /// Witnesses asked to cosign: (submission prefix URL, verifier key).
+    pub witnesses: Vec<(String, votechain_core::note::NoteVerifier)>,
+    /// Cosignatures needed before a checkpoint is published.
+    pub quorum: usize,
+    pub http: reqwest::Client,
 }
 
 pub enum PublisherMsg {
@@ -64,6 +72,10 @@ pub struct LogState {
     signed: Option<Stored>,
     /// The hash of the last logged vote (the chain's genesis before the first).
     last: Hash,
+    /// Signed but not yet published (waiting for the witnesses' quorum).
+    pending: Option<Stored>,
+    /// The size each witness last cosigned, as it told us (by URL).
+    witnessed: std::collections::HashMap<String, u64>,
 }
 
 /// Why new votes stop being logged at some seq.
@@ -188,7 +200,18 @@ impl LogPublisher {
         };
         metrics::gauge!(m::LOG_SIZE, "election" => e.clone(), "chain" => c.to_string())
             .set(size as f64);
-        Ok(LogState { edge, signed, last })
+        // A signed checkpoint not published yet (a restart while waiting for witnesses).
+        let published = self.store.published(e, c).await?.map_or(0, |p| p.size);
+        let pending = signed
+            .clone()
+            .filter(|s| s.size > published || published == 0);
+        Ok(LogState {
+            edge,
+            signed,
+            last,
+            pending,
+            witnessed: Default::default(),
+        })
     }
 
     /// The hash of the vote at `seq` (the last one logged), from the ledger.
@@ -243,7 +266,7 @@ impl LogPublisher {
             tracing::error!(log = %self.origin, seq = b.seq, why = b.why, "the chain does not verify here; the log stops before it");
         }
         if entries.is_empty() && st.signed.is_some() {
-            return Ok(());
+            return self.try_publish(st).await;
         }
         let mut edge = st.edge.clone();
         let full = edge.append(&entries);
@@ -276,8 +299,6 @@ impl LogPublisher {
             }
             .into());
         }
-        // No witness policy in this role yet: a signed checkpoint is the published one.
-        self.store.publish(e, c, &next).await?;
         metrics::counter!(m::LOG_ENTRIES).increment(entries.len() as u64);
         metrics::counter!(m::LOG_CHECKPOINTS).increment(1);
         metrics::gauge!(m::LOG_SIZE, "election" => e.clone(), "chain" => c.to_string())
@@ -287,8 +308,115 @@ impl LogPublisher {
             st.last = *h;
         }
         st.edge = edge;
-        st.signed = Some(next);
+        st.signed = Some(next.clone());
+        st.pending = Some(next);
+        self.try_publish(st).await
+    }
+
+    /// Publishes the pending checkpoint once the witnesses' quorum cosigned it (at once
+    /// without a policy). Short of the quorum it stays pending and is retried next tick.
+    async fn try_publish(&self, st: &mut LogState) -> Result<(), ActorProcessingErr> {
+        let Some(p) = st.pending.clone() else {
+            return Ok(());
+        };
+        let mut note = p.note.clone();
+        let mut got = 0;
+        for (url, vkey) in &self.witnesses {
+            match self.cosign_by(st, url, vkey, &p).await {
+                Ok(lines) => {
+                    note.push_str(&lines);
+                    got += 1;
+                }
+                Err(why) => {
+                    tracing::warn!(log = %self.origin, witness = %url, %why, "no cosignature")
+                }
+            }
+        }
+        if got < self.quorum {
+            tracing::warn!(log = %self.origin, got, quorum = self.quorum, size = p.size, "checkpoint signed, not yet published: too few cosignatures");
+            return Ok(());
+        }
+        let published = Stored { note, ..p };
+        self.store
+            .publish(&self.election.id, self.chain, &published)
+            .await?;
+        st.pending = None;
         Ok(())
+    }
+
+    /// Asks one witness to cosign `p`, from the size it last cosigned (learned from its
+    /// 409 when we do not know it). Returns its cosignature lines, verified.
+    async fn cosign_by(
+        &self,
+        st: &mut LogState,
+        url: &str,
+        vkey: &votechain_core::note::NoteVerifier,
+        p: &Stored,
+    ) -> Result<String, String> {
+        use votechain_core::witness::AddCheckpoint;
+        let mut old = st.witnessed.get(url).copied().unwrap_or(0);
+        for _ in 0..2 {
+            if old > p.size {
+                return Err(format!(
+                    "the witness is at size {old}, beyond this checkpoint"
+                ));
+            }
+            let proof = self.consistency(old, p.size).await?;
+            let body = AddCheckpoint {
+                old,
+                proof,
+                note: p.note.clone(),
+            }
+            .body();
+            let res = self
+                .http
+                .post(format!("{}/add-checkpoint", url.trim_end_matches('/')))
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = res.status().as_u16();
+            let text = res.text().await.map_err(|e| e.to_string())?;
+            match status {
+                200 => {
+                    let cosigned = format!("{}{text}", p.note);
+                    votechain_core::note::verify(&cosigned, vkey).map_err(|e| e.to_string())?;
+                    st.witnessed.insert(url.to_string(), p.size);
+                    return Ok(text);
+                }
+                409 => {
+                    old = text
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("409 without a size: {text}"))?;
+                    st.witnessed.insert(url.to_string(), old);
+                }
+                _ => return Err(format!("HTTP {status}: {}", text.trim())),
+            }
+        }
+        Err("the witness's size kept changing".into())
+    }
+
+    /// The consistency proof from `old` to `new`, from this log's stored tiles.
+    async fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, String> {
+        use votechain_core::merkle;
+        let rec = tiles::TileRecorder::new(new);
+        merkle::consistency_proof(&rec, old, new).map_err(|e| e.to_string())?;
+        let fetched = self
+            .store
+            .tiles(&self.election.id, self.chain, &rec.into_tiles())
+            .await
+            .map_err(|e| e.to_string())?;
+        let nodes = tiles::TileNodes {
+            size: new,
+            read: |t: &tiles::Tile| {
+                let d = fetched
+                    .get(t)
+                    .ok_or_else(|| format!("tile {} missing", t.path()))?;
+                tiles::parse_hashes(t, d).map_err(|e| e.to_string())
+            },
+        };
+        merkle::consistency_proof(&nodes, old, new).map_err(|e| e.to_string())
     }
 }
 

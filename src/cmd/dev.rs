@@ -38,6 +38,12 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         refuse_an_earlier_ledger(&cfg).await?;
     }
     ensure_demo_manifest(&cfg).await?;
+    if cfg.runs(votechain::config::Role::Publisher) {
+        let (url, vkey) = start_dev_witness(&cfg).await?;
+        println!("dev witness at {url}, verifier key {vkey}");
+        cfg.publisher.witnesses = vec![votechain::config::WitnessRef { url, vkey }];
+        cfg.publisher.quorum = 1;
+    }
     // The mock cluster is not Send: it lives on this (main) task until the end.
     let kafka = EmbeddedKafka::start(&cfg.kafka)?;
     cfg.kafka.bootstrap_servers = kafka.bootstrap_servers();
@@ -102,6 +108,54 @@ async fn ensure_demo_manifest(cfg: &Config) -> Result<()> {
         stored.digest
     );
     Ok(())
+}
+
+const DEV_WITNESS_KEY: &str = ".local/dev-witness-key.pem";
+const DEV_WITNESS_STATE: &str = ".local/dev-witness-state.json";
+const DEV_WITNESS_ADDR: &str = "127.0.0.1:8081";
+
+/// One witness in this process, so the demo's checkpoints are published cosigned. It is
+/// not independent (the same operator runs it) and it forgets at each start (its state
+/// is reset, as the embedded Kafka and DynamoDB Local are); a real witness never does.
+async fn start_dev_witness(cfg: &Config) -> Result<(String, String)> {
+    use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+    let key = match std::fs::read_to_string(DEV_WITNESS_KEY) {
+        Ok(pem) => ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+            .map_err(|_| anyhow::anyhow!("{DEV_WITNESS_KEY} is not a PKCS#8 key"))?,
+        Err(_) => {
+            use rand::TryRngCore;
+            let mut seed = [0u8; 32];
+            rand::rngs::OsRng.try_fill_bytes(&mut seed)?;
+            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+            let pem = key
+                .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+                .map_err(|e| anyhow::anyhow!("encoding the witness key: {e}"))?;
+            std::fs::create_dir_all(".local")?;
+            std::fs::write(DEV_WITNESS_KEY, pem.as_bytes())?;
+            key
+        }
+    };
+    let _ = std::fs::remove_file(DEV_WITNESS_STATE);
+    let db = dynamo::client(&cfg.dynamodb).await;
+    let ledger = Ledger::new(db, cfg.dynamodb.ledger_table.clone());
+    let logs = votechain::witness::known_logs(&ledger).await?;
+    let w = votechain::witness::Witness::open(
+        "localhost/dev-witness",
+        key,
+        logs,
+        DEV_WITNESS_STATE.into(),
+    )?;
+    let vkey = w.verifier_key();
+    let addr: std::net::SocketAddr = DEV_WITNESS_ADDR.parse()?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tokio::spawn(async move {
+        if let Err(e) =
+            axum::serve(listener, votechain::witness::router(std::sync::Arc::new(w))).await
+        {
+            tracing::error!(error = %e, "dev witness stopped");
+        }
+    });
+    Ok((format!("http://{DEV_WITNESS_ADDR}"), vkey))
 }
 
 /// Starts DynamoDB Local on the config's endpoint port (default 8000).

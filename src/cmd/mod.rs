@@ -15,6 +15,7 @@ pub mod serve;
 pub mod setup;
 pub mod tool;
 pub mod verify;
+pub mod witness;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

@@ -35,3 +35,4 @@ pub mod shards;
 pub mod tally;
 pub mod tiles;
 pub mod verify;
+pub mod witness;

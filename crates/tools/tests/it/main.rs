@@ -23,5 +23,6 @@ mod role_escalation;
 mod secret_logs;
 mod tamper;
 mod transparency_log;
+mod witnessed_log;
 mod writer_dedup;
 mod writer_restart;
