@@ -18,6 +18,7 @@
 
 pub mod actors;
 pub mod audit;
+pub mod certify;
 pub mod config;
 pub mod dev;
 pub mod dlq;

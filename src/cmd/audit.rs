@@ -37,6 +37,10 @@ pub struct Args {
     /// Also read the chains from DynamoDB and check them against the logs.
     #[arg(long)]
     with_ledger: bool,
+    /// Also check the certified tally statement: its signature, that its trees are the
+    /// logs' published ones, and (with --with-ledger) that it is what the chains give.
+    #[arg(long)]
+    tally: bool,
     #[command(flatten)]
     target: super::Target,
     #[arg(long)]
@@ -85,10 +89,15 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         ledger,
     };
     let chains = audit.run().await?;
-    let ok = chains.iter().all(|c| c.problems.is_empty());
+    let tally_problems = if a.tally {
+        check_tally(&a, &manifest, &chains, audit.ledger.as_ref()).await?
+    } else {
+        vec![]
+    };
+    let ok = chains.iter().all(|c| c.problems.is_empty()) && tally_problems.is_empty();
     if a.json {
         super::print_json(
-            &serde_json::json!({"election": a.election, "ok": ok, "chains": chains}),
+            &serde_json::json!({"election": a.election, "ok": ok, "chains": chains, "tally_problems": tally_problems}),
         )?;
     } else {
         for c in &chains {
@@ -105,6 +114,17 @@ pub async fn run(a: Args) -> Result<ExitCode> {
                 println!("  - {p}");
             }
         }
+        if a.tally {
+            let status = if tally_problems.is_empty() {
+                "ok"
+            } else {
+                "FAILED"
+            };
+            println!("tally: {status}");
+            for p in &tally_problems {
+                println!("  - {p}");
+            }
+        }
         println!(
             "election {}: {}",
             a.election,
@@ -116,4 +136,53 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The tally statement: signed by the log key, its trees the published ones, and (with the
+/// ledger) exactly what the verified chains give.
+async fn check_tally(
+    a: &Args,
+    m: &Manifest,
+    chains: &[votechain::audit::ChainAudit],
+    ledger: Option<&votechain::dynamo::ledger::Ledger>,
+) -> Result<Vec<String>> {
+    let url = format!(
+        "{}/v1/elections/{}/tally",
+        a.url.trim_end_matches('/'),
+        a.election
+    );
+    let res = reqwest::get(&url).await?;
+    if res.status() == 404 {
+        return Ok(vec!["not certified yet".into()]);
+    }
+    let text = res.error_for_status()?.text().await?;
+    let t = match votechain_core::tally::verify_statement(&text, m) {
+        Ok(t) => t,
+        Err(e) => return Ok(vec![format!("statement: {e}")]),
+    };
+    let mut problems = Vec::new();
+    for c in chains {
+        let tree = t
+            .chains
+            .get(c.chain as usize)
+            .map(|(size, root)| (*size, hex::encode(root)));
+        if tree != Some((c.size, c.root.clone())) {
+            problems.push(format!(
+                "chain {}: the tally's tree is not the log's published checkpoint",
+                c.chain
+            ));
+        }
+    }
+    if let Some(ledger) = ledger {
+        let logs = votechain::logstore::LogStore {
+            db: ledger.db.clone(),
+            table: ledger.table.clone(),
+        };
+        match votechain::certify::derive(ledger, &logs, m).await {
+            Ok(d) if d == t => {}
+            Ok(_) => problems.push("the counts are not what the chains give".into()),
+            Err(e) => problems.push(format!("re-deriving from the chains: {e}")),
+        }
+    }
+    Ok(problems)
 }

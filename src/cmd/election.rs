@@ -30,6 +30,21 @@ pub enum ElectionCmd {
         #[command(flatten)]
         target: super::Target,
     },
+    /// After the election closed: waits until the logs cover every chained vote, derives
+    /// the tally from the verified chains, signs it with the log key (the config's
+    /// `publisher.key_files`, or --key) and stores it once. Prints the signed statement.
+    Certify {
+        #[arg(long)]
+        election: String,
+        /// The log key (PKCS#8 PEM); default: the config's publisher.key_files entry.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// How long to wait for the logs to cover every chained vote.
+        #[arg(long, default_value_t = 60)]
+        wait_s: u64,
+        #[command(flatten)]
+        target: super::Target,
+    },
 }
 
 /// Reads and validates a manifest file: JSON, or TOML when the name ends in `.toml`.
@@ -74,6 +89,38 @@ pub async fn run(cmd: ElectionCmd) -> Result<ExitCode> {
             };
             println!("{}", stored.text);
             eprintln!("digest {}", stored.digest);
+            Ok(ExitCode::SUCCESS)
+        }
+        ElectionCmd::Certify {
+            election,
+            key,
+            wait_s,
+            target,
+        } => {
+            let (cfg, ledger) = target.open_ledger().await?;
+            let Some(stored) = manifests::get(&ledger, &election).await? else {
+                bail!("election '{election}' has no stored manifest");
+            };
+            let key = key
+                .or_else(|| cfg.publisher.key_files.get(&election).cloned())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no log key: pass --key or set publisher.key_files")
+                })?;
+            let signer = votechain::signer::PemSigner::load(&key)?;
+            let logs = votechain::logstore::LogStore {
+                db: ledger.db.clone(),
+                table: ledger.table.clone(),
+            };
+            let statement = votechain::certify::certify(
+                &ledger,
+                &logs,
+                &stored.manifest,
+                &signer,
+                votechain::now_ms(),
+                std::time::Duration::from_secs(wait_s),
+            )
+            .await?;
+            print!("{statement}");
             Ok(ExitCode::SUCCESS)
         }
         ElectionCmd::List { target } => {

@@ -5,6 +5,7 @@
 //!   (`text/plain`, cached for a second at most);
 //! - `GET /v1/elections/{e}/chains/{c}/log/tile/...`: tiles and entry bundles
 //!   (`application/octet-stream`, immutable);
+//! - `GET /v1/elections/{e}/tally`: the signed tally statement, once certified;
 //! - `GET /v1/elections/{e}/votes/{vote_id}/proof`: the vote's receipt as a `tlog-proof`
 //!   against the latest published checkpoint; `404` while not chained, `425` with
 //!   `Retry-After` while chained but not yet covered.
@@ -60,6 +61,23 @@ fn text(body: String, cache: &'static str) -> Response {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     r
+}
+
+/// `GET /v1/elections/{id}/tally`: the signed tally statement, once certified.
+pub async fn tally(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if st.registry.get(&id).is_none_or(|e| !e.salted()) {
+        return Err(not_found("no such v2 election"));
+    }
+    match crate::certify::stored_statement(&st.ledger, &id)
+        .await
+        .map_err(internal)?
+    {
+        Some(s) => Ok(text(s, "max-age=60")),
+        None => Err(not_found("not certified yet")),
+    }
 }
 
 pub async fn checkpoint(

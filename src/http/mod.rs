@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
                 "/v1/elections/{election_id}/votes/{vote_id}/proof",
                 get(log::proof),
             )
+            .route("/v1/elections/{election_id}/tally", get(log::tally))
             .route("/v1/elections", get(query::elections))
             .route(
                 "/",

@@ -4,6 +4,7 @@
 mod common;
 
 mod ballot_secrecy;
+mod certified_tally;
 mod chaos_suite;
 mod client_outbox;
 mod conflicts;
