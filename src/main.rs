@@ -36,6 +36,11 @@ enum Cmd {
     Verify(cmd::verify::Args),
     /// Writes an election's chains as a chain export, for `votechain-verify chain` offline.
     Export(cmd::export::Args),
+    /// Transparency logs: export them as static files.
+    Log {
+        #[command(subcommand)]
+        cmd: cmd::log::LogCmd,
+    },
     /// Checks an election's transparency logs as an outside auditor (signatures, witnesses,
     /// every tile, append-only since last time; with --with-ledger the chains too).
     Audit(cmd::audit::Args),
@@ -105,6 +110,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Verify(a) => cmd::verify::run(a).await,
         Cmd::Export(a) => cmd::export::run(a).await,
         Cmd::Audit(a) => cmd::audit::run(a).await,
+        Cmd::Log { cmd } => cmd::log::run(cmd).await,
         Cmd::Replay(a) => cmd::replay::run(a).await,
         Cmd::Recount(a) => cmd::recount::run(a).await,
         Cmd::Election { cmd } => cmd::election::run(cmd).await,

@@ -122,6 +122,49 @@ async fn receipts_verify_offline_and_the_audit_catches_a_consistent_rewrite() {
     assert!(clean[0].problems.is_empty(), "{:?}", clean[0].problems);
     assert_eq!(clean[0].size, 300);
 
+    // `votechain log export` writes the same tree as static files; served from a plain
+    // directory, it audits the same.
+    let export = tempfile::tempdir().unwrap();
+    let cfg = export.path().join("export.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "roles = [\"query\"]\n[kafka]\nbootstrap_servers = \"unused:9092\"\n[dynamodb]\nledger_table = \"{}\"\nlocal_credentials = true\n",
+            env.ledger.table
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(node_bin())
+        .args(["log", "export", "--election", "demo-2026", "--dir"])
+        .arg(export.path().join("site"))
+        .args(["--endpoint", &env.dynamo.endpoint, "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let site = static_site(export.path().join("site")).await;
+    let fresh = tempfile::tempdir().unwrap();
+    let from_files = Audit {
+        base_url: site,
+        manifest: &m,
+        policy: WitnessPolicy::default(),
+        state_dir: fresh.path().to_path_buf(),
+        ledger: None,
+    }
+    .run()
+    .await
+    .unwrap();
+    assert!(
+        from_files[0].problems.is_empty(),
+        "{:?}",
+        from_files[0].problems
+    );
+    assert_eq!(from_files[0].root, clean[0].root);
+
     // The rewrite: vote 100's candidate changed, every later hash recomputed.
     let e = env.election("demo-2026");
     let mut votes = chain_items(&env.ledger, "demo-2026", 0, 1).await;
@@ -241,4 +284,26 @@ async fn racing_and_restarted_publishers_never_sign_inconsistent_checkpoints() {
     for n in [p1, p2, writer] {
         n.shutdown().await;
     }
+}
+
+/// Serves the files under `root` over HTTP, as any static host would; returns its URL.
+async fn static_site(root: std::path::PathBuf) -> String {
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    async fn file(
+        State(root): State<std::path::PathBuf>,
+        Path(p): Path<String>,
+    ) -> Result<Vec<u8>, StatusCode> {
+        if p.split('/').any(|c| c == "..") {
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        std::fs::read(root.join(p)).map_err(|_| StatusCode::NOT_FOUND)
+    }
+    let app = axum::Router::new()
+        .route("/{*p}", axum::routing::get(file))
+        .with_state(root);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
 }
