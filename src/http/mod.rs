@@ -111,6 +111,10 @@ pub fn router(state: AppState) -> Router {
                 get(log::proof),
             )
             .route("/v1/elections/{election_id}/tally", get(log::tally))
+            .route(
+                "/verify",
+                get(|| async { axum::response::Html(include_str!("verify.html")) }),
+            )
             .route("/v1/elections", get(query::elections))
             .route(
                 "/",

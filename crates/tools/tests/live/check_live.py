@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import random
+import html
 import re
 import signal
 import struct
@@ -154,7 +155,9 @@ def cmd_load(a):
                     kind = "new"
                     c = rng.choices(cands, weights)[0]
                     r = rng.choice(regions)
-                    body = json.dumps({"vote_id": str(uuid.uuid4()), "candidate_id": c, "region_id": r})
+                    # One salt per ballot, resent with it: a resubmission is the same ballot.
+                    body = json.dumps({"vote_id": str(uuid.uuid4()), "candidate_id": c, "region_id": r,
+                                       "salt": rng.randbytes(32).hex()})
             due = start + k * period
             delay = due - time.monotonic()
             if delay > 0:
@@ -631,6 +634,83 @@ def cmd_promql(a):
     sys.exit(1 if failures else 0)
 
 
+def cmd_receipt_page(a):
+    """The in-browser receipt check (/verify) on a real receipt of `votechain dev`: a vote
+    cast with a known salt; its tlog-proof and the manifest handed to the page through the
+    URL fragment (never sent to a server); four cases, each with its verdict; a screenshot
+    of the valid one."""
+    import base64, urllib.parse, urllib.request, uuid
+    vid = str(uuid.uuid4())
+    salt = os.urandom(32).hex()
+    body = json.dumps({"vote_id": vid, "candidate_id": "bob", "region_id": "east", "salt": salt}).encode()
+    req = urllib.request.Request(f"{a.url}/v1/elections/{a.election}/votes", data=body, method="POST",
+                                 headers={"Authorization": f"Bearer {a.key}", "Content-Type": "application/json"})
+    for attempt in range(20):
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                if r.status == 202:
+                    break
+        except Exception as e:  # 503: retry with the same vote_id and salt
+            log(f"   submit attempt {attempt}: {e}")
+            time.sleep(1)
+    proof = None
+    for _ in range(60):
+        try:
+            with urllib.request.urlopen(f"{a.url}/v1/elections/{a.election}/votes/{vid}/proof", timeout=10) as r:
+                proof = r.read()
+                break
+        except Exception:
+            time.sleep(1)   # 404 until chained, 425 until covered
+    if proof is None:
+        log("   FAIL no proof within 60 s")
+        sys.exit(1)
+    with urllib.request.urlopen(f"{a.url}/v1/elections/{a.election}/manifest", timeout=10) as r:
+        manifest = r.read()
+    b64 = lambda b: base64.b64encode(b).decode()
+    other = json.loads(manifest)
+    other["log_public_key"] = b64(bytes(32 - 1) + b"\x01")   # a key that did not sign
+    cases = [
+        ("valid", proof, manifest, "bob", "VALID. Your ballot is in the log"),
+        ("wrong choice", proof, manifest, "alice", "step 5"),
+        ("bit-flipped receipt", proof.replace(b"index 0", b"index 1", 1) if b"index 0" in proof
+         else proof.replace(b"index ", b"index 9", 1), manifest, "bob", "step 2"),
+        ("checkpoint signed by another key", proof, json.dumps(other).encode(), "bob", "step 3"),
+    ]
+    ok = True
+    for name, rec, man, cand, want in cases:
+        frag = urllib.parse.urlencode({"receipt": b64(rec), "manifest": b64(man), "witnesses": b64(a.witness.encode()),
+                                       "candidate": cand, "region": "east", "salt": salt})
+        page = argparse.Namespace(**{**vars(a), "url": f"{a.url}/verify#{frag}"})
+        page.url = page.url.rstrip("/")
+        extra = ["--dump-dom"]
+        dom = chromium_at(page, extra)
+        m = re.search(r'<div id="verdict"[^>]*>(.*?)</div>', dom, re.S)
+        verdict = html.unescape(m.group(1)) if m else "(no verdict)"
+        good = want in verdict
+        ok &= good
+        log(f"   {'ok  ' if good else 'FAIL'} {name}: {verdict[:140]}")
+        if name == "valid" and a.screenshot:
+            os.makedirs(os.path.dirname(os.path.abspath(a.screenshot)), exist_ok=True)
+            chromium_at(page, [f"--screenshot={os.path.abspath(a.screenshot)}"])
+    sys.exit(0 if ok else 1)
+
+
+def chromium_at(a, extra, timeout=30):
+    """`chromium` on a.url exactly (no trailing slash added)."""
+    prof = os.path.join(a.profile, f"p{time.monotonic_ns()}")
+    os.makedirs(prof)
+    cmd = [a.chromium] + CHROME_FLAGS + [f"--user-data-dir={prof}", f"--virtual-time-budget={a.budget_ms}"] + extra + [a.url]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return out.decode(errors="replace")
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -668,8 +748,18 @@ def main():
     p.add_argument("--root", required=True)
     p.add_argument("--allow", required=True, help="allow-list file: `selector :: reason` per line")
     p.add_argument("--out")
+    p = sub.add_parser("receipt-page")
+    p.add_argument("--url", required=True)
+    p.add_argument("--election", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--witness", required=True, help="the dev witness's verifier key")
+    p.add_argument("--chromium", required=True)
+    p.add_argument("--profile", required=True)
+    p.add_argument("--budget-ms", type=int, default=4000)
+    p.add_argument("--screenshot")
     a = ap.parse_args()
-    {"load": cmd_load, "settle": cmd_settle, "page": cmd_page, "promql": cmd_promql}[a.cmd](a)
+    {"load": cmd_load, "settle": cmd_settle, "page": cmd_page, "promql": cmd_promql,
+     "receipt-page": cmd_receipt_page}[a.cmd](a)
 
 
 if __name__ == "__main__":
