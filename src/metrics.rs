@@ -76,6 +76,9 @@ pub const LOG_SIZE: &str = "votechain_log_size_entries";
 pub const LOG_CHAIN_BREAKS: &str = "votechain_log_chain_breaks_total";
 pub const LOG_PUBLISH_SECONDS: &str = "votechain_log_publish_duration_seconds";
 pub const PROOF_REQUESTS: &str = "votechain_proof_requests_total";
+// votechain audit --follow
+pub const AUDIT_FAILED: &str = "votechain_audit_failed";
+pub const AUDIT_LAST_PASS: &str = "votechain_audit_last_pass_timestamp_seconds";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -360,6 +363,15 @@ fn describe() {
         LOG_PUBLISH_SECONDS,
         Unit::Seconds,
         "One publisher round: read new votes, store tiles, sign and publish."
+    );
+    describe_gauge!(
+        AUDIT_FAILED,
+        "1 when the last audit of the transparency logs failed (votechain audit --follow)."
+    );
+    describe_gauge!(
+        AUDIT_LAST_PASS,
+        Unit::Seconds,
+        "When the transparency logs last passed an audit (votechain audit --follow)."
     );
     describe_counter!(
         PROOF_REQUESTS,

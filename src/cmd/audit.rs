@@ -41,6 +41,17 @@ pub struct Args {
     /// logs' published ones, and (with --with-ledger) that it is what the chains give.
     #[arg(long)]
     tally: bool,
+    /// Keep auditing every --interval-s; exit 1 at the first failure (after --linger-s,
+    /// so Prometheus scrapes the failure from --metrics-listen).
+    #[arg(long)]
+    follow: bool,
+    #[arg(long, default_value_t = 30)]
+    interval_s: u64,
+    #[arg(long, default_value_t = 30)]
+    linger_s: u64,
+    /// Serve `/metrics` here while following (votechain_audit_*).
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     target: super::Target,
     #[arg(long)]
@@ -88,9 +99,46 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         state_dir: a.state_dir.clone(),
         ledger,
     };
+    if a.follow {
+        return follow(&a, &manifest, &audit).await;
+    }
+    once(&a, &manifest, &audit).await
+}
+
+/// Audits until the first failure; every pass and failure is in `votechain_audit_*`.
+async fn follow(a: &Args, manifest: &Manifest, audit: &Audit<'_>) -> Result<ExitCode> {
+    use votechain::metrics as m;
+    let handle = m::install();
+    if let Some(addr) = a.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let h = handle.clone();
+                async move { m::render(&h) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    loop {
+        let code = once(a, manifest, audit).await?;
+        if code != ExitCode::SUCCESS {
+            metrics::gauge!(m::AUDIT_FAILED).set(1.0);
+            eprintln!("audit failed; exiting in {} s", a.linger_s);
+            tokio::time::sleep(std::time::Duration::from_secs(a.linger_s)).await;
+            return Ok(code);
+        }
+        metrics::gauge!(m::AUDIT_FAILED).set(0.0);
+        metrics::gauge!(m::AUDIT_LAST_PASS).set(votechain::now_ms() as f64 / 1000.0);
+        tokio::time::sleep(std::time::Duration::from_secs(a.interval_s)).await;
+    }
+}
+
+/// One audit of every chain (and the tally if asked); prints the result.
+async fn once(a: &Args, manifest: &Manifest, audit: &Audit<'_>) -> Result<ExitCode> {
     let chains = audit.run().await?;
     let tally_problems = if a.tally {
-        check_tally(&a, &manifest, &chains, audit.ledger.as_ref()).await?
+        check_tally(a, manifest, &chains, audit.ledger.as_ref()).await?
     } else {
         vec![]
     };
