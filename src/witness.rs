@@ -147,10 +147,11 @@ pub async fn known_logs(ledger: &Ledger) -> Result<BTreeMap<String, NoteVerifier
     Ok(out)
 }
 
-/// `POST /add-checkpoint`.
+/// `POST /add-checkpoint`, and `GET /healthz` for probes.
 pub fn router(w: Arc<Witness>) -> Router {
     Router::new()
         .route("/add-checkpoint", post(add))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
         .with_state(w)
 }
 

@@ -555,6 +555,8 @@ pub async fn run(
     // Still assigned to the votes topic, they stay (and keep fetching) to the end of the run.
     let _replay_consumers = b.replay(&log).await?;
     b.verify(link_rate).await?;
+    b.publisher().await?;
+    b.proofs().await?;
     let chains = b.chains(&log.meta).await?;
     let lag = Some(b.lag(lag_seconds).await?);
     let (dev_peak_rss_mb, dev_rss_error) = b.peak_rss(dev_binary).await;
@@ -1105,6 +1107,125 @@ impl<P: Fn(&str)> Bench<P> {
             }
         }
         Ok(items as f64 / t0.elapsed().as_secs_f64())
+    }
+
+    /// The publisher catching up with every vote chained so far (all bench elections,
+    /// every chain, from an empty log), in entries/s from its start, against the
+    /// ChainWriter's votes/s of this run: a publisher slower than the writer falls behind.
+    async fn publisher(&mut self) -> Result<(), BenchError> {
+        (self.progress)("publisher");
+        let writer = self
+            .rows
+            .iter()
+            .find(|r| r.what == "ChainWriter (votes/s)")
+            .map_or(0.0, |r| r.ours);
+        let dir = tempfile::tempdir()?;
+        let key = crate::fixture::write_test_log_key(dir.path())?;
+        let mut pc = self.cfg.clone();
+        pc.roles = [votechain::config::Role::Publisher].into();
+        pc.node.instance_id = "bench-publisher".into();
+        for e in self.cfg.registry().iter() {
+            pc.publisher.key_files.insert(e.id.clone(), key.clone());
+        }
+        pc.publisher.checkpoint_interval_ms = 100;
+        pc.publisher.batch_max = 10_000;
+        let logs = votechain::logstore::LogStore {
+            db: self.db.clone(),
+            table: self.table.clone(),
+        };
+        let mut target = 0;
+        for e in self.cfg.registry().iter() {
+            for c in 0..e.chains {
+                target += self.ledger.tip(e, c).await?.seq;
+            }
+        }
+        let t0 = Instant::now();
+        let node = Node::start(pc).await?;
+        let deadline = t0 + Duration::from_secs(900);
+        loop {
+            let mut logged = 0;
+            for e in self.cfg.registry().iter() {
+                for c in 0..e.chains {
+                    logged += logs
+                        .published(&e.id, c)
+                        .await
+                        .map_err(|err| BenchError::Setup(err.to_string()))?
+                        .map_or(0, |p| p.size);
+                }
+            }
+            if logged >= target || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let rate = target as f64 / t0.elapsed().as_secs_f64();
+        node.shutdown().await;
+        self.rows.push(row(
+            "publisher (log entries/s, catching up from an empty log)",
+            rate,
+            "entries/s",
+            "the ChainWriter's votes/s in this run",
+            writer,
+            ">= 1.0",
+        ));
+        Ok(())
+    }
+
+    /// Receipt proofs served per second (`.../votes/{id}/proof`, 8 at a time) against the
+    /// raw reads a plain receipt needs (GetItem of the marker, then of the vote).
+    async fn proofs(&mut self) -> Result<(), BenchError> {
+        use futures::StreamExt;
+        (self.progress)("receipt proofs");
+        let e = self.election("bench-1")?;
+        let ids: Vec<String> = self
+            .ledger
+            .votes_after(&e, 0, 0, 2_000)
+            .await?
+            .into_iter()
+            .map(|v| v.vote_id)
+            .collect();
+        let mut qc = self.cfg.clone();
+        qc.roles = [votechain::config::Role::Query].into();
+        qc.node.instance_id = "bench-query".into();
+        let node = Node::start(qc).await?;
+        let http = reqwest::Client::new();
+        let base = format!("http://{}/v1/elections/bench-1/votes", node.http_addr);
+        let t0 = Instant::now();
+        let ok = futures::stream::iter(ids.iter())
+            .map(|id| {
+                let (http, url) = (http.clone(), format!("{base}/{id}/proof"));
+                async move {
+                    http.get(url)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
+                }
+            })
+            .buffer_unordered(8)
+            .filter(|ok| futures::future::ready(*ok))
+            .count()
+            .await;
+        let ours = ok as f64 / t0.elapsed().as_secs_f64();
+        node.shutdown().await;
+        if ok != ids.len() {
+            return Err(format!("{} of {} proofs served", ok, ids.len()).into());
+        }
+        let t0 = Instant::now();
+        futures::stream::iter(ids.iter())
+            .map(|id| self.ledger.receipt("bench-1", id, 1))
+            .buffer_unordered(8)
+            .count()
+            .await;
+        let raw = ids.len() as f64 / t0.elapsed().as_secs_f64();
+        self.rows.push(row(
+            "receipt proofs served (proofs/s)",
+            ours,
+            "proofs/s",
+            "raw receipt reads (GetItem marker + vote) at equal concurrency (8)",
+            raw,
+            "-",
+        ));
+        Ok(())
     }
 
     /// ChainWriter votes/s for elections of 1, 2, 4, 8 chains, `votes` each; the report

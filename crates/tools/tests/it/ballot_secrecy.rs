@@ -85,14 +85,7 @@ async fn a_receipt_reveals_a_v1_choice_and_nothing_of_a_v2_one() {
             .cloned()
             .expect("an audit event per vote")
     };
-    let manifest = http
-        .get(format!("{base}/demo-2026/manifest"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let manifest = get_text(&http, &format!("{base}/demo-2026/manifest")).await;
     // Nothing public carries the salt or the choice.
     for public in [&v2_receipt, &audit_of(&v2_id), &manifest] {
         assert!(!public.contains(salt), "salt leaked: {public}");

@@ -94,17 +94,11 @@ closes_at_ms = {closes}
     let sizes: u64 = t.chains.iter().map(|(s, _)| s).sum();
     assert_eq!(sizes, 120);
     // Served, and idempotent.
-    let served = http
-        .get(format!(
-            "http://{}/v1/elections/demo-2026/tally",
-            node.http_addr
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let served = get_text(
+        &http,
+        &format!("http://{}/v1/elections/demo-2026/tally", node.http_addr),
+    )
+    .await;
     assert_eq!(served, statement);
     let again = certify(
         &env.ledger,

@@ -350,18 +350,28 @@ pub async fn submit_range(http: &reqwest::Client, node: &Node, tag: u32, from: u
         .await;
 }
 
+/// The body of `GET url` (any status), as text.
+pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// The sum of a metric's series on a node's `/metrics` whose line contains `filter`
 /// (e.g. a label pair; "" for all). Metrics are process-wide: compare before and after.
 pub async fn metric(http: &reqwest::Client, node: &Node, name: &str, filter: &str) -> f64 {
-    let text = http
-        .get(format!("http://{}/metrics", node.http_addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(http, &format!("http://{}/metrics", node.http_addr)).await;
     votechain::metrics::sum_series(&text, name, filter)
+}
+
+/// A config file in `dir` for a `votechain` command that reads this env's ledger table
+/// only (no Kafka): pass it with `--config` and `--endpoint` the env's DynamoDB.
+pub fn ledger_only_config(env: &TestEnv, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("ledger-only.toml");
+    let text = format!(
+        "roles = [\"query\"]\n[kafka]\nbootstrap_servers = \"unused:9092\"\n[dynamodb]\nledger_table = \"{}\"\nlocal_credentials = true\n",
+        env.ledger.table
+    );
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// The repository's root (scenario files, configs).

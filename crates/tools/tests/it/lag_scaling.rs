@@ -65,14 +65,7 @@ async fn desired_writers_follow_real_lag_up_and_down() {
         .collect();
     assert!(!cps.is_empty(), "checkpoints reported: {down}");
     // The metrics carry the same signal.
-    let text = http
-        .get(format!("http://{}/metrics", front.http_addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&http, &format!("http://{}/metrics", front.http_addr)).await;
     assert!(
         text.lines()
             .any(|l| l.starts_with("votechain_scaling_desired_replicas{role=\"writer\"}")),

@@ -126,15 +126,7 @@ fn cli_verify(env: &TestEnv, extra: &[&str]) -> (bool, String) {
 /// Runs `votechain COMMAND --election demo-2026 ...` against this test's table.
 fn votechain(env: &TestEnv, args: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("verify.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "roles = [\"query\"]\n[kafka]\nbootstrap_servers = \"unused:9092\"\n[dynamodb]\nledger_table = \"{}\"\nlocal_credentials = true\n",
-            env.ledger.table
-        ),
-    )
-    .unwrap();
+    let cfg = ledger_only_config(env, dir.path());
     std::process::Command::new(node_bin())
         .args(&args[..1])
         .args([

@@ -125,15 +125,7 @@ async fn receipts_verify_offline_and_the_audit_catches_a_consistent_rewrite() {
     // `votechain log export` writes the same tree as static files; served from a plain
     // directory, it audits the same.
     let export = tempfile::tempdir().unwrap();
-    let cfg = export.path().join("export.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "roles = [\"query\"]\n[kafka]\nbootstrap_servers = \"unused:9092\"\n[dynamodb]\nledger_table = \"{}\"\nlocal_credentials = true\n",
-            env.ledger.table
-        ),
-    )
-    .unwrap();
+    let cfg = ledger_only_config(&env, export.path());
     let out = std::process::Command::new(node_bin())
         .args(["log", "export", "--election", "demo-2026", "--dir"])
         .arg(export.path().join("site"))

@@ -63,17 +63,11 @@ async fn checkpoints_are_published_cosigned_and_the_witness_refuses_forks() {
     })
     .await;
     let m = Manifest::parse_json(
-        &http
-            .get(format!(
-                "http://{}/v1/elections/demo-2026/manifest",
-                node.http_addr
-            ))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        &get_text(
+            &http,
+            &format!("http://{}/v1/elections/demo-2026/manifest", node.http_addr),
+        )
+        .await,
     )
     .unwrap();
     let origin = m.log_origin_of_chain(0);
@@ -83,17 +77,14 @@ async fn checkpoints_are_published_cosigned_and_the_witness_refuses_forks() {
 
     // A receipt checks with that policy; a stricter one (another witness too) fails step 4.
     let vid = vote_id(15, 7);
-    let proof = http
-        .get(format!(
+    let proof = get_text(
+        &http,
+        &format!(
             "http://{}/v1/elections/demo-2026/votes/{vid}/proof",
             node.http_addr
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     let salt = test_salt(&vid);
     let ballot = Ballot {
         candidate_id: "bob",
