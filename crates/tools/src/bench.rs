@@ -561,6 +561,7 @@ pub async fn run(
     b.verify(link_rate).await?;
     b.publisher().await?;
     b.proofs().await?;
+    b.audit().await?;
     let chains = b.chains(&log.meta).await?;
     let lag = Some(b.lag(lag_seconds).await?);
     let (dev_peak_rss_mb, dev_rss_error) = b.peak_rss(dev_binary).await;
@@ -1226,6 +1227,51 @@ impl<P: Fn(&str)> Bench<P> {
             ours,
             "proofs/s",
             "raw receipt reads (GetItem marker + vote) at equal concurrency (8)",
+            raw,
+            "-",
+        ));
+        Ok(())
+    }
+
+    /// `votechain audit --with-ledger` of bench-1 (its checkpoint, every tile and bundle
+    /// over HTTP, the chain from DynamoDB, all compared), in entries/s, against a raw
+    /// consistent Query of the same chain's items.
+    async fn audit(&mut self) -> Result<(), BenchError> {
+        (self.progress)("audit");
+        let manifest = votechain::manifests::get(&self.ledger, "bench-1")
+            .await
+            .map_err(|e| BenchError::Setup(e.to_string()))?
+            .ok_or("no bench-1 manifest")?
+            .manifest;
+        let mut qc = self.cfg.clone();
+        qc.roles = [votechain::config::Role::Query].into();
+        qc.node.instance_id = "bench-audit".into();
+        let node = Node::start(qc).await?;
+        let state = tempfile::tempdir()?;
+        let audit = votechain::audit::Audit {
+            base_url: format!("http://{}", node.http_addr),
+            manifest: &manifest,
+            policy: Default::default(),
+            state_dir: state.path().to_path_buf(),
+            ledger: Some(self.ledger.clone()),
+        };
+        let t0 = Instant::now();
+        let result = audit
+            .run()
+            .await
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        let secs = t0.elapsed().as_secs_f64();
+        node.shutdown().await;
+        let entries: u64 = result.iter().map(|c| c.size).sum();
+        if let Some(p) = result.iter().flat_map(|c| &c.problems).next() {
+            return Err(format!("the audit of bench-1 failed: {p}").into());
+        }
+        let raw = self.raw_chain_read().await?;
+        self.rows.push(row(
+            &format!("audit with the ledger ({entries} entries, entries/s)"),
+            entries as f64 / secs,
+            "entries/s",
+            "raw consistent Query of the same chain's items",
             raw,
             "-",
         ));
