@@ -316,6 +316,8 @@ impl ChainWriter {
                 plan.next_offset,
                 attempt,
             );
+            // Every retry of this token sends the identical request (the stamp included).
+            let stamped_at_ms = crate::now_ms();
             crate::failpoint!(
                 "chain_writer::before_transaction",
                 Err("failpoint: before transaction".into())
@@ -331,6 +333,7 @@ impl ChainWriter {
                         &st.writer_id,
                         &self.ctx.instance,
                         &token,
+                        stamped_at_ms,
                     )
                 })
                 .await?;

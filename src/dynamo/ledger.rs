@@ -182,7 +182,8 @@ impl Ledger {
 
     /// Appends votes and moves the partition checkpoint from `expected` to `next`, atomically.
     /// Each vote item and marker must not exist; the checkpoint must still say `expected`
-    /// (or not exist when `expected` is `None`). `token` makes a retried call idempotent.
+    /// (or not exist when `expected` is `None`). `token` makes a retried call idempotent;
+    /// `updated_at_ms` is part of the request, so it is fixed with the token by the caller.
     #[allow(clippy::too_many_arguments)]
     pub async fn append(
         &self,
@@ -194,6 +195,7 @@ impl Ledger {
         writer_id: &str,
         instance: &str,
         token: &str,
+        updated_at_ms: i64,
     ) -> Result<AppendOutcome, LedgerError> {
         let mut actions = Vec::with_capacity(votes.len() * 2 + 1);
         for (v, chains) in votes {
@@ -219,7 +221,9 @@ impl Ledger {
             .expression_attribute_values(":i", AttributeValue::S(instance.into()))
             .expression_attribute_values(":next", AttributeValue::N(next.to_string()))
             .expression_attribute_values(":w", AttributeValue::S(writer_id.into()))
-            .expression_attribute_values(":now", AttributeValue::N(crate::now_ms().to_string()));
+            // Stamped once per token: a retry with the same token must send the same
+            // request, or DynamoDB answers IdempotentParameterMismatch.
+            .expression_attribute_values(":now", AttributeValue::N(updated_at_ms.to_string()));
         upd = match expected {
             None => upd.condition_expression("attribute_not_exists(pk)"),
             Some(off) => upd

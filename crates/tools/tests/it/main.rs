@@ -3,6 +3,7 @@
 
 mod common;
 
+mod append_idempotency;
 mod ballot_secrecy;
 mod certified_tally;
 mod chaos_suite;
