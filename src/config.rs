@@ -252,6 +252,12 @@ pub struct DynamoConfig {
     pub lease_table: String,
     /// The read model (results); derived, can be dropped and rebuilt.
     pub results_table: String,
+    /// TCP/TLS connect timeout of every DynamoDB call.
+    pub connect_timeout_ms: u64,
+    /// One attempt of a call (a half-open connection fails here, then is retried).
+    pub attempt_timeout_ms: u64,
+    /// A call, its retries included.
+    pub operation_timeout_ms: u64,
 }
 
 impl Default for DynamoConfig {
@@ -263,6 +269,9 @@ impl Default for DynamoConfig {
             ledger_table: "votechain-ledger".into(),
             lease_table: "votechain-leases".into(),
             results_table: "votechain-results".into(),
+            connect_timeout_ms: 3_000,
+            attempt_timeout_ms: 10_000,
+            operation_timeout_ms: 30_000,
         }
     }
 }
@@ -631,6 +640,16 @@ impl Config {
                 }
             }
         }
+        let d = &self.dynamodb;
+        if d.connect_timeout_ms == 0
+            || d.attempt_timeout_ms < d.connect_timeout_ms
+            || d.operation_timeout_ms < d.attempt_timeout_ms
+        {
+            errs.push(
+                "dynamodb: need 0 < connect_timeout_ms <= attempt_timeout_ms <= operation_timeout_ms"
+                    .into(),
+            );
+        }
         if !(100..=600_000).contains(&self.lag_monitor.interval_ms) {
             errs.push("lag_monitor.interval_ms: must be 100..=600000".into());
         }
@@ -720,6 +739,26 @@ regions = ["north"]
         let twice = GOOD.replace("[\"alice\", \"bob\"]", "[\"alice\", \"alice\"]");
         let msg = Config::from_toml(&twice).unwrap_err().to_string();
         assert!(msg.contains("listed twice"), "{msg}");
+    }
+
+    #[test]
+    fn dynamodb_calls_have_timeouts_in_order() {
+        let c = Config::from_toml(GOOD).unwrap();
+        let d = &c.dynamodb;
+        assert_eq!(
+            (
+                d.connect_timeout_ms,
+                d.attempt_timeout_ms,
+                d.operation_timeout_ms
+            ),
+            (3_000, 10_000, 30_000)
+        );
+        let bad = GOOD.replace("[kafka]", "[dynamodb]\nattempt_timeout_ms = 50000\n[kafka]");
+        let msg = Config::from_toml(&bad).unwrap_err().to_string();
+        assert!(
+            msg.contains("attempt_timeout_ms <= operation_timeout_ms"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -14,11 +14,21 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 pub use aws_sdk_dynamodb::Client;
 
-/// The SDK settings both clients share: region, endpoint, credentials, and the one HTTPS
-/// client stack (hyper 1 + rustls with ring; see [`https_client`]).
+/// The SDK settings both clients share: region, endpoint, credentials, timeouts, and the
+/// one HTTPS client stack (hyper 1 + rustls with ring; see [`https_client`]). Without
+/// timeouts a half-open connection would stall a caller (a ChainWriter, a partition)
+/// forever; with them the attempt fails as `ErrorClass::Retry("timeout")` and is retried.
 async fn sdk_config(cfg: &DynamoConfig) -> aws_config::SdkConfig {
+    use aws_config::timeout::TimeoutConfig;
+    use std::time::Duration;
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
+        .operation_attempt_timeout(Duration::from_millis(cfg.attempt_timeout_ms))
+        .operation_timeout(Duration::from_millis(cfg.operation_timeout_ms))
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(cfg.region.clone()))
+        .timeout_config(timeouts)
         .http_client(https_client());
     if cfg.local_credentials {
         loader = loader.credentials_provider(Credentials::new(
