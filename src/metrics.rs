@@ -101,6 +101,7 @@ pub fn install() -> PrometheusHandle {
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             describe();
+            export_from_start();
             metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             let start = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -109,6 +110,53 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Counters whose series would otherwise appear only after their first event, at 0 from
+/// the start: dashboards show 0, not "no data", and `increase()`/`absent()` rules see them
+/// (issue 15). Labelled ones are created for their bounded label values.
+const COUNTERS_FROM_START: &[&str] = &[
+    ACTOR_RESTARTS,
+    ACTOR_ESCALATIONS,
+    INGEST_COMMIT_RETRIES,
+    WRITER_VOTES_CHAINED,
+    WRITER_RECORDS,
+    WRITER_DUPLICATES,
+    WRITER_CONFLICTS,
+    WRITER_FENCED,
+    WRITER_REPLANS,
+    PROJECTOR_RECORDS,
+    PROJECTOR_BATCHES,
+    PROJECTOR_LEASES_LOST,
+    PROJECTOR_LEASE_CONFLICTS,
+    PROJECTOR_TRIMMED,
+    PROJECTOR_UNREADABLE,
+    LOG_ENTRIES,
+    LOG_CHECKPOINTS,
+    LOG_CHAIN_BREAKS,
+];
+
+/// The reasons a record is dead-lettered (`Invalid::kind`), each a series from the start.
+const DEAD_LETTER_REASONS: &[&str] = &[
+    "bad_field",
+    "unknown_election",
+    "election_closed",
+    "election_not_open",
+    "outside_window",
+    "unknown_candidate",
+    "unknown_region",
+    "undecodable",
+    "wrong_chain",
+    "conflict",
+];
+
+fn export_from_start() {
+    for name in COUNTERS_FROM_START {
+        metrics::counter!(*name).absolute(0);
+    }
+    for reason in DEAD_LETTER_REASONS {
+        metrics::counter!(WRITER_DEAD_LETTERS, "reason" => *reason).absolute(0);
+    }
 }
 
 /// The sum of a metric's series in a Prometheus text page, over the lines that also
@@ -391,5 +439,42 @@ mod tests {
         );
         assert_eq!(super::sum_series(text, "votechain_y", ""), 7.0);
         assert_eq!(super::sum_series(text, "votechain_z", ""), 0.0);
+    }
+
+    #[test]
+    fn every_dead_letter_reason_is_exported_from_start() {
+        use votechain_core::model::Invalid;
+        let kinds = [
+            Invalid::BadField(String::new()),
+            Invalid::UnknownElection(String::new()),
+            Invalid::ElectionClosed(String::new()),
+            Invalid::ElectionNotOpen(String::new()),
+            Invalid::OutsideWindow(String::new()),
+            Invalid::UnknownCandidate(String::new()),
+            Invalid::UnknownRegion(String::new()),
+            Invalid::Undecodable(String::new()),
+            Invalid::WrongChain { got: 0, want: 0 },
+            Invalid::Conflict(String::new()),
+        ];
+        // A new variant fails to compile here, and must be added above and to the list.
+        for k in &kinds {
+            match k {
+                Invalid::BadField(_)
+                | Invalid::UnknownElection(_)
+                | Invalid::ElectionClosed(_)
+                | Invalid::ElectionNotOpen(_)
+                | Invalid::OutsideWindow(_)
+                | Invalid::UnknownCandidate(_)
+                | Invalid::UnknownRegion(_)
+                | Invalid::Undecodable(_)
+                | Invalid::WrongChain { .. }
+                | Invalid::Conflict(_) => {}
+            }
+        }
+        let mut want: Vec<&str> = kinds.iter().map(|k| k.kind()).collect();
+        let mut have = super::DEAD_LETTER_REASONS.to_vec();
+        want.sort();
+        have.sort();
+        assert_eq!(want, have);
     }
 }
