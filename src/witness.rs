@@ -83,20 +83,27 @@ impl Witness {
     }
 
     /// Decides, persists, cosigns: the whole request, under the lock (blocking).
-    fn add(&self, body: &str, now_s: u64) -> Result<String, Refusal> {
+    fn add(&self, body: &str, now_s: u64) -> Result<String, AddError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let d = add_checkpoint(body, &self.logs, &state)?;
+        let d = add_checkpoint(body, &self.logs, &state).map_err(AddError::Refused)?;
         let mut next = state.clone();
         next.insert(d.record.0.clone(), d.record.1);
         if let Err(e) = write_atomically(&self.state_path, state_json(&next).as_bytes()) {
             tracing::error!(error = %e, "cannot persist the witness state; not cosigning");
-            return Err(Refusal::BadRequest(
-                "the witness cannot persist; retry".into(),
-            ));
+            return Err(AddError::Unavailable);
         }
         *state = next;
         Ok(note::cosign(&d.text, &self.name, &self.key, now_s))
     }
+}
+
+/// Why a checkpoint was not cosigned: the protocol's refusals (the request's fault), or
+/// the witness's own trouble (its state could not be persisted: nothing cosigned, the
+/// request may be retried: 503).
+#[derive(Debug, PartialEq, Eq)]
+enum AddError {
+    Refused(Refusal),
+    Unavailable,
 }
 
 fn state_json(s: &Cosigned) -> String {
@@ -168,16 +175,22 @@ async fn add(State(w): State<Arc<Witness>>, body: axum::body::Bytes) -> Response
     let decided = tokio::task::spawn_blocking(move || w.add(&text, now)).await;
     match decided {
         Ok(Ok(cosignature)) => (StatusCode::OK, cosignature).into_response(),
-        Ok(Err(Refusal::Conflict(size))) => (
+        Ok(Err(AddError::Refused(Refusal::Conflict(size)))) => (
             StatusCode::CONFLICT,
             [(header::CONTENT_TYPE, "text/x.tlog.size")],
             format!("{size}\n"),
         )
             .into_response(),
-        Ok(Err(r)) => {
+        Ok(Err(AddError::Refused(r))) => {
             let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_REQUEST);
             (status, format!("{r}\n")).into_response()
         }
+        Ok(Err(AddError::Unavailable)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "the witness cannot persist its state; retry\n",
+        )
+            .into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "witness failed\n").into_response(),
     }
 }
@@ -199,7 +212,7 @@ mod tests {
             origin.to_string(),
             log_verifier(origin, &log_key.verifying_key().to_bytes()),
         )]);
-        let leaves: Vec<_> = (0u64..30)
+        let leaves: Vec<_> = (0u64..40)
             .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
             .collect();
         let body = |old: u64, new: u64| {
@@ -233,12 +246,27 @@ mod tests {
             path.clone(),
         )
         .unwrap();
-        assert_eq!(w.add(&body(0, 10), 8), Err(Refusal::Conflict(20)));
+        assert_eq!(
+            w.add(&body(0, 10), 8),
+            Err(AddError::Refused(Refusal::Conflict(20)))
+        );
         assert!(w.add(&body(20, 30), 9).is_ok());
         assert!(
             std::fs::read_to_string(&path)
                 .unwrap()
                 .contains("\"size\": 30")
+        );
+        // The state cannot be persisted (a non-empty directory where the file goes; root
+        // ignores permissions): nothing is cosigned, and nothing is remembered either.
+        let saved = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir_all(path.join("blocker")).unwrap();
+        assert_eq!(w.add(&body(30, 40), 10), Err(AddError::Unavailable));
+        std::fs::remove_dir_all(&path).unwrap();
+        std::fs::write(&path, saved).unwrap();
+        assert!(
+            w.add(&body(30, 40), 11).is_ok(),
+            "30 is still the last size"
         );
     }
 }
