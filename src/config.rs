@@ -184,6 +184,18 @@ pub struct NodeConfig {
     pub http_addr: SocketAddr,
     /// How long a graceful shutdown may take before the process stops anyway.
     pub shutdown_grace_ms: u64,
+    /// Serve HTTPS (rustls) instead of plain HTTP on `http_addr`: the certificate chain and
+    /// its private key, PEM files (e.g. a Kubernetes TLS Secret). Unset: plain HTTP, for
+    /// a listener behind a TLS-terminating load balancer or in a mesh.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain (leaf first) and its PKCS#8, PKCS#1 or SEC1 private key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
 }
 
 impl Default for NodeConfig {
@@ -195,6 +207,7 @@ impl Default for NodeConfig {
                 .unwrap_or_else(|| "local".into()),
             http_addr: "127.0.0.1:8080".parse().expect("literal"),
             shutdown_grace_ms: 20_000,
+            tls: None,
         }
     }
 }
@@ -533,6 +546,13 @@ impl Config {
                     | "group.id"
             ) {
                 errs.push(format!("kafka.properties.{key}: set by votechain itself; overriding it would break exactly-once"));
+            }
+        }
+        if let Some(t) = &self.node.tls {
+            for (name, f) in [("cert_file", &t.cert_file), ("key_file", &t.key_file)] {
+                if let Err(e) = std::fs::metadata(f) {
+                    errs.push(format!("node.tls.{name}: {}: {e}", f.display()));
+                }
             }
         }
         if self.dynamodb.ledger_table.len() < 3 {

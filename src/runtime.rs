@@ -22,6 +22,8 @@ pub enum StartError {
     Elections(#[from] crate::manifests::ResolveError),
     #[error("cannot start the actor tree: {0}")]
     Spawn(String),
+    #[error(transparent)]
+    Tls(#[from] crate::http::serve::TlsError),
     #[error("cannot bind HTTP on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -45,6 +47,11 @@ impl Node {
     /// other than the configured one), builds the tree for the config's roles, then serves
     /// HTTP (intake opens last).
     pub async fn start(mut config: Config) -> Result<Node, StartError> {
+        // Before anything starts: a bad certificate refuses the start, naming the file.
+        let tls = match &config.node.tls {
+            Some(files) => Some(http::serve::acceptor(files)?),
+            None => None,
+        };
         let handle = crate::metrics::install();
         let db = dynamo::client(&config.dynamodb).await;
         let ledger = Ledger::new(db, config.dynamodb.ledger_table.clone());
@@ -98,19 +105,10 @@ impl Node {
             addr: config.node.http_addr,
             source,
         })?;
-        let (http_stop, mut rx) = tokio::sync::watch::channel(false);
-        let http_task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = rx.wait_for(|v| *v).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
-        tracing::info!(%http_addr, roles = ?config.roles, "node started");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let (http_stop, rx) = tokio::sync::watch::channel(false);
+        let http_task = tokio::spawn(http::serve::serve(listener, app, tls, rx));
+        tracing::info!(%http_addr, scheme, roles = ?config.roles, "node started");
         Ok(Node {
             config,
             root,

@@ -7,6 +7,7 @@
 mod ingest;
 mod log;
 mod query;
+pub mod serve;
 
 use crate::actors::ingest_batcher::IngestMsg;
 use crate::config::{Config, Role};

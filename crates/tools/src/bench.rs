@@ -1612,7 +1612,9 @@ async fn dev_rss(bin: &std::path::Path, votes: u64) -> Result<f64, BenchError> {
         timeout: Duration::from_secs(10),
         drop_answer_share: 0.0,
         outbox: dir.path().join("outbox.jsonl"),
+        ca_file: None,
         resume_only: false,
+        keep_history: false,
         progress: false,
     };
     let r = crate::loadgen::run(opts).await?;
