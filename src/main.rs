@@ -5,7 +5,7 @@
 //! Commands: `dev` (everything in one process), `run` (the roles of one config file, one
 //! pod), `verify`, `export`, `audit`, `replay`, `recount`, `election create|show|list`, `keygen`, `witness`, `dlq list`,
 //! `actors`, `setup-tables`, `setup-topics`. The tool commands `bench`, `chaos` and
-//! `loadgen` run the `votechain-tools` binary (see `cmd/tool.rs`).
+//! `loadgen`, `client` run the `votechain-tools` binary (see `cmd/tool.rs`).
 
 mod cmd;
 
@@ -19,7 +19,7 @@ use std::process::ExitCode;
     name = "votechain",
     version,
     about = "Exactly-once, tamper-evident vote counting",
-    after_help = "Tool commands (the votechain-tools binary, not in production images): bench, chaos, loadgen"
+    after_help = "Tool commands (the votechain-tools binary, not in production images): bench, chaos, client, loadgen"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,7 +70,7 @@ enum Cmd {
     SetupTables(cmd::setup::TablesArgs),
     /// Creates the Kafka topics if missing (idempotent; MSK too).
     SetupTopics(cmd::setup::TopicsArgs),
-    /// bench, chaos, loadgen: run by the votechain-tools binary.
+    /// bench, chaos, client, loadgen: run by the votechain-tools binary.
     #[command(external_subcommand)]
     Tool(Vec<OsString>),
 }

@@ -1,4 +1,4 @@
-//! Tool commands (`bench`, `chaos`, `loadgen`) are not in this binary: they live
+//! Tool commands (`bench`, `chaos`, `client`, `loadgen`) are not in this binary: they live
 //! in `votechain-tools`, which no deploy image carries. `votechain bench ...` runs
 //! `votechain-tools bench ...` from beside this executable (or from `PATH`), the way git
 //! and cargo run their external subcommands, so the command line stays the same.
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The subcommands `votechain-tools` provides.
-pub const TOOL_COMMANDS: [&str; 3] = ["bench", "chaos", "loadgen"];
+pub const TOOL_COMMANDS: [&str; 4] = ["bench", "chaos", "client", "loadgen"];
 
 /// The tools binary: beside this executable, else on `PATH`.
 fn tools_binary() -> Option<PathBuf> {

@@ -35,6 +35,11 @@ pub struct LoadOptions {
     pub timeout: Duration,
     pub drop_answer_share: f64,
     pub outbox: PathBuf,
+    /// A PEM CA certificate to trust for an `https://` url.
+    pub ca_file: Option<PathBuf>,
+    /// Never compact the outbox: it keeps every vote's choice (for checks; a station never
+    /// does this).
+    pub keep_history: bool,
     /// Only resend what the outbox holds from an earlier run; no new votes.
     pub resume_only: bool,
     pub progress: bool,
@@ -138,14 +143,12 @@ async fn totals(http: &reqwest::Client, url: &str, elections: &[Election]) -> u6
 
 pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
     let url = o.url.trim_end_matches('/').to_string();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
     let server = |detail: String| LoadError::Server {
         url: url.clone(),
         detail,
     };
+    let http = crate::client::http_client(Duration::from_secs(10), o.ca_file.as_deref(), 4)
+        .map_err(|e| server(e.to_string()))?;
     let listed: serde_json::Value = http
         .get(format!("{url}/v1/elections"))
         .send()
@@ -186,18 +189,30 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
         return Err(server("no open election to vote in".into()));
     }
     let before = totals(&http, &url, &elections).await;
-    let outbox = Arc::new(Mutex::new(Outbox::open(&o.outbox)?));
+    let limits = if o.keep_history {
+        crate::client::outbox::Limits::KEEP_HISTORY
+    } else {
+        Default::default()
+    };
+    let outbox = Arc::new(Mutex::new(Outbox::open_with(&o.outbox, limits)?));
     let resend: Vec<OutVote> = outbox.lock().unwrap_or_else(|e| e.into_inner()).pending();
     let resent = resend.len() as u64;
-    let queue = Arc::new(Mutex::new(resend));
-    let client = Arc::new(Client::new(ClientConfig {
-        base_url: url.clone(),
-        key: o.key.clone(),
-        timeout: o.timeout,
-        backoff_initial: Duration::from_millis(20),
-        backoff_max: Duration::from_secs(2),
-        give_up_after: Duration::from_secs(120),
-    }));
+    // Oldest first: a station resends in the order its votes were cast.
+    let queue = Arc::new(Mutex::new(std::collections::VecDeque::from(resend)));
+    let client = Arc::new(
+        Client::new(ClientConfig {
+            base_url: url.clone(),
+            key: o.key.clone(),
+            timeout: o.timeout,
+            retry: crate::client::retry::Policy {
+                initial: Duration::from_millis(20),
+                max: Duration::from_secs(2),
+                give_up_after: Some(Duration::from_secs(120)),
+            },
+            ca_file: o.ca_file.clone(),
+        })
+        .map_err(|e| server(e.to_string()))?,
+    );
     let target = if o.resume_only { Some(0) } else { o.votes };
     let pb = if o.progress {
         indicatif::ProgressBar::new(target.unwrap_or(0) + resent)
@@ -275,7 +290,7 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
             );
             tokio::spawn(async move {
                 loop {
-                    let queued = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                    let queued = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                     let (vote, fresh) = match queued {
                         Some(v) => (v, true),
                         None => {
@@ -339,7 +354,7 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
                                 let _ = outbox
                                     .lock()
                                     .unwrap_or_else(|e| e.into_inner())
-                                    .ack(&vote.vote_id);
+                                    .ack(&vote.vote_id, a.answer["cast_at_ms"].as_u64());
                                 acked_ids
                                     .lock()
                                     .unwrap_or_else(|e| e.into_inner())

@@ -1,4 +1,4 @@
-//! The `votechain-tools` command line: `bench`, `chaos run|soak`, `loadgen`. `votechain
+//! The `votechain-tools` command line: `bench`, `chaos run|soak`, `loadgen`, `client`. `votechain
 //! bench ...` (and the others) run this binary, so operators type the same commands as
 //! before the split; it is built by `cargo build -p votechain-tools` and never shipped in
 //! a deploy image. Parses and dispatches; each command is a module of `cmd/`.
@@ -32,6 +32,11 @@ enum Cmd {
     Loadgen(cmd::loadgen::Args),
     /// Benchmarks ours against the raw backends in one run; writes a Markdown report.
     Bench(cmd::bench::Args),
+    /// The polling-station client: cast into a durable outbox, send, status, receipts.
+    Client {
+        #[command(subcommand)]
+        cmd: cmd::client::ClientCmd,
+    },
 }
 
 fn init_tracing() {
@@ -53,6 +58,7 @@ async fn main() -> ExitCode {
         Cmd::Chaos { cmd } => cmd::chaos::run(cmd).await,
         Cmd::Loadgen(a) => cmd::loadgen::run(a).await,
         Cmd::Bench(a) => cmd::bench::run(a).await,
+        Cmd::Client { cmd } => cmd::client::run(cmd).await,
     };
     r.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

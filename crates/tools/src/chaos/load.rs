@@ -1,7 +1,9 @@
 //! The chaos load: polling-station clients over a bad network. Each client submits new
 //! votes (and re-sends acknowledged ones), with a short timeout; a timed-out, failed or
-//! "dropped" answer is retried with the SAME vote_id until it is acknowledged.
+//! "dropped" answer is retried with the SAME vote_id until it is acknowledged, on the
+//! polling-station client's own retry policy ([`crate::client::retry`]).
 
+use crate::client::retry::{self, Class, Retrier};
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,11 +43,8 @@ impl Load {
         let next = Arc::new(AtomicU64::new(0));
         let me = Arc::new(self);
         let per_client = Duration::from_secs_f64(me.clients as f64 / me.rate.max(1) as f64);
-        let http = reqwest::Client::builder()
-            .timeout(me.timeout)
-            .pool_max_idle_per_host(me.clients as usize)
-            .build()
-            .expect("client");
+        let http = crate::client::http_client(me.timeout, None, me.clients as usize)
+            .expect("an HTTP client without a CA file");
         let tasks: Vec<_> = (0..me.clients)
             .map(|_| {
                 let (me, book, next, stop, http) = (
@@ -129,7 +128,13 @@ impl Load {
                 .clone()
         };
         let body = serde_json::json!({"vote_id": vid, "candidate_id": cand, "region_id": region, "salt": salt});
-        let mut backoff = Duration::from_millis(20);
+        // The client's own retry policy (shared code), without a deadline of its own: the
+        // load stops it, `grace` after `stop`.
+        let mut retrier = Retrier::new(&retry::Policy {
+            initial: Duration::from_millis(20),
+            max: Duration::from_secs(1),
+            give_up_after: None,
+        });
         loop {
             let sent = http
                 .post(&self.url)
@@ -137,19 +142,26 @@ impl Load {
                 .json(&body)
                 .send()
                 .await;
+            let class = match &sent {
+                Ok(r) => {
+                    retry::classify(Some(r.status().as_u16()), retry::retry_after(r.headers()))
+                }
+                Err(_) => retry::classify(None, None),
+            };
             let drop_it = rand::rng().random_bool(self.drop_answer_share);
             {
                 let mut b = book.lock().unwrap_or_else(|e| e.into_inner());
                 b.attempts += 1;
-                match &sent {
+                match class {
                     // The server committed it even if this client "never heard" the answer.
-                    Ok(r) if r.status() == 202 && !drop_it => {
+                    Class::Acked if !drop_it => {
                         b.acknowledged.insert(vid.into());
                         return;
                     }
-                    Ok(r) if r.status().is_client_error() => {
-                        panic!("chaos load sent a bad request: {}", r.status())
-                    }
+                    Class::Refused => panic!(
+                        "chaos load sent a bad request: {:?}",
+                        sent.map(|r| r.status())
+                    ),
                     _ => {}
                 }
                 b.retries += 1;
@@ -160,9 +172,12 @@ impl Load {
                     return; // never acknowledged: it may or may not be chained, both are correct
                 }
             }
-            let jitter = rand::rng().random_range(0.5..1.5);
-            tokio::time::sleep(backoff.mul_f64(jitter)).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
+            let after = match class {
+                Class::Retry { after } => after,
+                _ => None,
+            };
+            let wait = retrier.wait(after).unwrap_or(Duration::from_secs(1));
+            tokio::time::sleep(wait).await;
         }
     }
 }

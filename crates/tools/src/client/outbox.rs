@@ -1,9 +1,19 @@
-//! The durable client outbox: an append-only file of JSON lines, fsync'd, so a polling
-//! station that crashes or loses its network for minutes resends everything unacknowledged
-//! on restart and loses nothing.
+//! The durable client outbox: an append-only file of checksummed JSON lines, fsync'd, so a
+//! polling station that crashes or loses its network for hours resends everything
+//! unacknowledged on restart, in the order it was cast, and loses nothing.
 //!
-//! A vote is written (`add`) and fsync'd BEFORE it is first sent; its acknowledgement
-//! (`ack`) is appended after the 202. On open, `add`s without an `ack` are pending.
+//! Records. `add` (the vote, with its choice and salt) is fsync'd BEFORE the vote is first
+//! sent. `ack` is appended, fsync'd too, after the 202: a restart never resends an
+//! acknowledged vote (the server would deduplicate it, but the client does not rely on
+//! that). An `ack` keeps what the voter's receipt needs (election, vote_id, salt, cast
+//! time: never the choice) until `handed_over` records that the voter has it.
+//!
+//! Choices at rest. The device keeps a choice only while its vote is unacknowledged:
+//! every `compact_after` acknowledgements (and on open) the file is rewritten with only
+//! the pending votes and the receipts not yet handed over, written to a temporary file,
+//! fsync'd, renamed over the outbox, and the directory fsync'd: a crash at any point
+//! leaves either the old file or the new one. A stolen device holds the unsent ballots,
+//! not the station's history.
 //!
 //! Crash safety. Each record is one line, `<sha256 of the JSON, first 8 bytes, hex> <JSON>`
 //! (lines of bare JSON, the earlier format, are still read). A torn last line (power loss
@@ -13,13 +23,15 @@
 //! restart). A complete line whose checksum or JSON does not hold is corruption, not a tear:
 //! opening fails and names the line; nothing is silently dropped. The file's directory is
 //! fsync'd when the file is created, so the file itself survives a crash.
+//!
+//! Bounds. At most `capacity` votes pending: `add` beyond it is refused with
+//! [`OutboxError::Full`] (the station must not accept a ballot it cannot keep).
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
 /// One vote as the client holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutVote {
@@ -43,11 +55,41 @@ pub fn new_salt() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// What the voter's receipt needs once the vote is acknowledged: never the choice (the voter
+/// brings that to the check).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    pub election_id: String,
+    pub vote_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// The 202's `cast_at_ms`, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cast_at_ms: Option<u64>,
+    /// The C2SP tlog-proof from `.../votes/{id}/proof`, once the log covers the vote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 enum Line {
-    Add(OutVote),
-    Ack { vote_id: String },
+    Add {
+        #[serde(flatten)]
+        vote: OutVote,
+        /// When the station accepted it (ms since the epoch; 0 in the earlier format).
+        #[serde(default)]
+        at_ms: u64,
+    },
+    Ack {
+        vote_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keep: Option<Kept>,
+    },
+    /// The voter has the receipt: forget the vote.
+    Handed { vote_id: String },
+    /// Written first by a compaction: how many votes were acknowledged before it.
+    Meta { acked: u64 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,12 +107,27 @@ pub enum OutboxError {
         line: usize,
         why: &'static str,
     },
+    #[error(
+        "outbox full: {capacity} votes are waiting to be sent; accept no more ballots until the link is back"
+    )]
+    Full { capacity: usize },
+    #[error("outbox: vote {0} is already in it")]
+    Duplicate(String),
 }
 
 /// `<checksum> <json>`: the first 8 bytes of SHA-256 of the JSON, in hex.
 fn checksum(json: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(json)[..8])
+}
+
+/// One record as its line, newline included.
+fn encode(l: &Line) -> Vec<u8> {
+    let json = serde_json::to_vec(l).expect("serializes");
+    let mut buf = format!("{} ", checksum(&json)).into_bytes();
+    buf.extend_from_slice(&json);
+    buf.push(b'\n');
+    buf
 }
 
 /// One complete line (without its newline) as a record, checking its checksum.
@@ -111,128 +168,320 @@ fn read_records(path: &Path, data: &[u8]) -> Result<(Vec<Line>, u64), OutboxErro
     Ok((out, at as u64))
 }
 
+/// Limits of an outbox.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Votes pending at most.
+    pub capacity: usize,
+    /// Compact after this many acknowledgements (`None`: never, keeping every choice
+    /// in the file: for checks that need the whole history, never on a station).
+    pub compact_after: Option<u64>,
+}
+
+impl Limits {
+    /// Never compacted: every vote ever added stays in the file with its choice (what
+    /// `loadgen --outbox-keep-history` uses, for checks; never on a station).
+    pub const KEEP_HISTORY: Limits = Limits {
+        capacity: 100_000,
+        compact_after: None,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            capacity: 100_000,
+            compact_after: Some(256),
+        }
+    }
+}
+
+/// What the station operator sees (`votechain client status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub pending: usize,
+    pub acknowledged: u64,
+    /// Receipts kept for voters, not yet handed over.
+    pub receipts_kept: usize,
+    /// When the oldest pending vote was accepted (ms since the epoch; 0: unknown).
+    pub oldest_pending_at_ms: Option<u64>,
+    pub capacity: usize,
+}
+
+/// The outbox's contents, as replayed from its records.
+#[derive(Default)]
+struct Contents {
+    /// Pending votes by the order they were added in (`seq`), and their acceptance time.
+    pending: BTreeMap<u64, (OutVote, u64)>,
+    by_id: HashMap<String, u64>,
+    kept: BTreeMap<String, Kept>,
+    acked: u64,
+    next_seq: u64,
+}
+
+impl Contents {
+    fn apply(&mut self, r: Line) {
+        match r {
+            Line::Add { vote, at_ms } => {
+                if !self.by_id.contains_key(&vote.vote_id) {
+                    self.by_id.insert(vote.vote_id.clone(), self.next_seq);
+                    self.pending.insert(self.next_seq, (vote, at_ms));
+                    self.next_seq += 1;
+                }
+            }
+            Line::Ack { vote_id, keep } => {
+                if let Some(seq) = self.by_id.remove(&vote_id) {
+                    self.pending.remove(&seq);
+                    self.acked += 1;
+                }
+                if let Some(k) = keep {
+                    self.kept.insert(vote_id, k);
+                }
+            }
+            Line::Handed { vote_id } => {
+                self.kept.remove(&vote_id);
+            }
+            Line::Meta { acked } => self.acked += acked,
+        }
+    }
+
+    /// The records that recreate these contents.
+    fn records(&self) -> Vec<Line> {
+        let mut out = vec![Line::Meta { acked: self.acked }];
+        out.extend(self.kept.values().map(|k| Line::Ack {
+            vote_id: k.vote_id.clone(),
+            keep: Some(k.clone()),
+        }));
+        out.extend(self.pending.values().map(|(v, at)| Line::Add {
+            vote: v.clone(),
+            at_ms: *at,
+        }));
+        out
+    }
+}
+
 pub struct Outbox {
     path: PathBuf,
     file: File,
-    pending: BTreeMap<String, OutVote>,
-    acked: u64,
+    limits: Limits,
+    c: Contents,
+    /// Acknowledgements since the last compaction.
+    since_compaction: u64,
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> OutboxError + '_ {
+    move |source| OutboxError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// fsync of `path`'s directory: a created or renamed file's entry survives a crash.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    File::open(dir.unwrap_or(Path::new("."))).and_then(|d| d.sync_all())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Outbox {
-    /// Opens (or creates) the outbox file and reloads what is pending.
+    /// Opens (or creates) the outbox file with the default [`Limits`].
     pub fn open(path: &Path) -> Result<Outbox, OutboxError> {
-        let io = |source| OutboxError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+        Outbox::open_with(path, Limits::default())
+    }
+
+    /// Opens (or creates) the outbox file, reloads what is pending, cuts a torn tail, and
+    /// compacts it (unless `limits.compact_after` is `None`).
+    pub fn open_with(path: &Path, limits: Limits) -> Result<Outbox, OutboxError> {
+        let io = io_error(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(&io)?;
         }
-        let mut pending = BTreeMap::new();
-        let mut acked = 0;
         let created = !path.exists();
         let data = if created {
             vec![]
         } else {
-            std::fs::read(path).map_err(io)?
+            std::fs::read(path).map_err(&io)?
         };
         let (records, complete) = read_records(path, &data)?;
+        let mut c = Contents::default();
         for r in records {
-            match r {
-                Line::Add(v) => {
-                    pending.insert(v.vote_id.clone(), v);
-                }
-                Line::Ack { vote_id } => {
-                    if pending.remove(&vote_id).is_some() {
-                        acked += 1;
-                    }
-                }
-            }
+            c.apply(r);
         }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(io)?;
+            .map_err(&io)?;
         if complete < data.len() as u64 {
             // Cut the torn tail, durably, before anything is appended after it.
-            file.set_len(complete).map_err(io)?;
-            file.sync_all().map_err(io)?;
+            file.set_len(complete).map_err(&io)?;
+            file.sync_all().map_err(&io)?;
         }
         if created {
-            // The new file's directory entry, durably.
-            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-            File::open(dir.unwrap_or(Path::new(".")))
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
+            sync_dir(path).map_err(&io)?;
         }
-        Ok(Outbox {
+        let mut o = Outbox {
             path: path.to_path_buf(),
             file,
-            pending,
-            acked,
-        })
+            limits,
+            c,
+            since_compaction: 0,
+        };
+        if limits.compact_after.is_some() && !created {
+            o.compact()?;
+        }
+        Ok(o)
     }
 
-    /// Records a vote durably before it is sent.
+    /// Records a vote durably before it is sent; refused when the outbox is full or already
+    /// holds this vote_id.
     pub fn add(&mut self, v: &OutVote) -> Result<(), OutboxError> {
-        self.append(&Line::Add(v.clone()), true)?;
-        self.pending.insert(v.vote_id.clone(), v.clone());
+        if self.c.by_id.contains_key(&v.vote_id) {
+            return Err(OutboxError::Duplicate(v.vote_id.clone()));
+        }
+        if self.c.pending.len() >= self.limits.capacity {
+            return Err(OutboxError::Full {
+                capacity: self.limits.capacity,
+            });
+        }
+        let line = Line::Add {
+            vote: v.clone(),
+            at_ms: now_ms(),
+        };
+        self.append(&line)?;
+        self.c.apply(line);
         Ok(())
     }
 
-    /// Records an acknowledgement. Not fsync'd each time: losing it only causes a harmless resend.
-    pub fn ack(&mut self, vote_id: &str) -> Result<(), OutboxError> {
-        if self.pending.remove(vote_id).is_some() {
-            self.acked += 1;
-            self.append(
-                &Line::Ack {
-                    vote_id: vote_id.into(),
-                },
-                false,
-            )?;
+    /// Records an acknowledgement durably (a restart never resends it) and keeps what the
+    /// voter's receipt needs; the choice is forgotten at the next compaction.
+    pub fn ack(&mut self, vote_id: &str, cast_at_ms: Option<u64>) -> Result<(), OutboxError> {
+        let Some(seq) = self.c.by_id.get(vote_id) else {
+            return Ok(());
+        };
+        let v = &self.c.pending[seq].0;
+        let keep = Kept {
+            election_id: v.election_id.clone(),
+            vote_id: v.vote_id.clone(),
+            salt: v.salt.clone(),
+            cast_at_ms,
+            proof: None,
+        };
+        let line = Line::Ack {
+            vote_id: vote_id.into(),
+            keep: Some(keep),
+        };
+        self.append(&line)?;
+        self.c.apply(line);
+        self.since_compaction += 1;
+        if self
+            .limits
+            .compact_after
+            .is_some_and(|n| self.since_compaction >= n)
+        {
+            self.compact()?;
         }
         Ok(())
     }
 
-    pub fn pending(&self) -> Vec<OutVote> {
-        self.pending.values().cloned().collect()
-    }
-    pub fn acked(&self) -> u64 {
-        self.acked
+    /// Keeps the log's proof with a receipt (durably: an `ack` record carrying it).
+    pub fn set_proof(&mut self, vote_id: &str, proof: &str) -> Result<(), OutboxError> {
+        let Some(k) = self.c.kept.get(vote_id) else {
+            return Ok(());
+        };
+        let keep = Kept {
+            proof: Some(proof.into()),
+            ..k.clone()
+        };
+        let line = Line::Ack {
+            vote_id: vote_id.into(),
+            keep: Some(keep),
+        };
+        self.append(&line)?;
+        self.c.apply(line);
+        Ok(())
     }
 
-    /// Every vote ever added (pending or acknowledged), for checking: re-reads the file.
+    /// The voter has the receipt: the outbox forgets the vote.
+    pub fn handed_over(&mut self, vote_id: &str) -> Result<(), OutboxError> {
+        if self.c.kept.contains_key(vote_id) {
+            let line = Line::Handed {
+                vote_id: vote_id.into(),
+            };
+            self.append(&line)?;
+            self.c.apply(line);
+        }
+        Ok(())
+    }
+
+    /// Pending votes, in the order they were added (the order to send them in).
+    pub fn pending(&self) -> Vec<OutVote> {
+        self.c.pending.values().map(|(v, _)| v.clone()).collect()
+    }
+
+    pub fn acked(&self) -> u64 {
+        self.c.acked
+    }
+
+    /// Receipts kept for voters (acknowledged, not handed over).
+    pub fn receipts(&self) -> Vec<Kept> {
+        self.c.kept.values().cloned().collect()
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            pending: self.c.pending.len(),
+            acknowledged: self.c.acked,
+            receipts_kept: self.c.kept.len(),
+            oldest_pending_at_ms: self.c.pending.values().map(|(_, at)| *at).min(),
+            capacity: self.limits.capacity,
+        }
+    }
+
+    /// Every vote added and still in the file (pending, or acknowledged but not yet
+    /// compacted away): re-reads the file. With `compact_after: None`, every vote ever added.
     pub fn all_added(path: &Path) -> Result<Vec<OutVote>, OutboxError> {
-        let io = |source| OutboxError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let data = std::fs::read(path).map_err(io)?;
+        let data = std::fs::read(path).map_err(io_error(path))?;
         let (records, _) = read_records(path, &data)?;
         Ok(records
             .into_iter()
             .filter_map(|r| match r {
-                Line::Add(v) => Some(v),
-                Line::Ack { .. } => None,
+                Line::Add { vote, .. } => Some(vote),
+                _ => None,
             })
             .collect())
     }
 
-    fn append(&mut self, l: &Line, sync: bool) -> Result<(), OutboxError> {
-        let io = |source| OutboxError::Io {
-            path: self.path.display().to_string(),
-            source,
-        };
-        let json = serde_json::to_vec(l).expect("serializes");
-        let mut buf = format!("{} ", checksum(&json)).into_bytes();
-        buf.extend_from_slice(&json);
-        buf.push(b'\n');
-        self.file.write_all(&buf).map_err(io)?;
-        if sync {
-            self.file.sync_data().map_err(io)?;
+    /// Rewrites the file with only what is still needed: a temporary file, fsync'd, renamed
+    /// over the outbox, the directory fsync'd; then appends go to the new file.
+    pub fn compact(&mut self) -> Result<(), OutboxError> {
+        let io = io_error(&self.path);
+        let tmp = self.path.with_extension("compacting");
+        let mut f = File::create(&tmp).map_err(&io)?;
+        for r in self.c.records() {
+            f.write_all(&encode(&r)).map_err(&io)?;
         }
+        f.sync_all().map_err(&io)?;
+        std::fs::rename(&tmp, &self.path).map_err(&io)?;
+        sync_dir(&self.path).map_err(&io)?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(&io)?;
+        // The replayed counts start again from the Meta record.
+        self.since_compaction = 0;
         Ok(())
+    }
+
+    fn append(&mut self, l: &Line) -> Result<(), OutboxError> {
+        let io = io_error(&self.path);
+        self.file.write_all(&encode(l)).map_err(&io)?;
+        self.file.sync_data().map_err(&io)
     }
 }
 
@@ -244,11 +493,20 @@ mod tests {
         OutVote {
             election_id: "e".into(),
             vote_id: format!("id-{n}"),
-            candidate_id: "a".into(),
+            candidate_id: format!("cand-{n}"),
             region_id: "r".into(),
-            salt: n.is_multiple_of(2).then(new_salt),
+            salt: n.is_multiple_of(2).then(|| format!("{n:064x}")),
         }
     }
+
+    fn ids(o: &Outbox) -> Vec<String> {
+        o.pending().into_iter().map(|v| v.vote_id).collect()
+    }
+
+    const KEEP_ALL: Limits = Limits {
+        capacity: 1000,
+        compact_after: None,
+    };
 
     #[test]
     fn pending_survives_reopen_and_a_torn_line() {
@@ -256,11 +514,11 @@ mod tests {
         let p = dir.path().join("outbox.jsonl");
         {
             let mut o = Outbox::open(&p).unwrap();
-            for n in 0..5 {
+            for n in [5, 0, 1, 2, 3, 4] {
                 o.add(&v(n)).unwrap();
             }
-            o.ack("id-1").unwrap();
-            o.ack("id-3").unwrap();
+            o.ack("id-1", Some(7)).unwrap();
+            o.ack("id-3", None).unwrap();
         }
         // A crash in the middle of writing a line.
         std::fs::OpenOptions::new()
@@ -270,17 +528,16 @@ mod tests {
             .write_all(b"{\"op\":\"add\",\"elect")
             .unwrap();
         let mut o = Outbox::open(&p).unwrap();
-        let ids: Vec<String> = o.pending().into_iter().map(|v| v.vote_id).collect();
-        assert_eq!(ids, vec!["id-0", "id-2", "id-4"]);
+        // In the order they were added, not by vote_id.
+        assert_eq!(ids(&o), ["id-5", "id-0", "id-2", "id-4"]);
         assert_eq!(o.acked(), 2);
-        assert_eq!(Outbox::all_added(&p).unwrap().len(), 5);
         // The vote added after the tear (sent, maybe acknowledged to the voter) must
         // survive the next restart: the fragment was cut, not written onto.
         o.add(&v(9)).unwrap();
         drop(o);
         let o = Outbox::open(&p).unwrap();
-        let ids: Vec<String> = o.pending().into_iter().map(|v| v.vote_id).collect();
-        assert_eq!(ids, vec!["id-0", "id-2", "id-4", "id-9"]);
+        assert_eq!(ids(&o), ["id-5", "id-0", "id-2", "id-4", "id-9"]);
+        assert_eq!(o.acked(), 2, "the count survives compaction");
     }
 
     #[test]
@@ -308,5 +565,112 @@ mod tests {
         std::fs::write(&p, "{\"op\":\"add\",\"election_id\":\"e\",\"vote_id\":\"old\",\"candidate_id\":\"a\",\"region_id\":\"r\"}\n").unwrap();
         let o = Outbox::open(&p).unwrap();
         assert_eq!(o.pending()[0].vote_id, "old");
+    }
+
+    /// Issue 17, "what it must show" 1: for every byte offset of a record's write (an add,
+    /// then an ack), a crash there, a restart and more adds lose nothing that was fsync'd
+    /// and returned to the caller, and never bring back (to be sent again) a vote whose
+    /// acknowledgement was recorded.
+    #[test]
+    fn a_torn_write_at_any_byte_loses_nothing_and_resends_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.jsonl");
+        {
+            let mut o = Outbox::open_with(&base, KEEP_ALL).unwrap();
+            for n in 0..4 {
+                o.add(&v(n)).unwrap();
+            }
+            o.ack("id-1", Some(1)).unwrap();
+        }
+        let before = std::fs::read(&base).unwrap();
+        let torn_add = encode(&Line::Add {
+            vote: v(50),
+            at_ms: 1,
+        });
+        let torn_ack = encode(&Line::Ack {
+            vote_id: "id-2".into(),
+            keep: None,
+        });
+        for (what, record) in [("add", &torn_add), ("ack", &torn_ack)] {
+            for cut in 0..record.len() {
+                let p = dir.path().join(format!("{what}-{cut}.jsonl"));
+                let mut bytes = before.clone();
+                bytes.extend_from_slice(&record[..cut]);
+                std::fs::write(&p, &bytes).unwrap();
+                // The restart: the torn record never returned to its caller.
+                let mut o = Outbox::open_with(&p, KEEP_ALL)
+                    .unwrap_or_else(|e| panic!("{what} cut at {cut}: {e}"));
+                assert_eq!(ids(&o), ["id-0", "id-2", "id-3"], "{what} cut at {cut}");
+                assert_eq!(o.acked(), 1, "{what} cut at {cut}");
+                // More adds and an ack after the restart, then another restart.
+                o.add(&v(60)).unwrap();
+                o.ack("id-0", None).unwrap();
+                o.add(&v(61)).unwrap();
+                drop(o);
+                let o = Outbox::open(&p).unwrap();
+                assert_eq!(
+                    ids(&o),
+                    ["id-2", "id-3", "id-60", "id-61"],
+                    "{what} cut at {cut}"
+                );
+                assert_eq!(o.acked(), 2, "{what} cut at {cut}");
+                assert_eq!(o.pending()[2], v(60), "choices and salts intact");
+            }
+            // The whole record, newline included, is a complete write.
+            let p = dir.path().join(format!("{what}-whole.jsonl"));
+            let mut bytes = before.clone();
+            bytes.extend_from_slice(record);
+            std::fs::write(&p, &bytes).unwrap();
+            let o = Outbox::open_with(&p, KEEP_ALL).unwrap();
+            let want: &[&str] = match what {
+                "add" => &["id-0", "id-2", "id-3", "id-50"],
+                _ => &["id-0", "id-3"],
+            };
+            assert_eq!(ids(&o), want, "{what} whole");
+        }
+    }
+
+    #[test]
+    fn compaction_forgets_acknowledged_choices_and_keeps_receipts_until_handed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("outbox.jsonl");
+        let limits = Limits {
+            capacity: 3,
+            compact_after: Some(2),
+        };
+        let mut o = Outbox::open_with(&p, limits).unwrap();
+        for n in 0..3 {
+            o.add(&v(n)).unwrap();
+        }
+        let full = o.add(&v(3)).unwrap_err().to_string();
+        assert!(full.contains("outbox full: 3 votes"), "{full}");
+        assert!(matches!(o.add(&v(0)), Err(OutboxError::Duplicate(_))));
+        o.ack("id-0", Some(11)).unwrap();
+        o.ack("id-1", Some(12)).unwrap(); // the second: compacts
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            !text.contains("cand-0") && !text.contains("cand-1"),
+            "{text}"
+        );
+        assert!(text.contains("cand-2"), "the pending choice stays: {text}");
+        let st = o.status();
+        assert_eq!((st.pending, st.acknowledged, st.receipts_kept), (1, 2, 2));
+        assert!(st.oldest_pending_at_ms.is_some_and(|t| t > 0));
+        let kept = o.receipts();
+        assert_eq!(kept[0].vote_id, "id-0");
+        assert_eq!(kept[0].salt, v(0).salt);
+        assert_eq!(kept[0].cast_at_ms, Some(11));
+        o.set_proof("id-1", "c2sp.org/tlog-proof@v1\n...").unwrap();
+        o.handed_over("id-0").unwrap();
+        drop(o);
+        let o = Outbox::open_with(&p, limits).unwrap();
+        assert_eq!(ids(&o), ["id-2"]);
+        assert_eq!(o.receipts().len(), 1);
+        assert_eq!(
+            o.receipts()[0].proof.as_deref(),
+            Some("c2sp.org/tlog-proof@v1\n...")
+        );
+        assert_eq!(o.status().acknowledged, 2);
+        assert!(!dir.path().join("outbox.compacting").exists());
     }
 }

@@ -10,10 +10,9 @@ use votechain_tools::loadgen::{self, LoadOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
-    #[arg(long, default_value = "dev-key")]
-    key: String,
+    /// Without a key file or `VOTECHAIN_STATION_KEY`: `dev-key`, `votechain dev`'s.
+    #[command(flatten)]
+    endpoint: super::client::Endpoint,
     /// Elections to vote in (repeatable; default: every open election the server lists).
     #[arg(long)]
     election: Vec<String>,
@@ -39,6 +38,10 @@ pub struct Args {
     drop_answer_share: f64,
     #[arg(long, default_value = ".local/loadgen-outbox.jsonl")]
     outbox: PathBuf,
+    /// Never compact the outbox, so it keeps every vote with its choice (for checks that
+    /// compare the ledger with what was cast; a polling station never does this).
+    #[arg(long)]
+    outbox_keep_history: bool,
     /// Only resend what the outbox still holds from an earlier (crashed) run.
     #[arg(long)]
     resume_only: bool,
@@ -61,8 +64,9 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         a.votes
     };
     let opts = LoadOptions {
-        url: a.url,
-        key: a.key,
+        key: a.endpoint.key(Some("dev-key"))?,
+        url: a.endpoint.url,
+        ca_file: a.endpoint.ca_file,
         elections: a.election,
         rate: a.rate,
         duration: a.duration_s.map(Duration::from_secs),
@@ -73,6 +77,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         drop_answer_share: a.drop_answer_share,
         outbox: a.outbox,
         resume_only: a.resume_only,
+        keep_history: a.outbox_keep_history,
         progress: !a.json,
     };
     let r = loadgen::run(opts).await?;

@@ -2,4 +2,5 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod client;
 pub mod loadgen;

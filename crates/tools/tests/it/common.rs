@@ -254,6 +254,36 @@ pub async fn chain_items(
     }
 }
 
+/// Every vote of `cast` chained exactly once in demo-2026's one chain, with its choice,
+/// and nothing else chained there (waits up to 2 min for them, then 1 s for any extra).
+#[allow(dead_code)]
+pub async fn assert_chained_exactly_once(
+    ledger: &Ledger,
+    cast: &[votechain_tools::client::outbox::OutVote],
+) {
+    demo_chained(ledger, cast.len(), Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let items = chain_items(ledger, "demo-2026", 0, 1).await;
+    let chained: std::collections::BTreeMap<&str, (&str, &str)> = items
+        .iter()
+        .map(|v| {
+            let choice = (v.candidate_id.as_str(), v.region_id.as_str());
+            (v.vote_id.as_str(), choice)
+        })
+        .collect();
+    assert_eq!(chained.len(), items.len(), "no vote_id chained twice");
+    assert_eq!(chained.len(), cast.len(), "exactly the cast votes");
+    for v in cast {
+        let want = (v.candidate_id.as_str(), v.region_id.as_str());
+        assert_eq!(
+            chained.get(v.vote_id.as_str()),
+            Some(&want),
+            "{}",
+            v.vote_id
+        );
+    }
+}
+
 /// Waits up to `timeout` until demo-2026's one chain holds at least `n` votes; returns them.
 pub async fn demo_chained(
     ledger: &Ledger,

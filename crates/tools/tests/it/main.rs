@@ -8,6 +8,8 @@ mod ballot_secrecy;
 mod certified_tally;
 mod chaos_suite;
 mod client_outbox;
+mod client_station;
+mod client_tls;
 mod conflicts;
 mod e2e_http;
 mod election_window;
