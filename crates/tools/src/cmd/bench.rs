@@ -15,6 +15,13 @@ pub struct Args {
     /// Seconds of steady load for the projection-lag measure (at 80 % of peak).
     #[arg(long, default_value_t = 20)]
     lag_seconds: u64,
+    /// Seconds the writer is held at its peak with the publisher beside it (the publisher's
+    /// pace; the measure is 60 s).
+    #[arg(long, default_value_t = 60)]
+    pace_seconds: u64,
+    /// Entries of the log the audit measure chains, publishes and audits (one chain).
+    #[arg(long, default_value_t = 100_000)]
+    audit_entries: u64,
     /// Use a running DynamoDB Local instead of starting one. Every measure then shares it,
     /// the like-for-like ChainWriter baseline included, whose stream slows the ledger's
     /// (see docs/performance.md): the ChainWriter rows are only fair without this option.
@@ -41,8 +48,15 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         Some(votechain_tools::node_binary().map_err(anyhow::Error::msg)?)
     };
     let progress = |s: &str| eprintln!("bench: {s}...");
-    let r = votechain_tools::bench::run(a.votes, a.lag_seconds, a.dynamodb_endpoint, bin, progress)
-        .await?;
+    let options = votechain_tools::bench::Options {
+        votes: a.votes,
+        lag_seconds: a.lag_seconds,
+        pace_seconds: a.pace_seconds,
+        audit_entries: a.audit_entries,
+        dynamodb_endpoint: a.dynamodb_endpoint,
+        dev_binary: bin,
+    };
+    let r = votechain_tools::bench::run(options, progress).await?;
     let md = r.markdown(&command);
     std::fs::write(&a.out, &md)?;
     println!("{md}\nwritten to {}", a.out.display());
