@@ -150,6 +150,8 @@ pub struct Config {
     #[serde(default)]
     pub node: NodeConfig,
     #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
     pub kafka: KafkaConfig,
     #[serde(default)]
     pub dynamodb: DynamoConfig,
@@ -188,6 +190,36 @@ pub struct NodeConfig {
     /// its private key, PEM files (e.g. a Kubernetes TLS Secret). Unset: plain HTTP, for
     /// a listener behind a TLS-terminating load balancer or in a mesh.
     pub tls: Option<TlsFiles>,
+}
+
+/// Limits of the HTTP listener: what a slow or hostile client can hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A client must send each request's headers within this long (slowloris).
+    pub header_read_timeout_ms: u64,
+    /// ... and a vote's body within this long after them (408 beyond).
+    pub body_timeout_ms: u64,
+    /// A connection with no byte either way for this long is closed (kept-alive ones too).
+    /// Longer than any handler takes (ingest's transaction timeout), or a slow answer
+    /// would be cut off.
+    pub idle_timeout_ms: u64,
+    /// Connections open at once; beyond, new ones wait in the kernel's listen backlog.
+    pub max_connections: usize,
+    /// Requests being handled at once; beyond, 503 `overloaded` with `Retry-After`.
+    pub max_inflight_requests: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 10_000,
+            max_inflight_requests: 4_096,
+        }
+    }
 }
 
 /// A PEM certificate chain (leaf first) and its PKCS#8, PKCS#1 or SEC1 private key.
@@ -547,6 +579,24 @@ impl Config {
             ) {
                 errs.push(format!("kafka.properties.{key}: set by votechain itself; overriding it would break exactly-once"));
             }
+        }
+        let h = &self.http;
+        for (name, v) in [
+            ("header_read_timeout_ms", h.header_read_timeout_ms),
+            ("body_timeout_ms", h.body_timeout_ms),
+            ("idle_timeout_ms", h.idle_timeout_ms),
+            ("max_connections", h.max_connections as u64),
+            ("max_inflight_requests", h.max_inflight_requests as u64),
+        ] {
+            if v == 0 {
+                errs.push(format!("http.{name}: must be at least 1"));
+            }
+        }
+        if h.idle_timeout_ms <= self.ingest.transaction_timeout_ms {
+            errs.push(format!(
+                "http.idle_timeout_ms: {} must exceed ingest.transaction_timeout_ms ({}), or a vote's answer could be cut off",
+                h.idle_timeout_ms, self.ingest.transaction_timeout_ms
+            ));
         }
         if let Some(t) = &self.node.tls {
             for (name, f) in [("cert_file", &t.cert_file), ("key_file", &t.key_file)] {

@@ -69,6 +69,9 @@ pub const PROCESS_START_SECONDS: &str = "votechain_process_start_time_seconds";
 pub const PROCESS_RSS_BYTES: &str = "votechain_process_resident_memory_bytes";
 // http (query and every role's API)
 pub const HTTP_REQUESTS: &str = "votechain_http_requests_total";
+pub const HTTP_OPEN_CONNECTIONS: &str = "votechain_http_open_connections";
+pub const HTTP_IDLE_CLOSED: &str = "votechain_http_idle_closed_total";
+pub const HTTP_SHED: &str = "votechain_http_requests_shed_total";
 // publisher (transparency logs)
 pub const LOG_ENTRIES: &str = "votechain_log_entries_total";
 pub const LOG_CHECKPOINTS: &str = "votechain_log_checkpoints_total";
@@ -134,6 +137,8 @@ const COUNTERS_FROM_START: &[&str] = &[
     LOG_ENTRIES,
     LOG_CHECKPOINTS,
     LOG_CHAIN_BREAKS,
+    HTTP_IDLE_CLOSED,
+    HTTP_SHED,
 ];
 
 /// The reasons a record is dead-lettered (`Invalid::kind`), each a series from the start.
@@ -154,6 +159,7 @@ fn export_from_start() {
     for name in COUNTERS_FROM_START {
         metrics::counter!(*name).absolute(0);
     }
+    metrics::gauge!(HTTP_OPEN_CONNECTIONS).set(0.0);
     for reason in DEAD_LETTER_REASONS {
         metrics::counter!(WRITER_DEAD_LETTERS, "reason" => *reason).absolute(0);
     }
@@ -396,7 +402,19 @@ fn describe() {
         Unit::Bytes,
         "Resident memory of the process."
     );
-    describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status class.");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests by matched route (the pattern, or `unmatched`) and status class."
+    );
+    describe_gauge!(HTTP_OPEN_CONNECTIONS, "HTTP connections open now.");
+    describe_counter!(
+        HTTP_IDLE_CLOSED,
+        "HTTP connections closed after http.idle_timeout_ms without a byte either way."
+    );
+    describe_counter!(
+        HTTP_SHED,
+        "Requests answered 503 because http.max_inflight_requests were being handled."
+    );
     describe_counter!(LOG_ENTRIES, "Votes appended to the transparency logs.");
     describe_counter!(LOG_CHECKPOINTS, "Checkpoints signed and published.");
     describe_gauge!(

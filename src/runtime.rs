@@ -107,7 +107,8 @@ impl Node {
         })?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let (http_stop, rx) = tokio::sync::watch::channel(false);
-        let http_task = tokio::spawn(http::serve::serve(listener, app, tls, rx));
+        let limits = config.http.clone();
+        let http_task = tokio::spawn(http::serve::serve(listener, app, tls, limits, rx));
         tracing::info!(%http_addr, scheme, roles = ?config.roles, "node started");
         Ok(Node {
             config,

@@ -67,6 +67,14 @@ fn fail(outcome: &'static str, started: Instant, e: ApiError) -> Response {
     e.into_response()
 }
 
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
+/// (RFC 9110 11.1), surrounding whitespace is not part of the token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 pub async fn submit(
     State(st): State<AppState>,
     Path(election_id): Path<String>,
@@ -78,8 +86,8 @@ pub async fn submit(
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|k| digest(k.trim().as_bytes()));
+        .and_then(bearer_token)
+        .map(|k| digest(k.as_bytes()));
     let Some(client_id) = presented.and_then(|d| {
         st.keys
             .iter()
@@ -111,9 +119,20 @@ pub async fn submit(
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return fail("too_large", started, too_large());
     }
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => return fail("too_large", started, too_large()),
+    let body_timeout = std::time::Duration::from_millis(st.config.http.body_timeout_ms);
+    let bytes = match tokio::time::timeout(body_timeout, axum::body::to_bytes(body, MAX_BODY_BYTES))
+        .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return fail("too_large", started, too_large()),
+        Err(_) => {
+            let e = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the body did not arrive within {body_timeout:?}"),
+            );
+            return fail("body_timeout", started, e);
+        }
     };
     // 400: not JSON, or not our fields.
     let req: VoteRequest = match serde_json::from_slice(&bytes) {
@@ -254,5 +273,20 @@ pub async fn submit(
             started,
             unknown("no commit confirmed in time"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_trimmed() {
+        for v in ["Bearer k-1", "bearer k-1", "BEARER  k-1 ", " Bearer k-1"] {
+            assert_eq!(bearer_token(v), Some("k-1"), "{v:?}");
+        }
+        for v in ["Basic k-1", "Bearer", "Bearer ", "Bearerk-1", ""] {
+            assert_eq!(bearer_token(v), None, "{v:?}");
+        }
     }
 }

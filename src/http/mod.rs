@@ -62,7 +62,8 @@ impl AppState {
                     .key
                     .clone()
                     .or_else(|| c.key_env.as_ref().and_then(|v| std::env::var(v).ok()))?;
-                Some((ingest::digest(key.as_bytes()), c.id.clone()))
+                // A key read from a Secret file often ends in a newline: never part of it.
+                Some((ingest::digest(key.trim().as_bytes()), c.id.clone()))
             })
             .collect();
         AppState {
@@ -125,8 +126,102 @@ pub fn router(state: AppState) -> Router {
     if state.config.runs(Role::LagMonitor) {
         r = r.route("/v1/scaling", get(scaling));
     }
+    let inflight = Arc::new(tokio::sync::Semaphore::new(
+        state.config.http.max_inflight_requests,
+    ));
     r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(axum::middleware::from_fn_with_state(inflight, edge))
         .with_state(state)
+}
+
+/// Every request passes here: the in-flight cap (503 `overloaded` beyond it),
+/// `votechain_http_requests_total` by matched route and status class, and the contract's
+/// error body for rejections axum makes before or instead of a handler (a path that does
+/// not decode, a wrong method, ...): every error is `{"error": {"code", "message"}}`.
+async fn edge(
+    State(inflight): State<Arc<tokio::sync::Semaphore>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let resp = match inflight.try_acquire() {
+        Ok(_permit) => contract_shaped(next.run(req).await).await,
+        Err(_) => {
+            metrics::counter!(m::HTTP_SHED).increment(1);
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many requests in flight; retry",
+            );
+            e.retry_after_s = Some(1);
+            e.into_response()
+        }
+    };
+    let class = match resp.status().as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!(m::HTTP_REQUESTS, "route" => route, "status" => class).increment(1);
+    resp
+}
+
+/// An error response that is not JSON (axum's own rejections are text or empty) as the
+/// contract's error body, with its status and headers (`Allow`, `Retry-After`) kept.
+async fn contract_shaped(resp: Response) -> Response {
+    let status = resp.status();
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let body = json!({"error": {"code": error_code(status), "message": message}});
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
+}
+
+/// The contract's error code for a status that no handler named.
+fn error_code(status: StatusCode) -> &'static str {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        return "unavailable";
+    }
+    if !status.is_client_error() {
+        return "internal";
+    }
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        425 => "too_early",
+        429 => "rate_limited",
+        _ => "client_error",
+    }
 }
 
 /// The contract's error body.

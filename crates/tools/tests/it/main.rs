@@ -12,6 +12,7 @@ mod client_station;
 mod client_tls;
 mod conflicts;
 mod e2e_http;
+mod edge_limits;
 mod election_window;
 mod fencing;
 mod ingest_commit;
