@@ -69,6 +69,7 @@ pub const PROCESS_START_SECONDS: &str = "votechain_process_start_time_seconds";
 pub const PROCESS_RSS_BYTES: &str = "votechain_process_resident_memory_bytes";
 // http (query and every role's API)
 pub const HTTP_REQUESTS: &str = "votechain_http_requests_total";
+pub const LEDGER_MUTATIONS: &str = "votechain_ledger_mutations_total";
 pub const HTTP_OPEN_CONNECTIONS: &str = "votechain_http_open_connections";
 pub const HTTP_IDLE_CLOSED: &str = "votechain_http_idle_closed_total";
 pub const HTTP_SHED: &str = "votechain_http_requests_shed_total";
@@ -160,6 +161,9 @@ fn export_from_start() {
         metrics::counter!(*name).absolute(0);
     }
     metrics::gauge!(HTTP_OPEN_CONNECTIONS).set(0.0);
+    for kind in ["modify", "remove", "outside_manifest"] {
+        metrics::counter!(LEDGER_MUTATIONS, "kind" => kind).absolute(0);
+    }
     for reason in DEAD_LETTER_REASONS {
         metrics::counter!(WRITER_DEAD_LETTERS, "reason" => *reason).absolute(0);
     }
@@ -407,6 +411,10 @@ fn describe() {
         "HTTP requests by matched route (the pattern, or `unmatched`) and status class."
     );
     describe_gauge!(HTTP_OPEN_CONNECTIONS, "HTTP connections open now.");
+    describe_counter!(
+        LEDGER_MUTATIONS,
+        "Vote items the projector refused to count: modified or removed (kind modify, remove), or inserted outside their election's manifest (outside_manifest). Tampering."
+    );
     describe_counter!(
         HTTP_IDLE_CLOSED,
         "HTTP connections closed after http.idle_timeout_ms without a byte either way."

@@ -38,6 +38,9 @@ pub struct ProjectorCtx {
     pub failover: Duration,
     pub max_records: i32,
     pub idle: Duration,
+    /// The elections this projector counts, from their manifests: a vote item outside them
+    /// (election, chain, candidate, region) is never counted.
+    pub registry: Arc<votechain_core::model::Registry>,
 }
 
 pub struct ShardWorker {
@@ -188,18 +191,12 @@ impl Actor for ShardWorker {
             Err(e) => return Err(e.into()),
         };
         st.backoff = Duration::from_millis(50);
-        // (index in recs, vote) for every vote insert; other items (markers, checkpoints) are skipped.
+        // (index in recs, vote) for every vote insert the manifests admit; other items
+        // (markers, checkpoints) are skipped, tampering is counted and never applied.
         let votes: Vec<(usize, VoteItem)> = recs
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| match stream::vote_of(r)? {
-                Ok(v) => Some((i, v)),
-                Err(e) => {
-                    metrics::counter!(m::PROJECTOR_UNREADABLE).increment(1);
-                    tracing::error!(shard = %self.shard, error = %e, "unreadable vote item on the stream; `votechain verify` will name it");
-                    None
-                }
-            })
+            .filter_map(|(i, r)| self.countable(r).map(|v| (i, v)))
             .collect();
         let only: Vec<VoteItem> = votes.iter().map(|(_, v)| v.clone()).collect();
         let mut ranges = results::split(&only, 96);
@@ -252,6 +249,42 @@ impl Actor for ShardWorker {
 }
 
 impl ShardWorker {
+    /// The vote a record inserted, if it is one to count. The tripwire: a vote item
+    /// modified or removed (the ledger is append-only), or inserted outside its election's
+    /// manifest, is never counted, is counted in `votechain_ledger_mutations_total{kind}`
+    /// (critical alert), and logged by its keys (never its choice).
+    fn countable(&self, r: &aws_sdk_dynamodbstreams::types::Record) -> Option<VoteItem> {
+        if let Some(kind) = stream::mutation_of(r) {
+            metrics::counter!(m::LEDGER_MUTATIONS, "kind" => kind).increment(1);
+            let keys = r.dynamodb().and_then(|d| d.keys());
+            let key = |k: &str| {
+                keys.and_then(|m| m.get(k))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            };
+            tracing::error!(shard = %self.shard, kind, pk = ?key("pk"), sk = ?key("sk"),
+                "LEDGER TAMPERING: a vote item was changed or deleted in DynamoDB; not counted. `votechain verify` and `votechain audit` name the chain.");
+            return None;
+        }
+        match stream::vote_of(r)? {
+            Ok(v) => match stream::outside_manifest(&self.ctx.registry, &v) {
+                None => Some(v),
+                Some(why) => {
+                    metrics::counter!(m::LEDGER_MUTATIONS, "kind" => "outside_manifest")
+                        .increment(1);
+                    tracing::error!(shard = %self.shard, election = %v.election_id, chain = v.chain, seq = v.seq, why,
+                        "LEDGER TAMPERING: a vote item outside its election's manifest; not counted");
+                    None
+                }
+            },
+            Err(e) => {
+                metrics::counter!(m::PROJECTOR_UNREADABLE).increment(1);
+                tracing::error!(shard = %self.shard, error = %e, "unreadable vote item on the stream; `votechain verify` will name it");
+                None
+            }
+        }
+    }
+
     /// Applies the last votes of a closed shard with checkpoint `SHARD_END`, then stops.
     async fn finish(
         &self,

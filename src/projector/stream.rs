@@ -155,6 +155,42 @@ fn convert(v: &SAttr) -> Option<aws_sdk_dynamodb::types::AttributeValue> {
     })
 }
 
+/// A change to a vote item that the append-only ledger never makes: `modify` or `remove`
+/// (the writer only creates vote items). `None` for inserts and for other items (markers,
+/// checkpoints and log items are updated legitimately).
+pub fn mutation_of(r: &Record) -> Option<&'static str> {
+    let kind = match r.event_name()? {
+        OperationType::Modify => "modify",
+        OperationType::Remove => "remove",
+        _ => return None,
+    };
+    let keys = r.dynamodb()?.keys()?;
+    let pk = keys.get("pk").and_then(|v| v.as_s().ok())?;
+    let sk = keys.get("sk").and_then(|v| v.as_s().ok())?;
+    (pk.starts_with("ELECTION#") && sk.starts_with("VOTE#")).then_some(kind)
+}
+
+/// Why an inserted vote item is outside its election's manifest (never counted), or
+/// `None` when the manifest admits it: a known election, one of its chains, one of its
+/// candidates and regions.
+pub fn outside_manifest(
+    registry: &votechain_core::model::Registry,
+    v: &VoteItem,
+) -> Option<&'static str> {
+    let Some(e) = registry.get(&v.election_id) else {
+        return Some("unknown election");
+    };
+    if v.chain >= e.chains {
+        Some("no such chain")
+    } else if !e.candidates.contains(&v.candidate_id) {
+        Some("unknown candidate")
+    } else if !e.regions.contains(&v.region_id) {
+        Some("unknown region")
+    } else {
+        None
+    }
+}
+
 /// The vote item a stream record inserted; `None` for anything else (markers, checkpoints).
 pub fn vote_of(r: &Record) -> Option<Result<VoteItem, items::ItemError>> {
     if r.event_name() != Some(&OperationType::Insert) {
@@ -234,6 +270,84 @@ mod tests {
             .event_name(OperationType::Modify)
             .dynamodb(sr)
             .build()
+    }
+
+    fn keyed(event: OperationType, pk: &str, sk: &str) -> Record {
+        let keys = HashMap::from([
+            ("pk".to_string(), SAttr::S(pk.into())),
+            ("sk".to_string(), SAttr::S(sk.into())),
+        ]);
+        Record::builder()
+            .event_name(event)
+            .dynamodb(StreamRecord::builder().set_keys(Some(keys)).build())
+            .build()
+    }
+
+    #[test]
+    fn only_changes_to_vote_items_are_mutations() {
+        let vote = ("ELECTION#e#1", "VOTE#00000000000000000007");
+        assert_eq!(
+            mutation_of(&keyed(OperationType::Modify, vote.0, vote.1)),
+            Some("modify")
+        );
+        assert_eq!(
+            mutation_of(&keyed(OperationType::Remove, vote.0, vote.1)),
+            Some("remove")
+        );
+        assert_eq!(
+            mutation_of(&keyed(OperationType::Insert, vote.0, vote.1)),
+            None
+        );
+        // The writer's checkpoints and the publisher's log items change legitimately.
+        for (pk, sk) in [
+            ("CHECKPOINT#votes#0", "CHECKPOINT"),
+            ("LOG#e#0", "CHECKPOINT"),
+            ("VOTEID#e#x", "VOTEID"),
+        ] {
+            assert_eq!(
+                mutation_of(&keyed(OperationType::Modify, pk, sk)),
+                None,
+                "{pk}"
+            );
+        }
+    }
+
+    #[test]
+    fn votes_outside_the_manifest_are_named() {
+        use votechain_core::model::{Election, Registry};
+        let reg = Registry::new([Election::v1("e", &["a", "b"], &["n"], 2)]);
+        let v = |e: &str, chain: u32, c: &str, r: &str| VoteItem {
+            election_id: e.into(),
+            chain,
+            seq: 1,
+            vote_id: "v".into(),
+            candidate_id: c.into(),
+            region_id: r.into(),
+            cast_at_ms: 0,
+            salt: None,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+            kafka_topic: "votes".into(),
+            kafka_partition: 0,
+            kafka_offset: 0,
+        };
+        assert_eq!(outside_manifest(&reg, &v("e", 1, "b", "n")), None);
+        assert_eq!(
+            outside_manifest(&reg, &v("x", 0, "a", "n")),
+            Some("unknown election")
+        );
+        assert_eq!(
+            outside_manifest(&reg, &v("e", 2, "a", "n")),
+            Some("no such chain")
+        );
+        assert_eq!(
+            outside_manifest(&reg, &v("e", 0, "z", "n")),
+            Some("unknown candidate")
+        );
+        assert_eq!(
+            outside_manifest(&reg, &v("e", 0, "a", "s")),
+            Some("unknown region")
+        );
     }
 
     #[test]

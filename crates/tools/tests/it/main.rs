@@ -18,6 +18,7 @@ mod fencing;
 mod ingest_commit;
 mod lag_scaling;
 mod layers;
+mod ledger_tripwire;
 mod manifests;
 mod projector_failover;
 mod projector_fencing;
