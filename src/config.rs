@@ -184,6 +184,10 @@ pub struct NodeConfig {
     pub instance_id: String,
     /// Address of the HTTP server (API, /metrics, /healthz, /readyz).
     pub http_addr: SocketAddr,
+    /// A second listener for the operator's paths (`/metrics`, `/readyz`, `/debug/actors`,
+    /// `/v1/scaling`, the status page): `http_addr` then serves only the `/v1` API, the
+    /// receipt page and `/healthz`. Unset: one listener serves everything (dev).
+    pub admin_addr: Option<SocketAddr>,
     /// How long a graceful shutdown may take before the process stops anyway.
     pub shutdown_grace_ms: u64,
     /// Serve HTTPS (rustls) instead of plain HTTP on `http_addr`: the certificate chain and
@@ -239,6 +243,7 @@ impl Default for NodeConfig {
                 .unwrap_or_else(|| "local".into()),
             http_addr: "127.0.0.1:8080".parse().expect("literal"),
             shutdown_grace_ms: 20_000,
+            admin_addr: None,
             tls: None,
         }
     }
@@ -597,6 +602,13 @@ impl Config {
                 "http.idle_timeout_ms: {} must exceed ingest.transaction_timeout_ms ({}), or a vote's answer could be cut off",
                 h.idle_timeout_ms, self.ingest.transaction_timeout_ms
             ));
+        }
+        if self
+            .node
+            .admin_addr
+            .is_some_and(|a| a == self.node.http_addr && a.port() != 0)
+        {
+            errs.push("node.admin_addr: must differ from node.http_addr".into());
         }
         if let Some(t) = &self.node.tls {
             for (name, f) in [("cert_file", &t.cert_file), ("key_file", &t.key_file)] {

@@ -36,9 +36,11 @@ pub struct Node {
     pub config: Arc<Config>,
     pub root: ActorRef<SupervisorMsg>,
     pub http_addr: SocketAddr,
+    /// The admin listener's address (`node.admin_addr`), when it has one.
+    pub admin_addr: Option<SocketAddr>,
     pub ledger: Ledger,
     http_stop: tokio::sync::watch::Sender<bool>,
-    http_task: tokio::task::JoinHandle<()>,
+    http_tasks: Vec<tokio::task::JoinHandle<()>>,
     root_task: tokio::task::JoinHandle<()>,
 }
 
@@ -94,29 +96,35 @@ impl Node {
             root.clone(),
             handle,
         );
-        let app = http::router(state);
-        let listener = tokio::net::TcpListener::bind(config.node.http_addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.node.http_addr,
-                source,
-            })?;
-        let http_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.node.http_addr,
-            source,
-        })?;
+        let routers = http::routers(state);
+        let (listener, http_addr) = bind(config.node.http_addr).await?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let (http_stop, rx) = tokio::sync::watch::channel(false);
         let limits = config.http.clone();
-        let http_task = tokio::spawn(http::serve::serve(listener, app, tls, limits, rx));
-        tracing::info!(%http_addr, scheme, roles = ?config.roles, "node started");
+        let (mut http_tasks, mut admin_addr) = (vec![], None);
+        // The admin listener (plain HTTP: in-cluster, behind its NetworkPolicy) when set.
+        let app = match config.node.admin_addr {
+            Some(addr) => {
+                let (admin, bound) = bind(addr).await?;
+                let app = routers.admin;
+                let serve = http::serve::serve(admin, app, None, limits.clone(), rx.clone());
+                http_tasks.push(tokio::spawn(serve));
+                admin_addr = Some(bound);
+                routers.public
+            }
+            None => routers.admin,
+        };
+        let serve = http::serve::serve(listener, app, tls, limits, rx);
+        http_tasks.push(tokio::spawn(serve));
+        tracing::info!(%http_addr, ?admin_addr, scheme, roles = ?config.roles, "node started");
         Ok(Node {
             config,
             root,
             http_addr,
+            admin_addr,
             ledger,
             http_stop,
-            http_task,
+            http_tasks,
             root_task,
         })
     }
@@ -126,7 +134,7 @@ impl Node {
     pub async fn shutdown(self) {
         let grace = Duration::from_millis(self.config.node.shutdown_grace_ms);
         let _ = self.http_stop.send(true);
-        let _ = tokio::time::timeout(grace / 2, self.http_task).await;
+        let _ = tokio::time::timeout(grace / 2, futures::future::join_all(self.http_tasks)).await;
         let _ = self
             .root
             .call(|r| SupervisorMsg::Shutdown(grace / 8, r), Some(grace / 4))
@@ -140,4 +148,14 @@ impl Node {
     pub fn is_alive(&self) -> bool {
         !self.root_task.is_finished()
     }
+}
+
+/// A listener on `addr` and the address it got (port 0: a free one).
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
+    let bind_error = |source| StartError::Bind { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
 }

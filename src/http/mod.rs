@@ -1,5 +1,6 @@
 //! The HTTP surface of a node: the contract's API for the roles it runs (`ingest`,
-//! `query`), and on every node `/metrics`, `/healthz`, `/readyz`, `/debug/actors`.
+//! `query`), and on every node `/metrics`, `/healthz`, `/readyz`, `/debug/actors`; with
+//! `node.admin_addr`, the operator's paths on their own listener ([`routers`]).
 //!
 //! Errors are always `{"error": {"code", "message"}}` (contract). Handlers never block
 //! and never hold a lock across `.await`.
@@ -81,12 +82,41 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let mut r = Router::new()
+/// The node's routes: `public` (the contract's `/v1` API for the roles this node runs, the
+/// receipt page `/verify`, `/healthz`) and `admin` (everything: `public` plus `/metrics`,
+/// `/readyz`, `/debug/actors`, `/v1/scaling` and the status page `/`). With
+/// `node.admin_addr` the public listener serves `public` and the admin listener `admin`;
+/// without it, one listener serves `admin` (one port, as in `votechain dev`).
+pub struct Routers {
+    pub public: Router,
+    pub admin: Router,
+}
+
+pub fn routers(state: AppState) -> Routers {
+    let public = public_routes(&state);
+    let mut admin = public
+        .clone()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/debug/actors", get(debug_actors));
+    if state.config.runs(Role::Query) {
+        admin = admin.route(
+            "/",
+            get(|| async { axum::response::Html(include_str!("status.html")) }),
+        );
+    }
+    if state.config.runs(Role::LagMonitor) {
+        admin = admin.route("/v1/scaling", get(scaling));
+    }
+    Routers {
+        public: finish(public, &state),
+        admin: finish(admin, &state),
+    }
+}
+
+/// The routes anyone may reach.
+fn public_routes(state: &AppState) -> Router<AppState> {
+    let mut r = Router::new().route("/healthz", get(|| async { "ok" }));
     if state.config.runs(Role::Ingest) {
         r = r.route("/v1/elections/{election_id}/votes", post(ingest::submit));
     }
@@ -117,21 +147,19 @@ pub fn router(state: AppState) -> Router {
                 "/verify",
                 get(|| async { axum::response::Html(include_str!("verify.html")) }),
             )
-            .route("/v1/elections", get(query::elections))
-            .route(
-                "/",
-                get(|| async { axum::response::Html(include_str!("status.html")) }),
-            );
+            .route("/v1/elections", get(query::elections));
     }
-    if state.config.runs(Role::LagMonitor) {
-        r = r.route("/v1/scaling", get(scaling));
-    }
+    r
+}
+
+/// The fallback (404 in the contract's shape), the edge middleware, the state.
+fn finish(r: Router<AppState>, state: &AppState) -> Router {
     let inflight = Arc::new(tokio::sync::Semaphore::new(
         state.config.http.max_inflight_requests,
     ));
     r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::middleware::from_fn_with_state(inflight, edge))
-        .with_state(state)
+        .with_state(state.clone())
 }
 
 /// Every request passes here: the in-flight cap (503 `overloaded` beyond it),

@@ -207,3 +207,52 @@ async fn framework_rejections_are_contract_shaped_and_the_scheme_is_case_insensi
     assert!(routes >= 2.0, "{routes}");
     node.shutdown().await;
 }
+
+/// Issue 15, item 4 ("what it must show" 3): with `node.admin_addr`, the public port answers
+/// 404 for the operator's paths and the admin port serves them (and the API as well, for
+/// the status page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_paths_are_only_on_the_admin_port() {
+    let env = TestEnv::new("admin", 1, DEMO).await;
+    let node = node_with(&env, |c| {
+        c.node.admin_addr = Some("127.0.0.1:0".parse().unwrap());
+        c.roles.insert(votechain::config::Role::LagMonitor);
+    })
+    .await;
+    let admin = node.admin_addr.expect("an admin listener");
+    assert_ne!(admin, node.http_addr);
+    let http = reqwest::Client::new();
+    let status = |addr: std::net::SocketAddr, path: &'static str| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        }
+    };
+    for path in ["/metrics", "/readyz", "/debug/actors", "/v1/scaling", "/"] {
+        assert_eq!(status(node.http_addr, path).await, 404, "public {path}");
+    }
+    for path in ["/healthz", "/v1/elections", "/verify"] {
+        assert_eq!(status(node.http_addr, path).await, 200, "public {path}");
+    }
+    eventually(
+        Duration::from_secs(30),
+        "ready on the admin port",
+        || async { (status(admin, "/readyz").await == 200).then_some(()) },
+    )
+    .await;
+    for path in [
+        "/metrics",
+        "/debug/actors",
+        "/",
+        "/healthz",
+        "/v1/elections",
+    ] {
+        assert_eq!(status(admin, path).await, 200, "admin {path}");
+    }
+    node.shutdown().await;
+}
