@@ -338,6 +338,10 @@ pub struct ClientKey {
     /// ... or the name of an environment variable holding it (production).
     #[serde(default)]
     pub key_env: Option<String>,
+    /// This key's own vote rate limit (votes/s), instead of `ingest.key_votes_per_s` (e.g. a
+    /// feed that aggregates many stations). 0: unlimited.
+    #[serde(default)]
+    pub votes_per_s: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -354,6 +358,11 @@ pub struct IngestConfig {
     pub transaction_timeout_ms: u64,
     /// Seconds in `Retry-After` of a 503.
     pub retry_after_s: u64,
+    /// Votes per second each key may submit (a token bucket, `governor`); beyond it: 429
+    /// with `Retry-After`, and the other keys are unaffected. 0: unlimited (dev, bench).
+    pub key_votes_per_s: u32,
+    /// Votes a key may send at once above its rate (the bucket's size); 0: one second's worth.
+    pub key_burst: u32,
 }
 
 impl Default for IngestConfig {
@@ -365,6 +374,8 @@ impl Default for IngestConfig {
             queue_max: 8192,
             transaction_timeout_ms: 10_000,
             retry_after_s: 1,
+            key_votes_per_s: 0,
+            key_burst: 0,
         }
     }
 }

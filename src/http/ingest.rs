@@ -104,6 +104,17 @@ pub async fn submit(
             ),
         );
     };
+    // 429: this key's quota is spent (the other keys are unaffected).
+    if let Err(wait) = st.quotas.check(&client_id) {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("this key sent more votes than its quota; retry in {secs} s"),
+        );
+        e.retry_after_s = Some(secs);
+        return fail("rate_limited", started, e);
+    }
     // 413: declared or actual body over 4 KiB.
     let too_large = || {
         ApiError::new(

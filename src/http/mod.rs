@@ -8,6 +8,7 @@
 mod ingest;
 mod log;
 mod query;
+mod quota;
 pub mod serve;
 
 use crate::actors::ingest_batcher::IngestMsg;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub inflight: Arc<AtomicUsize>,
     /// SHA-256 of each client key, with the client id.
     pub keys: Arc<Vec<([u8; 32], String)>>,
+    /// Each key's vote quota.
+    pub quotas: Arc<quota::Quotas>,
 }
 
 impl AppState {
@@ -68,6 +71,7 @@ impl AppState {
             })
             .collect();
         AppState {
+            quotas: Arc::new(quota::Quotas::new(&config.ingest)),
             registry: Arc::new(config.registry()),
             config,
             ledger,

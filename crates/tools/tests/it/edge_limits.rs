@@ -256,3 +256,69 @@ async fn the_admin_paths_are_only_on_the_admin_port() {
     }
     node.shutdown().await;
 }
+
+/// Issue 15, item 2 ("what it must show" 2, the flood): one key over its quota gets 429
+/// with `Retry-After`; another key, sending at the same time, is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_key_is_refused_for_it_alone() {
+    let env = TestEnv::new("quota", 1, DEMO).await;
+    let node = node_with(&env, |c| {
+        c.ingest.key_votes_per_s = 5;
+        c.ingest.key_burst = 5;
+        c.ingest.clients.push(votechain::config::ClientKey {
+            id: "station-2".into(),
+            key: Some("test-key-2".into()),
+            key_env: None,
+            votes_per_s: None,
+        });
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/v1/elections/demo-2026/votes", node.http_addr);
+    let send = |key: &'static str, vid: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let body = serde_json::json!({"vote_id": vid, "candidate_id": "carol", "region_id": "west", "salt": test_salt(&vid)});
+            let r = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            (r.status().as_u16(), after)
+        }
+    };
+    let t0 = Instant::now();
+    let flood = futures::future::join_all((0..50).map(|i| send(KEY, vote_id(85, i)))).await;
+    let accepted = flood.iter().filter(|(s, _)| *s == 202).count();
+    let limited: Vec<_> = flood.iter().filter(|(s, _)| *s == 429).collect();
+    let allowed = 5.0 + 5.0 * t0.elapsed().as_secs_f64();
+    assert!(
+        accepted as f64 <= allowed + 1.0,
+        "{accepted} accepted in {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(accepted + limited.len(), 50, "{flood:?}");
+    assert!(
+        limited.iter().all(|(_, a)| a.as_deref() == Some("1")),
+        "{limited:?}"
+    );
+    // The other key, meanwhile: every vote accepted.
+    for i in 0..5 {
+        assert_eq!(send("test-key-2", vote_id(86, i)).await.0, 202);
+    }
+    let n = metric(
+        &http,
+        &node,
+        "votechain_ingest_requests_total",
+        "outcome=\"rate_limited\"",
+    )
+    .await;
+    assert_eq!(n, limited.len() as f64);
+    node.shutdown().await;
+}
