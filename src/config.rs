@@ -335,9 +335,18 @@ pub struct ClientKey {
     /// The bearer key itself (dev only) ...
     #[serde(default)]
     pub key: Option<String>,
-    /// ... or the name of an environment variable holding it (production).
+    /// ... or the name of an environment variable holding it ...
     #[serde(default)]
     pub key_env: Option<String>,
+    /// ... or only its SHA-256, 64 hex (`votechain keys create` prints it).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Elections this key may vote in (empty: all); 403 outside them.
+    #[serde(default)]
+    pub elections: Vec<String>,
+    /// Regions this key may vote for (empty: all); 403 outside them.
+    #[serde(default)]
+    pub regions: Vec<String>,
     /// This key's own vote rate limit (votes/s), instead of `ingest.key_votes_per_s` (e.g. a
     /// feed that aggregates many stations). 0: unlimited.
     #[serde(default)]
@@ -363,6 +372,11 @@ pub struct IngestConfig {
     pub key_votes_per_s: u32,
     /// Votes a key may send at once above its rate (the bucket's size); 0: one second's worth.
     pub key_burst: u32,
+    /// A TOML file of hashed station keys (`[[keys]]`, see `keys.rs`; a Kubernetes Secret),
+    /// re-read when it changes: keys added, rotated or revoked without a restart.
+    pub keys_file: Option<std::path::PathBuf>,
+    /// How often the keys file is checked for changes.
+    pub keys_reload_ms: u64,
 }
 
 impl Default for IngestConfig {
@@ -376,6 +390,8 @@ impl Default for IngestConfig {
             retry_after_s: 1,
             key_votes_per_s: 0,
             key_burst: 0,
+            keys_file: None,
+            keys_reload_ms: 5_000,
         }
     }
 }
@@ -640,29 +656,42 @@ impl Config {
         }
         let i = &self.ingest;
         if self.runs(Role::Ingest) {
-            if i.clients.is_empty() {
+            if i.clients.is_empty() && i.keys_file.is_none() {
                 errs.push(
-                    "ingest.clients: at least one client key is required to accept votes".into(),
+                    "ingest.clients: at least one client key (or ingest.keys_file) is required to accept votes".into(),
                 );
+            }
+            // The keys file itself is read at start (`keys::Keys::new`): a missing or bad
+            // one refuses the start naming the file and each problem.
+            if i.keys_reload_ms == 0 {
+                errs.push("ingest.keys_reload_ms: must be at least 1".into());
             }
             let mut ids = BTreeSet::new();
             for c in &i.clients {
                 if !ids.insert(&c.id) {
                     errs.push(format!("ingest.clients: duplicate id '{}'", c.id));
                 }
-                match (&c.key, &c.key_env) {
-                    (Some(k), None) if k.len() < 6 => errs.push(format!(
+                match (&c.key, &c.key_env, &c.sha256) {
+                    (None, None, Some(h)) => {
+                        if crate::keys::parse_sha256(h).is_none() {
+                            errs.push(format!(
+                                "ingest.clients '{}': sha256 is not 64 lowercase hex characters",
+                                c.id
+                            ));
+                        }
+                    }
+                    (Some(k), None, None) if k.trim().len() < 6 => errs.push(format!(
                         "ingest.clients '{}': key shorter than 6 characters",
                         c.id
                     )),
-                    (Some(_), None) => {}
-                    (None, Some(var)) => {
+                    (Some(_), None, None) => {}
+                    (None, Some(var), None) => {
                         if std::env::var(var).map(|v| v.len() < 6).unwrap_or(true) {
                             errs.push(format!("ingest.clients '{}': environment variable {var} is unset or shorter than 6 characters", c.id));
                         }
                     }
                     _ => errs.push(format!(
-                        "ingest.clients '{}': set exactly one of key, key_env",
+                        "ingest.clients '{}': set exactly one of key, key_env, sha256",
                         c.id
                     )),
                 }

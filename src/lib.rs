@@ -26,6 +26,7 @@ pub mod dynamo;
 pub mod failpoint;
 pub mod http;
 pub mod kafka;
+pub mod keys;
 pub mod logstore;
 pub mod manifests;
 pub mod metrics;

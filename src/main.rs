@@ -3,7 +3,7 @@
 //! the binary only; library modules have typed errors.
 //!
 //! Commands: `dev` (everything in one process), `run` (the roles of one config file, one
-//! pod), `verify`, `export`, `audit`, `replay`, `recount`, `election create|show|list`, `keygen`, `witness`, `dlq list`,
+//! pod), `verify`, `export`, `audit`, `replay`, `recount`, `election create|show|list`, `keygen`, `keys`, `witness`, `dlq list`,
 //! `actors`, `setup-tables`, `setup-topics`. The tool commands `bench`, `chaos` and
 //! `loadgen`, `client` run the `votechain-tools` binary (see `cmd/tool.rs`).
 
@@ -57,6 +57,12 @@ enum Cmd {
     },
     /// Writes an Ed25519 key pair for an election's log: PKCS#8 PEM, public key, verifier keys.
     Keygen(cmd::keygen::Args),
+    /// Station keys (hashed, scoped, reloaded by ingest without a restart): create, rotate,
+    /// revoke, list.
+    Keys {
+        #[command(subcommand)]
+        cmd: cmd::keys::KeysCmd,
+    },
     /// A transparency-log witness (C2SP tlog-witness) for the logs of the stored manifests.
     Witness(cmd::witness::Args),
     /// The dead-letter topic: what the writers refused and why (never the choice, unless asked).
@@ -115,6 +121,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Recount(a) => cmd::recount::run(a).await,
         Cmd::Election { cmd } => cmd::election::run(cmd).await,
         Cmd::Keygen(a) => cmd::keygen::run(a),
+        Cmd::Keys { cmd } => cmd::keys::run(cmd),
         Cmd::Witness(a) => cmd::witness::run(a).await,
         Cmd::Dlq { cmd } => cmd::dlq::run(cmd).await,
         Cmd::Actors(a) => cmd::actors::run(a).await,

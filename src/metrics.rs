@@ -20,6 +20,8 @@ pub const INGEST_TRANSACTION_PHASE_SECONDS: &str =
     "votechain_ingest_transaction_phase_duration_seconds";
 pub const INGEST_COMMIT_RETRIES: &str = "votechain_ingest_commit_retries_total";
 pub const INGEST_QUEUE_DEPTH: &str = "votechain_ingest_queue_depth_votes";
+pub const INGEST_KEYS: &str = "votechain_ingest_keys";
+pub const INGEST_KEYS_RELOAD_FAILURES: &str = "votechain_ingest_keys_reload_failures_total";
 // writer
 pub const WRITER_RECORDS: &str = "votechain_writer_records_consumed_total";
 pub const WRITER_VOTES_CHAINED: &str = "votechain_writer_votes_chained_total";
@@ -140,6 +142,7 @@ const COUNTERS_FROM_START: &[&str] = &[
     LOG_CHAIN_BREAKS,
     HTTP_IDLE_CLOSED,
     HTTP_SHED,
+    INGEST_KEYS_RELOAD_FAILURES,
 ];
 
 /// The reasons a record is dead-lettered (`Invalid::kind`), each a series from the start.
@@ -411,6 +414,11 @@ fn describe() {
         "HTTP requests by matched route (the pattern, or `unmatched`) and status class."
     );
     describe_gauge!(HTTP_OPEN_CONNECTIONS, "HTTP connections open now.");
+    describe_gauge!(INGEST_KEYS, "Station keys in force (config and keys file).");
+    describe_counter!(
+        INGEST_KEYS_RELOAD_FAILURES,
+        "Times the station keys file changed but was refused (the keys in force stayed)."
+    );
     describe_counter!(
         LEDGER_MUTATIONS,
         "Vote items the projector refused to count: modified or removed (kind modify, remove), or inserted outside their election's manifest (outside_manifest). Tampering."

@@ -3,7 +3,7 @@
 //! `votechain dev` and the integration tests all start nodes through [`Node::start`].
 
 use crate::actors::ingest_batcher::IngestMsg;
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::dynamo::{self, ledger::Ledger};
 use crate::http;
 use crate::shared::{Shared, Slot};
@@ -24,6 +24,8 @@ pub enum StartError {
     Spawn(String),
     #[error(transparent)]
     Tls(#[from] crate::http::serve::TlsError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeysError),
     #[error("cannot bind HTTP on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -49,11 +51,12 @@ impl Node {
     /// other than the configured one), builds the tree for the config's roles, then serves
     /// HTTP (intake opens last).
     pub async fn start(mut config: Config) -> Result<Node, StartError> {
-        // Before anything starts: a bad certificate refuses the start, naming the file.
+        // Before anything starts: a bad certificate or keys file refuses the start, naming it.
         let tls = match &config.node.tls {
             Some(files) => Some(http::serve::acceptor(files)?),
             None => None,
         };
+        let keys = Arc::new(crate::keys::Keys::new(&config.ingest)?);
         let handle = crate::metrics::install();
         let db = dynamo::client(&config.dynamodb).await;
         let ledger = Ledger::new(db, config.dynamodb.ledger_table.clone());
@@ -95,6 +98,7 @@ impl Node {
             scaling,
             root.clone(),
             handle,
+            keys.clone(),
         );
         let routers = http::routers(state);
         let (listener, http_addr) = bind(config.node.http_addr).await?;
@@ -114,8 +118,12 @@ impl Node {
             }
             None => routers.admin,
         };
-        let serve = http::serve::serve(listener, app, tls, limits, rx);
+        let serve = http::serve::serve(listener, app, tls, limits, rx.clone());
         http_tasks.push(tokio::spawn(serve));
+        if config.runs(Role::Ingest) && config.ingest.keys_file.is_some() {
+            let every = Duration::from_millis(config.ingest.keys_reload_ms);
+            http_tasks.push(tokio::spawn(reload_keys(keys, every, rx)));
+        }
         tracing::info!(%http_addr, ?admin_addr, scheme, roles = ?config.roles, "node started");
         Ok(Node {
             config,
@@ -158,4 +166,35 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr),
         .map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
     Ok((listener, bound))
+}
+
+/// Re-reads the station keys file every `every` until `stop`: a changed file comes into
+/// force (logged, `votechain_ingest_keys` set); a bad one is refused and the keys in force
+/// stay (logged, `votechain_ingest_keys_reload_failures_total`).
+async fn reload_keys(
+    keys: Arc<crate::keys::Keys>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    metrics::gauge!(crate::metrics::INGEST_KEYS).set(keys.count() as f64);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        let k = keys.clone();
+        match tokio::task::spawn_blocking(move || k.reload()).await {
+            Ok(Ok(true)) => {
+                tracing::info!(keys = keys.count(), "station keys reloaded");
+                metrics::gauge!(crate::metrics::INGEST_KEYS).set(keys.count() as f64);
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "station keys file refused; the keys in force stay");
+                metrics::counter!(crate::metrics::INGEST_KEYS_RELOAD_FAILURES).increment(1);
+            }
+            Err(e) => tracing::error!(error = %e, "station keys reload panicked"),
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod dlq;
 pub mod election;
 pub mod export;
 pub mod keygen;
+pub mod keys;
 pub mod log;
 pub mod recount;
 pub mod replay;

@@ -20,7 +20,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ractor::rpc::CallResult;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -41,15 +40,6 @@ fn draw_salt() -> String {
         .try_fill_bytes(&mut salt)
         .expect("the OS random source is available");
     hex::encode(salt)
-}
-
-pub fn digest(b: &[u8]) -> [u8; 32] {
-    Sha256::digest(b).into()
-}
-
-/// Compares digests without an early exit, so timing does not reveal a key prefix.
-fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Decrements the admission counter however the request ends (answer, error, client gone).
@@ -87,13 +77,8 @@ pub async fn submit(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
-        .map(|k| digest(k.as_bytes()));
-    let Some(client_id) = presented.and_then(|d| {
-        st.keys
-            .iter()
-            .find(|(k, _)| ct_eq(k, &d))
-            .map(|(_, id)| id.clone())
-    }) else {
+        .map(crate::keys::digest);
+    let Some(key) = presented.and_then(|d| st.keys.find(&d)) else {
         return fail(
             "unauthorized",
             started,
@@ -105,7 +90,8 @@ pub async fn submit(
         );
     };
     // 429: this key's quota is spent (the other keys are unaffected).
-    if let Err(wait) = st.quotas.check(&client_id) {
+    let client_id = key.id.clone();
+    if let Err(wait) = st.quotas.check(&key) {
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -160,6 +146,15 @@ pub async fn submit(
             );
         }
     };
+    // 403: outside this key's elections or regions (its scope; says nothing of the ballot).
+    if !key.allows(&election_id, &req.region_id) {
+        let e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this key may not vote in this election or region",
+        );
+        return fail("forbidden", started, e);
+    }
     // 400 / 422: field syntax (v4 vote_id, salt), then election, window, candidate, region.
     let cast_at_ms = crate::now_ms();
     if let Err(e) = validate_request(&st.registry, &election_id, &req, cast_at_ms) {

@@ -42,8 +42,8 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
     /// Votes admitted and not yet answered (the ingest queue bound).
     pub inflight: Arc<AtomicUsize>,
-    /// SHA-256 of each client key, with the client id.
-    pub keys: Arc<Vec<([u8; 32], String)>>,
+    /// The station keys in force (by digest), reloaded in place.
+    pub keys: Arc<crate::keys::Keys>,
     /// Each key's vote quota.
     pub quotas: Arc<quota::Quotas>,
 }
@@ -56,20 +56,8 @@ impl AppState {
         scaling: crate::shared::Shared<votechain_core::scaling::ScalingReport>,
         root: ActorRef<SupervisorMsg>,
         prometheus: PrometheusHandle,
+        keys: Arc<crate::keys::Keys>,
     ) -> AppState {
-        let keys = config
-            .ingest
-            .clients
-            .iter()
-            .filter_map(|c| {
-                let key = c
-                    .key
-                    .clone()
-                    .or_else(|| c.key_env.as_ref().and_then(|v| std::env::var(v).ok()))?;
-                // A key read from a Secret file often ends in a newline: never part of it.
-                Some((ingest::digest(key.trim().as_bytes()), c.id.clone()))
-            })
-            .collect();
         AppState {
             quotas: Arc::new(quota::Quotas::new(&config.ingest)),
             registry: Arc::new(config.registry()),
@@ -81,7 +69,7 @@ impl AppState {
             root,
             prometheus,
             inflight: Arc::new(AtomicUsize::new(0)),
-            keys: Arc::new(keys),
+            keys,
         }
     }
 }

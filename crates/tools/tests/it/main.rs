@@ -27,6 +27,7 @@ mod recreated_topic;
 mod replay_recount;
 mod role_escalation;
 mod secret_logs;
+mod station_keys;
 mod tamper;
 mod transparency_log;
 mod witnessed_log;
