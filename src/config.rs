@@ -165,6 +165,9 @@ pub struct Config {
     pub lag_monitor: LagMonitorConfig,
     #[serde(default)]
     pub publisher: PublisherConfig,
+    /// Ingest's signature on every vote event, checked by the writers (off when no keys).
+    #[serde(default)]
+    pub provenance: ProvenanceConfig,
     /// Restart policy of the role supervisor and of the writer's ChainWriters.
     #[serde(default)]
     pub supervision: votechain_core::restart::Policy,
@@ -194,6 +197,97 @@ pub struct NodeConfig {
     /// its private key, PEM files (e.g. a Kubernetes TLS Secret). Unset: plain HTTP, for
     /// a listener behind a TLS-terminating load balancer or in a mesh.
     pub tls: Option<TlsFiles>,
+}
+
+/// Event provenance (`votechain_core::provenance`): ingest signs every vote event with
+/// HMAC-SHA-256 under `sign_with`; writers (and replay, recount) accept only events signed
+/// under one of `keys`, and dead-letter the rest as `unauthenticated`. Rotation: add the
+/// new key to `keys` everywhere, then move `sign_with`, then drop the old key once no
+/// record signed with it remains unchained. No keys: off (every event accepted).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvenanceConfig {
+    /// The key id ingest signs with.
+    pub sign_with: Option<String>,
+    pub keys: Vec<ProvenanceKey>,
+}
+
+/// One provenance key: at least 32 bytes, as `key` (dev only) or `key_env`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvenanceKey {
+    pub id: String,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub key_env: Option<String>,
+}
+
+impl ProvenanceConfig {
+    /// The keys by id (`None`: provenance is off); a key whose variable is unset is left
+    /// out (validation reports it).
+    pub fn keys(&self) -> Option<BTreeMap<String, Vec<u8>>> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        let keys = self.keys.iter().filter_map(|k| {
+            let v = k
+                .key
+                .clone()
+                .or_else(|| std::env::var(k.key_env.as_ref()?).ok())?;
+            Some((k.id.clone(), v.trim().as_bytes().to_vec()))
+        });
+        Some(keys.collect())
+    }
+
+    /// Ingest's signing key: (id, key).
+    pub fn signing(&self) -> Option<(String, Vec<u8>)> {
+        let id = self.sign_with.clone()?;
+        let key = self.keys()?.remove(&id)?;
+        Some((id, key))
+    }
+
+    fn problems(&self, signs: bool) -> Vec<String> {
+        let mut errs = vec![];
+        let mut ids = BTreeSet::new();
+        for k in &self.keys {
+            if !ids.insert(&k.id) {
+                errs.push(format!("provenance.keys: duplicate id '{}'", k.id));
+            }
+            let value = match (&k.key, &k.key_env) {
+                (Some(v), None) => Some(v.clone()),
+                (None, Some(var)) => match std::env::var(var) {
+                    Ok(v) => Some(v),
+                    Err(_) => {
+                        errs.push(format!(
+                            "provenance.keys '{}': environment variable {var} is not set",
+                            k.id
+                        ));
+                        None
+                    }
+                },
+                _ => {
+                    errs.push(format!(
+                        "provenance.keys '{}': set exactly one of key, key_env",
+                        k.id
+                    ));
+                    None
+                }
+            };
+            if value.is_some_and(|v| v.trim().len() < 32) {
+                errs.push(format!("provenance.keys '{}': shorter than 32 bytes", k.id));
+            }
+        }
+        match (&self.sign_with, signs && !self.keys.is_empty()) {
+            (Some(id), _) if !ids.contains(id) => errs.push(format!(
+                "provenance.sign_with: '{id}' is not one of provenance.keys"
+            )),
+            (None, true) => errs
+                .push("provenance.sign_with: ingest must sign with one of provenance.keys".into()),
+            _ => {}
+        }
+        errs
+    }
 }
 
 /// Limits of the HTTP listener: what a slow or hostile client can hold.
@@ -612,6 +706,7 @@ impl Config {
                 errs.push(format!("kafka.properties.{key}: set by votechain itself; overriding it would break exactly-once"));
             }
         }
+        errs.extend(self.provenance.problems(self.runs(Role::Ingest)));
         let h = &self.http;
         for (name, v) in [
             ("header_read_timeout_ms", h.header_read_timeout_ms),

@@ -157,6 +157,7 @@ const DEAD_LETTER_REASONS: &[&str] = &[
     "undecodable",
     "wrong_chain",
     "conflict",
+    "unauthenticated",
 ];
 
 fn export_from_start() {
@@ -489,6 +490,7 @@ mod tests {
             Invalid::Undecodable(String::new()),
             Invalid::WrongChain { got: 0, want: 0 },
             Invalid::Conflict(String::new()),
+            Invalid::Unauthenticated(String::new()),
         ];
         // A new variant fails to compile here, and must be added above and to the list.
         for k in &kinds {
@@ -502,7 +504,8 @@ mod tests {
                 | Invalid::UnknownRegion(_)
                 | Invalid::Undecodable(_)
                 | Invalid::WrongChain { .. }
-                | Invalid::Conflict(_) => {}
+                | Invalid::Conflict(_)
+                | Invalid::Unauthenticated(_) => {}
             }
         }
         let mut want: Vec<&str> = kinds.iter().map(|k| k.kind()).collect();

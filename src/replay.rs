@@ -129,10 +129,10 @@ pub async fn read_log(
                     positions.insert(p, off);
                     continue; // beyond the cut: not ours to count this time
                 }
-                pending.entry(p).or_default().push(Record {
-                    offset: off,
-                    payload: m.payload().unwrap_or_default().to_vec(),
-                });
+                pending
+                    .entry(p)
+                    .or_default()
+                    .push(crate::actors::chain_writer::record_of(&m));
                 positions.insert(p, off + 1);
                 last_progress = tokio::time::Instant::now();
                 if pending.values().map(Vec::len).sum::<usize>() >= 500 {

@@ -184,6 +184,7 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         );
         let (votes, audit) = (cfg.kafka.votes_topic.clone(), cfg.kafka.audit_topic.clone());
         let ing = cfg.ingest.clone();
+        let signing = cfg.provenance.signing();
         let slot = inputs.ingest_slot.clone();
         let instance = cfg.node.instance_id.clone();
         const KIND: &str = "ingest_batcher";
@@ -193,6 +194,7 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
                 producer_config: producer_config.clone(),
                 votes_topic: votes.clone(),
                 audit_topic: audit.clone(),
+                signing: signing.clone(),
                 batch_max: ing.batch_max,
                 linger: Duration::from_millis(ing.linger_ms),
                 txn_timeout: Duration::from_millis(ing.transaction_timeout_ms),

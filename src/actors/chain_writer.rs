@@ -45,6 +45,8 @@ pub struct WriterCtx {
     pub topic: String,
     pub dead_letter_topic: String,
     pub registry: Registry,
+    /// Ingest's signature keys, when events must carry one (`provenance`).
+    pub provenance: Option<std::collections::BTreeMap<String, Vec<u8>>>,
     pub ledger: Ledger,
     pub dead_letters: FutureProducer,
     pub batch_max: usize,
@@ -69,6 +71,7 @@ impl WriterCtx {
             topic: cfg.kafka.votes_topic.clone(),
             dead_letter_topic: cfg.kafka.dead_letter_topic.clone(),
             registry: cfg.registry(),
+            provenance: cfg.provenance.keys(),
             ledger,
             dead_letters: crate::kafka::idempotent_producer_config(&cfg.kafka).create()?,
             batch_max: cfg.writer.batch_max_records,
@@ -225,21 +228,14 @@ impl ChainWriter {
             }
             Ok(r) => r?,
         };
-        out.push(Record {
-            offset: first.offset(),
-            payload: first.payload().unwrap_or_default().to_vec(),
-        });
+        out.push(record_of(&first));
         let deadline = tokio::time::Instant::now() + self.ctx.linger;
         while out.len() < self.ctx.batch_max {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
                 Err(_) => break,
                 Ok(Err(e)) if is_transient(&e) => break,
                 Ok(r) => {
-                    let msg = r?;
-                    out.push(Record {
-                        offset: msg.offset(),
-                        payload: msg.payload().unwrap_or_default().to_vec(),
-                    });
+                    out.push(record_of(&r?));
                 }
             }
         }
@@ -258,7 +254,13 @@ impl ChainWriter {
         let last = batch[batch.len() - 1].offset;
         let mut accepted = Vec::with_capacity(batch.len());
         for r in &batch {
-            match accept_event(&self.ctx.registry, &r.payload) {
+            let authentic = match &self.ctx.provenance {
+                Some(keys) => {
+                    votechain_core::provenance::verify(r.mac.as_deref(), keys, &r.payload)
+                }
+                None => Ok(()),
+            };
+            match authentic.and_then(|()| accept_event(&self.ctx.registry, &r.payload)) {
                 Ok(ev) => accepted.push((r.offset, ev)),
                 Err(why) => self.dead_letter(r, &why).await,
             }
@@ -520,5 +522,20 @@ impl ChainWriter {
                 Err(e) => return Err(format!("{what}: {e}").into()),
             }
         }
+    }
+}
+
+/// A consumed message as a [`Record`], with its `votechain-mac` header when it has one.
+pub fn record_of(m: &impl Message) -> Record {
+    use rdkafka::message::Headers;
+    let mac = m.headers().and_then(|h| {
+        h.iter()
+            .find(|h| h.key == votechain_core::provenance::HEADER)
+            .and_then(|h| h.value.map(<[u8]>::to_vec))
+    });
+    Record {
+        offset: m.offset(),
+        payload: m.payload().unwrap_or_default().to_vec(),
+        mac,
     }
 }

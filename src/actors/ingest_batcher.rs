@@ -57,6 +57,8 @@ pub struct IngestBatcher {
     pub producer_config: ClientConfig,
     pub votes_topic: String,
     pub audit_topic: String,
+    /// (key id, key) ingest signs each vote event with (`provenance`); `None`: unsigned.
+    pub signing: Option<(String, Vec<u8>)>,
     pub batch_max: usize,
     pub linger: Duration,
     pub txn_timeout: Duration,
@@ -191,6 +193,7 @@ impl Actor for IngestBatcher {
                 producer: st.producer.clone(),
                 votes_topic: self.votes_topic.clone(),
                 audit_topic: self.audit_topic.clone(),
+                signing: self.signing.clone(),
                 txn_timeout: self.txn_timeout,
             };
             tokio::spawn(async move {
@@ -208,6 +211,7 @@ struct Txn {
     producer: Arc<FutureProducer>,
     votes_topic: String,
     audit_topic: String,
+    signing: Option<(String, Vec<u8>)>,
     txn_timeout: Duration,
 }
 
@@ -295,8 +299,19 @@ impl Txn {
     async fn produce(&self, batch: &[Pending]) -> Result<(), TxnFailure> {
         let mut deliveries = Vec::with_capacity(batch.len() * 2);
         for v in batch {
+            // The vote event carries ingest's signature; the audit event needs none.
+            let mac = self.signing.as_ref().map(|(id, key)| {
+                let value = votechain_core::provenance::sign(id, key, &v.vote);
+                rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+                    key: votechain_core::provenance::HEADER,
+                    value: Some(&value),
+                })
+            });
             for (topic, payload) in [(&self.votes_topic, &v.vote), (&self.audit_topic, &v.audit)] {
-                let rec = FutureRecord::to(topic).key(&v.key).payload(payload);
+                let mut rec = FutureRecord::to(topic).key(&v.key).payload(payload);
+                if let Some(h) = mac.as_ref().filter(|_| topic == &self.votes_topic) {
+                    rec = rec.headers(h.clone());
+                }
                 match self.producer.send_result(rec) {
                     Ok(d) => deliveries.push(d),
                     Err((e, _)) => return Err(TxnFailure::Produce(e)),

@@ -26,6 +26,7 @@ pub mod merkle;
 pub mod millis;
 pub mod model;
 pub mod note;
+pub mod provenance;
 pub mod receipt;
 pub mod recount;
 pub mod replay;

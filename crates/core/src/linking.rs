@@ -22,6 +22,8 @@ use std::collections::HashMap;
 pub struct Record {
     pub offset: i64,
     pub payload: Vec<u8>,
+    /// Its `votechain-mac` header (`provenance`), if it has one.
+    pub mac: Option<Vec<u8>>,
 }
 
 /// (election_id, chain)

@@ -161,6 +161,10 @@ pub enum Invalid {
     /// choice (see `linking`). The message never names the choice.
     #[error("vote_id {0} is already chained with another choice (conflicting ballot)")]
     Conflict(String),
+    /// Found by the writer, not by [`accept_event`]: the record on `votes` carries no valid
+    /// ingest signature (`provenance`): it did not come through ingest.
+    #[error("no valid ingest signature: {0}")]
+    Unauthenticated(String),
 }
 
 impl Invalid {
@@ -177,6 +181,7 @@ impl Invalid {
             Invalid::Undecodable(_) => "undecodable",
             Invalid::WrongChain { .. } => "wrong_chain",
             Invalid::Conflict(_) => "conflict",
+            Invalid::Unauthenticated(_) => "unauthenticated",
         }
     }
     /// True when the input is well-formed but refers to something that does not exist (422).

@@ -9,7 +9,7 @@
 use crate::chain::Tip;
 use crate::counts::{Counts, Deltas};
 use crate::linking::{ChainKey, Chained, Record, choice_of_item, plan_batch};
-use crate::model::{Registry, VoteItem, accept_event};
+use crate::model::{Invalid, Registry, VoteItem, accept_event};
 use std::collections::{BTreeMap, HashMap};
 
 /// Folds the log into chained votes, exactly as the ChainWriters did.
@@ -23,6 +23,9 @@ pub struct ReplayEngine {
     pub duplicates: u64,
     /// Records the writer dead-lettered as conflicts (another ballot under a chained vote_id).
     pub conflicts: u64,
+    /// The writers' provenance keys, when they require ingest's signature: the records they
+    /// dead-lettered as `unauthenticated` are skipped here too.
+    provenance: Option<BTreeMap<String, Vec<u8>>>,
 }
 
 impl ReplayEngine {
@@ -36,7 +39,22 @@ impl ReplayEngine {
             invalid: 0,
             duplicates: 0,
             conflicts: 0,
+            provenance: None,
         }
+    }
+
+    /// Requires ingest's signature under one of `keys`, as the writers do.
+    pub fn with_provenance(mut self, keys: Option<BTreeMap<String, Vec<u8>>>) -> ReplayEngine {
+        self.provenance = keys;
+        self
+    }
+
+    /// The writer's acceptance rule: provenance (when required), then `accept_event`.
+    fn accept(&self, r: &Record) -> Result<crate::model::VoteEvent, Invalid> {
+        if let Some(keys) = &self.provenance {
+            crate::provenance::verify(r.mac.as_deref(), keys, &r.payload)?;
+        }
+        accept_event(&self.registry, &r.payload)
     }
 
     /// Feeds one partition's consecutive records; returns the votes they chain, in order.
@@ -47,7 +65,7 @@ impl ReplayEngine {
         self.records += records.len() as u64;
         let accepted: Vec<_> = records
             .iter()
-            .filter_map(|r| match accept_event(&self.registry, &r.payload) {
+            .filter_map(|r| match self.accept(r) {
                 Ok(ev) => Some((r.offset, ev)),
                 Err(_) => {
                     self.invalid += 1;
@@ -121,6 +139,7 @@ mod tests {
         Record {
             offset: off,
             payload: ev.to_bytes(),
+            mac: None,
         }
     }
 
@@ -133,6 +152,7 @@ mod tests {
             Record {
                 offset: 3,
                 payload: b"junk".to_vec(),
+                mac: None,
             },
             rec(4, 3, "a"),
             rec(5, 2, "b"),

@@ -14,6 +14,7 @@ mod conflicts;
 mod e2e_http;
 mod edge_limits;
 mod election_window;
+mod event_provenance;
 mod fencing;
 mod ingest_commit;
 mod lag_scaling;
