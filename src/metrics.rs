@@ -160,7 +160,44 @@ const DEAD_LETTER_REASONS: &[&str] = &[
     "unauthenticated",
 ];
 
+/// `votechain_ingest_requests_total{outcome}`: every answer ingest gives (`http/ingest.rs`).
+const INGEST_OUTCOMES: &[&str] = &[
+    "accepted",
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "rate_limited",
+    "too_large",
+    "body_timeout",
+    "unprocessable",
+    "overloaded",
+    "unavailable",
+    "outcome_unknown",
+];
+
+/// `votechain_writer_dynamodb_retries_total{error}`: `dynamo::classify`'s retry kinds.
+const DYNAMODB_RETRY_KINDS: &[&str] = &[
+    "throughput_exceeded",
+    "throttling",
+    "request_limit",
+    "transaction_conflict",
+    "transaction_in_progress",
+    "server_error",
+    "timeout",
+    "dispatch",
+    "response",
+];
+
 fn export_from_start() {
+    for outcome in INGEST_OUTCOMES {
+        metrics::counter!(INGEST_REQUESTS, "outcome" => *outcome).absolute(0);
+    }
+    for result in ["commit", "abort", "failed"] {
+        metrics::counter!(INGEST_TRANSACTIONS, "result" => result).absolute(0);
+    }
+    for kind in DYNAMODB_RETRY_KINDS {
+        metrics::counter!(WRITER_DYNAMODB_RETRIES, "error" => *kind).absolute(0);
+    }
     for name in COUNTERS_FROM_START {
         metrics::counter!(*name).absolute(0);
     }
@@ -464,6 +501,32 @@ fn describe() {
 
 #[cfg(test)]
 mod tests {
+    /// The first quoted string after each `marker` in `src`.
+    fn quoted_after<'a>(src: &'a str, marker: &str) -> Vec<&'a str> {
+        src.match_indices(marker)
+            .filter_map(|(at, m)| {
+                let rest = src[at + m.len()..].trim_start();
+                let rest = rest.strip_prefix('"')?;
+                Some(&rest[..rest.find('"')?])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_ingest_outcome_is_exported_from_the_start() {
+        let src = include_str!("http/ingest.rs");
+        let mut used = quoted_after(src, "fail(");
+        used.extend(quoted_after(src, "\"outcome\" =>"));
+        used.retain(|o| !o.is_empty());
+        for o in &used {
+            assert!(
+                super::INGEST_OUTCOMES.contains(o),
+                "outcome {o} is not in INGEST_OUTCOMES"
+            );
+        }
+        assert!(used.len() >= 8, "{used:?}");
+    }
+
     #[test]
     fn sum_series_adds_the_matching_series_only() {
         let text = "# HELP votechain_x_total x\n# TYPE votechain_x_total counter\nvotechain_x_total{kind=\"a\"} 2\nvotechain_x_total{kind=\"b\"} 3\nvotechain_x_total_other 100\nvotechain_y 7\n";
