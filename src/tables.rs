@@ -52,6 +52,89 @@ pub async fn ensure_all(db: &Client, cfg: &crate::config::DynamoConfig) -> Resul
     ensure_results_table(db, &cfg.results_table).await
 }
 
+/// What [`protect_ledger`] found and did, one line per protection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protection {
+    /// `DeleteTable` is refused until someone turns it off on purpose.
+    pub deletion_protection: Outcome,
+    /// Point-in-time recovery: any second of the last 35 days can be restored.
+    pub point_in_time_recovery: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// On (it was, or this call turned it on).
+    On,
+    /// The endpoint does not support it (DynamoDB Local); the error it gave.
+    Unsupported(String),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::On => write!(f, "on"),
+            Outcome::Unsupported(why) => write!(f, "not supported by this endpoint ({why})"),
+        }
+    }
+}
+
+/// Turns on the ledger's deletion protection and point-in-time recovery (idempotent): the
+/// ledger is the record of the votes, and no role's IAM policy may delete it (see
+/// `deploy/k8s/overlays/production/irsa.yaml`). An endpoint that does not know an operation
+/// (DynamoDB Local ignores backups) is reported, not failed; any other error fails.
+pub async fn protect_ledger(db: &Client, table: &str) -> Result<Protection, TableError> {
+    let call = |op: &'static str, e: String| TableError::Call {
+        op,
+        table: table.to_string(),
+        detail: e,
+    };
+    let unsupported = |e: &dyn std::fmt::Display, code: Option<&str>| -> Option<Outcome> {
+        let code = code.unwrap_or_default();
+        let local = code.contains("UnknownOperation") || code.contains("NotImplemented");
+        local.then(|| Outcome::Unsupported(format!("{code}: {e}")))
+    };
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    let deletion = match db
+        .update_table()
+        .table_name(table)
+        .deletion_protection_enabled(true)
+        .send()
+        .await
+    {
+        Ok(_) => Outcome::On,
+        Err(e) => match unsupported(&e, e.code()) {
+            Some(o) => o,
+            None => {
+                return Err(call(
+                    "UpdateTable(DeletionProtectionEnabled)",
+                    e.to_string(),
+                ));
+            }
+        },
+    };
+    let spec = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(true)
+        .build()
+        .map_err(|e| call("UpdateContinuousBackups", e.to_string()))?;
+    let pitr = match db
+        .update_continuous_backups()
+        .table_name(table)
+        .point_in_time_recovery_specification(spec)
+        .send()
+        .await
+    {
+        Ok(_) => Outcome::On,
+        Err(e) => match unsupported(&e, e.code()) {
+            Some(o) => o,
+            None => return Err(call("UpdateContinuousBackups", e.to_string())),
+        },
+    };
+    Ok(Protection {
+        deletion_protection: deletion,
+        point_in_time_recovery: pitr,
+    })
+}
+
 /// A read-model table (results): `pk`/`sk`, no stream.
 pub async fn ensure_results_table(db: &Client, table: &str) -> Result<(), TableError> {
     ensure_table(

@@ -30,6 +30,11 @@ pub async fn tables(a: TablesArgs) -> Result<ExitCode> {
         "tables {}, {}, {} ready",
         d.ledger_table, d.lease_table, d.results_table
     );
+    let p = tables::protect_ledger(&db, &d.ledger_table).await?;
+    println!(
+        "ledger {}: deletion protection {}; point-in-time recovery {}",
+        d.ledger_table, p.deletion_protection, p.point_in_time_recovery
+    );
     Ok(ExitCode::SUCCESS)
 }
 

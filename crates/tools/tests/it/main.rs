@@ -19,6 +19,7 @@ mod fencing;
 mod ingest_commit;
 mod lag_scaling;
 mod layers;
+mod ledger_protection;
 mod ledger_tripwire;
 mod manifests;
 mod projector_failover;
