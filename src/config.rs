@@ -687,7 +687,11 @@ impl Config {
         if k.embedded && !(1..=16).contains(&k.embedded_brokers) {
             errs.push("kafka.embedded_brokers: must be 1..=16".into());
         }
-        for (prop, var) in &k.properties_env {
+        // Only the roles that talk to Kafka need its secrets (query, projector and publisher
+        // pods get none); a CLI command that does (replay, recount) fails at connect.
+        let kafka_roles = [Role::Ingest, Role::Writer, Role::LagMonitor];
+        let uses_kafka = kafka_roles.iter().any(|r| self.runs(*r));
+        for (prop, var) in k.properties_env.iter().filter(|_| uses_kafka) {
             if std::env::var(var).is_err() {
                 errs.push(format!(
                     "kafka.properties_env.{prop}: environment variable {var} is not set"
