@@ -67,8 +67,6 @@ pub const QUERY_REQUEST_SECONDS: &str = "votechain_query_request_duration_second
 pub const ACTOR_RESTARTS: &str = "votechain_actor_restarts_total";
 pub const ACTOR_ESCALATIONS: &str = "votechain_actor_escalations_total";
 pub const BUILD_INFO: &str = "votechain_build_info";
-pub const PROCESS_START_SECONDS: &str = "votechain_process_start_time_seconds";
-pub const PROCESS_RSS_BYTES: &str = "votechain_process_resident_memory_bytes";
 // http (query and every role's API)
 pub const HTTP_REQUESTS: &str = "votechain_http_requests_total";
 pub const LEDGER_MUTATIONS: &str = "votechain_ledger_mutations_total";
@@ -109,10 +107,8 @@ pub fn install() -> PrometheusHandle {
             describe();
             export_from_start();
             metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-            let start = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            metrics::gauge!(PROCESS_START_SECONDS).set(start.as_secs_f64());
+            process().describe();
+            process().collect();
             handle
         })
         .clone()
@@ -223,17 +219,16 @@ pub fn sum_series(text: &str, name: &str, filter: &str) -> f64 {
 
 /// Renders the Prometheus text page, refreshing process gauges first.
 pub fn render(handle: &PrometheusHandle) -> String {
-    if let Some(rss) = resident_memory_bytes() {
-        metrics::gauge!(PROCESS_RSS_BYTES).set(rss as f64);
-    }
+    process().collect();
     handle.render()
 }
 
-/// Resident set size from /proc (Linux); `None` elsewhere.
-pub fn resident_memory_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+/// The standard `process_*` metrics (`metrics-process`: CPU seconds, resident and virtual
+/// memory, open and max file descriptors, threads, start time), read from /proc when
+/// rendered.
+fn process() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
 }
 
 fn describe() {
@@ -436,16 +431,6 @@ fn describe() {
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the version label says which build runs."
-    );
-    describe_gauge!(
-        PROCESS_START_SECONDS,
-        Unit::Seconds,
-        "Process start time since the Unix epoch."
-    );
-    describe_gauge!(
-        PROCESS_RSS_BYTES,
-        Unit::Bytes,
-        "Resident memory of the process."
     );
     describe_counter!(
         HTTP_REQUESTS,
