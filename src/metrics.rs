@@ -33,6 +33,7 @@ pub const WRITER_BATCH_VOTES: &str = "votechain_writer_batch_votes";
 pub const WRITER_FENCED: &str = "votechain_writer_fenced_total";
 pub const WRITER_REPLANS: &str = "votechain_writer_replans_total";
 pub const WRITER_DYNAMODB_RETRIES: &str = "votechain_writer_dynamodb_retries_total";
+pub const WRITER_LOG_GAPS: &str = "votechain_writer_log_gaps_total";
 pub const WRITER_PARTITIONS: &str = "votechain_writer_partitions_assigned";
 pub const WRITER_CHECKPOINT_OFFSET: &str = "votechain_writer_checkpoint_offset";
 pub const CHAIN_TIP_SEQ: &str = "votechain_chain_tip_seq";
@@ -139,6 +140,7 @@ const COUNTERS_FROM_START: &[&str] = &[
     HTTP_IDLE_CLOSED,
     HTTP_SHED,
     INGEST_KEYS_RELOAD_FAILURES,
+    WRITER_LOG_GAPS,
 ];
 
 /// The reasons a record is dead-lettered (`Invalid::kind`), each a series from the start.
@@ -438,6 +440,10 @@ fn describe() {
     );
     describe_gauge!(HTTP_OPEN_CONNECTIONS, "HTTP connections open now.");
     describe_gauge!(INGEST_KEYS, "Station keys in force (config and keys file).");
+    describe_counter!(
+        WRITER_LOG_GAPS,
+        "Times a writer refused a partition whose unchained records were deleted from the log (retention): acknowledged votes lost."
+    );
     describe_counter!(
         INGEST_KEYS_RELOAD_FAILURES,
         "Times the station keys file changed but was refused (the keys in force stayed)."

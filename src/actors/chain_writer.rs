@@ -141,24 +141,24 @@ impl Actor for ChainWriter {
             })
             .await?;
         let consumer: Arc<StreamConsumer> = Arc::new(self.ctx.consumer_config.create()?);
-        if let Some(c) = &cp {
-            // A checkpoint past the end of the log means the topic was recreated under a live
-            // ledger: its offsets now name other records. Refuse loudly; never guess.
-            let (topic, p, cons) = (self.ctx.topic.clone(), self.partition, consumer.clone());
-            let (t2, p2) = (topic.clone(), p);
-            let marks = tokio::task::spawn_blocking(move || {
-                cons.fetch_watermarks(&t2, p2, Duration::from_secs(10))
-            })
-            .await?;
-            match marks {
-                Ok((_, high)) if c.next_offset > high => {
-                    tracing::error!(%topic, partition = p, checkpoint = c.next_offset, high_watermark = high, "ledger checkpoint is beyond the end of the votes log: was the topic recreated? Refusing to write");
-                    return Err(format!("{topic}/{p}: checkpoint {} > high watermark {high}; the votes topic does not match this ledger", c.next_offset).into());
+        let (topic, p, cons) = (self.ctx.topic.clone(), self.partition, consumer.clone());
+        let (t2, p2) = (topic.clone(), p);
+        let marks = tokio::task::spawn_blocking(move || {
+            cons.fetch_watermarks(&t2, p2, Duration::from_secs(10))
+        })
+        .await?;
+        match marks {
+            Ok((low, high)) => {
+                if let Err(refusal) = start_check(cp.as_ref().map(|c| c.next_offset), low, high) {
+                    if matches!(refusal, StartRefusal::Gap { .. }) {
+                        metrics::counter!(m::WRITER_LOG_GAPS).increment(1);
+                    }
+                    tracing::error!(%topic, partition = p, low_watermark = low, high_watermark = high, error = %refusal, "refusing to write this partition");
+                    return Err(format!("{topic}/{p}: {refusal}").into());
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read watermarks at start; continuing from the checkpoint")
-                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read watermarks at start; continuing from the checkpoint")
             }
         }
         let mut tpl = TopicPartitionList::new();
@@ -537,5 +537,67 @@ pub fn record_of(m: &impl Message) -> Record {
         offset: m.offset(),
         payload: m.payload().unwrap_or_default().to_vec(),
         mac,
+    }
+}
+
+/// Why a partition's writer must not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartRefusal {
+    /// A checkpoint past the end of the log: the topic was recreated under a live ledger
+    /// (its offsets now name other records).
+    #[error(
+        "checkpoint {checkpoint} > high watermark {high}: the votes topic does not match this ledger (recreated?)"
+    )]
+    Recreated { checkpoint: i64, high: i64 },
+    /// Records not yet chained are gone from the log (retention, or a topic that existed
+    /// with its own): starting at the log's start would skip acknowledged votes silently.
+    #[error(
+        "offsets {from}..{to} were deleted from the log before they were chained (retention.ms must be -1): acknowledged votes may be lost; not skipping them"
+    )]
+    Gap { from: i64, to: i64 },
+}
+
+/// Whether a writer may start reading a partition at its checkpoint (`None`: the
+/// beginning), given the partition's low and high watermarks: pure, unit-tested.
+pub fn start_check(checkpoint: Option<i64>, low: i64, high: i64) -> Result<(), StartRefusal> {
+    let from = checkpoint.unwrap_or(0);
+    match checkpoint {
+        Some(c) if c > high => Err(StartRefusal::Recreated {
+            checkpoint: c,
+            high,
+        }),
+        _ if low > from => Err(StartRefusal::Gap { from, to: low }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_writer_never_skips_deleted_records_nor_writes_a_recreated_topic() {
+        // Fresh partition, nothing deleted; a checkpoint inside the log.
+        assert_eq!(start_check(None, 0, 0), Ok(()));
+        assert_eq!(start_check(None, 0, 500), Ok(()));
+        assert_eq!(start_check(Some(300), 200, 500), Ok(()));
+        assert_eq!(start_check(Some(500), 500, 500), Ok(()));
+        // Records deleted before they were chained: from the start, or past the checkpoint.
+        assert_eq!(
+            start_check(None, 120, 500),
+            Err(StartRefusal::Gap { from: 0, to: 120 })
+        );
+        assert_eq!(
+            start_check(Some(100), 120, 500),
+            Err(StartRefusal::Gap { from: 100, to: 120 })
+        );
+        // A checkpoint beyond the end: another topic under this ledger.
+        assert_eq!(
+            start_check(Some(600), 0, 500),
+            Err(StartRefusal::Recreated {
+                checkpoint: 600,
+                high: 500
+            })
+        );
     }
 }

@@ -21,6 +21,7 @@ mod lag_scaling;
 mod layers;
 mod ledger_protection;
 mod ledger_tripwire;
+mod log_gap;
 mod manifests;
 mod projector_failover;
 mod projector_fencing;

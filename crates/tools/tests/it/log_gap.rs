@@ -1,0 +1,72 @@
+//! Issue 14, item 5 (retention asserted at writer start): a writer never starts past
+//! records that were deleted from the log before it chained them. Here the mock cluster's
+//! own limit deletes them (it keeps 5 MB a partition and drops the oldest beyond, like a
+//! `retention.bytes`): 8 MB of vote events land on a partition no writer has read yet. The
+//! writer refuses the partition (nothing chained, `votechain_writer_log_gaps_total`), where
+//! it used to start silently at the log's new start, skipping acknowledged votes.
+
+use crate::common::*;
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::time::Duration;
+use votechain_core::model::{VOTE_EVENT_SALTED, VoteEvent};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_refuses_a_partition_whose_unchained_records_were_deleted() {
+    let env = TestEnv::new("loggap", 1, DEMO).await;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", env.kafka.bootstrap_servers())
+        .set("linger.ms", "20")
+        .create()
+        .unwrap();
+    let mut sent = vec![];
+    for i in 0..30_000u32 {
+        let vid = vote_id(89, i);
+        let ev = VoteEvent {
+            v: VOTE_EVENT_SALTED,
+            election_id: "demo-2026".into(),
+            chain: 0,
+            salt: Some(test_salt(&vid)),
+            vote_id: vid,
+            candidate_id: "alice".into(),
+            region_id: "north".into(),
+            cast_at_ms: votechain::now_ms(),
+        };
+        // JSON allows trailing whitespace: 200 bytes more a record, 8 MB in all.
+        let mut bytes = ev.to_bytes();
+        bytes.extend_from_slice(&[b' '; 200]);
+        let key = ev.kafka_key();
+        let rec = FutureRecord::to(&env.config.kafka.votes_topic)
+            .key(&key)
+            .payload(&bytes);
+        sent.push(producer.send_result(rec).map_err(|(e, _)| e).unwrap());
+    }
+    for d in sent {
+        d.await.unwrap().unwrap();
+    }
+    let c: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", env.kafka.bootstrap_servers())
+        .create()
+        .unwrap();
+    let (low, high) = c
+        .fetch_watermarks(&env.config.kafka.votes_topic, 0, Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        low > 0 && high == 30_000,
+        "the mock dropped the oldest: {low}..{high}"
+    );
+
+    let node = env.node(&["writer", "query"], "loggap").await;
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(30), "the gap refused", || async {
+        let gaps = metric(&http, &node, "votechain_writer_log_gaps_total", "").await;
+        (gaps >= 1.0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        chain_items(&env.ledger, "demo-2026", 0, 1).await.is_empty(),
+        "nothing chained past the gap"
+    );
+    node.shutdown().await;
+}
