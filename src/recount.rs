@@ -54,6 +54,7 @@ pub async fn recount(
     let topic = &cfg.kafka.votes_topic;
     let consumer = Arc::new(replay::consumer(&crate::kafka::base_config(&cfg.kafka))?);
     let cut = replay::high_watermarks(&consumer, topic).await?;
+    replay::assert_complete(&consumer, topic, cut.keys().copied(), &BTreeMap::new()).await?;
     replay::assign(&consumer, topic, cut.keys().copied(), &BTreeMap::new())?;
     wait_for_writers(ledger, topic, &cut, wait).await?;
     // 1. Kafka.

@@ -18,6 +18,42 @@ pub enum ReplayError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("the log did not reach {what} within {secs} s (is the writer running?)")]
     Stalled { what: String, secs: u64 },
+    /// Records before `low` are gone from partition `partition` (retention): a replay from
+    /// the start cannot reproduce the chain, and says so rather than count a part of it.
+    #[error(
+        "{topic}/{partition} starts at offset {low}: earlier records were deleted (retention.ms must be -1); the log cannot reproduce the chain"
+    )]
+    Trimmed {
+        topic: String,
+        partition: i32,
+        low: i64,
+    },
+}
+
+/// Fails when any partition of `topic` no longer starts where reading `from` it would
+/// (offset 0 for a partition `from` does not name): the log was trimmed under it.
+pub async fn assert_complete(
+    c: &std::sync::Arc<StreamConsumer>,
+    topic: &str,
+    partitions: impl Iterator<Item = i32>,
+    from: &BTreeMap<i32, i64>,
+) -> Result<(), ReplayError> {
+    for p in partitions {
+        let (c2, t2) = (c.clone(), topic.to_string());
+        let (low, _) = tokio::task::spawn_blocking(move || {
+            c2.fetch_watermarks(&t2, p, Duration::from_secs(10))
+        })
+        .await
+        .expect("watermark task")?;
+        if low > from.get(&p).copied().unwrap_or(0) {
+            return Err(ReplayError::Trimmed {
+                topic: topic.into(),
+                partition: p,
+                low,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Where to stop reading.

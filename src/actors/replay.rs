@@ -123,6 +123,7 @@ impl Replay {
         let topic = &cfg.kafka.votes_topic;
         let consumer = Arc::new(replay::consumer(&crate::kafka::base_config(&cfg.kafka))?);
         let ends = replay::high_watermarks(&consumer, topic).await?;
+        replay::assert_complete(&consumer, topic, ends.keys().copied(), &self.from_offsets).await?;
         replay::assign(&consumer, topic, ends.keys().copied(), &self.from_offsets)?;
         let total: i64 = ends
             .iter()

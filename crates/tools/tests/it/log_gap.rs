@@ -3,7 +3,8 @@
 //! own limit deletes them (it keeps 5 MB a partition and drops the oldest beyond, like a
 //! `retention.bytes`): 8 MB of vote events land on a partition no writer has read yet. The
 //! writer refuses the partition (nothing chained, `votechain_writer_log_gaps_total`), where
-//! it used to start silently at the log's new start, skipping acknowledged votes.
+//! it used to start silently at the log's new start, skipping acknowledged votes; and
+//! `recount` refuses the trimmed log rather than count a part of it.
 
 use crate::common::*;
 use rdkafka::consumer::Consumer;
@@ -68,5 +69,17 @@ async fn a_writer_refuses_a_partition_whose_unchained_records_were_deleted() {
         chain_items(&env.ledger, "demo-2026", 0, 1).await.is_empty(),
         "nothing chained past the gap"
     );
+    // Recount (and replay) read the log from its start: they refuse a trimmed one too,
+    // rather than count a part of it.
+    let err = votechain::recount::recount(
+        &env.config,
+        &env.ledger,
+        "demo-2026",
+        Duration::from_secs(5),
+    )
+    .await
+    .expect_err("recount refuses a trimmed log")
+    .to_string();
+    assert!(err.contains("earlier records were deleted"), "{err}");
     node.shutdown().await;
 }
