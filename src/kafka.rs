@@ -26,6 +26,33 @@ pub enum KafkaSetupError {
     Topic { topic: String, detail: String },
     #[error("Kafka client: {0}")]
     Client(#[from] rdkafka::error::KafkaError),
+    #[error("topic {topic} exists but {problem}")]
+    Existing { topic: String, problem: String },
+}
+
+/// What an existing `votes` or `vote-audit` topic must be, or why it is not: the
+/// partitions the config names (adding partitions to a live topic would move chains to
+/// other partitions, and their writers would fence each other in turn) and an infinite
+/// retention (the log is the audit record; replay and recount read it from the start).
+/// Pure: `setup-topics` reads the topic and asks this.
+pub fn existing_topic_problems(
+    partitions: usize,
+    want_partitions: u32,
+    retention_ms: Option<&str>,
+) -> Vec<String> {
+    let mut out = vec![];
+    if partitions != want_partitions as usize {
+        out.push(format!(
+            "has {partitions} partitions and the config says {want_partitions}: votechain never changes a live topic's partitions (chains would move); set kafka.partitions = {partitions}, or start a new topic for a new election"
+        ));
+    }
+    match retention_ms {
+        Some("-1") | None => {}
+        Some(ms) => out.push(format!(
+            "keeps records for retention.ms = {ms}: set it to -1 (kafka-configs.sh --alter --add-config retention.ms=-1), or acknowledged votes will be deleted before replay can read them"
+        )),
+    }
+    out
 }
 
 /// The base configuration every client shares: bootstrap servers and pass-through properties.
@@ -158,6 +185,40 @@ impl EmbeddedKafka {
 }
 
 /// Creates the topics on a real cluster (MSK); existing topics are left as they are.
+/// An existing topic against [`existing_topic_problems`]: its partition count (metadata)
+/// and its `retention.ms` (DescribeConfigs; the mock cluster has no DescribeConfigs, and
+/// `setup-topics` refuses the embedded cluster anyway).
+async fn check_existing(
+    admin: &AdminClient<DefaultClientContext>,
+    cfg: &KafkaConfig,
+    topic: &str,
+) -> Result<(), KafkaSetupError> {
+    use rdkafka::admin::{ConfigResourceResult, ResourceSpecifier};
+    let md = admin
+        .inner()
+        .fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = md.topics().first().map_or(0, |t| t.partitions().len());
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+    let described: Vec<ConfigResourceResult> = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+        .await?;
+    let retention = described
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r.entries)
+        .find(|e| e.name == "retention.ms")
+        .and_then(|e| e.value);
+    let problems = existing_topic_problems(partitions, cfg.partitions, retention.as_deref());
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(KafkaSetupError::Existing {
+            topic: topic.into(),
+            problem: problems.join("; and it "),
+        })
+    }
+}
+
 pub async fn ensure_topics(cfg: &KafkaConfig) -> Result<(), KafkaSetupError> {
     let admin: AdminClient<DefaultClientContext> = base_config(cfg).create()?;
     let rf = || TopicReplication::Fixed(cfg.replication_factor as i32);
@@ -180,7 +241,13 @@ pub async fn ensure_topics(cfg: &KafkaConfig) -> Result<(), KafkaSetupError> {
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for r in admin.create_topics(topics.iter(), &opts).await? {
         match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Ok(_) => {}
+            Err((topic, RDKafkaErrorCode::TopicAlreadyExists))
+                if topic != cfg.dead_letter_topic =>
+            {
+                check_existing(&admin, cfg, &topic).await?;
+            }
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
                 return Err(KafkaSetupError::Topic {
                     topic,
@@ -190,4 +257,22 @@ pub async fn ensure_topics(cfg: &KafkaConfig) -> Result<(), KafkaSetupError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::existing_topic_problems;
+
+    #[test]
+    fn an_existing_topic_must_match_the_config_and_keep_every_record() {
+        assert!(existing_topic_problems(12, 12, Some("-1")).is_empty());
+        assert!(existing_topic_problems(12, 12, None).is_empty());
+        let more = existing_topic_problems(16, 12, Some("-1"));
+        assert_eq!(more.len(), 1);
+        assert!(more[0].contains("has 16 partitions") && more[0].contains("never changes"));
+        // MSK's default retention: 7 days.
+        let week = existing_topic_problems(12, 12, Some("604800000"));
+        assert!(week[0].contains("retention.ms = 604800000"), "{week:?}");
+        assert_eq!(existing_topic_problems(4, 12, Some("1000")).len(), 2);
+    }
 }
