@@ -156,6 +156,7 @@ const DEAD_LETTER_REASONS: &[&str] = &[
     "wrong_chain",
     "conflict",
     "unauthenticated",
+    "wrong_partition",
 ];
 
 /// `votechain_ingest_requests_total{outcome}`: every answer ingest gives (`http/ingest.rs`).
@@ -545,6 +546,7 @@ mod tests {
             Invalid::WrongChain { got: 0, want: 0 },
             Invalid::Conflict(String::new()),
             Invalid::Unauthenticated(String::new()),
+            Invalid::WrongPartition { got: 0, want: 0 },
         ];
         // A new variant fails to compile here, and must be added above and to the list.
         for k in &kinds {
@@ -559,7 +561,8 @@ mod tests {
                 | Invalid::Undecodable(_)
                 | Invalid::WrongChain { .. }
                 | Invalid::Conflict(_)
-                | Invalid::Unauthenticated(_) => {}
+                | Invalid::Unauthenticated(_)
+                | Invalid::WrongPartition { .. } => {}
             }
         }
         let mut want: Vec<&str> = kinds.iter().map(|k| k.kind()).collect();

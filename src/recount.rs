@@ -58,8 +58,9 @@ pub async fn recount(
     replay::assign(&consumer, topic, cut.keys().copied(), &BTreeMap::new())?;
     wait_for_writers(ledger, topic, &cut, wait).await?;
     // 1. Kafka.
-    let mut engine =
-        ReplayEngine::new(cfg.registry(), topic).with_provenance(cfg.provenance.keys());
+    let mut engine = ReplayEngine::new(cfg.registry(), topic)
+        .with_provenance(cfg.provenance.keys())
+        .with_partitions(cfg.kafka.partitions);
     let mut kafka_votes = Vec::new();
     let keep = |v: &[items::VoteItem]| {
         v.iter()

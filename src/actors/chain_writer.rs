@@ -47,6 +47,8 @@ pub struct WriterCtx {
     pub registry: Registry,
     /// Ingest's signature keys, when events must carry one (`provenance`).
     pub provenance: Option<std::collections::BTreeMap<String, Vec<u8>>>,
+    /// The partitions the config names (`model::partition_of`).
+    pub partitions: u32,
     pub ledger: Ledger,
     pub dead_letters: FutureProducer,
     pub batch_max: usize,
@@ -72,6 +74,7 @@ impl WriterCtx {
             dead_letter_topic: cfg.kafka.dead_letter_topic.clone(),
             registry: cfg.registry(),
             provenance: cfg.provenance.keys(),
+            partitions: cfg.kafka.partitions,
             ledger,
             dead_letters: crate::kafka::idempotent_producer_config(&cfg.kafka).create()?,
             batch_max: cfg.writer.batch_max_records,
@@ -212,6 +215,22 @@ impl Actor for ChainWriter {
 }
 
 impl ChainWriter {
+    /// The event, if it is on its chain's partition; a record elsewhere (a producer that is
+    /// not ingest, or partitions added under the topic) is refused: another writer may be
+    /// chaining that chain.
+    fn on_its_partition(&self, ev: VoteEvent) -> Result<VoteEvent, Invalid> {
+        let want =
+            votechain_core::model::partition_of(&ev.election_id, ev.chain, self.ctx.partitions);
+        if want == self.partition {
+            Ok(ev)
+        } else {
+            Err(Invalid::WrongPartition {
+                got: self.partition,
+                want,
+            })
+        }
+    }
+
     /// Waits up to 200 ms for a first record, then gathers more for `linger` up to `batch_max`.
     async fn read_batch(
         &self,
@@ -260,7 +279,10 @@ impl ChainWriter {
                 }
                 None => Ok(()),
             };
-            match authentic.and_then(|()| accept_event(&self.ctx.registry, &r.payload)) {
+            let decided = authentic
+                .and_then(|()| accept_event(&self.ctx.registry, &r.payload))
+                .and_then(|ev| self.on_its_partition(ev));
+            match decided {
                 Ok(ev) => accepted.push((r.offset, ev)),
                 Err(why) => self.dead_letter(r, &why).await,
             }

@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 /// One vote waiting for its transaction.
 pub struct Pending {
     pub key: String,
+    /// Its chain's partition (`model::partition_of`), for the vote and the audit event.
+    pub partition: i32,
     pub vote: Vec<u8>,
     pub audit: Vec<u8>,
     pub reply: RpcReplyPort<Result<(), TxnError>>,
@@ -308,7 +310,10 @@ impl Txn {
                 })
             });
             for (topic, payload) in [(&self.votes_topic, &v.vote), (&self.audit_topic, &v.audit)] {
-                let mut rec = FutureRecord::to(topic).key(&v.key).payload(payload);
+                let mut rec = FutureRecord::to(topic)
+                    .key(&v.key)
+                    .partition(v.partition)
+                    .payload(payload);
                 if let Some(h) = mac.as_ref().filter(|_| topic == &self.votes_topic) {
                     rec = rec.headers(h.clone());
                 }
@@ -451,6 +456,7 @@ mod tests {
         // The reply port's receiver is dropped: fine, the batch logic never sends here.
         let (tx, _rx) = tokio::sync::oneshot::channel();
         Pending {
+            partition: 0,
             key: "e#0".into(),
             vote: vec![],
             audit: vec![],

@@ -145,8 +145,9 @@ impl Replay {
             crate::now_ms()
         );
         crate::tables::ensure_results_table(db, &table).await?;
-        let mut engine =
-            ReplayEngine::new(cfg.registry(), topic).with_provenance(cfg.provenance.keys());
+        let mut engine = ReplayEngine::new(cfg.registry(), topic)
+            .with_provenance(cfg.provenance.keys())
+            .with_partitions(cfg.kafka.partitions);
         let mut col = Collector {
             election: e.id.clone(),
             table: table.clone(),

@@ -237,12 +237,18 @@ pub async fn submit(
         );
     };
     let key = event.kafka_key();
+    let partition = votechain_core::model::partition_of(
+        &event.election_id,
+        event.chain,
+        st.config.kafka.partitions,
+    );
     let timeout = Duration::from_millis(st.config.ingest.transaction_timeout_ms + 2_000);
     let answer = batcher
         .call(
             |reply| {
                 IngestMsg::Submit(Pending {
                     key,
+                    partition,
                     vote,
                     audit,
                     reply,

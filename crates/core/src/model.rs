@@ -161,6 +161,10 @@ pub enum Invalid {
     /// choice (see `linking`). The message never names the choice.
     #[error("vote_id {0} is already chained with another choice (conflicting ballot)")]
     Conflict(String),
+    /// Found by the writer, not by [`accept_event`]: the record is on another partition
+    /// than its chain's ([`partition_of`]), so another writer may chain the same chain.
+    #[error("a record of partition {want} found on partition {got}")]
+    WrongPartition { got: i32, want: i32 },
     /// Found by the writer, not by [`accept_event`]: the record on `votes` carries no valid
     /// ingest signature (`provenance`): it did not come through ingest.
     #[error("no valid ingest signature: {0}")]
@@ -182,6 +186,7 @@ impl Invalid {
             Invalid::WrongChain { .. } => "wrong_chain",
             Invalid::Conflict(_) => "conflict",
             Invalid::Unauthenticated(_) => "unauthenticated",
+            Invalid::WrongPartition { .. } => "wrong_partition",
         }
     }
     /// True when the input is well-formed but refers to something that does not exist (422).
@@ -292,6 +297,16 @@ impl VoteEvent {
 /// `"{election_id}#{chain}"`.
 pub fn kafka_key(election_id: &str, chain: u32) -> String {
     format!("{election_id}#{chain}")
+}
+
+/// The partition of `votes` (and `vote-audit`) a chain's records go to: the first four
+/// bytes of SHA-256 of its Kafka key, modulo the partitions the config names, not the
+/// topic's current count, so partitions added to a live topic move no chain. Ingest
+/// produces to it; a writer dead-letters a record found elsewhere (`wrong_partition`).
+pub fn partition_of(election_id: &str, chain: u32, partitions: u32) -> i32 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(kafka_key(election_id, chain).as_bytes());
+    (u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % partitions.max(1)) as i32
 }
 
 /// Version tag of [`AuditEvent`]. Version 1 also carried a SHA-256 of the vote event,
@@ -437,6 +452,24 @@ pub fn vote_sk(seq: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chains_partition_is_pinned_and_ignores_the_topics_count() {
+        // Pinned: changing the function would move every chain to another partition.
+        // SHA-256("demo-2026#0")[..4] as a big-endian u32, modulo the partitions.
+        assert_eq!(partition_of("demo-2026", 0, 4), 1);
+        assert_eq!(partition_of("demo-2026", 0, 12), 9);
+        assert_eq!(partition_of("e", 3, 8), 5);
+        assert_eq!(partition_of("e", 3, 1), 0);
+        assert_eq!(
+            partition_of("e", 3, 0),
+            0,
+            "no partitions configured: 0, not a panic"
+        );
+        for c in 0..64 {
+            assert!((0..12).contains(&partition_of("e", c, 12)));
+        }
+    }
 
     fn reg() -> Registry {
         Registry::new([Election::v1("demo-2026", &["alice", "bob"], &["north"], 1)])

@@ -26,6 +26,9 @@ pub struct ReplayEngine {
     /// The writers' provenance keys, when they require ingest's signature: the records they
     /// dead-lettered as `unauthenticated` are skipped here too.
     provenance: Option<BTreeMap<String, Vec<u8>>>,
+    /// The partitions the config names: a record off its chain's partition is refused,
+    /// as the writer refuses it (`None`: not checked).
+    partitions: Option<u32>,
 }
 
 impl ReplayEngine {
@@ -40,7 +43,14 @@ impl ReplayEngine {
             duplicates: 0,
             conflicts: 0,
             provenance: None,
+            partitions: None,
         }
+    }
+
+    /// Refuses records off their chain's partition (`model::partition_of`), as the writers do.
+    pub fn with_partitions(mut self, partitions: u32) -> ReplayEngine {
+        self.partitions = Some(partitions);
+        self
     }
 
     /// Requires ingest's signature under one of `keys`, as the writers do.
@@ -50,11 +60,21 @@ impl ReplayEngine {
     }
 
     /// The writer's acceptance rule: provenance (when required), then `accept_event`.
-    fn accept(&self, r: &Record) -> Result<crate::model::VoteEvent, Invalid> {
+    fn accept(&self, partition: i32, r: &Record) -> Result<crate::model::VoteEvent, Invalid> {
         if let Some(keys) = &self.provenance {
             crate::provenance::verify(r.mac.as_deref(), keys, &r.payload)?;
         }
-        accept_event(&self.registry, &r.payload)
+        let ev = accept_event(&self.registry, &r.payload)?;
+        if let Some(n) = self.partitions {
+            let want = crate::model::partition_of(&ev.election_id, ev.chain, n);
+            if want != partition {
+                return Err(Invalid::WrongPartition {
+                    got: partition,
+                    want,
+                });
+            }
+        }
+        Ok(ev)
     }
 
     /// Feeds one partition's consecutive records; returns the votes they chain, in order.
@@ -65,7 +85,7 @@ impl ReplayEngine {
         self.records += records.len() as u64;
         let accepted: Vec<_> = records
             .iter()
-            .filter_map(|r| match self.accept(r) {
+            .filter_map(|r| match self.accept(partition, r) {
                 Ok(ev) => Some((r.offset, ev)),
                 Err(_) => {
                     self.invalid += 1;

@@ -319,6 +319,8 @@ struct VoteProducer {
     p: Arc<FutureProducer>,
     votes_topic: String,
     audit_topic: String,
+    /// The config's partitions: each chain's records go to its partition, as ingest's do.
+    partitions: u32,
 }
 
 impl VoteProducer {
@@ -336,6 +338,7 @@ impl VoteProducer {
             p,
             votes_topic: cfg.kafka.votes_topic.clone(),
             audit_topic: cfg.kafka.audit_topic.clone(),
+            partitions: cfg.kafka.partitions,
         })
     }
 
@@ -358,10 +361,13 @@ impl VoteProducer {
             for _ in 0..batch.min((from + n - i) as usize) {
                 let ev = event(election, chains, i);
                 let (key, bytes) = (kafka_key(&ev.election_id, ev.chain), ev.to_bytes());
+                let partition =
+                    votechain_core::model::partition_of(&ev.election_id, ev.chain, self.partitions);
                 ds.push(
                     p.send_result(
                         FutureRecord::to(&self.votes_topic)
                             .key(&key)
+                            .partition(partition)
                             .payload(&bytes),
                     )
                     .map_err(|(e, _)| e)?,
@@ -370,6 +376,7 @@ impl VoteProducer {
                     p.send_result(
                         FutureRecord::to(&self.audit_topic)
                             .key(&key)
+                            .partition(partition)
                             .payload(&bytes[..16]),
                     )
                     .map_err(|(e, _)| e)?,

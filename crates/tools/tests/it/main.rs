@@ -23,6 +23,7 @@ mod ledger_protection;
 mod ledger_tripwire;
 mod log_gap;
 mod manifests;
+mod partition_routing;
 mod projector_failover;
 mod projector_fencing;
 mod read_load;

@@ -1,0 +1,84 @@
+//! Issue 14, item 5 ("records on an unexpected partition dead-lettered"): ingest produces
+//! each chain's records to its partition (`model::partition_of`, over the config's
+//! partitions, so partitions added to a live topic move no chain), and a writer refuses a
+//! record found on another partition (`wrong_partition`): another writer may be chaining
+//! that chain. Replay and recount apply the same rule, and recount agrees.
+
+use crate::common::*;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::time::Duration;
+use votechain_core::model::{VOTE_EVENT_SALTED, VoteEvent, partition_of};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_off_its_chains_partition_is_refused() {
+    let env = TestEnv::new("partitions", 2, DEMO).await;
+    let node = env
+        .node(&["ingest", "writer", "projector", "query"], "partitions")
+        .await;
+    let http = reqwest::Client::new();
+    for i in 0..10 {
+        submit_until_accepted(&http, &node, "demo-2026", &vote_id(90, i), "bob", "east").await;
+    }
+    demo_chained(&env.ledger, 10, Duration::from_secs(30)).await;
+
+    // demo-2026 has one chain: its partition, and the other one.
+    let right = partition_of("demo-2026", 0, 2);
+    let wrong = 1 - right;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", env.kafka.bootstrap_servers())
+        .create()
+        .unwrap();
+    for (i, p) in [(10u32, wrong), (11, right)] {
+        let vid = vote_id(90, i);
+        let ev = VoteEvent {
+            v: VOTE_EVENT_SALTED,
+            election_id: "demo-2026".into(),
+            chain: 0,
+            salt: Some(test_salt(&vid)),
+            vote_id: vid,
+            candidate_id: "alice".into(),
+            region_id: "west".into(),
+            cast_at_ms: votechain::now_ms(),
+        };
+        let (key, bytes) = (ev.kafka_key(), ev.to_bytes());
+        let rec = FutureRecord::to(&env.config.kafka.votes_topic)
+            .key(&key)
+            .partition(p)
+            .payload(&bytes);
+        producer.send(rec, Duration::from_secs(10)).await.unwrap();
+    }
+    let chained = demo_chained(&env.ledger, 11, Duration::from_secs(30)).await;
+    assert_eq!(chained[10].vote_id, vote_id(90, 11));
+    let dead = eventually(Duration::from_secs(20), "the dead letter", || async {
+        let d = dead_letters(&env).await;
+        (!d.is_empty()).then_some(d)
+    })
+    .await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, "wrong_partition");
+    assert_eq!(dead[0].1.vote_id, vote_id(90, 10));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(chain_items(&env.ledger, "demo-2026", 0, 1).await.len(), 11);
+
+    // Recount replays under the same rule: Kafka, chain and read model agree.
+    let counted = serde_json::json!({"total": 11, "candidates": {"alice": 1, "bob": 10}, "regions": {"east": {"bob": 10}, "west": {"alice": 1}}});
+    eventually(Duration::from_secs(60), "11 votes projected", || async {
+        (served_results(&http, &node, "demo-2026").await == counted).then_some(())
+    })
+    .await;
+    let r = votechain::recount::recount(
+        &env.config,
+        &env.ledger,
+        "demo-2026",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert!(
+        r.agree && r.chain_intact,
+        "{:?} {:?}",
+        r.mismatches,
+        r.problems
+    );
+    node.shutdown().await;
+}
