@@ -35,7 +35,6 @@ pub struct Replay {
     pub config: Arc<Config>,
     pub ledger: Ledger,
     pub election: String,
-    pub from_offsets: BTreeMap<i32, i64>,
     pub freeze_timeout: Duration,
     pub progress: Option<indicatif::ProgressBar>,
 }
@@ -123,12 +122,12 @@ impl Replay {
         let topic = &cfg.kafka.votes_topic;
         let consumer = Arc::new(replay::consumer(&crate::kafka::base_config(&cfg.kafka))?);
         let ends = replay::high_watermarks(&consumer, topic).await?;
-        replay::assert_complete(&consumer, topic, ends.keys().copied(), &self.from_offsets).await?;
-        replay::assign(&consumer, topic, ends.keys().copied(), &self.from_offsets)?;
-        let total: i64 = ends
-            .iter()
-            .map(|(p, end)| end - self.from_offsets.get(p).copied().unwrap_or(0))
-            .sum();
+        // From each partition's start: only there is the chain's state (tips, vote_ids
+        // chained) known, so only there can a replay reproduce it.
+        let start = BTreeMap::new();
+        replay::assert_complete(&consumer, topic, ends.keys().copied(), &start).await?;
+        replay::assign(&consumer, topic, ends.keys().copied(), &start)?;
+        let total: i64 = ends.values().sum();
         if let Some(pb) = &self.progress {
             pb.set_length(total.max(0) as u64);
         }

@@ -1,9 +1,10 @@
 //! `votechain replay`: rebuilds an election's projection from the Kafka log into a new
 //! table through the `Replay` actor; switches the query role to it only if it equals the
-//! chain's counts. Exit 0 switched, 1 not.
+//! chain's counts. Exit 0 switched, 1 not. It always reads each partition from its start:
+//! the chain's rule (tips, the vote_ids already chained) is only known from there, so a
+//! replay from later offsets could never match (the `--from-offsets` option is gone).
 
 use anyhow::{Result, bail};
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +14,6 @@ use votechain::actors::replay::{Replay, ReplayMsg, ReplayOutcome};
 pub struct Args {
     #[arg(long)]
     election: String,
-    /// Start offsets per partition, `P:OFFSET,...` (default: the beginning of each).
-    #[arg(long, value_parser = parse_offsets)]
-    from_offsets: Option<BTreeMap<i32, i64>>,
     #[command(flatten)]
     target: super::Target,
     /// Longest time projections may stay frozen during the handover.
@@ -23,22 +21,6 @@ pub struct Args {
     freeze_timeout_s: u64,
     #[arg(long)]
     json: bool,
-}
-
-fn parse_offsets(s: &str) -> Result<BTreeMap<i32, i64>, String> {
-    s.split(',')
-        .map(|kv| {
-            let (p, o) = kv
-                .split_once(':')
-                .ok_or_else(|| format!("'{kv}' is not PARTITION:OFFSET"))?;
-            let p = p
-                .trim()
-                .parse()
-                .map_err(|_| format!("bad partition '{p}'"))?;
-            let o = o.trim().parse().map_err(|_| format!("bad offset '{o}'"))?;
-            Ok((p, o))
-        })
-        .collect()
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
@@ -55,7 +37,6 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         config: Arc::new(cfg),
         ledger,
         election: a.election,
-        from_offsets: a.from_offsets.unwrap_or_default(),
         freeze_timeout: Duration::from_secs(a.freeze_timeout_s),
         progress: Some(pb),
     };
@@ -104,24 +85,5 @@ fn print(out: &ReplayOutcome) {
     }
     for p in &out.problems {
         println!("  {p}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn offsets_parse_or_say_what_is_wrong() {
-        assert_eq!(
-            parse_offsets("0:5, 2:7").unwrap(),
-            BTreeMap::from([(0, 5), (2, 7)])
-        );
-        assert!(
-            parse_offsets("0=5")
-                .unwrap_err()
-                .contains("PARTITION:OFFSET")
-        );
-        assert!(parse_offsets("x:5").unwrap_err().contains("bad partition"));
     }
 }

@@ -5,19 +5,17 @@
 
 use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use votechain::actors::replay::{Replay, ReplayMsg, ReplayOutcome};
 use votechain::recount;
 
-async fn run_replay(env: &TestEnv, from: BTreeMap<i32, i64>) -> ReplayOutcome {
+async fn run_replay(env: &TestEnv) -> ReplayOutcome {
     let actor = Replay {
         config: Arc::new(env.config.clone()),
         ledger: env.ledger.clone(),
         election: "demo-2026".into(),
-        from_offsets: from,
         freeze_timeout: Duration::from_secs(30),
         progress: None,
     };
@@ -118,8 +116,8 @@ async fn dropping_the_read_table_and_replaying_restores_results_while_votes_arri
     .await;
 
     // Two replays of the same offsets: identical tables, thresholds and counts.
-    let a0 = run_replay(&env, BTreeMap::new()).await;
-    let a = run_replay(&env, BTreeMap::new()).await;
+    let a0 = run_replay(&env).await;
+    let a = run_replay(&env).await;
     assert!(a0.switched && a.switched, "{a0:?} {a:?}");
     assert_ne!(a0.table, a.table);
     let registry = env.config.registry();
@@ -181,7 +179,7 @@ async fn dropping_the_read_table_and_replaying_restores_results_while_votes_arri
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let b = run_replay(&env, BTreeMap::new()).await;
+    let b = run_replay(&env).await;
     assert!(b.switched, "{b:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
