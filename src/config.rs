@@ -290,6 +290,14 @@ impl ProvenanceConfig {
     }
 }
 
+/// A key's `sha256` field: 64 lowercase hex characters (`keys.rs` uses it too).
+pub fn parse_sha256(hex_digest: &str) -> Option<[u8; 32]> {
+    if hex_digest.len() != 64 || hex_digest.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    hex::decode(hex_digest).ok()?.try_into().ok()
+}
+
 /// Limits of the HTTP listener: what a slow or hostile client can hold.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -772,7 +780,7 @@ impl Config {
                 }
                 match (&c.key, &c.key_env, &c.sha256) {
                     (None, None, Some(h)) => {
-                        if crate::keys::parse_sha256(h).is_none() {
+                        if parse_sha256(h).is_none() {
                             errs.push(format!(
                                 "ingest.clients '{}': sha256 is not 64 lowercase hex characters",
                                 c.id

@@ -259,6 +259,21 @@ pub async fn ensure_topics(cfg: &KafkaConfig) -> Result<(), KafkaSetupError> {
     Ok(())
 }
 
+/// A consumed message as a [`Record`], with its `votechain-mac` header when it has one.
+pub fn record_of(m: &impl rdkafka::message::Message) -> votechain_core::linking::Record {
+    use rdkafka::message::Headers;
+    let mac = m.headers().and_then(|h| {
+        h.iter()
+            .find(|h| h.key == votechain_core::provenance::HEADER)
+            .and_then(|h| h.value.map(<[u8]>::to_vec))
+    });
+    votechain_core::linking::Record {
+        offset: m.offset(),
+        payload: m.payload().unwrap_or_default().to_vec(),
+        mac,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::existing_topic_problems;

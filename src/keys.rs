@@ -79,13 +79,7 @@ pub fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.trim().as_bytes()).into()
 }
 
-/// A `sha256` field: 64 lowercase hex characters.
-pub fn parse_sha256(hex_digest: &str) -> Option<[u8; 32]> {
-    if hex_digest.len() != 64 || hex_digest.bytes().any(|b| b.is_ascii_uppercase()) {
-        return None;
-    }
-    hex::decode(hex_digest).ok()?.try_into().ok()
-}
+pub use crate::config::parse_sha256;
 
 /// A new key for `station` (256 bits from the OS CSPRNG) and the entry naming its digest.
 pub fn create(station: &str, elections: &[String], regions: &[String]) -> (String, FileKey) {

@@ -168,7 +168,7 @@ pub async fn read_log(
                 pending
                     .entry(p)
                     .or_default()
-                    .push(crate::actors::chain_writer::record_of(&m));
+                    .push(crate::kafka::record_of(&m));
                 positions.insert(p, off + 1);
                 last_progress = tokio::time::Instant::now();
                 if pending.values().map(Vec::len).sum::<usize>() >= 500 {

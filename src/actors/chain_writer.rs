@@ -24,7 +24,7 @@ use crate::dynamo::ledger::{AppendOutcome, Ledger, LedgerError};
 use crate::metrics as m;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
@@ -247,14 +247,14 @@ impl ChainWriter {
             }
             Ok(r) => r?,
         };
-        out.push(record_of(&first));
+        out.push(crate::kafka::record_of(&first));
         let deadline = tokio::time::Instant::now() + self.ctx.linger;
         while out.len() < self.ctx.batch_max {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
                 Err(_) => break,
                 Ok(Err(e)) if is_transient(&e) => break,
                 Ok(r) => {
-                    out.push(record_of(&r?));
+                    out.push(crate::kafka::record_of(&r?));
                 }
             }
         }
@@ -544,21 +544,6 @@ impl ChainWriter {
                 Err(e) => return Err(format!("{what}: {e}").into()),
             }
         }
-    }
-}
-
-/// A consumed message as a [`Record`], with its `votechain-mac` header when it has one.
-pub fn record_of(m: &impl Message) -> Record {
-    use rdkafka::message::Headers;
-    let mac = m.headers().and_then(|h| {
-        h.iter()
-            .find(|h| h.key == votechain_core::provenance::HEADER)
-            .and_then(|h| h.value.map(<[u8]>::to_vec))
-    });
-    Record {
-        offset: m.offset(),
-        payload: m.payload().unwrap_or_default().to_vec(),
-        mac,
     }
 }
 
