@@ -864,10 +864,14 @@ impl<P: Fn(&str)> Bench<P> {
         // (its batches hold what arrived during one transaction).
         (self.progress)("raw transactional produce");
         let (cfg, n) = (&self.cfg, INGEST_FACTOR * self.votes);
-        let raw_produce = produce(cfg, "bench-1", 1, 10_000_000, n, cfg.ingest.batch_max).await?;
+        // Into bench-8, whose 8 chains spread over every partition: on bench-1's one
+        // partition, with ingest's votes, they would pass the mock cluster's 5 MB a
+        // partition, which drops the oldest records before the writer below chains them
+        // (it refuses such a gap).
+        let raw_produce = produce(cfg, "bench-8", 8, 10_000_000, n, cfg.ingest.batch_max).await?;
         let equal_batch = ingest.mean_batch.round().max(1.0) as usize;
-        let raw_produce_equal = produce(cfg, "bench-1", 1, 15_000_000, n, equal_batch).await?;
-        // Those events are real votes of bench-1: the writer below will chain them too.
+        let raw_produce_equal = produce(cfg, "bench-8", 8, 15_000_000, n, equal_batch).await?;
+        // Those events are real votes of bench-8: the writer below will chain them too.
         let what = "ingest (HTTP, votes/s)";
         self.rows.push(row(
             what,
