@@ -60,6 +60,12 @@ const WARMUP: u64 = 640;
 /// The ingest measure and its raw-produce baselines send this many times `--votes`.
 const INGEST_FACTOR: u64 = 4;
 
+/// The election ingest's measure and the raw-produce baselines write to, whose votes the
+/// ChainWriter measure chains and verify and the receipt proofs read: 8 chains, so the
+/// backlog spreads over every partition (one partition would pass the mock cluster's 5 MB,
+/// which drops the oldest records before they are chained).
+const MAIN_ELECTION: &str = "bench-8";
+
 /// The election the projection-lag measure writes to (8 chains: every partition).
 const LAG_ELECTION: &str = "bench-lag";
 
@@ -824,7 +830,10 @@ impl<P: Fn(&str)> Bench<P> {
         (self.progress)("ingest over HTTP");
         let metrics = votechain::metrics::install();
         let node = Node::start(self.cfg.clone()).await?;
-        let url = format!("http://{}/v1/elections/bench-8/votes", node.http_addr);
+        let url = format!(
+            "http://{}/v1/elections/{MAIN_ELECTION}/votes",
+            node.http_addr
+        );
         let voters = Voters::new()?;
         // Warm up (64 connections, the producer's first transactions), then a longer run than
         // the other measures: at ~15k votes/s, `votes` alone lasts a fraction of a second.
@@ -868,10 +877,11 @@ impl<P: Fn(&str)> Bench<P> {
         // partition, with ingest's votes, they would pass the mock cluster's 5 MB a
         // partition, which drops the oldest records before the writer below chains them
         // (it refuses such a gap).
-        let raw_produce = produce(cfg, "bench-8", 8, 10_000_000, n, cfg.ingest.batch_max).await?;
+        let main = MAIN_ELECTION;
+        let raw_produce = produce(cfg, main, 8, 10_000_000, n, cfg.ingest.batch_max).await?;
         let equal_batch = ingest.mean_batch.round().max(1.0) as usize;
-        let raw_produce_equal = produce(cfg, "bench-8", 8, 15_000_000, n, equal_batch).await?;
-        // Those events are real votes of bench-8: the writer below will chain them too.
+        let raw_produce_equal = produce(cfg, main, 8, 15_000_000, n, equal_batch).await?;
+        // Those events are real votes of the main election: the writer below chains them too.
         let what = "ingest (HTTP, votes/s)";
         self.rows.push(row(
             what,
@@ -1139,7 +1149,7 @@ impl<P: Fn(&str)> Bench<P> {
         Ok((engine.records as f64 / t0.elapsed().as_secs_f64(), consumer))
     }
 
-    /// Verify of bench-1 against a raw consistent Query of the same items (the best of three
+    /// Verify of the main election against a raw consistent Query of the same items (the best of three
     /// rounds each), then against raw SHA-256 linking (`link_rate`).
     async fn verify(&mut self, link_rate: f64) -> Result<(), BenchError> {
         (self.progress)("verify");
@@ -1148,10 +1158,14 @@ impl<P: Fn(&str)> Bench<P> {
         // noise; the first round also warms it for both alike.
         let (mut raw_read, mut verify_rate) = (0.0f64, 0.0f64);
         for _ in 0..3 {
-            raw_read = raw_read.max(self.raw_chain_read("bench-1").await?);
+            raw_read = raw_read.max(self.raw_chain_read(MAIN_ELECTION).await?);
             let t0 = Instant::now();
-            let r = votechain::verify::verify_election(&self.ledger, &self.election("bench-1")?)
-                .await?;
+            let r =
+                votechain::verify::verify_election(&self.ledger, &self.election(MAIN_ELECTION)?)
+                    .await?;
+            if r.votes == 0 {
+                return Err(format!("no votes of {MAIN_ELECTION} to verify").into());
+            }
             if !r.intact {
                 return Err(format!(
                     "verify found the bench's own chain broken: {:?}",
@@ -1180,17 +1194,23 @@ impl<P: Fn(&str)> Bench<P> {
         Ok(())
     }
 
-    /// Items/s of a consistent Query of `election`'s chain 0, page by page.
+    /// Items/s of a consistent Query of every chain of `election`, page by page.
     async fn raw_chain_read(&self, election: &str) -> Result<f64, BenchError> {
+        let chains = self.election(election)?.chains;
         let t0 = Instant::now();
         let mut items = 0u64;
-        let mut start = None;
-        loop {
-            let (page, next) = self.ledger.chain_page(election, 0, 1, start, true).await?;
-            items += page.len() as u64;
-            match next {
-                Some(k) => start = Some(k),
-                None => break,
+        for c in 0..chains {
+            let mut start = None;
+            loop {
+                let (page, next) = self
+                    .ledger
+                    .chain_page(election, c, chains, start, true)
+                    .await?;
+                items += page.len() as u64;
+                match next {
+                    Some(k) => start = Some(k),
+                    None => break,
+                }
             }
         }
         Ok(items as f64 / t0.elapsed().as_secs_f64())
@@ -1259,7 +1279,7 @@ impl<P: Fn(&str)> Bench<P> {
     async fn proofs(&mut self) -> Result<(), BenchError> {
         use futures::StreamExt;
         (self.progress)("receipt proofs");
-        let e = self.election("bench-1")?;
+        let e = self.election(MAIN_ELECTION)?;
         let ids: Vec<String> = self
             .ledger
             .votes_after(&e, 0, 0, 2_000)
@@ -1272,7 +1292,13 @@ impl<P: Fn(&str)> Bench<P> {
         qc.node.instance_id = "bench-query".into();
         let node = Node::start(qc).await?;
         let http = reqwest::Client::new();
-        let base = format!("http://{}/v1/elections/bench-1/votes", node.http_addr);
+        if ids.is_empty() {
+            return Err(format!("no votes of {MAIN_ELECTION} to prove").into());
+        }
+        let base = format!(
+            "http://{}/v1/elections/{MAIN_ELECTION}/votes",
+            node.http_addr
+        );
         let t0 = Instant::now();
         let ok = futures::stream::iter(ids.iter())
             .map(|id| {
@@ -1295,7 +1321,7 @@ impl<P: Fn(&str)> Bench<P> {
         }
         let t0 = Instant::now();
         futures::stream::iter(ids.iter())
-            .map(|id| self.ledger.receipt("bench-1", id, 1))
+            .map(|id| self.ledger.receipt(MAIN_ELECTION, id, e.chains))
             .buffer_unordered(8)
             .count()
             .await;
@@ -1502,7 +1528,7 @@ impl Voters {
                         if i >= n {
                             break;
                         }
-                        let ev = event("bench-8", 8, offset + i);
+                        let ev = event(MAIN_ELECTION, 8, offset + i);
                         let body = serde_json::json!({"vote_id": ev.vote_id, "candidate_id": ev.candidate_id, "region_id": ev.region_id});
                         let s = Instant::now();
                         loop {
