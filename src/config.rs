@@ -537,8 +537,12 @@ pub struct ProjectorConfig {
     pub max_records: i32,
     /// Pause after an empty GetRecords.
     pub idle_poll_ms: u64,
-    /// Lease owner name; default: node.instance_id.
+    /// Lease owner name; default: node.instance_id (the StatefulSet pod name in `deploy/`).
     pub worker_id: Option<String>,
+    /// How long the ledger's stream keeps records (DynamoDB Streams: 24 h). A first start
+    /// on a stream older than this cannot know it saw every record: the projection is
+    /// marked "needs replay".
+    pub stream_retention_s: u64,
 }
 
 impl Default for ProjectorConfig {
@@ -548,6 +552,7 @@ impl Default for ProjectorConfig {
             max_records: 1000,
             idle_poll_ms: 250,
             worker_id: None,
+            stream_retention_s: 86_400,
         }
     }
 }
@@ -838,6 +843,9 @@ impl Config {
         }
         if !(1..=1000).contains(&p.max_records) {
             errs.push("projector.max_records: must be 1..=1000".into());
+        }
+        if p.stream_retention_s == 0 {
+            errs.push("projector.stream_retention_s: must be > 0 (DynamoDB Streams: 86400)".into());
         }
         let d = &self.dynamodb;
         let names = [&d.ledger_table, &d.lease_table, &d.results_table];

@@ -49,6 +49,13 @@ pub const PROJECTOR_APPLY_DELAY: &str = "votechain_projector_apply_delay_seconds
 pub const PROJECTOR_TRIMMED: &str = "votechain_projector_trimmed_data_total";
 pub const PROJECTOR_UNREADABLE: &str = "votechain_projector_unreadable_items_total";
 pub const PROJECTOR_LEASE_CONFLICTS: &str = "votechain_projector_lease_conflicts_total";
+pub const PROJECTOR_RECORDS_LOST: &str = "votechain_projector_records_lost_total";
+pub const PROJECTION_NEEDS_REPLAY: &str = "votechain_projection_needs_replay_elections";
+pub const PROJECTOR_LEASES_DELETED: &str = "votechain_projector_leases_deleted_total";
+pub const PROJECTOR_HANDOFFS: &str = "votechain_projector_handoffs_total";
+pub const PROJECTOR_LEASE_TABLE_LEASES: &str = "votechain_projector_lease_table_leases";
+pub const PROJECTOR_LIVE_WORKERS: &str = "votechain_projector_live_workers";
+pub const PROJECTOR_SYNC_LEADER: &str = "votechain_projector_shard_sync_leader";
 // lag monitor and scaling
 pub const LAG_KAFKA_RECORDS: &str = "votechain_lag_kafka_records";
 pub const LAG_KAFKA_COMMITTED_RECORDS: &str = "votechain_lag_kafka_committed_records";
@@ -134,6 +141,8 @@ const COUNTERS_FROM_START: &[&str] = &[
     PROJECTOR_LEASE_CONFLICTS,
     PROJECTOR_TRIMMED,
     PROJECTOR_UNREADABLE,
+    PROJECTOR_LEASES_DELETED,
+    PROJECTOR_HANDOFFS,
     LOG_ENTRIES,
     LOG_CHECKPOINTS,
     LOG_CHAIN_BREAKS,
@@ -206,6 +215,12 @@ fn export_from_start() {
     }
     for reason in DEAD_LETTER_REASONS {
         metrics::counter!(WRITER_DEAD_LETTERS, "reason" => *reason).absolute(0);
+    }
+    for reason in crate::projector::loss::LossReason::ALL {
+        metrics::counter!(PROJECTOR_RECORDS_LOST, "reason" => reason.label()).absolute(0);
+    }
+    for how in votechain_core::balance::Take::ALL {
+        metrics::counter!(PROJECTOR_LEASES_TAKEN, "how" => how.label()).absolute(0);
     }
 }
 
@@ -333,7 +348,39 @@ fn describe() {
     );
     describe_counter!(
         PROJECTOR_LEASES_TAKEN,
-        "Leases taken, by how (unowned, expired, stolen, reacquired)."
+        "Leases taken, by how (unowned: new, released or handed off; expired; reacquired)."
+    );
+    describe_counter!(
+        PROJECTOR_RECORDS_LOST,
+        "Stream ranges lost before they were applied, by reason (trimmed, shard_gone, lineage_gap, old_stream); one per loss event (how many records a trimmed range held is not knowable from the stream). Each marks the projection \"needs replay\"."
+    );
+    describe_gauge!(
+        PROJECTION_NEEDS_REPLAY,
+        Unit::Count,
+        "Elections whose read model may miss votes lost from the stream, until `votechain replay` rebuilds them (0 = none)."
+    );
+    describe_counter!(
+        PROJECTOR_LEASES_DELETED,
+        "Finished (SHARD_END) leases deleted by the shard-sync worker once their children progressed."
+    );
+    describe_counter!(
+        PROJECTOR_HANDOFFS,
+        "Leases this worker handed off (checkpointed, released) because they hash to another live worker."
+    );
+    describe_gauge!(
+        PROJECTOR_LEASE_TABLE_LEASES,
+        Unit::Count,
+        "Shard leases in the lease table (set by the shard-sync worker; bounded by lease hygiene)."
+    );
+    describe_gauge!(
+        PROJECTOR_LIVE_WORKERS,
+        Unit::Count,
+        "Projector workers this process sees alive in the registry (the rendezvous set)."
+    );
+    describe_gauge!(
+        PROJECTOR_SYNC_LEADER,
+        Unit::Count,
+        "1 on the one projector elected to sync shards (DescribeStream, lease creation and deletion)."
     );
     describe_counter!(
         PROJECTOR_LEASES_LOST,

@@ -38,6 +38,8 @@ pub enum RecountError {
     Ledger(#[from] LedgerError),
     #[error("projection pointer: {0}")]
     Pointer(#[from] projection::PointerError),
+    #[error("{0}")]
+    Loss(#[from] crate::projector::loss::LossError),
 }
 
 pub async fn recount(
@@ -113,9 +115,21 @@ pub async fn recount(
     let (rows, mismatches) = compare(&kafka, &chain, &counts_of(&rm), &chain_at_rm);
     metrics::gauge!(m::RECOUNT_MISMATCHES).set(mismatches.len() as f64);
     let chain_intact = problems.is_empty();
+    // Stream records lost before the projector applied them: the read model may agree by
+    // chance at its cut, but cannot be trusted until a replay rebuilds it.
+    let needs_replay = crate::projector::loss::read(&ledger.db, &cfg.dynamodb.lease_table)
+        .await?
+        .filter(|n| n.elections.contains(&e.id))
+        .map(|n| {
+            format!(
+                "{} loss event(s), last {} on {}, since {} ms",
+                n.events, n.reason, n.shard, n.since_ms
+            )
+        });
     Ok(RecountReport {
         election_id: e.id.clone(),
-        agree: mismatches.is_empty() && chain_intact,
+        agree: mismatches.is_empty() && chain_intact && needs_replay.is_none(),
+        needs_replay,
         chain_intact,
         kafka_cut: cut,
         read_model_table: table,

@@ -104,6 +104,7 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
             failover: Duration::from_millis(p.failover_ms),
             max_records: p.max_records,
             idle: Duration::from_millis(p.idle_poll_ms),
+            retention: Duration::from_secs(p.stream_retention_s),
             registry: Arc::new(cfg.registry()),
         });
         let policy = cfg.supervision;

@@ -219,6 +219,11 @@ impl LagMonitor {
             metrics::gauge!(m::LAG_LEASES_PER_WORKER, "worker" => w.clone()).set(*n as f64);
         }
         metrics::gauge!(m::LAG_STREAM_SECONDS).set(lag_s);
+        let needs_replay = crate::projector::loss::read(&self.leases.db, &self.leases.table)
+            .await?
+            .map(|n| n.elections)
+            .unwrap_or_default();
+        metrics::gauge!(m::PROJECTION_NEEDS_REPLAY).set(needs_replay.len() as f64);
 
         let wd = st.writer.evaluate(
             Signal::Writer {
@@ -261,6 +266,7 @@ impl LagMonitor {
                 stream_lag_seconds: lag_s,
                 backlog_records: backlog,
                 leases_per_worker: per_worker,
+                needs_replay,
             },
         })
     }

@@ -107,6 +107,8 @@ pub enum RebuildError {
     Table(#[from] crate::tables::TableError),
     #[error("writing the rebuilt counts: {0}")]
     Write(String),
+    #[error("{0}")]
+    Loss(#[from] crate::projector::loss::LossError),
 }
 
 impl Replay {
@@ -120,6 +122,8 @@ impl Replay {
         let db = &self.ledger.db;
         let lease_table = &cfg.dynamodb.lease_table;
         let topic = &cfg.kafka.votes_topic;
+        // Losses of stream records marked before this instant are covered by this rebuild.
+        let started_ms = crate::now_ms();
         let consumer = Arc::new(replay::consumer(&crate::kafka::base_config(&cfg.kafka))?);
         let ends = replay::high_watermarks(&consumer, topic).await?;
         // From each partition's start: only there is the chain's state (tips, vote_ids
@@ -272,9 +276,14 @@ impl Replay {
                 elections,
             };
             match projection::replace(db, lease_table, frozen.epoch, &next).await {
-                Ok(()) => true,
+                Ok(()) => {}
                 Err(err) => return Err(RebuildError::SwitchRefused(err)),
             }
+            // The rebuilt table holds every vote the stream lost before `started_ms`.
+            if !crate::projector::loss::clear(db, lease_table, &e.id, started_ms).await? {
+                tracing::warn!(election = %e.id, "stream records were lost again during this replay; the election still needs one");
+            }
+            true
         } else {
             projection::replace(db, lease_table, frozen.epoch, &unfreeze()).await?;
             false

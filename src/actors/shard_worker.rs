@@ -8,16 +8,21 @@
 //! (`held`, kept current by the coordinator's renewals). A worker whose lease was taken
 //! cannot apply; a batch re-read after failover starts after the committed checkpoint.
 //! A closed shard read to its end is checkpointed `SHARD_END` and the worker stops
-//! ("shard_end"). Expired iterators are renewed from the last sequence number; trimmed data
-//! is loud (metric + error log) and handled as KCL does (resume at the trim horizon).
+//! ("shard_end"). Expired iterators are renewed from the last sequence number. Lost records
+//! are never passed silently: `TrimmedDataAccessException` after a checkpoint (resume at
+//! the trim horizon) and `ResourceNotFoundException` (the shard left the stream: treated as
+//! ended, as KCL's adapter does) are counted, logged and durably marked "needs replay"
+//! (`projector::loss`) before the worker reads on.
 //! Supervised by: the `LeaseCoordinator` (restarted while the lease is held).
 //! Metrics: `votechain_projector_{records_applied,batches_applied,trimmed_data,lease_conflicts}_total`,
+//! `votechain_projector_records_lost_total{reason}`,
 //! `votechain_projector_stream_lag_seconds`, `votechain_projector_apply_delay_seconds`.
 
 use crate::dynamo::items::VoteItem;
 use crate::dynamo::{ErrorClass, retryable_code};
 use crate::metrics as m;
-use crate::projector::lease::{LeaseTable, SHARD_END};
+use crate::projector::lease::{LeaseTable, SHARD_END, TRIM_HORIZON};
+use crate::projector::loss::{self, LossReason};
 use crate::projector::projection::{self, Projection};
 use crate::projector::results::{self, Deltas};
 use crate::projector::stream::{self, StreamError};
@@ -38,6 +43,8 @@ pub struct ProjectorCtx {
     pub failover: Duration,
     pub max_records: i32,
     pub idle: Duration,
+    /// How long the stream keeps records (a first start on an older stream needs a replay).
+    pub retention: Duration,
     /// The elections this projector counts, from their manifests: a vote item outside them
     /// (election, chain, candidate, region) is never counted.
     pub registry: Arc<votechain_core::model::Registry>,
@@ -65,6 +72,8 @@ pub struct ShardWorkerState {
 /// Why a worker stopped on its own.
 pub const STOP_SHARD_END: &str = "shard_end";
 pub const STOP_LEASE_LOST: &str = "lease_lost";
+/// Told to stop by the coordinator: the shard hashes to another worker now.
+pub const STOP_HANDOFF: &str = "handoff";
 
 enum Applied {
     Ok,
@@ -105,21 +114,16 @@ impl Actor for ShardWorker {
                 projection: None,
             });
         }
-        let iterator = stream::iterator(
-            &self.ctx.streams,
-            &self.ctx.leases.stream_arn,
-            &self.shard,
-            &lease.checkpoint,
-        )
-        .await?;
-        tracing::info!(shard = %self.shard, checkpoint = %lease.checkpoint, "shard worker started");
-        myself.send_message(ShardWorkerMsg::Poll)?;
-        Ok(ShardWorkerState {
-            iterator,
+        let mut st = ShardWorkerState {
+            iterator: None,
             checkpoint: lease.checkpoint,
             backoff: Duration::from_millis(50),
             projection: None,
-        })
+        };
+        self.reposition(&mut st).await?;
+        tracing::info!(shard = %self.shard, checkpoint = %st.checkpoint, "shard worker started");
+        myself.send_message(ShardWorkerMsg::Poll)?;
+        Ok(st)
     }
 
     async fn handle(
@@ -142,43 +146,29 @@ impl Actor for ShardWorker {
             Ok(r) => r,
             Err(StreamError::IteratorExpired) => {
                 tracing::info!(shard = %self.shard, "iterator expired; renewing from the checkpoint");
-                st.iterator = stream::iterator(
-                    &self.ctx.streams,
-                    &self.ctx.leases.stream_arn,
-                    &self.shard,
-                    &st.checkpoint,
-                )
-                .await?;
+                self.reposition(st).await?;
                 myself.send_message(ShardWorkerMsg::Poll)?;
                 return Ok(());
             }
-            Err(StreamError::Trimmed(detail))
-                if st.checkpoint == crate::projector::lease::TRIM_HORIZON =>
-            {
+            Err(StreamError::Trimmed(detail)) if st.checkpoint == TRIM_HORIZON => {
                 // Nothing applied yet, so nothing can have been missed (DynamoDB Local says this of
                 // a trim-horizon iterator taken while the shard was empty).
                 tracing::debug!(shard = %self.shard, %detail, "trim-horizon iterator went stale; taking a new one");
-                st.iterator = stream::iterator(
-                    &self.ctx.streams,
-                    &self.ctx.leases.stream_arn,
-                    &self.shard,
-                    &st.checkpoint,
-                )
-                .await?;
+                self.reposition(st).await?;
                 myself.send_message(ShardWorkerMsg::Poll)?;
                 return Ok(());
             }
             Err(StreamError::Trimmed(detail)) => {
-                metrics::counter!(m::PROJECTOR_TRIMMED).increment(1);
-                tracing::error!(shard = %self.shard, checkpoint = %st.checkpoint, %detail,
-                    "TRIMMED DATA: records after the checkpoint expired before they were applied; the read model misses them. Resuming at TRIM_HORIZON; rebuild with `votechain replay`.");
-                st.iterator = stream::iterator(
-                    &self.ctx.streams,
-                    &self.ctx.leases.stream_arn,
-                    &self.shard,
-                    crate::projector::lease::TRIM_HORIZON,
-                )
-                .await?;
+                self.lost(LossReason::Trimmed, &st.checkpoint, &detail)
+                    .await?;
+                st.iterator = self.iterator_at(TRIM_HORIZON).await?;
+                myself.send_message(ShardWorkerMsg::Poll)?;
+                return Ok(());
+            }
+            Err(StreamError::Gone(detail)) => {
+                self.lost(LossReason::ShardGone, &st.checkpoint, &detail)
+                    .await?;
+                st.iterator = None;
                 myself.send_message(ShardWorkerMsg::Poll)?;
                 return Ok(());
             }
@@ -208,7 +198,7 @@ impl Actor for ShardWorker {
                 .unwrap_or_default()
                 .to_string();
             if let Applied::LeaseLost = self.apply(st, &only[r], &seq).await? {
-                return self.lost(&myself);
+                return self.lease_lost(&myself);
             }
             st.checkpoint = seq;
         }
@@ -218,7 +208,7 @@ impl Actor for ShardWorker {
         }
         if let Some(seq) = recs.last().and_then(stream::seq_of).map(String::from) {
             if let Applied::LeaseLost = self.apply(st, &only[tail], &seq).await? {
-                return self.lost(&myself);
+                return self.lease_lost(&myself);
             }
             crate::failpoint!(
                 "shard_worker::after_apply_before_checkpoint",
@@ -293,7 +283,7 @@ impl ShardWorker {
         votes: &[VoteItem],
     ) -> Result<(), ActorProcessingErr> {
         if let Applied::LeaseLost = self.apply(st, votes, SHARD_END).await? {
-            return self.lost(myself);
+            return self.lease_lost(myself);
         }
         st.checkpoint = SHARD_END.into();
         tracing::info!(shard = %self.shard, "shard read to its end; checkpointed SHARD_END");
@@ -301,7 +291,53 @@ impl ShardWorker {
         Ok(())
     }
 
-    fn lost(&self, myself: &ActorRef<ShardWorkerMsg>) -> Result<(), ActorProcessingErr> {
+    /// An iterator after the checkpoint. Records lost on the way are marked first: trimmed
+    /// ones (resume at the trim horizon), or the whole shard gone (`None`: treated as ended,
+    /// so the next poll checkpoints `SHARD_END` and the children can proceed).
+    async fn reposition(&self, st: &mut ShardWorkerState) -> Result<(), ActorProcessingErr> {
+        st.iterator = match self.iterator_at(&st.checkpoint).await {
+            Ok(it) => it,
+            Err(StreamError::Trimmed(detail)) if st.checkpoint != TRIM_HORIZON => {
+                self.lost(LossReason::Trimmed, &st.checkpoint, &detail)
+                    .await?;
+                self.iterator_at(TRIM_HORIZON).await?
+            }
+            Err(StreamError::Gone(detail)) => {
+                self.lost(LossReason::ShardGone, &st.checkpoint, &detail)
+                    .await?;
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(())
+    }
+
+    async fn iterator_at(&self, checkpoint: &str) -> Result<Option<String>, StreamError> {
+        let arn = &self.ctx.leases.stream_arn;
+        stream::iterator(&self.ctx.streams, arn, &self.shard, checkpoint).await
+    }
+
+    /// Counts and durably marks a loss (every election this projector counts) before the
+    /// worker reads past it; an error here crashes the worker, which retries from the
+    /// checkpoint, so a loss is never passed unmarked.
+    async fn lost(
+        &self,
+        reason: LossReason,
+        checkpoint: &str,
+        detail: &str,
+    ) -> Result<(), ActorProcessingErr> {
+        if reason == LossReason::Trimmed {
+            metrics::counter!(m::PROJECTOR_TRIMMED).increment(1);
+        }
+        tracing::error!(shard = %self.shard, %checkpoint, %detail, reason = reason.label(),
+            "stream records after the checkpoint are gone before they were applied");
+        let elections: Vec<String> = self.ctx.registry.iter().map(|e| e.id.clone()).collect();
+        let db = &self.ctx.db;
+        loss::mark(db, &self.ctx.leases.table, &elections, reason, &self.shard).await?;
+        Ok(())
+    }
+
+    fn lease_lost(&self, myself: &ActorRef<ShardWorkerMsg>) -> Result<(), ActorProcessingErr> {
         tracing::warn!(shard = %self.shard, "lease lost; this worker applies nothing more");
         myself.stop(Some(STOP_LEASE_LOST.into()));
         Ok(())

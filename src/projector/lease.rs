@@ -2,6 +2,10 @@
 //! know KCL can read it: `leaseKey` (shard id), `leaseOwner`, `leaseCounter`, `checkpoint`,
 //! `ownerSwitchesSinceCheckpoint`, `parentShardIds`. Extra: `streamArn`, `lastCheckpointAt`.
 //!
+//! Workers register themselves in the same table (`leaseKey = "worker#<id>"`, with a
+//! `heartbeat` counter bumped at every renewal round), so every worker computes the same
+//! rendezvous assignment from one consistent Scan (`votechain_core::balance`).
+//!
 //! Every change is conditional on what the caller last saw (the counter), so two workers
 //! never both believe they took the same lease, and a worker whose lease moved cannot
 //! renew, checkpoint or apply.
@@ -60,6 +64,18 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// Registrations share the lease table under this key prefix.
+pub const WORKER_PREFIX: &str = "worker#";
+
+/// One consistent read of the lease table for a stream.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Shard leases, by key.
+    pub leases: Vec<Lease>,
+    /// Registered workers and their heartbeat counters, by id.
+    pub workers: Vec<(String, i64)>,
+}
+
 #[derive(Clone)]
 pub struct LeaseTable {
     pub db: Client,
@@ -74,7 +90,12 @@ impl LeaseTable {
 
     /// All leases of this stream, read consistently.
     pub async fn scan(&self) -> Result<Vec<Lease>, LeaseError> {
-        let mut out = Vec::new();
+        Ok(self.snapshot().await?.leases)
+    }
+
+    /// Leases and registered workers of this stream, from one consistent Scan.
+    pub async fn snapshot(&self) -> Result<Snapshot, LeaseError> {
+        let mut out = Snapshot::default();
         let mut start = None;
         loop {
             let r = self
@@ -90,15 +111,81 @@ impl LeaseTable {
                 if it.get("streamArn").and_then(|v| v.as_s().ok()) != Some(&self.stream_arn) {
                     continue;
                 }
-                out.push(parse(it));
+                let key = it.get("leaseKey").and_then(|v| v.as_s().ok());
+                match key.and_then(|k| k.strip_prefix(WORKER_PREFIX)) {
+                    Some(w) => out.workers.push((w.to_string(), parse(it).counter)),
+                    None => out.leases.push(parse(it)),
+                }
             }
             match r.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
                 _ => break,
             }
         }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.leases.sort_by(|a, b| a.key.cmp(&b.key));
+        out.workers.sort();
         Ok(out)
+    }
+
+    /// Registers (or re-registers) a worker: its heartbeat starts at 0.
+    pub async fn register(&self, worker: &str) -> Result<(), LeaseError> {
+        let key = format!("{WORKER_PREFIX}{worker}");
+        let mut item = self.key(&key);
+        item.insert("leaseCounter".into(), n(0));
+        item.insert("streamArn".into(), s(&self.stream_arn));
+        item.insert("registeredAt".into(), n(crate::now_ms()));
+        self.db
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| call_err("PutItem(register)", &key, &e))?;
+        Ok(())
+    }
+
+    /// Bumps a worker's heartbeat (peers see it alive while it moves).
+    pub async fn heartbeat(&self, worker: &str) -> Result<(), LeaseError> {
+        let key = format!("{WORKER_PREFIX}{worker}");
+        self.db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(&key)))
+            .update_expression("ADD leaseCounter :one")
+            .condition_expression("attribute_exists(leaseKey)")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(|e| call_err("UpdateItem(heartbeat)", &key, &e))?;
+        Ok(())
+    }
+
+    /// Removes a worker's registration (graceful stop, or a peer silent past failover,
+    /// by the shard-sync worker) so peers re-hash without waiting.
+    pub async fn deregister(&self, worker: &str) -> Result<(), LeaseError> {
+        let key = format!("{WORKER_PREFIX}{worker}");
+        self.db
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(&key)))
+            .send()
+            .await
+            .map_err(|e| call_err("DeleteItem(deregister)", &key, &e))?;
+        Ok(())
+    }
+
+    /// Deletes a finished lease (lease hygiene), only while it is still at `SHARD_END`.
+    pub async fn delete_finished(&self, key: &str) -> Result<(), LeaseError> {
+        self.db
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(key)))
+            .condition_expression("checkpoint = :end")
+            .expression_attribute_values(":end", s(SHARD_END))
+            .send()
+            .await
+            .map_err(|e| call_err("DeleteItem(finished)", key, &e))?;
+        Ok(())
     }
 
     /// One lease, read consistently.

@@ -20,6 +20,11 @@ pub enum StreamError {
     /// The records at the iterator were trimmed (older than 24 h): data the projection never saw.
     #[error("trimmed data: {0}")]
     Trimmed(String),
+    /// The shard (or stream) is no longer listed (`ResourceNotFoundException`): its records
+    /// expired. Whatever was not applied from it is lost (KCL's adapter treats the shard
+    /// as ended; we also count the loss and mark the projection "needs replay").
+    #[error("shard gone from the stream: {0}")]
+    Gone(String),
     #[error("streams {op} throttled or unavailable: {detail}")]
     Retry { op: &'static str, detail: String },
     #[error("streams {op} failed: {detail}")]
@@ -46,6 +51,7 @@ fn err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
         SdkError::ServiceError(se) => match se.err().code().unwrap_or_default() {
             "ExpiredIteratorException" => StreamError::IteratorExpired,
             "TrimmedDataAccessException" => StreamError::Trimmed(detail),
+            "ResourceNotFoundException" if op != "DescribeStream" => StreamError::Gone(detail),
             "LimitExceededException"
             | "ThrottlingException"
             | "InternalServerError"
@@ -78,7 +84,21 @@ pub async fn stream_arn(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<St
 
 /// Every shard of the stream, following `LastEvaluatedShardId` pages.
 pub async fn list_shards(c: &Client, arn: &str) -> Result<Vec<Shard>, StreamError> {
-    let mut out = Vec::new();
+    Ok(describe(c, arn).await?.shards)
+}
+
+/// What DescribeStream says of the stream: its shards and when it was created.
+#[derive(Debug, Clone, Default)]
+pub struct StreamView {
+    pub shards: Vec<Shard>,
+    /// `CreationRequestDateTime` in ms (0 when not reported).
+    pub created_ms: i64,
+}
+
+/// Every shard of the stream, following `LastEvaluatedShardId` pages, and its age.
+pub async fn describe(c: &Client, arn: &str) -> Result<StreamView, StreamError> {
+    let mut view = StreamView::default();
+    let out = &mut view.shards;
     let mut start: Option<String> = None;
     loop {
         let r = c
@@ -91,6 +111,9 @@ pub async fn list_shards(c: &Client, arn: &str) -> Result<Vec<Shard>, StreamErro
         let Some(desc) = r.stream_description() else {
             break;
         };
+        if let Some(t) = desc.creation_request_date_time() {
+            view.created_ms = t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000);
+        }
         for s in desc.shards() {
             out.push(Shard {
                 id: s.shard_id().unwrap_or_default().to_string(),
@@ -106,7 +129,7 @@ pub async fn list_shards(c: &Client, arn: &str) -> Result<Vec<Shard>, StreamErro
             _ => break,
         }
     }
-    Ok(out)
+    Ok(view)
 }
 
 /// An iterator positioned after the checkpoint (or at the trim horizon).

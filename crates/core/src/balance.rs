@@ -1,17 +1,26 @@
-//! KCL's lease-taking rules as pure functions over a snapshot of the lease table.
+//! Which projector worker processes which shard, as pure functions over a snapshot of the
+//! lease table.
 //!
-//! - A lease is **expired** when its `leaseCounter` has not moved for `failover` on the
-//!   observer's own monotonic clock ([`ExpiryTracker`]); no clock sync is needed.
-//! - A worker takes **expired and unowned** leases first, up to its target
-//!   `ceil(leases / workers)`; then, if still under target, **steals at most one** lease
-//!   from the most loaded worker ([`choose_leases`]).
+//! - A lease (or a worker's registration) is **expired** when its counter has not moved
+//!   for `failover` on the observer's own monotonic clock ([`ExpiryTracker`]); no clock
+//!   sync is needed.
+//! - **Assignment is deterministic**: every ready shard belongs to the live worker with
+//!   the highest rendezvous weight `SHA-256(worker || 0 || shard)` ([`rendezvous`]). Every
+//!   worker computes the same answer from the same registry, and a worker leaving or
+//!   joining moves only the shards whose winner it was or becomes.
+//! - The lease stays the fence: [`plan`] only says what to try. A worker takes a shard
+//!   assigned to it when the lease is unowned, expired, or its own; it **hands off** a
+//!   shard it holds but that hashes elsewhere (checkpoint, release; the new owner takes the
+//!   unowned lease on its next tick, without waiting for expiry).
 
 use crate::lease::Lease;
-use std::collections::{BTreeMap, HashMap};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::time::Duration;
 use std::time::Instant;
 
-/// Remembers, per lease, the last counter seen and when it was first seen at that value.
+/// Remembers, per key (a lease or a worker registration), the last counter seen and when
+/// it was first seen at that value.
 #[derive(Debug, Default)]
 pub struct ExpiryTracker {
     seen: HashMap<String, (i64, Instant)>,
@@ -20,18 +29,28 @@ pub struct ExpiryTracker {
 impl ExpiryTracker {
     /// Folds in a fresh scan at `now`; forgets leases no longer in the table.
     pub fn observe(&mut self, leases: &[Lease], now: Instant) {
-        self.seen.retain(|k, _| leases.iter().any(|l| &l.key == k));
-        for l in leases {
-            match self.seen.get(&l.key) {
-                Some((c, _)) if *c == l.counter => {}
+        self.observe_counters(leases.iter().map(|l| (l.key.as_str(), l.counter)), now);
+    }
+
+    /// The same for any `(key, counter)` pairs: the complete set of keys tracked.
+    pub fn observe_counters<'a>(
+        &mut self,
+        counters: impl IntoIterator<Item = (&'a str, i64)> + Clone,
+        now: Instant,
+    ) {
+        self.seen
+            .retain(|k, _| counters.clone().into_iter().any(|(c, _)| c == k));
+        for (key, counter) in counters {
+            match self.seen.get(key) {
+                Some((c, _)) if *c == counter => {}
                 _ => {
-                    self.seen.insert(l.key.clone(), (l.counter, now));
+                    self.seen.insert(key.to_string(), (counter, now));
                 }
             }
         }
     }
 
-    /// True when the lease's counter has not moved for `failover` (as seen from here).
+    /// True when the key's counter has not moved for `failover` (as seen from here).
     pub fn is_expired(&self, key: &str, failover: Duration, now: Instant) -> bool {
         self.seen
             .get(key)
@@ -39,77 +58,108 @@ impl ExpiryTracker {
     }
 }
 
-/// Why a lease is taken.
+/// Why a lease is taken (`votechain_projector_leases_taken_total{how}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
+    /// Nobody holds it: new, released on shutdown, or handed off to us.
     Unowned,
+    /// Its owner stopped renewing it for `failover`.
     Expired,
-    Stolen,
+    /// Our worker id holds it but no worker of ours serves it (a restarted worker).
+    Reacquired,
 }
 
 impl Take {
+    pub const ALL: [Take; 3] = [Take::Unowned, Take::Expired, Take::Reacquired];
+
     pub fn label(self) -> &'static str {
         match self {
             Take::Unowned => "unowned",
             Take::Expired => "expired",
-            Take::Stolen => "stolen",
+            Take::Reacquired => "reacquired",
         }
     }
 }
 
-/// Which leases `me` should try to take now. `active` are the leases that can be
-/// processed (not finished, parents done); `expired(key)` says whether one is expired.
-pub fn choose_leases(
-    me: &str,
-    active: &[Lease],
-    expired: impl Fn(&str) -> bool,
-) -> Vec<(String, Take)> {
-    if active.is_empty() {
-        return vec![];
-    }
-    // Live owners and their loads (an expired lease counts for nobody).
-    let mut load: BTreeMap<&str, usize> = BTreeMap::new();
-    load.insert(me, 0);
-    let mut free = Vec::new();
-    for l in active {
-        match l.owner.as_deref() {
-            None => free.push((l.key.clone(), Take::Unowned)),
-            Some(o) if expired(&l.key) && o != me => free.push((l.key.clone(), Take::Expired)),
-            Some(o) => *load.entry(o).or_default() += 1,
-        }
-    }
-    let workers = load.len();
-    let target = active.len().div_ceil(workers);
-    let mine = load[me];
-    if mine >= target {
-        return vec![];
-    }
-    let needed = target - mine;
-    // Unowned first, then expired; stable order for determinism.
-    free.sort_by(|a, b| (a.1 != Take::Unowned, &a.0).cmp(&(b.1 != Take::Unowned, &b.0)));
-    if !free.is_empty() {
-        return free.into_iter().take(needed).collect();
-    }
-    // Steal at most one from the most loaded other worker, if it is above target
-    // (or at target while we are two or more short).
-    let Some((victim, count)) = load
+/// The rendezvous weight of `worker` for `shard`: the first 8 bytes of
+/// `SHA-256(worker || 0x00 || shard)`, big-endian.
+pub fn weight(worker: &str, shard: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(worker.as_bytes());
+    h.update([0u8]);
+    h.update(shard.as_bytes());
+    let d = h.finalize();
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+/// The worker `shard` belongs to: the highest weight among `workers` (ties, which need a
+/// SHA-256 collision on 64 bits, go to the smaller id). `None` without workers.
+pub fn rendezvous<'a>(shard: &str, workers: &'a [String]) -> Option<&'a str> {
+    workers
         .iter()
-        .filter(|(w, _)| **w != me)
-        .max_by_key(|(w, c)| (**c, std::cmp::Reverse(**w)))
-    else {
-        return vec![];
-    };
-    if *count > target || (*count == target && needed >= 2) {
-        let mut theirs: Vec<&Lease> = active
-            .iter()
-            .filter(|l| l.owner.as_deref() == Some(victim))
-            .collect();
-        theirs.sort_by(|a, b| a.key.cmp(&b.key));
-        if let Some(l) = theirs.first() {
-            return vec![(l.key.clone(), Take::Stolen)];
+        .max_by(|a, b| {
+            (weight(a, shard), std::cmp::Reverse(*a))
+                .cmp(&(weight(b, shard), std::cmp::Reverse(*b)))
+        })
+        .map(String::as_str)
+}
+
+/// The live workers as `me` sees them: itself, and every registered worker whose heartbeat
+/// has not been still for `failover` (per `expired`). Sorted, without duplicates.
+pub fn live_workers(
+    me: &str,
+    registered: &[(String, i64)],
+    expired: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut live: Vec<String> = registered
+        .iter()
+        .filter(|(w, _)| w != me && !expired(w))
+        .map(|(w, _)| w.clone())
+        .collect();
+    live.push(me.to_string());
+    live.sort();
+    live.dedup();
+    live
+}
+
+/// What a worker does about one lease this tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Try to take it (conditional on the counter seen).
+    Take(String, Take),
+    /// It hashes to another live worker: stop our worker after its batch, then release.
+    HandOff(String),
+}
+
+/// What `me` does this tick. `ready` are the leases that can be processed (not finished,
+/// parents done); `live` the live workers (see [`live_workers`]); `expired(key)` whether a
+/// lease's counter stood still for `failover`; `serving(key)` whether a worker of ours is
+/// running (or still stopping) on it.
+pub fn plan(
+    me: &str,
+    ready: &[Lease],
+    live: &[String],
+    expired: impl Fn(&str) -> bool,
+    serving: impl Fn(&str) -> bool,
+) -> Vec<Action> {
+    let mut out = vec![];
+    for l in ready {
+        let mine = rendezvous(&l.key, live) == Some(me);
+        let owner = l.owner.as_deref();
+        match (mine, owner) {
+            (true, None) => out.push(Action::Take(l.key.clone(), Take::Unowned)),
+            (true, Some(o)) if o == me && !serving(&l.key) => {
+                out.push(Action::Take(l.key.clone(), Take::Reacquired))
+            }
+            (true, Some(o)) if o != me && expired(&l.key) => {
+                out.push(Action::Take(l.key.clone(), Take::Expired))
+            }
+            (false, Some(o)) if o == me => out.push(Action::HandOff(l.key.clone())),
+            // Ours and served; or another live owner that will hand it off to us; or not ours.
+            _ => {}
         }
     }
-    vec![]
+    out
 }
 
 #[cfg(test)]
@@ -124,54 +174,128 @@ mod tests {
             ..Lease::new_for_shard(key, vec![])
         }
     }
+    fn workers(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+    fn shards(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("shardId-{i:04}")).collect()
+    }
 
     #[test]
-    fn unowned_are_taken_up_to_target() {
-        let active = vec![
-            lease("s1", None, 0),
-            lease("s2", None, 0),
-            lease("s3", Some("b"), 4),
+    fn rendezvous_is_a_pure_function_of_the_worker_set() {
+        let w = workers(&["a", "b", "c"]);
+        let mut rev = w.clone();
+        rev.reverse();
+        for s in shards(50) {
+            assert_eq!(rendezvous(&s, &w), rendezvous(&s, &rev), "{s}");
+        }
+        assert_eq!(rendezvous("s", &[]), None);
+        // Pinned: an independent implementation must agree (SHA-256("a\0s")[..8]).
+        assert_eq!(weight("a", "s"), {
+            let d = Sha256::digest(b"a\0s");
+            u64::from_be_bytes(d[..8].try_into().unwrap())
+        });
+    }
+
+    #[test]
+    fn a_leaving_worker_moves_only_its_own_shards() {
+        let all = workers(&["a", "b", "c"]);
+        let without_b = workers(&["a", "c"]);
+        let ss = shards(300);
+        let mut moved = 0;
+        for s in &ss {
+            let before = rendezvous(s, &all).unwrap();
+            let after = rendezvous(s, &without_b).unwrap();
+            if before != "b" {
+                assert_eq!(before, after, "{s} moved although its owner stayed");
+            } else {
+                moved += 1;
+            }
+        }
+        // And the spread is fair enough: each of 3 workers has roughly a third.
+        assert!((70..=130).contains(&moved), "b had {moved} of 300");
+    }
+
+    #[test]
+    fn a_joining_worker_takes_only_what_it_wins() {
+        let old = workers(&["a", "b"]);
+        let new = workers(&["a", "b", "d"]);
+        for s in shards(200) {
+            let after = rendezvous(&s, &new).unwrap();
+            if after != "d" {
+                assert_eq!(rendezvous(&s, &old).unwrap(), after);
+            }
+        }
+    }
+
+    #[test]
+    fn live_workers_include_me_and_drop_the_silent() {
+        let reg = vec![
+            ("b".to_string(), 3),
+            ("dead".to_string(), 9),
+            ("a".to_string(), 1),
         ];
-        // workers a, b -> target ceil(3/2) = 2; a holds 0 -> takes 2 unowned.
-        let got = choose_leases("a", &active, |_| false);
+        assert_eq!(
+            live_workers("a", &reg, |w| w == "dead"),
+            workers(&["a", "b"])
+        );
+        assert_eq!(live_workers("z", &[], |_| false), workers(&["z"]));
+    }
+
+    #[test]
+    fn plan_takes_what_hashes_here_and_hands_off_the_rest() {
+        let live = workers(&["a", "b", "c"]);
+        let ss = shards(12);
+        let mine: Vec<&String> = ss
+            .iter()
+            .filter(|s| rendezvous(s, &live) == Some("a"))
+            .collect();
+        let theirs: Vec<&String> = ss
+            .iter()
+            .filter(|s| rendezvous(s, &live) != Some("a"))
+            .collect();
+        assert!(!mine.is_empty() && !theirs.is_empty());
+        // Unowned: a takes exactly its own.
+        let ready: Vec<Lease> = ss.iter().map(|s| lease(s, None, 0)).collect();
+        let got = plan("a", &ready, &live, |_| false, |_| false);
+        let want: Vec<Action> = mine
+            .iter()
+            .map(|s| Action::Take(s.to_string(), Take::Unowned))
+            .collect();
+        assert_eq!(got, want);
+        // a holds everything (it was alone): it hands off the others' shards, keeps its own.
+        let ready: Vec<Lease> = ss.iter().map(|s| lease(s, Some("a"), 5)).collect();
+        let got = plan("a", &ready, &live, |_| false, |_| true);
+        let want: Vec<Action> = theirs
+            .iter()
+            .map(|s| Action::HandOff(s.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        // The others wait for the handoff: a live owner's lease is never taken.
+        let got = plan("b", &ready, &live, |_| false, |_| false);
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn plan_takes_expired_and_reacquires_its_own() {
+        let live = workers(&["a"]);
+        let ready = vec![
+            lease("s1", Some("dead"), 7),
+            lease("s2", Some("dead"), 9),
+            lease("s3", Some("a"), 2),
+        ];
+        // Not yet expired: wait.
+        let got = plan("a", &ready, &live, |_| false, |k| k == "s3");
+        assert!(got.is_empty());
+        let got = plan("a", &ready, &live, |k| k != "s3", |_| false);
         assert_eq!(
             got,
-            vec![("s1".into(), Take::Unowned), ("s2".into(), Take::Unowned)]
+            vec![
+                Action::Take("s1".into(), Take::Expired),
+                Action::Take("s2".into(), Take::Expired),
+                Action::Take("s3".into(), Take::Reacquired),
+            ]
         );
-    }
-
-    #[test]
-    fn expired_leases_are_taken_and_their_owner_does_not_count() {
-        let active = vec![lease("s1", Some("dead"), 7), lease("s2", Some("dead"), 9)];
-        let got = choose_leases("a", &active, |_| true);
-        assert_eq!(got.len(), 2);
-        assert!(got.iter().all(|(_, t)| *t == Take::Expired));
-    }
-
-    #[test]
-    fn steals_one_at_a_time_from_the_most_loaded() {
-        let active: Vec<Lease> = (0..6)
-            .map(|i| lease(&format!("s{i}"), Some("b"), 1))
-            .collect();
-        // a and b; target 3; b holds 6 -> steal exactly one.
-        assert_eq!(
-            choose_leases("a", &active, |_| false),
-            vec![("s0".into(), Take::Stolen)]
-        );
-    }
-
-    #[test]
-    fn balanced_workers_take_nothing() {
-        let active = vec![
-            lease("s1", Some("a"), 1),
-            lease("s2", Some("b"), 1),
-            lease("s3", Some("c"), 1),
-        ];
-        for w in ["a", "b", "c"] {
-            assert!(choose_leases(w, &active, |_| false).is_empty());
-        }
-        // A fourth worker: target ceil(3/4) = 1; everyone is at target and it needs only 1: no steal.
-        assert!(choose_leases("d", &active, |_| false).is_empty());
     }
 
     #[test]
@@ -187,5 +311,8 @@ mod tests {
         now += Duration::from_secs(2);
         t.observe(&[lease("s1", Some("b"), 2)], now);
         assert!(t.is_expired("s1", failover, now));
+        // A key that left the table is forgotten (and never reported expired).
+        t.observe(&[], now);
+        assert!(!t.is_expired("s1", failover, now + failover * 2));
     }
 }

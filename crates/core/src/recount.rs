@@ -28,6 +28,9 @@ pub struct RecountReport {
     /// Counters where the three counts disagree, by name.
     pub mismatches: Vec<String>,
     pub problems: Vec<String>,
+    /// Why the read model cannot be trusted to hold every vote (stream records were lost
+    /// before the projector applied them), until `votechain replay` rebuilds it.
+    pub needs_replay: Option<String>,
 }
 
 /// The four count sets, lined up: every counter any of them has, and the mismatches
@@ -111,6 +114,13 @@ impl std::fmt::Display for RecountReport {
         )?;
         for p in self.problems.iter().take(20) {
             writeln!(f, "  {p}")?;
+        }
+        if let Some(why) = &self.needs_replay {
+            writeln!(
+                f,
+                "read model: NEEDS REPLAY ({why}); run `votechain replay --election {}`",
+                self.election_id
+            )?;
         }
         write!(
             f,

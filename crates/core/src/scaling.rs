@@ -293,4 +293,6 @@ pub struct ProjectorReport {
     pub stream_lag_seconds: f64,
     pub backlog_records: u64,
     pub leases_per_worker: std::collections::BTreeMap<String, u32>,
+    /// Elections whose read model may miss votes lost from the stream, until a replay.
+    pub needs_replay: Vec<String>,
 }

@@ -12,6 +12,7 @@ pub mod forge;
 pub mod load;
 pub mod proxy;
 pub mod scenario;
+pub mod streams;
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use scenario::{Fault, Scenario};

@@ -5,6 +5,11 @@
 //! `InternalServerError` (500), `ProvisionedThroughputExceededException` or
 //! `ThrottlingException` (400) in DynamoDB's own error format.
 //!
+//! With a [`Topology`](super::streams::Topology) attached, it answers the DynamoDB Streams
+//! calls itself, presenting DynamoDB Local's one shard as a realistic stream (rollovers,
+//! splits, retention, expiring iterators, throttled readers; see `streams.rs` for what is
+//! real and what is simulated). Faults apply to those calls too.
+//!
 //! It speaks just enough HTTP/1.1 for the AWS SDK: `Content-Length` or chunked bodies,
 //! keep-alive connections.
 
@@ -40,9 +45,20 @@ pub struct Injected {
 pub struct Control {
     faults: Arc<Mutex<Faults>>,
     injected: Arc<Mutex<Injected>>,
+    topology: Arc<Mutex<Option<super::streams::Topology>>>,
 }
 
 impl Control {
+    /// Answers DynamoDB Streams calls from `t` from now on.
+    pub fn set_topology(&self, t: super::streams::Topology) {
+        *self.topology.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+    }
+    fn topology(&self) -> Option<super::streams::Topology> {
+        self.topology
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
     pub fn set(&self, f: Faults) {
         *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = f;
     }
@@ -204,6 +220,33 @@ async fn serve(client: TcpStream, upstream: &str, c: Control) -> std::io::Result
             client.get_mut().write_all(resp.as_bytes()).await?;
             continue;
         }
+        if let Some(t) = c.topology()
+            && let Some((op, body, auth)) = streams_call(&req)
+        {
+            let a = t.answer(&op, &body, &auth).await;
+            let body = a.body.to_string();
+            let status = match a.status {
+                200 => "200 OK",
+                500 => "500 Internal Server Error",
+                _ => "400 Bad Request",
+            };
+            let kind = a.body["__type"]
+                .as_str()
+                .and_then(|t| t.rsplit('#').next())
+                .map(|k| format!("x-amzn-ErrorType: {k}\r\n"))
+                .unwrap_or_default();
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.0\r\n{kind}x-amzn-RequestId: topology\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if roll(f.reset_after_share) {
+                c.count(|i| i.reset_after += 1);
+                reset(client.into_inner());
+                return Ok(());
+            }
+            client.get_mut().write_all(resp.as_bytes()).await?;
+            continue;
+        }
         // Forward on this client's upstream connection (opened on demand, reopened after errors).
         let resp = async {
             if up.is_none() {
@@ -231,4 +274,75 @@ async fn serve(client: TcpStream, upstream: &str, c: Control) -> std::io::Result
         client.get_mut().write_all(&resp).await?;
     }
     Ok(())
+}
+
+/// Header name and value.
+type Header = (String, String);
+
+/// A DynamoDB Streams request: its operation, JSON body and the headers to reuse upstream.
+fn streams_call(raw: &[u8]) -> Option<(String, Vec<u8>, Vec<Header>)> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut op = None;
+    let mut chunked = false;
+    let mut auth = vec![];
+    for line in head.lines().skip(1) {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+        match k.as_str() {
+            "x-amz-target" => {
+                op = v
+                    .strip_prefix("DynamoDBStreams_20120810.")
+                    .map(String::from)
+            }
+            "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
+            "authorization" | "x-amz-date" | "x-amz-security-token" => auth.push((k, v)),
+            _ => {}
+        }
+    }
+    let body = &raw[split + 4..];
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    };
+    Some((op?, body, auth))
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = vec![];
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
+        let size_s = String::from_utf8_lossy(&b[..nl]);
+        let size =
+            usize::from_str_radix(size_s.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        if size == 0 || b.len() < nl + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
+        b = &b[(nl + 4 + size).min(b.len())..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_calls_are_recognised_with_their_body() {
+        let raw = b"POST / HTTP/1.1\r\nX-Amz-Target: DynamoDBStreams_20120810.GetRecords\r\nAuthorization: AWS4 x\r\nContent-Length: 2\r\n\r\n{}";
+        let (op, body, auth) = streams_call(raw).unwrap();
+        assert_eq!(op, "GetRecords");
+        assert_eq!(body, b"{}");
+        assert_eq!(
+            auth,
+            vec![("authorization".to_string(), "AWS4 x".to_string())]
+        );
+        let ddb = b"POST / HTTP/1.1\r\nX-Amz-Target: DynamoDB_20120810.GetItem\r\n\r\n{}";
+        assert!(streams_call(ddb).is_none());
+        let chunked = b"POST / HTTP/1.1\r\nX-Amz-Target: DynamoDBStreams_20120810.DescribeStream\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+        assert_eq!(streams_call(chunked).unwrap().1, b"{}");
+    }
 }

@@ -143,7 +143,14 @@ retry_max_ms = 500
 
     /// Starts a node running `roles` of this env's config.
     pub async fn node(&self, roles: &[&str], instance: &str) -> Node {
+        self.node_via(roles, instance, &self.dynamo.endpoint).await
+    }
+
+    /// The same, with every DynamoDB and DynamoDB Streams call sent to `endpoint` (a fault
+    /// proxy, e.g. with a simulated Streams topology).
+    pub async fn node_via(&self, roles: &[&str], instance: &str, endpoint: &str) -> Node {
         let mut cfg = self.config.clone();
+        cfg.dynamodb.endpoint = Some(endpoint.to_string());
         cfg.roles = roles
             .iter()
             .map(|r| serde_json::from_value(serde_json::json!(r)).unwrap())
