@@ -86,20 +86,37 @@ pub async fn mark(
     reason: LossReason,
     shard: &str,
 ) -> Result<(), LossError> {
+    if !elections.is_empty() {
+        write_mark(db, lease_table, elections, reason, shard).await?;
+    }
+    // Counted once marked (a failed mark is retried by the caller and must not count twice).
     metrics::counter!(crate::metrics::PROJECTOR_RECORDS_LOST, "reason" => reason.label())
         .increment(1);
     tracing::error!(reason = reason.label(), %shard, ?elections,
         "STREAM RECORDS LOST: the read model may miss votes; marked \"needs replay\". Run `votechain replay --election E` for each.");
-    if elections.is_empty() {
-        return Ok(());
-    }
+    Ok(())
+}
+
+async fn write_mark(
+    db: &Client,
+    lease_table: &str,
+    elections: &[String],
+    reason: LossReason,
+    shard: &str,
+) -> Result<(), LossError> {
     let now = crate::now_ms();
     db.update_item()
         .table_name(lease_table)
         .set_key(Some(key()))
         .update_expression(
-            "ADD elections :e, events :one SET last_ms = :now, since_ms = if_not_exists(since_ms, :now), reason = :r, shard = :s",
+            "ADD #el :e, #ev :one SET #last = :now, #since = if_not_exists(#since, :now), #why = :r, #sh = :s",
         )
+        .expression_attribute_names("#el", "elections")
+        .expression_attribute_names("#ev", "events")
+        .expression_attribute_names("#last", "last_ms")
+        .expression_attribute_names("#since", "since_ms")
+        .expression_attribute_names("#why", "reason")
+        .expression_attribute_names("#sh", "shard")
         .expression_attribute_values(":e", AttributeValue::Ss(elections.to_vec()))
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
         .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
@@ -171,8 +188,10 @@ pub async fn clear(
         .update_item()
         .table_name(lease_table)
         .set_key(Some(key()))
-        .update_expression("DELETE elections :e")
-        .condition_expression("attribute_not_exists(last_ms) OR last_ms < :started")
+        .update_expression("DELETE #el :e")
+        .condition_expression("attribute_not_exists(#last) OR #last < :started")
+        .expression_attribute_names("#el", "elections")
+        .expression_attribute_names("#last", "last_ms")
         .expression_attribute_values(":e", AttributeValue::Ss(vec![election.into()]))
         .expression_attribute_values(":started", AttributeValue::N(started_ms.to_string()))
         .send()

@@ -102,6 +102,8 @@ struct State {
     cfg: TopologyConfig,
     upstream_desc: Option<Value>,
     stream_arn: Option<String>,
+    /// The last caller's headers, for the background pull.
+    auth: Vec<(String, String)>,
     upstream_iters: HashMap<String, Option<String>>,
     upstream_last_seq: HashMap<String, String>,
     last_pull: Option<Instant>,
@@ -148,8 +150,36 @@ fn key_hash(rec: &Value) -> u64 {
 }
 
 impl Topology {
-    /// A layer reading the real records from `upstream` (`http://host:port`).
+    /// A layer reading the real records from `upstream` (`http://host:port`). Inside a
+    /// tokio runtime it also pulls new records every 50 ms once a caller has named the
+    /// stream, so a record's age (retention) runs from about when it was written, not from
+    /// when a reader next asked.
     pub fn new(upstream: &str, cfg: TopologyConfig) -> Topology {
+        let t = Topology::unstarted(upstream, cfg);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let weak = Arc::downgrade(&t.state);
+            let (upstream, http) = (t.upstream.clone(), t.http.clone());
+            tokio::spawn(async move {
+                while let Some(state) = weak.upgrade() {
+                    let t = Topology {
+                        state,
+                        upstream: upstream.clone(),
+                        http: http.clone(),
+                    };
+                    {
+                        let mut st = t.state.lock().await;
+                        let auth = st.auth.clone();
+                        let _ = t.pull(&mut st, &auth).await;
+                    }
+                    drop(t);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+        }
+        t
+    }
+
+    fn unstarted(upstream: &str, cfg: TopologyConfig) -> Topology {
         let now = Instant::now();
         let root = VShard {
             id: format!("shardId-{:020}-{:08x}", votechain::now_ms(), 0),
@@ -168,6 +198,7 @@ impl Topology {
                 cfg,
                 upstream_desc: None,
                 stream_arn: None,
+                auth: vec![],
                 upstream_iters: HashMap::new(),
                 upstream_last_seq: HashMap::new(),
                 last_pull: None,
@@ -221,6 +252,7 @@ impl Topology {
         if let Some(arn) = req["StreamArn"].as_str() {
             st.stream_arn.get_or_insert_with(|| arn.to_string());
         }
+        st.auth = auth.to_vec();
         if let Err(e) = self.pull(&mut st, auth).await {
             return Answer {
                 status: 500,
@@ -531,9 +563,9 @@ impl State {
             })
             .collect();
         let mut desc = self.upstream_desc.clone().unwrap_or_else(|| json!({}));
-        if let Some(t) = desc["CreationRequestDateTime"].as_f64() {
-            desc["CreationRequestDateTime"] = json!(t - self.cfg.stream_age.as_secs_f64());
-        }
+        let now_s = votechain::now_ms() as f64 / 1000.0;
+        let created = desc["CreationRequestDateTime"].as_f64().unwrap_or(now_s);
+        desc["CreationRequestDateTime"] = json!(created - self.cfg.stream_age.as_secs_f64());
         if from + limit < listed.len() {
             desc["LastEvaluatedShardId"] =
                 page.last().map_or(Value::Null, |p| p["ShardId"].clone());
@@ -654,7 +686,7 @@ mod tests {
     }
 
     fn state(cfg: TopologyConfig) -> State {
-        let t = Topology::new("http://127.0.0.1:1", cfg);
+        let t = Topology::unstarted("http://127.0.0.1:1", cfg);
         Arc::try_unwrap(t.state)
             .ok()
             .expect("sole owner")

@@ -32,6 +32,7 @@ mod replay_recount;
 mod role_escalation;
 mod secret_logs;
 mod station_keys;
+mod stream_loss;
 mod stream_topology;
 mod tamper;
 mod transparency_log;
