@@ -85,6 +85,7 @@ async fn down_past_retention(roll_every_records: Option<usize>, reasons: &[&str]
     .await;
     eprintln!("marked: {marked:?}; topology: {:?}", topo.stats().await);
     assert_eq!(marked.elections, vec!["demo-2026".to_string()]);
+    assert!(reasons.contains(&marked.reason.as_str()), "{marked:?}");
     assert!(
         lost_total(&http, &front).await > lost0,
         "the loss is counted"
