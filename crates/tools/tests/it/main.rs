@@ -28,6 +28,7 @@ mod projector_failover;
 mod projector_fencing;
 mod read_load;
 mod recreated_topic;
+mod rendezvous_handoff;
 mod replay_recount;
 mod role_escalation;
 mod secret_logs;
