@@ -3,7 +3,9 @@
 
 Rules, each a FAIL when broken:
   - no Allow of `*`, `dynamodb:*`, a `Delete*` action, `BatchWriteItem` (it deletes too)
-    or PartiQL writes;
+    or PartiQL writes; the one exception is `DeleteItem` on the lease table alone (the
+    projectors' lease hygiene deletes finished shard leases and stale registrations;
+    leases are coordination state, not votes);
   - every item write (PutItem, UpdateItem) allowed on the ledger table is scoped by a
     `dynamodb:LeadingKeys` condition (the writer: votes, markers, checkpoints only);
   - every policy explicitly denies DeleteItem and DeleteTable on the ledger;
@@ -14,6 +16,7 @@ import glob, json, os, re, sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 LEDGER = re.compile(r":table/votechain-ledger$")
+LEASES = re.compile(r":table/votechain-leases$")
 WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem"}
 FORBIDDEN = re.compile(r"^(\*|dynamodb:\*|dynamodb:Delete.*|dynamodb:BatchWriteItem|dynamodb:PartiQL(Insert|Update|Delete))$")
 
@@ -30,7 +33,10 @@ def problems(name, policy):
             continue
         actions = listify(s.get("Action", []))
         resources = listify(s.get("Resource", []))
+        leases_only = bool(resources) and all(LEASES.search(r) for r in resources)
         for a in actions:
+            if a == "dynamodb:DeleteItem" and leases_only:
+                continue
             if FORBIDDEN.match(a):
                 out.append(f"{name}: {s.get('Sid', '?')} allows {a}")
         on_ledger = any(LEDGER.search(r) or r == "*" for r in resources)
@@ -54,12 +60,17 @@ def self_test():
     good = {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [ledger],
                            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["X#*"]}}}, deny]}
     assert problems("good", good) == [], problems("good", good)
+    leases = "arn:aws:dynamodb:r:1:table/votechain-leases"
+    hygiene = {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:DeleteItem"], "Resource": [leases]}, deny]}
+    assert problems("hygiene", hygiene) == [], problems("hygiene", hygiene)
     bad = [
         {"Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}, deny]},
         {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:DeleteItem"], "Resource": [ledger]}, deny]},
         {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:BatchWriteItem"], "Resource": [ledger]}, deny]},
         {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:UpdateItem"], "Resource": [ledger]}, deny]},
         {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [ledger]}]},
+        {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:DeleteItem"], "Resource": [leases, ledger]}, deny]},
+        {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:DeleteTable"], "Resource": [leases]}, deny]},
     ]
     for i, p in enumerate(bad):
         assert problems(f"bad{i}", p), f"the checker let bad policy {i} pass: {p}"
@@ -90,7 +101,7 @@ def main():
     for e in errs:
         print("FAIL iam:", e)
     if not errs:
-        print(f"iam: {len(files)} role policies: no delete, no unscoped ledger write, deletes denied (self-test passed)")
+        print(f"iam: {len(files)} role policies: no delete but lease hygiene, no unscoped ledger write, deletes denied (self-test passed)")
     return 1 if errs else 0
 
 
