@@ -395,7 +395,20 @@ impl LeaseCoordinator {
                     h.counter.store(next, Ordering::Release);
                     h.renewed = now;
                 }
-                Err(LeaseError::Lost(_)) => lost.push(key.clone()),
+                Err(LeaseError::Lost(_)) => {
+                    // A renewal whose answer was lost committed: the lease is still ours,
+                    // one ahead. Anything else means a peer took it.
+                    match st.ctx.leases.get(key).await {
+                        Ok(Some(l))
+                            if l.owner.as_deref() == Some(&st.ctx.worker_id)
+                                && l.counter == held + 1 =>
+                        {
+                            h.counter.store(l.counter, Ordering::Release);
+                            h.renewed = now;
+                        }
+                        _ => lost.push(key.clone()),
+                    }
+                }
                 Err(e) => {
                     // Could not reach the table: after a whole failover without renewal, peers
                     // consider the lease expired, so we must stop too.

@@ -49,6 +49,8 @@ pub struct Report {
     pub duration_s: u64,
     pub faults_injected: BTreeMap<String, u64>,
     pub actor_restarts: u64,
+    /// Restarts of the writer's actors (chain_writer, writer_coordinator) alone.
+    pub writer_restarts: u64,
     pub process_restarts: u64,
     pub client_attempts: u64,
     pub client_retries: u64,
@@ -71,8 +73,8 @@ impl std::fmt::Display for Report {
         writeln!(f, "  dynamodb proxy:  {:?}", self.dynamodb_proxy)?;
         writeln!(
             f,
-            "  restarts: {} actor, {} process",
-            self.actor_restarts, self.process_restarts
+            "  restarts: {} actor ({} of the writer), {} process",
+            self.actor_restarts, self.writer_restarts, self.process_restarts
         )?;
         writeln!(
             f,
@@ -201,12 +203,17 @@ retry_max_ms = 1000
 intensity = {{ max_restarts = 10000, period = 60000 }}
 backoff = {{ initial = 20, max = 1000, factor = 2.0 }}
 {elections}"#,
+            // A blackholed call gives up after 1.5 s and is retried (default 10 s).
             local = crate::fixture::local_toml(
                 instance,
                 bootstrap,
                 &proxy.endpoint,
                 &table,
                 s.partitions
+            )
+            .replace(
+                "local_credentials = true\n",
+                "local_credentials = true\nconnect_timeout_ms = 1000\nattempt_timeout_ms = 1500\n"
             ),
         )
     };
@@ -278,6 +285,7 @@ backoff = {{ initial = 20, max = 1000, factor = 2.0 }}
             .insert(role.clone(), p);
     }
     let restarts_before = restarts_total(&node);
+    let writer_restarts_before = writer_restarts();
 
     // Load.
     let stop = Arc::new(AtomicBool::new(false));
@@ -357,6 +365,9 @@ backoff = {{ initial = 20, max = 1000, factor = 2.0 }}
                 Fault::DynamoError { share, error, .. } => proxy
                     .control
                     .update(|f| (f.error_share, f.error) = (*share, error.clone())),
+                Fault::DynamoBlackhole { share, .. } => {
+                    proxy.control.update(|f| f.blackhole_share = *share)
+                }
                 Fault::Failpoint { name, action, .. } => {
                     #[cfg(feature = "chaos")]
                     fail::cfg(name, action).map_err(setup("failpoint"))?;
@@ -457,12 +468,14 @@ backoff = {{ initial = 20, max = 1000, factor = 2.0 }}
         None
     };
     let actor_restarts = restarts_total(&node).saturating_sub(restarts_before);
+    let writer_restarts = writer_restarts().saturating_sub(writer_restarts_before);
     let inj = proxy.control.injected();
     let report = Report {
         scenario: s.name.clone(),
         duration_s: s.duration_s,
         faults_injected: counts.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         actor_restarts,
+        writer_restarts,
         process_restarts,
         client_attempts: book.attempts,
         client_retries: book.retries,
@@ -472,6 +485,7 @@ backoff = {{ initial = 20, max = 1000, factor = 2.0 }}
             ("reset_before".into(), inj.reset_before),
             ("reset_after".into(), inj.reset_after),
             ("errors".into(), inj.errors),
+            ("blackholed".into(), inj.blackholed),
         ]),
         passed: verdict.passed(),
         verdict,
@@ -506,6 +520,7 @@ fn clear_fault(f: &Fault, kafka: &EmbeddedKafka, proxy: &proxy::FaultProxy) {
             ..
         } => proxy.control.update(|f| f.reset_before_share = 0.0),
         Fault::DynamoError { .. } => proxy.control.update(|f| f.error_share = 0.0),
+        Fault::DynamoBlackhole { .. } => proxy.control.update(|f| f.blackhole_share = 0.0),
         Fault::Failpoint { name, .. } => {
             #[cfg(feature = "chaos")]
             fail::remove(name);
@@ -541,6 +556,18 @@ fn kill_random(node: &Node, kinds: &[String]) -> bool {
     let i = rand::rng().random_range(0..targets.len());
     targets[i].kill();
     true
+}
+
+/// Restarts of the writer's actors in this process.
+fn writer_restarts() -> u64 {
+    let text = votechain::metrics::render(&votechain::metrics::install());
+    ["chain_writer", "writer_coordinator"]
+        .iter()
+        .map(|k| {
+            let filter = format!("actor_kind=\"{k}\"");
+            votechain::metrics::sum_series(&text, votechain::metrics::ACTOR_RESTARTS, &filter)
+        })
+        .sum::<f64>() as u64
 }
 
 /// Sum of `votechain_actor_restarts_total` in this process.

@@ -3,7 +3,8 @@
 //! latency, reset the connection before forwarding (the call never happened) or after
 //! forwarding (it happened, the answer is lost: the ambiguous case), or answer
 //! `InternalServerError` (500), `ProvisionedThroughputExceededException` or
-//! `ThrottlingException` (400) in DynamoDB's own error format.
+//! `ThrottlingException` (400) in DynamoDB's own error format, or read the request and
+//! never answer (a blackholed connection: only the client's timeout gets it out).
 //!
 //! With a [`Topology`](super::streams::Topology) attached, it answers the DynamoDB Streams
 //! calls itself, presenting DynamoDB Local's one shard as a realistic stream (rollovers,
@@ -27,6 +28,8 @@ pub struct Faults {
     pub reset_before_share: f64,
     pub reset_after_share: f64,
     pub error_share: f64,
+    /// Read the request, never answer, hold the connection (a blackholed connection).
+    pub blackhole_share: f64,
     /// `InternalServerError`, `ProvisionedThroughputExceededException` or `ThrottlingException`.
     pub error: String,
 }
@@ -39,6 +42,7 @@ pub struct Injected {
     pub reset_before: u64,
     pub reset_after: u64,
     pub errors: u64,
+    pub blackholed: u64,
 }
 
 #[derive(Clone, Default)]
@@ -199,6 +203,13 @@ async fn serve(client: TcpStream, upstream: &str, c: Control) -> std::io::Result
         if roll(f.reset_before_share) {
             c.count(|i| i.reset_before += 1);
             reset(client.into_inner());
+            return Ok(());
+        }
+        if roll(f.blackhole_share) {
+            c.count(|i| i.blackholed += 1);
+            // Hold it until the client gives up and closes (its attempt timeout).
+            let mut buf = [0u8; 1024];
+            while matches!(client.read(&mut buf).await, Ok(n) if n > 0) {}
             return Ok(());
         }
         if roll(f.error_share) && !f.error.is_empty() {

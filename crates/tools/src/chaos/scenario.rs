@@ -88,6 +88,13 @@ pub enum Fault {
         share: f64,
         after_forward: bool,
     },
+    /// A share of calls is read and never answered, the connection held open (a half-open
+    /// or blackholed connection): only the client's own attempt timeout gets it out.
+    DynamoBlackhole {
+        at_s: u64,
+        for_s: u64,
+        share: f64,
+    },
     /// `error`: InternalServerError, ProvisionedThroughputExceededException, ThrottlingException.
     DynamoError {
         at_s: u64,
@@ -130,6 +137,7 @@ impl Fault {
             Fault::DynamoLatency { .. } => "dynamodb_latency",
             Fault::DynamoReset { .. } => "dynamodb_reset",
             Fault::DynamoError { .. } => "dynamodb_error",
+            Fault::DynamoBlackhole { .. } => "dynamodb_blackhole",
             Fault::ActorKill { .. } => "actor_kill",
             Fault::Failpoint { .. } => "failpoint",
             Fault::ProcessKill { .. } => "process_kill",
@@ -143,6 +151,7 @@ impl Fault {
             | Fault::DynamoLatency { for_s, .. }
             | Fault::DynamoReset { for_s, .. }
             | Fault::DynamoError { for_s, .. }
+            | Fault::DynamoBlackhole { for_s, .. }
             | Fault::ActorKill { for_s, .. }
             | Fault::Failpoint { for_s, .. }
             | Fault::ProcessKill { for_s, .. } => *for_s,
@@ -157,6 +166,7 @@ impl Fault {
             | Fault::DynamoLatency { at_s, .. }
             | Fault::DynamoReset { at_s, .. }
             | Fault::DynamoError { at_s, .. }
+            | Fault::DynamoBlackhole { at_s, .. }
             | Fault::ActorKill { at_s, .. }
             | Fault::Failpoint { at_s, .. }
             | Fault::ProcessKill { at_s, .. } => *at_s,

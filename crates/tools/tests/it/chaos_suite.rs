@@ -62,6 +62,20 @@ async fn chaos_dynamodb_faults() {
     }
 }
 
+/// Issue 14, "what it must show" 4: 20 % of DynamoDB answers lost, then blackholed
+/// connections: the writer never restarts, and nothing is lost or duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_lost_responses() {
+    let r = scenario("lost-responses.toml").await;
+    assert_held(&r);
+    assert!(r.dynamodb_proxy["reset_after"] > 20, "answers lost: {r}");
+    assert!(
+        r.dynamodb_proxy["blackholed"] > 0,
+        "connections blackholed: {r}"
+    );
+    assert_eq!(r.writer_restarts, 0, "the writer restarted: {r}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_process_kills() {
     let r = scenario("process-kills.toml").await;
