@@ -5,8 +5,10 @@
 //! - per `votes` partition: high watermark minus the writer's checkpoint in DynamoDB (the
 //!   writer's real progress), and minus the committed offset of the writers' group (for
 //!   comparison only);
-//! - per open stream shard: the records after the lease checkpoint (one GetRecords) and
-//!   the age of the oldest of them; the open shard count; leases per worker;
+//! - per open stream shard: what its worker reported with its last lease renewal (records
+//!   its last read returned, the age of the oldest of them; stale figures count their age
+//!   as lag: nobody is reading); the open shard count; leases per worker. The monitor never
+//!   reads the stream itself: DynamoDB Streams throttles a shard's third reader;
 //! - actual replicas: writer group members, live lease owners;
 //!
 //! and feeds [`votechain_core::scaling::Scaler`] (hysteresis, cooldown) for the desired counts.
@@ -181,40 +183,33 @@ impl LagMonitor {
         };
         metrics::gauge!(m::LAG_PARTITIONS).set(n_parts as f64);
 
-        // Streams: open shards, backlog after each lease checkpoint, owners.
+        // Streams: open shards, and each open lease's backlog and age as its worker reported
+        // them with its renewals (never a GetRecords of ours: a third reader is throttled).
         let shard_list = stream::list_shards(&self.streams, &self.leases.stream_arn).await?;
         let open = shards::open_count(&shard_list) as u32;
         metrics::gauge!(m::LAG_OPEN_SHARDS).set(open as f64);
         let leases = self.leases.scan().await?;
         st.expiry.observe(&leases, now.into_std());
-        let (mut backlog, mut lag_s) = (0u64, 0f64);
         let mut per_worker: BTreeMap<String, u32> = BTreeMap::new();
         let mut live_owners = BTreeSet::new();
-        for l in leases.iter().filter(|l| l.checkpoint != SHARD_END) {
+        let stale_after = self.failover.as_millis() as i64;
+        let open_leases: Vec<_> = leases
+            .iter()
+            .filter(|l| l.checkpoint != SHARD_END)
+            .collect();
+        for l in &open_leases {
             if let Some(o) = &l.owner {
                 *per_worker.entry(o.clone()).or_default() += 1;
                 if !st.expiry.is_expired(&l.key, self.failover, now.into_std()) {
                     live_owners.insert(o.clone());
                 }
             }
-            let Some(it) = stream::iterator(
-                &self.streams,
-                &self.leases.stream_arn,
-                &l.key,
-                &l.checkpoint,
-            )
-            .await
-            .ok()
-            .flatten() else {
-                continue;
-            };
-            if let Ok((recs, _)) = stream::records(&self.streams, &it, 1000).await {
-                backlog += recs.len() as u64;
-                if let Some(c) = stream::oldest_written_ms(&recs) {
-                    lag_s = lag_s.max(((crate::now_ms() - c).max(0) as f64) / 1000.0);
-                }
-            }
         }
+        let (backlog, lag_s) = stream_backlog(
+            open_leases.iter().map(|l| l.figures),
+            crate::now_ms(),
+            stale_after,
+        );
         for (w, n) in &per_worker {
             metrics::gauge!(m::LAG_LEASES_PER_WORKER, "worker" => w.clone()).set(*n as f64);
         }
@@ -269,5 +264,58 @@ impl LagMonitor {
                 needs_replay,
             },
         })
+    }
+}
+
+/// Stream backlog (records the workers' last reads returned, summed) and lag (the oldest
+/// age reported, or how long ago a worker last reported when that is older than
+/// `stale_after_ms`: figures stop when nobody reads). Leases never reported (`at_ms` 0:
+/// a shard not yet read) add nothing.
+pub fn stream_backlog(
+    figures: impl Iterator<Item = votechain_core::lease::Figures>,
+    now_ms: i64,
+    stale_after_ms: i64,
+) -> (u64, f64) {
+    let (mut backlog, mut lag_ms) = (0u64, 0i64);
+    for f in figures.filter(|f| f.at_ms > 0) {
+        backlog += f.pending.max(0) as u64;
+        let since = (now_ms - f.at_ms).max(0);
+        let age = if since > stale_after_ms {
+            f.lag_ms + since
+        } else {
+            f.lag_ms
+        };
+        lag_ms = lag_ms.max(age);
+    }
+    (backlog, lag_ms as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use votechain_core::lease::Figures;
+
+    #[test]
+    fn backlog_and_lag_come_from_the_workers_figures() {
+        let f = |lag_ms, pending, at_ms| Figures {
+            lag_ms,
+            pending,
+            at_ms,
+        };
+        // Two fresh reports: backlog sums, lag is the oldest; a never-read lease adds nothing.
+        let (b, l) = stream_backlog(
+            [f(1500, 1000, 9_000), f(200, 40, 9_500), f(0, 0, 0)].into_iter(),
+            10_000,
+            3_000,
+        );
+        assert_eq!((b, l), (1040, 1.5));
+        // A worker silent past the staleness bound: its silence is lag.
+        let (_, l) = stream_backlog([f(100, 0, 1_000)].into_iter(), 10_000, 3_000);
+        assert_eq!(l, 9.1);
+        // Caught up everywhere.
+        assert_eq!(
+            stream_backlog([f(0, 0, 9_900)].into_iter(), 10_000, 3_000),
+            (0, 0.0)
+        );
     }
 }

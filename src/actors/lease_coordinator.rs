@@ -2,7 +2,8 @@
 //!
 //! Messages:
 //! - `Renew` (every failover/3): bumps this worker's registration heartbeat, then
-//!   `leaseCounter + 1` on each held lease, conditional on still holding it. Renewals never
+//!   `leaseCounter + 1` on each held lease, conditional on still holding it, with the
+//!   worker's figures (lag, records waiting) for the LagMonitor. Renewals never
 //!   wait behind a scan: the scan runs in its own task.
 //! - `Tick` (every failover/2, and at once after a shard ends): starts a sync task unless
 //!   one is running. The elected shard-sync worker (the smallest live worker id) runs
@@ -33,6 +34,7 @@
 
 use super::shard_worker::{
     ProjectorCtx, STOP_HANDOFF, STOP_LEASE_LOST, STOP_SHARD_END, ShardWorker, ShardWorkerMsg,
+    SharedFigures,
 };
 use crate::metrics as m;
 use crate::projector::lease::{Lease, LeaseError, Snapshot, WORKER_PREFIX};
@@ -82,6 +84,7 @@ pub struct LeaseView {
 
 struct Held {
     counter: Arc<AtomicI64>,
+    figures: Arc<SharedFigures>,
     worker: Option<ActorRef<ShardWorkerMsg>>,
     renewed: Instant,
 }
@@ -390,7 +393,13 @@ impl LeaseCoordinator {
         for (key, h) in st.held.iter_mut() {
             let held = h.counter.load(Ordering::Acquire);
             crate::failpoint!("shard_worker::lease_renewal", ());
-            match st.ctx.leases.renew(key, &st.ctx.worker_id, held).await {
+            let figures = h.figures.get();
+            match st
+                .ctx
+                .leases
+                .renew(key, &st.ctx.worker_id, held, figures)
+                .await
+            {
                 Ok(next) => {
                     h.counter.store(next, Ordering::Release);
                     h.renewed = now;
@@ -515,6 +524,7 @@ impl LeaseCoordinator {
                     l.key.clone(),
                     Held {
                         counter: Arc::new(AtomicI64::new(l.counter)),
+                        figures: Arc::default(),
                         worker: None,
                         renewed: Instant::now(),
                     },
@@ -559,6 +569,7 @@ impl LeaseCoordinator {
             ctx: st.ctx.clone(),
             shard: key.to_string(),
             held: h.counter.clone(),
+            figures: h.figures.clone(),
         };
         let name = crate::supervision::actor_name("shard_worker", &st.ctx.worker_id);
         match Actor::spawn_linked(Some(name), w, (), myself.get_cell()).await {

@@ -21,7 +21,7 @@
 use crate::dynamo::items::VoteItem;
 use crate::dynamo::{ErrorClass, retryable_code};
 use crate::metrics as m;
-use crate::projector::lease::{LeaseTable, SHARD_END, TRIM_HORIZON};
+use crate::projector::lease::{Figures, LeaseTable, SHARD_END, TRIM_HORIZON};
 use crate::projector::loss::{self, LossReason};
 use crate::projector::projection::{self, Projection};
 use crate::projector::results::{self, Deltas};
@@ -55,6 +55,32 @@ pub struct ShardWorker {
     pub shard: String,
     /// The lease counter we hold; the coordinator updates it on every renewal.
     pub held: Arc<AtomicI64>,
+    /// This worker's view of its shard; the coordinator writes it with each renewal.
+    pub figures: Arc<SharedFigures>,
+}
+
+/// [`Figures`] shared between a worker (writes after each read) and its coordinator (sends
+/// them with each renewal).
+#[derive(Debug, Default)]
+pub struct SharedFigures {
+    lag_ms: AtomicI64,
+    pending: AtomicI64,
+    at_ms: AtomicI64,
+}
+
+impl SharedFigures {
+    pub fn set(&self, f: Figures) {
+        self.lag_ms.store(f.lag_ms, Ordering::Relaxed);
+        self.pending.store(f.pending, Ordering::Relaxed);
+        self.at_ms.store(f.at_ms, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> Figures {
+        Figures {
+            lag_ms: self.lag_ms.load(Ordering::Relaxed),
+            pending: self.pending.load(Ordering::Relaxed),
+            at_ms: self.at_ms.load(Ordering::Relaxed),
+        }
+    }
 }
 
 pub enum ShardWorkerMsg {
@@ -181,6 +207,12 @@ impl Actor for ShardWorker {
             Err(e) => return Err(e.into()),
         };
         st.backoff = Duration::from_millis(50);
+        let now = crate::now_ms();
+        self.figures.set(Figures {
+            lag_ms: stream::oldest_written_ms(&recs).map_or(0, |c| (now - c).max(0)),
+            pending: recs.len() as i64,
+            at_ms: now,
+        });
         // (index in recs, vote) for every vote insert the manifests admit; other items
         // (markers, checkpoints) are skipped, tampering is counted and never applied.
         let votes: Vec<(usize, VoteItem)> = recs

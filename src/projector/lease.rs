@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use std::collections::HashMap;
 
-pub use votechain_core::lease::{Lease, SHARD_END, TRIM_HORIZON};
+pub use votechain_core::lease::{Figures, Lease, SHARD_END, TRIM_HORIZON};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LeaseError {
@@ -232,17 +232,29 @@ impl LeaseTable {
         }
     }
 
-    /// Renews a held lease: `leaseCounter + 1`, only if still ours at `counter`. Returns the new counter.
-    pub async fn renew(&self, key: &str, owner: &str, counter: i64) -> Result<i64, LeaseError> {
+    /// Renews a held lease: `leaseCounter + 1`, only if still ours at `counter`, and records
+    /// the worker's figures. Returns the new counter.
+    pub async fn renew(
+        &self,
+        key: &str,
+        owner: &str,
+        counter: i64,
+        figures: Figures,
+    ) -> Result<i64, LeaseError> {
         self.db
             .update_item()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
-            .update_expression("SET leaseCounter = :next")
+            .update_expression(
+                "SET leaseCounter = :next, lagMs = :lag, pendingRecords = :pending, figuresAt = :at",
+            )
             .condition_expression("leaseOwner = :me AND leaseCounter = :held")
             .expression_attribute_values(":me", s(owner))
             .expression_attribute_values(":held", n(counter))
             .expression_attribute_values(":next", n(counter + 1))
+            .expression_attribute_values(":lag", n(figures.lag_ms))
+            .expression_attribute_values(":pending", n(figures.pending))
+            .expression_attribute_values(":at", n(figures.at_ms))
             .send()
             .await
             .map_err(|e| call_err("UpdateItem(renew)", key, &e))?;
@@ -338,5 +350,10 @@ fn parse(it: &HashMap<String, AttributeValue>) -> Lease {
             .and_then(|v| v.as_ss().ok())
             .cloned()
             .unwrap_or_default(),
+        figures: Figures {
+            lag_ms: gn("lagMs"),
+            pending: gn("pendingRecords"),
+            at_ms: gn("figuresAt"),
+        },
     }
 }

@@ -17,6 +17,22 @@ pub struct Lease {
     pub checkpoint: String,
     pub owner_switches: i64,
     pub parents: Vec<String>,
+    /// What the worker reading the shard last reported with its renewal (0 before any).
+    pub figures: Figures,
+}
+
+/// A worker's own view of its shard, written with each lease renewal so the LagMonitor
+/// never reads the stream itself (DynamoDB Streams throttles a shard's third reader).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Figures {
+    /// Age of the oldest record of the worker's last non-empty page when it read it; 0
+    /// once a read came back empty (caught up).
+    pub lag_ms: i64,
+    /// Records its last read returned (at least this many were waiting; a full page means
+    /// more).
+    pub pending: i64,
+    /// When the owner reported these (its clock, ms); 0 if never.
+    pub at_ms: i64,
 }
 
 impl Lease {
@@ -29,6 +45,7 @@ impl Lease {
             checkpoint: TRIM_HORIZON.into(),
             owner_switches: 0,
             parents,
+            figures: Figures::default(),
         }
     }
 }

@@ -67,6 +67,7 @@ async fn a_worker_whose_lease_was_stolen_cannot_apply() {
             ctx: ctx("A"),
             shard: shard.clone(),
             held: a_held.clone(),
+            figures: Arc::default(),
         },
         (),
     )
@@ -134,6 +135,7 @@ async fn a_worker_whose_lease_was_stolen_cannot_apply() {
             ctx: ctx("B"),
             shard: shard.clone(),
             held: Arc::new(AtomicI64::new(b_lease.counter)),
+            figures: Arc::default(),
         },
         (),
     )
