@@ -492,13 +492,12 @@ impl LeaseCoordinator {
         st.live = live;
         for a in actions {
             match a {
-                Action::Take(key, how) if !st.stopping.contains_key(&key) => {
+                Action::Take(key, how) => {
                     let Some(seen) = ready.iter().find(|l| l.key == key) else {
                         continue;
                     };
                     self.take(myself, st, seen, how.label()).await;
                 }
-                Action::Take(..) => {}
                 Action::HandOff(key) => self.hand_off(st, &key).await,
             }
         }

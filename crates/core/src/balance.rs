@@ -146,12 +146,15 @@ pub fn plan(
     for l in ready {
         let mine = rendezvous(&l.key, live) == Some(me);
         let owner = l.owner.as_deref();
+        // A shard a worker of ours still serves (or is still stopping on) is never taken
+        // again: one process never runs two workers for one shard.
+        let free = !serving(&l.key);
         match (mine, owner) {
-            (true, None) => out.push(Action::Take(l.key.clone(), Take::Unowned)),
-            (true, Some(o)) if o == me && !serving(&l.key) => {
+            (true, None) if free => out.push(Action::Take(l.key.clone(), Take::Unowned)),
+            (true, Some(o)) if o == me && free => {
                 out.push(Action::Take(l.key.clone(), Take::Reacquired))
             }
-            (true, Some(o)) if o != me && expired(&l.key) => {
+            (true, Some(o)) if o != me && expired(&l.key) && free => {
                 out.push(Action::Take(l.key.clone(), Take::Expired))
             }
             (false, Some(o)) if o == me => out.push(Action::HandOff(l.key.clone())),
@@ -296,6 +299,25 @@ mod tests {
                 Action::Take("s3".into(), Take::Reacquired),
             ]
         );
+    }
+
+    #[test]
+    fn a_shard_still_served_here_is_never_taken_again() {
+        // Our worker on s1 was told to stop (lease lost) and has not exited yet; the lease
+        // is unowned, expired or ours again in the table: wait for the exit.
+        let live = workers(&["a"]);
+        for l in [
+            lease("s1", None, 3),
+            lease("s1", Some("b"), 3),
+            lease("s1", Some("a"), 3),
+        ] {
+            let ready = vec![l];
+            assert!(
+                plan("a", &ready, &live, |_| true, |_| true).is_empty(),
+                "{ready:?}"
+            );
+            assert_eq!(plan("a", &ready, &live, |_| true, |_| false).len(), 1);
+        }
     }
 
     #[test]
