@@ -7,6 +7,7 @@
 //! an in-process node for the roles not listed in `processes`, and `votechain run` child
 //! processes for those that are (so they can be SIGKILLed and restarted).
 
+pub mod capacity;
 pub mod check;
 pub mod forge;
 pub mod load;

@@ -11,6 +11,9 @@
 //! splits, retention, expiring iterators, throttled readers; see `streams.rs` for what is
 //! real and what is simulated). Faults apply to those calls too.
 //!
+//! With a partition-limit model attached (`capacity.rs`), DynamoDB calls beyond a key's or
+//! the table's throughput are refused as DynamoDB refuses them.
+//!
 //! It speaks just enough HTTP/1.1 for the AWS SDK: `Content-Length` or chunked bodies,
 //! keep-alive connections.
 
@@ -50,9 +53,37 @@ pub struct Control {
     faults: Arc<Mutex<Faults>>,
     injected: Arc<Mutex<Injected>>,
     topology: Arc<Mutex<Option<super::streams::Topology>>>,
+    capacity: Arc<Mutex<Option<super::capacity::Capacity>>>,
 }
 
 impl Control {
+    /// Applies DynamoDB's partition limits (`capacity.rs`) to every call from now on.
+    pub fn set_capacity(&self, cfg: super::capacity::CapacityConfig) {
+        *self.capacity.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(super::capacity::Capacity::new(cfg));
+    }
+    /// What the partition-limit model counted (`None` without one).
+    pub fn capacity_stats(&self) -> Option<super::capacity::CapacityStats> {
+        self.capacity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|c| c.stats.clone())
+    }
+    /// The model's verdict on one DynamoDB call: `Some(error body)` when throttled.
+    fn throttle(&self, op: &str, body: &[u8]) -> Option<serde_json::Value> {
+        let mut guard = self.capacity.lock().unwrap_or_else(|e| e.into_inner());
+        let cap = guard.as_mut()?;
+        let req: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let charges = cap.charges(op, &req);
+        if charges.is_empty() {
+            return None;
+        }
+        let n = req["TransactItems"].as_array().map_or(1, |a| a.len());
+        cap.admit(&charges, std::time::Instant::now())
+            .err()
+            .map(|t| super::capacity::throttled(op, n, t))
+    }
     /// Answers DynamoDB Streams calls from `t` from now on.
     pub fn set_topology(&self, t: super::streams::Topology) {
         *self.topology.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
@@ -231,8 +262,19 @@ async fn serve(client: TcpStream, upstream: &str, c: Control) -> std::io::Result
             client.get_mut().write_all(resp.as_bytes()).await?;
             continue;
         }
+        if let Some((op, body, _)) = amz_call(&req, "DynamoDB_20120810.")
+            && let Some(err) = c.throttle(&op, &body)
+        {
+            let body = err.to_string();
+            let resp = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: capacity\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            client.get_mut().write_all(resp.as_bytes()).await?;
+            continue;
+        }
         if let Some(t) = c.topology()
-            && let Some((op, body, auth)) = streams_call(&req)
+            && let Some((op, body, auth)) = amz_call(&req, "DynamoDBStreams_20120810.")
         {
             let a = t.answer(&op, &body, &auth).await;
             let body = a.body.to_string();
@@ -290,8 +332,9 @@ async fn serve(client: TcpStream, upstream: &str, c: Control) -> std::io::Result
 /// Header name and value.
 type Header = (String, String);
 
-/// A DynamoDB Streams request: its operation, JSON body and the headers to reuse upstream.
-fn streams_call(raw: &[u8]) -> Option<(String, Vec<u8>, Vec<Header>)> {
+/// A request to the service whose `X-Amz-Target` starts with `prefix` (e.g.
+/// `DynamoDBStreams_20120810.`): its operation, JSON body and the headers to reuse upstream.
+fn amz_call(raw: &[u8], prefix: &str) -> Option<(String, Vec<u8>, Vec<Header>)> {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..split]);
     let mut op = None;
@@ -303,11 +346,7 @@ fn streams_call(raw: &[u8]) -> Option<(String, Vec<u8>, Vec<Header>)> {
         };
         let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
         match k.as_str() {
-            "x-amz-target" => {
-                op = v
-                    .strip_prefix("DynamoDBStreams_20120810.")
-                    .map(String::from)
-            }
+            "x-amz-target" => op = v.strip_prefix(prefix).map(String::from),
             "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
             "authorization" | "x-amz-date" | "x-amz-security-token" => auth.push((k, v)),
             _ => {}
@@ -344,7 +383,8 @@ mod tests {
     #[test]
     fn streams_calls_are_recognised_with_their_body() {
         let raw = b"POST / HTTP/1.1\r\nX-Amz-Target: DynamoDBStreams_20120810.GetRecords\r\nAuthorization: AWS4 x\r\nContent-Length: 2\r\n\r\n{}";
-        let (op, body, auth) = streams_call(raw).unwrap();
+        let streams = "DynamoDBStreams_20120810.";
+        let (op, body, auth) = amz_call(raw, streams).unwrap();
         assert_eq!(op, "GetRecords");
         assert_eq!(body, b"{}");
         assert_eq!(
@@ -352,8 +392,9 @@ mod tests {
             vec![("authorization".to_string(), "AWS4 x".to_string())]
         );
         let ddb = b"POST / HTTP/1.1\r\nX-Amz-Target: DynamoDB_20120810.GetItem\r\n\r\n{}";
-        assert!(streams_call(ddb).is_none());
+        assert!(amz_call(ddb, streams).is_none());
+        assert_eq!(amz_call(ddb, "DynamoDB_20120810.").unwrap().0, "GetItem");
         let chunked = b"POST / HTTP/1.1\r\nX-Amz-Target: DynamoDBStreams_20120810.DescribeStream\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
-        assert_eq!(streams_call(chunked).unwrap().1, b"{}");
+        assert_eq!(amz_call(chunked, streams).unwrap().1, b"{}");
     }
 }
