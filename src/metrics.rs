@@ -168,6 +168,10 @@ const DEAD_LETTER_REASONS: &[&str] = &[
     "wrong_partition",
 ];
 
+/// `votechain_projector_records_lost_total{reason}`: `projector::loss::LossReason` labels
+/// (a test there keeps the two in step).
+pub const PROJECTOR_LOSS_REASONS: &[&str] = &["trimmed", "shard_gone", "lineage_gap", "old_stream"];
+
 /// `votechain_ingest_requests_total{outcome}`: every answer ingest gives (`http/ingest.rs`).
 const INGEST_OUTCOMES: &[&str] = &[
     "accepted",
@@ -216,8 +220,8 @@ fn export_from_start() {
     for reason in DEAD_LETTER_REASONS {
         metrics::counter!(WRITER_DEAD_LETTERS, "reason" => *reason).absolute(0);
     }
-    for reason in crate::projector::loss::LossReason::ALL {
-        metrics::counter!(PROJECTOR_RECORDS_LOST, "reason" => reason.label()).absolute(0);
+    for reason in PROJECTOR_LOSS_REASONS {
+        metrics::counter!(PROJECTOR_RECORDS_LOST, "reason" => *reason).absolute(0);
     }
     for how in votechain_core::balance::Take::ALL {
         metrics::counter!(PROJECTOR_LEASES_TAKEN, "how" => how.label()).absolute(0);

@@ -276,6 +276,11 @@ async fn config(
         ("bench-8", 8),
         (LAG_ELECTION, 8),
         (AUDIT_ELECTION, 1),
+        ("bench-m1", 1),
+        ("bench-m2", 2),
+        ("bench-m4", 4),
+        ("bench-m8", 8),
+        ("bench-m16", 16),
     ] {
         elections.push_str(&format!("[[elections]]\nid = \"{id}\"\ncandidates = [\"a\", \"b\", \"c\"]\nregions = [\"n\", \"s\"]\nchains = {c}\n"));
     }
@@ -1978,5 +1983,189 @@ mod tests {
         assert_eq!(quantile(&v, 0.99), 99.0);
         assert_eq!(quantile(&v, 1.0), 100.0);
         assert!(quantile(&[], 0.5).is_nan());
+    }
+}
+
+/// Chains under DynamoDB's partition limits (`votechain bench --partition-model`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRow {
+    pub chains: u32,
+    pub votes: u64,
+    pub votes_per_s: f64,
+    /// chains x the per-chain limit the model allows (a chain is one partition key).
+    pub limit_votes_per_s: f64,
+    pub ratio: f64,
+    pub writer_restarts: u64,
+    pub lost: i64,
+    pub duplicated: i64,
+    /// Write units the ledger consumed per vote (vote, marker, checkpoint share).
+    pub wcu_per_vote: f64,
+    pub items_per_vote: f64,
+    pub bytes_per_vote: f64,
+    pub throttled: u64,
+}
+
+/// The partition-model report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    pub machine: String,
+    pub scale: f64,
+    pub key_wcu: f64,
+    pub table_wcu: f64,
+    pub seconds: u64,
+    pub rows: Vec<ModelRow>,
+}
+
+/// Write units a vote costs on its chain's partition key: its vote item, in a transaction.
+const CHAIN_WCU_PER_VOTE: f64 = 2.0;
+
+/// Measures ChainWriter votes/s for 1, 2, 4, 8, 16 chains through the fault proxy's
+/// partition-limit model (`chaos::capacity`, on the ledger table), with a writer and a
+/// projector running through it. Each point produces `seconds` worth of votes at the
+/// model's limit for its chains, all up front, so the writer is never short of work.
+pub async fn run_partition_model(
+    scale: f64,
+    seconds: u64,
+    dynamodb_endpoint: Option<String>,
+    progress: impl Fn(&str),
+) -> Result<ModelReport, BenchError> {
+    let cap = crate::chaos::capacity::CapacityConfig {
+        scale,
+        ..Default::default()
+    };
+    let b = Bench::start(0, dynamodb_endpoint, &progress).await?;
+    let ddb = b.cfg.dynamodb.endpoint.clone().unwrap_or_default();
+    let meta = Arc::new(kafka::base_config(&b.cfg.kafka).create::<StreamConsumer>()?);
+    let handle = votechain::metrics::install();
+    let restarts = || {
+        let text = votechain::metrics::render(&handle);
+        ["chain_writer", "writer_coordinator"]
+            .iter()
+            .map(|k| {
+                let f = format!("actor_kind=\"{k}\"");
+                votechain::metrics::sum_series(&text, votechain::metrics::ACTOR_RESTARTS, &f)
+            })
+            .sum::<f64>() as u64
+    };
+    let per_chain = cap.key_wcu * scale / CHAIN_WCU_PER_VOTE;
+    let mut rows = vec![];
+    for c in [1u32, 2, 4, 8, 16] {
+        progress(&format!("{c} chain(s) under the partition model"));
+        let election = format!("bench-m{c}");
+        let n = ((per_chain * c as f64 * seconds as f64).ceil() as u64).max(200);
+        let proxy = crate::chaos::proxy::FaultProxy::start(&ddb).await?;
+        proxy
+            .control
+            .set_capacity(crate::chaos::capacity::CapacityConfig {
+                tables: vec![b.table.clone()],
+                ..cap.clone()
+            });
+        produce(
+            &b.cfg,
+            &election,
+            c,
+            60_000_000 + c as u64 * 1_000_000,
+            n,
+            256,
+        )
+        .await?;
+        let hw = votechain::replay::high_watermarks(&meta, &b.cfg.kafka.votes_topic).await?;
+        let start_sum = checkpoint_sum(&b.ledger, &b.cfg.kafka.votes_topic, b.partitions).await?;
+        let before = restarts();
+        let mut node_cfg = b.cfg.clone();
+        node_cfg.dynamodb.endpoint = Some(proxy.endpoint.clone());
+        node_cfg.roles = [
+            votechain::config::Role::Writer,
+            votechain::config::Role::Projector,
+        ]
+        .into();
+        node_cfg.node.instance_id = format!("model-{c}");
+        let node = Node::start(node_cfg).await?;
+        let rate = drain_rate(
+            &b.ledger,
+            &b.cfg.kafka.votes_topic,
+            b.partitions,
+            start_sum,
+            hw.values().sum(),
+            n,
+        )
+        .await?;
+        node.shutdown().await;
+        let e = b.election(&election)?;
+        let mut chained = 0i64;
+        for chain in 0..c {
+            chained += b.ledger.tip(&e, chain).await?.seq as i64;
+        }
+        let st = proxy.control.capacity_stats().unwrap_or_default();
+        let limit = per_chain * c as f64;
+        rows.push(ModelRow {
+            chains: c,
+            votes: n,
+            votes_per_s: rate,
+            limit_votes_per_s: limit,
+            ratio: rate / limit,
+            writer_restarts: restarts().saturating_sub(before),
+            lost: (n as i64 - chained).max(0),
+            duplicated: (chained - n as i64).max(0),
+            wcu_per_vote: st.wcu / n as f64,
+            items_per_vote: st.items_written as f64 / n as f64,
+            bytes_per_vote: st.bytes_written as f64 / n as f64,
+            throttled: st.throttled_key + st.throttled_table,
+        });
+    }
+    Ok(ModelReport {
+        machine: machine(),
+        scale,
+        key_wcu: cap.key_wcu,
+        table_wcu: cap.table_wcu,
+        seconds,
+        rows,
+    })
+}
+
+impl ModelReport {
+    pub fn markdown(&self, command: &str) -> String {
+        let mut s = String::new();
+        s.push_str("# Chains under DynamoDB's partition limits
+
+Produced by the command below, not typed by hand. DynamoDB Local has no throughput limits (every table shares one SQLite writer, so throughput stops growing at one chain); here every ledger call goes through the fault proxy's partition-limit model (`crates/tools/src/chaos/capacity.rs`: what it models and what it does not), with a writer and a projector running through it.
+
+");
+        s.push_str(&format!(
+            "- machine: {}
+- model: {:.0} WCU/s per partition key and {:.0} WCU/s per table, times {} = {:.0} and {:.0}; a chain is one partition key, a vote costs it {} WCU (its item, transactional), so one chain allows {:.0} votes/s
+- {} s of votes per point at the model's limit, produced before the writer starts
+- command: `{command}`
+
+",
+            self.machine,
+            self.key_wcu,
+            self.table_wcu,
+            self.scale,
+            self.key_wcu * self.scale,
+            self.table_wcu * self.scale,
+            CHAIN_WCU_PER_VOTE,
+            self.key_wcu * self.scale / CHAIN_WCU_PER_VOTE,
+            self.seconds
+        ));
+        s.push_str("| chains | votes | votes/s | limit (chains x per-chain) | ratio (target >= 0.8) | writer restarts | lost | duplicated | throttled calls | WCU/vote | items/vote | bytes/vote |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for r in &self.rows {
+            s.push_str(&format!(
+                "| {} | {} | {:.1} | {:.0} | {:.2} | {} | {} | {} | {} | {:.2} | {:.2} | {:.0} |\n",
+                r.chains,
+                r.votes,
+                r.votes_per_s,
+                r.limit_votes_per_s,
+                r.ratio,
+                r.writer_restarts,
+                r.lost,
+                r.duplicated,
+                r.throttled,
+                r.wcu_per_vote,
+                r.items_per_vote,
+                r.bytes_per_vote
+            ));
+        }
+        s
     }
 }

@@ -30,6 +30,17 @@ pub struct Args {
     /// Skip the peak-RSS measure of a `votechain dev` process (it needs port 8080).
     #[arg(long)]
     no_dev_rss: bool,
+    /// Instead of the ratios: ChainWriter votes/s by chains (1..16) under the fault proxy's
+    /// DynamoDB partition-limit model, written to docs/benchmarks-partition-model.md
+    /// unless --out says otherwise.
+    #[arg(long)]
+    partition_model: bool,
+    /// The model's limits are DynamoDB's times this (so DynamoDB Local is never the bound).
+    #[arg(long, default_value_t = 0.04)]
+    model_scale: f64,
+    /// Seconds of votes (at the model's limit) per point.
+    #[arg(long, default_value_t = 20)]
+    model_seconds: u64,
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
@@ -42,12 +53,33 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
+    let progress = |s: &str| eprintln!("bench: {s}...");
+    if a.partition_model {
+        if !(a.model_scale > 0.0 && a.model_scale <= 1.0) || a.model_seconds == 0 {
+            anyhow::bail!("--model-scale must be in (0, 1] and --model-seconds > 0");
+        }
+        let r = votechain_tools::bench::run_partition_model(
+            a.model_scale,
+            a.model_seconds,
+            a.dynamodb_endpoint,
+            progress,
+        )
+        .await?;
+        let out = if a.out == std::path::Path::new("docs/benchmarks.md") {
+            PathBuf::from("docs/benchmarks-partition-model.md")
+        } else {
+            a.out
+        };
+        let md = r.markdown(&command);
+        std::fs::write(&out, &md)?;
+        println!("{md}\nwritten to {}", out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let bin = if a.no_dev_rss {
         None
     } else {
         Some(votechain_tools::node_binary().map_err(anyhow::Error::msg)?)
     };
-    let progress = |s: &str| eprintln!("bench: {s}...");
     let options = votechain_tools::bench::Options {
         votes: a.votes,
         lag_seconds: a.lag_seconds,
