@@ -13,7 +13,9 @@
 //! action for `TransactWriteItems` / `TransactGetItems`.
 //!
 //! **Not modelled.** Burst capacity (DynamoDB banks up to 300 s of unused capacity; here a
-//! bucket holds one second), adaptive capacity and split-for-heat (DynamoDB eventually
+//! bucket holds one second of its rate, or one largest transaction, 100 actions x 2 units,
+//! if that is more: at a small `scale` one second would be less than a single transaction
+//! DynamoDB admits at its real limits, and such a request could never pass), adaptive capacity and split-for-heat (DynamoDB eventually
 //! gives a hot key its own partition, never beyond the per-key limit), partitions shared by
 //! several keys (each key is its own partition here, the best case), and the sizes of
 //! `UpdateItem` results (charged on the request's key and values, a lower bound). `Query`
@@ -70,9 +72,14 @@ struct Bucket {
     at: Instant,
 }
 
+/// The units of the largest request DynamoDB takes: a transaction of 100 actions, 2 each.
+const LARGEST_REQUEST_UNITS: f64 = 200.0;
+
 impl Bucket {
+    /// Refills at `rate` up to one second of it, or one largest request.
     fn level(&mut self, rate: f64, now: Instant) -> f64 {
-        self.tokens = (self.tokens + rate * now.duration_since(self.at).as_secs_f64()).min(rate);
+        let cap = rate.max(LARGEST_REQUEST_UNITS);
+        self.tokens = (self.tokens + rate * now.duration_since(self.at).as_secs_f64()).min(cap);
         self.at = now;
         self.tokens
     }
@@ -309,7 +316,7 @@ impl Capacity {
                 .buckets
                 .entry((table.clone(), key.clone(), *write))
                 .or_insert(Bucket {
-                    tokens: rate,
+                    tokens: rate.max(LARGEST_REQUEST_UNITS),
                     at: now,
                 });
             if b.level(rate, now) < *units {
@@ -417,40 +424,70 @@ mod tests {
     fn a_hot_key_is_throttled_at_its_limit_and_others_are_not() {
         let mut c = Capacity::new(CapacityConfig {
             key_wcu: 1000.0,
-            scale: 0.01, // 10 WCU/s per key
+            scale: 0.5, // 500 WCU/s per key
             ..Default::default()
         });
         let t0 = Instant::now();
         let hot = c.charges("PutItem", &put("t", "hot", 10));
-        for i in 0..10 {
+        for i in 0..500 {
             assert!(c.admit(&hot, t0).is_ok(), "write {i}");
         }
         assert_eq!(c.admit(&hot, t0), Err((0, true)));
-        // Another key is unaffected; the hot one refills at 10/s.
+        // Another key is unaffected; the hot one refills at 500/s.
         let cold = c.charges("PutItem", &put("t", "cold", 10));
         assert!(c.admit(&cold, t0).is_ok());
-        assert!(c.admit(&hot, t0 + Duration::from_millis(150)).is_ok());
+        assert!(c.admit(&hot, t0 + Duration::from_millis(10)).is_ok());
         assert_eq!(c.stats.throttled_key, 1);
-        // Sustained: about 10 per second get through, whatever is offered.
+        // Sustained: about 500 per second get through, whatever is offered.
         let mut ok = 0;
-        for i in 0..1000 {
-            if c.admit(&hot, t0 + Duration::from_millis(200 + i * 2))
-                .is_ok()
+        for i in 0..20_000 {
+            if c.admit(
+                &hot,
+                t0 + Duration::from_millis(20) + Duration::from_micros(i * 100),
+            )
+            .is_ok()
             {
                 ok += 1;
             }
         }
-        assert!((18..=22).contains(&ok), "{ok} in 2 s");
+        assert!((980..=1020).contains(&ok), "{ok} in 2 s");
+    }
+
+    #[test]
+    fn at_a_small_scale_the_largest_transaction_still_fits() {
+        // 10 WCU/s per key: a 49-vote transaction on one key (98 WCU) must pass when the
+        // bucket is full, or a writer's batch could never commit; the rate still holds.
+        let mut c = Capacity::new(CapacityConfig {
+            scale: 0.01,
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        let big: Vec<Charge> = (0..49)
+            .map(|_| Charge {
+                table: "t".into(),
+                key: Some("chain-0".into()),
+                wcu: 2.0,
+                rcu: 0.0,
+                bytes: 500,
+            })
+            .collect();
+        assert!(c.admit(&big, t0).is_ok());
+        assert!(c.admit(&big, t0).is_ok(), "a full bucket holds two");
+        assert!(c.admit(&big, t0 + Duration::from_secs(1)).is_err());
+        assert!(
+            c.admit(&big, t0 + Duration::from_secs(10)).is_ok(),
+            "98 units refill in 9.4 s"
+        );
     }
 
     #[test]
     fn the_table_cap_binds_many_keys() {
         let mut c = Capacity::new(CapacityConfig {
-            table_wcu: 5.0,
+            table_wcu: 200.0,
             ..Default::default()
         });
         let t0 = Instant::now();
-        for i in 0..5 {
+        for i in 0..200 {
             assert!(
                 c.admit(&c.charges("PutItem", &put("t", &format!("k{i}"), 1)), t0)
                     .is_ok()
@@ -459,16 +496,12 @@ mod tests {
         let r = c.admit(&c.charges("PutItem", &put("t", "k9", 1)), t0);
         assert_eq!(r, Err((0, false)));
         // Tables outside the model pass.
-        let mut c = Capacity::new(CapacityConfig {
-            table_wcu: 0.0,
+        let c = Capacity::new(CapacityConfig {
             tables: vec!["ledger".into()],
             ..Default::default()
         });
         assert!(c.charges("PutItem", &put("other", "k", 1)).is_empty());
-        assert!(
-            c.admit(&c.charges("PutItem", &put("ledger", "k", 1)), t0)
-                .is_err()
-        );
+        assert_eq!(c.charges("PutItem", &put("ledger", "k", 1)).len(), 1);
     }
 
     #[test]

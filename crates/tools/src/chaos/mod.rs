@@ -369,6 +369,13 @@ backoff = {{ initial = 20, max = 1000, factor = 2.0 }}
                 Fault::DynamoBlackhole { share, .. } => {
                     proxy.control.update(|f| f.blackhole_share = *share)
                 }
+                Fault::DynamoPartitionLimit { scale, .. } => {
+                    proxy.control.set_capacity(capacity::CapacityConfig {
+                        scale: *scale,
+                        tables: vec![table.clone()],
+                        ..Default::default()
+                    })
+                }
                 Fault::Failpoint { name, action, .. } => {
                     #[cfg(feature = "chaos")]
                     fail::cfg(name, action).map_err(setup("failpoint"))?;
@@ -487,6 +494,7 @@ backoff = {{ initial = 20, max = 1000, factor = 2.0 }}
             ("reset_after".into(), inj.reset_after),
             ("errors".into(), inj.errors),
             ("blackholed".into(), inj.blackholed),
+            ("throttled".into(), inj.throttled),
         ]),
         passed: verdict.passed(),
         verdict,
@@ -522,6 +530,12 @@ fn clear_fault(f: &Fault, kafka: &EmbeddedKafka, proxy: &proxy::FaultProxy) {
         } => proxy.control.update(|f| f.reset_before_share = 0.0),
         Fault::DynamoError { .. } => proxy.control.update(|f| f.error_share = 0.0),
         Fault::DynamoBlackhole { .. } => proxy.control.update(|f| f.blackhole_share = 0.0),
+        Fault::DynamoPartitionLimit { .. } => {
+            if let Some(st) = proxy.control.capacity_stats() {
+                tracing::info!(?st, "partition-limit model lifted");
+            }
+            proxy.control.clear_capacity()
+        }
         Fault::Failpoint { name, .. } => {
             #[cfg(feature = "chaos")]
             fail::remove(name);

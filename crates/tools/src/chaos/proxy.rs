@@ -46,6 +46,8 @@ pub struct Injected {
     pub reset_after: u64,
     pub errors: u64,
     pub blackholed: u64,
+    /// Calls refused by the partition-limit model.
+    pub throttled: u64,
 }
 
 #[derive(Clone, Default)]
@@ -61,6 +63,10 @@ impl Control {
     pub fn set_capacity(&self, cfg: super::capacity::CapacityConfig) {
         *self.capacity.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(super::capacity::Capacity::new(cfg));
+    }
+    /// Removes the partition-limit model.
+    pub fn clear_capacity(&self) {
+        *self.capacity.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
     /// What the partition-limit model counted (`None` without one).
     pub fn capacity_stats(&self) -> Option<super::capacity::CapacityStats> {
@@ -80,9 +86,10 @@ impl Control {
             return None;
         }
         let n = req["TransactItems"].as_array().map_or(1, |a| a.len());
-        cap.admit(&charges, std::time::Instant::now())
-            .err()
-            .map(|t| super::capacity::throttled(op, n, t))
+        let refused = cap.admit(&charges, std::time::Instant::now()).err()?;
+        drop(guard);
+        self.count(|i| i.throttled += 1);
+        Some(super::capacity::throttled(op, n, refused))
     }
     /// Answers DynamoDB Streams calls from `t` from now on.
     pub fn set_topology(&self, t: super::streams::Topology) {

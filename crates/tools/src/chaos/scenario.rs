@@ -95,6 +95,13 @@ pub enum Fault {
         for_s: u64,
         share: f64,
     },
+    /// DynamoDB's partition limits on the ledger table (`capacity.rs`), times `scale`: a
+    /// chain is one partition key, so its votes are throttled beyond its share.
+    DynamoPartitionLimit {
+        at_s: u64,
+        for_s: u64,
+        scale: f64,
+    },
     /// `error`: InternalServerError, ProvisionedThroughputExceededException, ThrottlingException.
     DynamoError {
         at_s: u64,
@@ -138,6 +145,7 @@ impl Fault {
             Fault::DynamoReset { .. } => "dynamodb_reset",
             Fault::DynamoError { .. } => "dynamodb_error",
             Fault::DynamoBlackhole { .. } => "dynamodb_blackhole",
+            Fault::DynamoPartitionLimit { .. } => "dynamodb_partition_limit",
             Fault::ActorKill { .. } => "actor_kill",
             Fault::Failpoint { .. } => "failpoint",
             Fault::ProcessKill { .. } => "process_kill",
@@ -152,6 +160,7 @@ impl Fault {
             | Fault::DynamoReset { for_s, .. }
             | Fault::DynamoError { for_s, .. }
             | Fault::DynamoBlackhole { for_s, .. }
+            | Fault::DynamoPartitionLimit { for_s, .. }
             | Fault::ActorKill { for_s, .. }
             | Fault::Failpoint { for_s, .. }
             | Fault::ProcessKill { for_s, .. } => *for_s,
@@ -167,6 +176,7 @@ impl Fault {
             | Fault::DynamoReset { at_s, .. }
             | Fault::DynamoError { at_s, .. }
             | Fault::DynamoBlackhole { at_s, .. }
+            | Fault::DynamoPartitionLimit { at_s, .. }
             | Fault::ActorKill { at_s, .. }
             | Fault::Failpoint { at_s, .. }
             | Fault::ProcessKill { at_s, .. } => *at_s,

@@ -76,6 +76,19 @@ async fn chaos_lost_responses() {
     assert_eq!(r.writer_restarts, 0, "the writer restarted: {r}");
 }
 
+/// Issue 16: the writer throttled by DynamoDB's partition limits backs off and retries
+/// without a restart; nothing is lost or duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_partition_limits() {
+    let r = scenario("partition-limits.toml").await;
+    assert_held(&r);
+    assert!(
+        r.dynamodb_proxy["throttled"] > 0,
+        "the model throttled: {r}"
+    );
+    assert_eq!(r.writer_restarts, 0, "the writer restarted: {r}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_process_kills() {
     let r = scenario("process-kills.toml").await;
