@@ -41,6 +41,11 @@ pub struct Args {
     /// Seconds of votes (at the model's limit) per point.
     #[arg(long, default_value_t = 20)]
     model_seconds: u64,
+    /// Partitions of `votes` for the model's run. Chains map to partitions by hash, so
+    /// with about as many partitions as chains some share a ChainWriter, whose transactions
+    /// then wait for the more throttled chain (docs/performance.md).
+    #[arg(long, default_value_t = 64)]
+    model_partitions: u32,
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
@@ -55,12 +60,18 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         .join(" ");
     let progress = |s: &str| eprintln!("bench: {s}...");
     if a.partition_model {
-        if !(a.model_scale > 0.0 && a.model_scale <= 1.0) || a.model_seconds == 0 {
-            anyhow::bail!("--model-scale must be in (0, 1] and --model-seconds > 0");
+        if !(a.model_scale > 0.0 && a.model_scale <= 1.0)
+            || a.model_seconds == 0
+            || !(1..=64).contains(&a.model_partitions)
+        {
+            anyhow::bail!(
+                "--model-scale must be in (0, 1], --model-seconds > 0, --model-partitions 1..=64"
+            );
         }
         let r = votechain_tools::bench::run_partition_model(
             a.model_scale,
             a.model_seconds,
+            a.model_partitions,
             a.dynamodb_endpoint,
             progress,
         )
