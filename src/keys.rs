@@ -21,6 +21,7 @@ use crate::config::IngestConfig;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -195,7 +196,8 @@ fn fixed_keys(cfg: &IngestConfig) -> Vec<KeyEntry> {
 pub struct Keys {
     fixed: Vec<KeyEntry>,
     file: Option<PathBuf>,
-    current: RwLock<Arc<Vec<KeyEntry>>>,
+    /// The keys in force by digest: one lookup a request, whatever the number of stations.
+    current: RwLock<Arc<HashMap<[u8; 32], Arc<KeyEntry>>>>,
     /// The file's modification time and length when last read.
     seen: Mutex<Option<(std::time::SystemTime, u64)>>,
 }
@@ -206,27 +208,24 @@ impl Keys {
         let keys = Keys {
             fixed: fixed_keys(cfg),
             file: cfg.keys_file.clone(),
-            current: RwLock::new(Arc::new(vec![])),
+            current: RwLock::new(Arc::new(HashMap::new())),
             seen: Mutex::new(None),
         };
         keys.reload()?;
         Ok(keys)
     }
 
-    /// The key whose digest is `presented` (compared in constant time with every key).
-    pub fn find(&self, presented: &[u8; 32]) -> Option<KeyEntry> {
+    /// The key whose digest is `presented`. Looked up by digest: the lookup's timing depends
+    /// only on the SHA-256 of what was presented, which tells nothing about any valid key
+    /// (learning one from it would take a SHA-256 preimage), so no constant-time scan of
+    /// every key is needed.
+    pub fn find(&self, presented: &[u8; 32]) -> Option<Arc<KeyEntry>> {
         let all = self
             .current
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let mut found = None;
-        for k in all.iter() {
-            if ct_eq(&k.digest, presented) {
-                found = Some(k.clone());
-            }
-        }
-        found
+        all.get(presented).cloned()
     }
 
     /// Keys in force.
@@ -261,17 +260,31 @@ impl Keys {
                     });
                 }
                 all.extend(from_file);
+                if let Some(problem) = shared_digest(&all) {
+                    return Err(KeysError::Invalid {
+                        path: path.display().to_string(),
+                        problems: vec![problem],
+                    });
+                }
                 *seen = Some(stamp);
             }
         }
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(all);
+        let by_digest = all.into_iter().map(|k| (k.digest, Arc::new(k))).collect();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(by_digest);
         Ok(true)
     }
 }
 
-/// Constant-time equality of two digests.
-fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Two entries with one digest (one key under two ids): which one a vote came from would
+/// be ambiguous.
+fn shared_digest(all: &[KeyEntry]) -> Option<String> {
+    let mut seen: HashMap<[u8; 32], &str> = HashMap::new();
+    for k in all {
+        if let Some(other) = seen.insert(k.digest, &k.id) {
+            return Some(format!("ids '{other}' and '{}' have the same key", k.id));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -302,6 +315,20 @@ mod tests {
         assert!(!toml::to_string(&entry).unwrap().contains(&key[4..]));
         let (other, _) = create("s-1", &[], &[]);
         assert_ne!(key, other);
+    }
+
+    #[test]
+    fn one_key_under_two_ids_is_refused() {
+        let k = |id: &str, d: u8| KeyEntry {
+            id: id.into(),
+            digest: [d; 32],
+            elections: BTreeSet::new(),
+            regions: BTreeSet::new(),
+            votes_per_s: None,
+        };
+        assert_eq!(shared_digest(&[k("a", 1), k("b", 2)]), None);
+        let p = shared_digest(&[k("a", 1), k("b", 2), k("c", 1)]).unwrap();
+        assert!(p.contains("'a'") && p.contains("'c'"), "{p}");
     }
 
     #[test]

@@ -444,3 +444,66 @@ pub async fn dead_letters(env: &TestEnv) -> Vec<(String, votechain_core::model::
     }
     out
 }
+
+/// A salted vote event (chain 0) as ingest would produce it, for tests that write to
+/// `votes` straight, past ingest.
+#[allow(dead_code)]
+pub fn raw_event(
+    election: &str,
+    vid: &str,
+    cand: &str,
+    region: &str,
+    cast_at_ms: i64,
+) -> votechain_core::model::VoteEvent {
+    votechain_core::model::VoteEvent {
+        v: votechain_core::model::VOTE_EVENT_SALTED,
+        election_id: election.into(),
+        chain: 0,
+        salt: Some(test_salt(vid)),
+        vote_id: vid.into(),
+        candidate_id: cand.into(),
+        region_id: region.into(),
+        cast_at_ms,
+    }
+}
+
+/// A plain (non-transactional) producer into this env's Kafka, past ingest.
+#[allow(dead_code)]
+pub fn raw_producer(env: &TestEnv) -> rdkafka::producer::FutureProducer {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", env.kafka.bootstrap_servers())
+        .set("linger.ms", "20")
+        .create()
+        .expect("a producer for the mock cluster")
+}
+
+/// Sends one record to `votes` past ingest: `partition` (default: the key's hash) and the
+/// provenance header `mac` when given.
+#[allow(dead_code)]
+pub async fn send_raw(
+    env: &TestEnv,
+    producer: &rdkafka::producer::FutureProducer,
+    key: &[u8],
+    payload: &[u8],
+    partition: Option<i32>,
+    mac: Option<&str>,
+) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    let mut rec = rdkafka::producer::FutureRecord::to(&env.config.kafka.votes_topic)
+        .key(key)
+        .payload(payload);
+    if let Some(p) = partition {
+        rec = rec.partition(p);
+    }
+    if let Some(m) = mac {
+        rec = rec.headers(OwnedHeaders::new().insert(Header {
+            key: votechain_core::provenance::HEADER,
+            value: Some(m),
+        }));
+    }
+    producer
+        .send(rec, Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("the mock cluster takes the record");
+}

@@ -6,10 +6,8 @@
 //! never chained. No transaction is aborted here: nothing relies on `read_committed`.
 
 use crate::common::*;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::Duration;
 use votechain::runtime::Node;
-use votechain_core::model::{VOTE_EVENT_SALTED, VoteEvent};
 
 /// Three elections: one open now, one that opens in the year 2100, one closed in 2020.
 const ELECTIONS: &str = r#"
@@ -117,10 +115,7 @@ async fn votes_outside_the_window_are_refused_and_dead_lettered() {
 
     // Past ingest, straight into `votes`: a vote cast before the window opened, one after
     // it closed, and one inside it (chained: the writer is alive and reading).
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", env.kafka.bootstrap_servers())
-        .create()
-        .unwrap();
+    let producer = raw_producer(&env);
     let now = votechain::now_ms();
     let injected = [
         ("later-2100", now, 10),
@@ -129,23 +124,16 @@ async fn votes_outside_the_window_are_refused_and_dead_lettered() {
         ("demo-2026", now, 13),
     ];
     for (election, cast_at_ms, i) in injected {
-        let vid = vote_id(0x317, i);
-        let ev = VoteEvent {
-            v: VOTE_EVENT_SALTED,
-            election_id: election.into(),
-            chain: 0,
-            salt: Some(test_salt(&vid)),
-            vote_id: vid,
-            candidate_id: "alice".into(),
-            region_id: "north".into(),
-            cast_at_ms,
-        };
-        let bytes = ev.to_bytes();
-        let key = ev.kafka_key();
-        let rec = FutureRecord::to(&env.config.kafka.votes_topic)
-            .key(&key)
-            .payload(&bytes);
-        producer.send(rec, Duration::from_secs(10)).await.unwrap();
+        let ev = raw_event(election, &vote_id(0x317, i), "alice", "north", cast_at_ms);
+        send_raw(
+            &env,
+            &producer,
+            ev.kafka_key().as_bytes(),
+            &ev.to_bytes(),
+            None,
+            None,
+        )
+        .await;
     }
     let chained = demo_chained(&env.ledger, 1, Duration::from_secs(30)).await;
     assert_eq!(chained[0].vote_id, vote_id(0x317, 13));

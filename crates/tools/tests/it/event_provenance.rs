@@ -7,10 +7,7 @@
 //! replaying the log under the same rule, agrees with the chain and the read model.
 
 use crate::common::*;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::Duration;
-use votechain_core::model::{VOTE_EVENT_SALTED, VoteEvent};
 use votechain_core::provenance;
 
 const KEY_1: &str = "provenance-key-one-of-32-bytes-!!";
@@ -36,22 +33,15 @@ async fn only_events_signed_by_ingest_are_chained() {
     demo_chained(&env.ledger, 5, Duration::from_secs(30)).await;
 
     // Straight into `votes`, past ingest.
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", env.kafka.bootstrap_servers())
-        .create()
-        .unwrap();
+    let producer = raw_producer(&env);
     let event = |i: u32| {
-        let vid = vote_id(88, i);
-        VoteEvent {
-            v: VOTE_EVENT_SALTED,
-            election_id: "demo-2026".into(),
-            chain: 0,
-            salt: Some(test_salt(&vid)),
-            vote_id: vid,
-            candidate_id: "bob".into(),
-            region_id: "south".into(),
-            cast_at_ms: votechain::now_ms(),
-        }
+        raw_event(
+            "demo-2026",
+            &vote_id(88, i),
+            "bob",
+            "south",
+            votechain::now_ms(),
+        )
     };
     let other_key = b"someone-else's-key-of-32-bytes!!!".to_vec();
     let tampered = {
@@ -86,17 +76,15 @@ async fn only_events_signed_by_ingest_are_chained() {
         ),
     ];
     for (payload, mac) in &injected {
-        let key = b"demo-2026#0";
-        let mut rec = FutureRecord::to(&env.config.kafka.votes_topic)
-            .key(&key[..])
-            .payload(payload);
-        if let Some(m) = mac {
-            rec = rec.headers(OwnedHeaders::new().insert(Header {
-                key: provenance::HEADER,
-                value: Some(m),
-            }));
-        }
-        producer.send(rec, Duration::from_secs(10)).await.unwrap();
+        send_raw(
+            &env,
+            &producer,
+            b"demo-2026#0",
+            payload,
+            None,
+            mac.as_deref(),
+        )
+        .await;
     }
 
     // Only the validly signed one is chained; the others are dead-lettered unauthenticated.

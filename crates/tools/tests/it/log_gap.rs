@@ -8,31 +8,22 @@
 
 use crate::common::*;
 use rdkafka::consumer::Consumer;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use std::time::Duration;
-use votechain_core::model::{VOTE_EVENT_SALTED, VoteEvent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_refuses_a_partition_whose_unchained_records_were_deleted() {
     let env = TestEnv::new("loggap", 1, DEMO).await;
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", env.kafka.bootstrap_servers())
-        .set("linger.ms", "20")
-        .create()
-        .unwrap();
+    let producer = raw_producer(&env);
     let mut sent = vec![];
     for i in 0..30_000u32 {
-        let vid = vote_id(89, i);
-        let ev = VoteEvent {
-            v: VOTE_EVENT_SALTED,
-            election_id: "demo-2026".into(),
-            chain: 0,
-            salt: Some(test_salt(&vid)),
-            vote_id: vid,
-            candidate_id: "alice".into(),
-            region_id: "north".into(),
-            cast_at_ms: votechain::now_ms(),
-        };
+        let ev = raw_event(
+            "demo-2026",
+            &vote_id(89, i),
+            "alice",
+            "north",
+            votechain::now_ms(),
+        );
         // JSON allows trailing whitespace: 200 bytes more a record, 8 MB in all.
         let mut bytes = ev.to_bytes();
         bytes.extend_from_slice(&[b' '; 200]);

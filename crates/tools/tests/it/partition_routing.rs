@@ -5,9 +5,8 @@
 //! that chain. Replay and recount apply the same rule, and recount agrees.
 
 use crate::common::*;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::Duration;
-use votechain_core::model::{VOTE_EVENT_SALTED, VoteEvent, partition_of};
+use votechain_core::model::partition_of;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_off_its_chains_partition_is_refused() {
@@ -24,28 +23,24 @@ async fn a_record_off_its_chains_partition_is_refused() {
     // demo-2026 has one chain: its partition, and the other one.
     let right = partition_of("demo-2026", 0, 2);
     let wrong = 1 - right;
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", env.kafka.bootstrap_servers())
-        .create()
-        .unwrap();
+    let producer = raw_producer(&env);
     for (i, p) in [(10u32, wrong), (11, right)] {
-        let vid = vote_id(90, i);
-        let ev = VoteEvent {
-            v: VOTE_EVENT_SALTED,
-            election_id: "demo-2026".into(),
-            chain: 0,
-            salt: Some(test_salt(&vid)),
-            vote_id: vid,
-            candidate_id: "alice".into(),
-            region_id: "west".into(),
-            cast_at_ms: votechain::now_ms(),
-        };
-        let (key, bytes) = (ev.kafka_key(), ev.to_bytes());
-        let rec = FutureRecord::to(&env.config.kafka.votes_topic)
-            .key(&key)
-            .partition(p)
-            .payload(&bytes);
-        producer.send(rec, Duration::from_secs(10)).await.unwrap();
+        let ev = raw_event(
+            "demo-2026",
+            &vote_id(90, i),
+            "alice",
+            "west",
+            votechain::now_ms(),
+        );
+        send_raw(
+            &env,
+            &producer,
+            ev.kafka_key().as_bytes(),
+            &ev.to_bytes(),
+            Some(p),
+            None,
+        )
+        .await;
     }
     let chained = demo_chained(&env.ledger, 11, Duration::from_secs(30)).await;
     assert_eq!(chained[10].vote_id, vote_id(90, 11));
