@@ -2021,46 +2021,6 @@ pub struct ModelReport {
 /// Write units a vote costs on its chain's partition key: its vote item, in a transaction.
 const CHAIN_WCU_PER_VOTE: f64 = 2.0;
 
-/// The share of a point's records drained before its rate is measured: none. The model's
-/// buckets bank unused capacity (DynamoDB's burst), so a window starting later could spend
-/// what the writer left unused before it; from the first commit on, the admitted units can
-/// exceed the rate by one second's worth at most (a new key's initial bucket).
-const STEADY_FROM: f64 = 0.0;
-
-/// Votes/s while the writer checkpoints move from `from` of the way between `start` and
-/// `target` to `target` (records scaled to `votes`).
-async fn steady_rate(
-    ledger: &Ledger,
-    topic: &str,
-    partitions: u32,
-    (start, target): (i64, i64),
-    votes: u64,
-    from: f64,
-) -> Result<f64, BenchError> {
-    let mark = (start + ((target - start) as f64 * from) as i64).max(start + 1);
-    let mut first: Option<(Instant, i64)> = None;
-    let deadline = Instant::now() + Duration::from_secs(900);
-    let s = loop {
-        let s = checkpoint_sum(ledger, topic, partitions).await?;
-        if s >= mark && first.is_none() {
-            first = Some((Instant::now(), s));
-        }
-        if s >= target || Instant::now() > deadline {
-            break s;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let Some((t0, s0)) = first else {
-        return Err("the writers never reached the measured window".into());
-    };
-    let per_record = votes as f64 / (target - start).max(1) as f64;
-    let secs = t0.elapsed().as_secs_f64();
-    if secs < 0.5 || s <= s0 {
-        return Err(format!("the measured window lasted {secs:.3} s: too short").into());
-    }
-    Ok((s - s0) as f64 * per_record / secs)
-}
-
 /// Measures ChainWriter votes/s for 1, 2, 4, 8, 16 chains through the fault proxy's
 /// partition-limit model (`chaos::capacity`, on the ledger table), with a writer and a
 /// projector running through it. Each point produces `seconds` worth of votes at the
@@ -2079,17 +2039,7 @@ pub async fn run_partition_model(
     let b = Bench::start(0, dynamodb_endpoint, partitions, &progress).await?;
     let ddb = b.cfg.dynamodb.endpoint.clone().unwrap_or_default();
     let meta = Arc::new(kafka::base_config(&b.cfg.kafka).create::<StreamConsumer>()?);
-    let handle = votechain::metrics::install();
-    let restarts = || {
-        let text = votechain::metrics::render(&handle);
-        ["chain_writer", "writer_coordinator"]
-            .iter()
-            .map(|k| {
-                let f = format!("actor_kind=\"{k}\"");
-                votechain::metrics::sum_series(&text, votechain::metrics::ACTOR_RESTARTS, &f)
-            })
-            .sum::<f64>() as u64
-    };
+    let restarts = crate::chaos::writer_restarts;
     let per_chain = cap.key_wcu * scale / CHAIN_WCU_PER_VOTE;
     let mut rows = vec![];
     for c in [1u32, 2, 4, 8, 16] {
@@ -2124,13 +2074,15 @@ pub async fn run_partition_model(
         .into();
         node_cfg.node.instance_id = format!("model-{c}");
         let node = Node::start(node_cfg).await?;
-        let rate = steady_rate(
+        // From the first commit on: the model's buckets bank unused capacity (DynamoDB's
+        // burst), so a later window could spend what the writer left unused before it.
+        let rate = drain_rate(
             &b.ledger,
             &b.cfg.kafka.votes_topic,
             b.partitions,
-            (start_sum, hw.values().sum()),
+            start_sum,
+            hw.values().sum(),
             n,
-            STEADY_FROM,
         )
         .await?;
         node.shutdown().await;
@@ -2184,9 +2136,8 @@ impl ModelReport {
             kw / CHAIN_WCU_PER_VOTE
         ));
         s.push_str(&format!(
-            "- {} s of votes per point at the model's limit, produced before the writer starts; the rate is measured over the last {:.0} % of them, from the first commit (a bucket starts with one second of its rate and banks unused capacity up to 300 s, as DynamoDB's burst capacity does)\n",
-            self.seconds,
-            (1.0 - STEADY_FROM) * 100.0
+            "- {} s of votes per point at the model's limit, produced before the writer starts; the rate is measured from the first commit (a bucket starts with one second of its rate and banks unused capacity up to 300 s, as DynamoDB's burst capacity does)\n",
+            self.seconds
         ));
         s.push_str("- WCU/vote, items/vote, bytes/vote: what the ledger table consumed per vote (its vote item, its marker, a share of the partition checkpoint), as the model counted it\n");
         s.push_str(&format!("- command: `{command}`\n\n"));

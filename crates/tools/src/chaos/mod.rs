@@ -573,8 +573,9 @@ fn kill_random(node: &Node, kinds: &[String]) -> bool {
     true
 }
 
-/// Restarts of the writer's actors in this process.
-fn writer_restarts() -> u64 {
+/// Restarts of the writer's actors in this process (the chaos report and the bench's
+/// partition-model measure).
+pub fn writer_restarts() -> u64 {
     let text = votechain::metrics::render(&votechain::metrics::install());
     ["chain_writer", "writer_coordinator"]
         .iter()

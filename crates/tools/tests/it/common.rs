@@ -507,3 +507,30 @@ pub async fn send_raw(
         .map_err(|(e, _)| e)
         .expect("the mock cluster takes the record");
 }
+
+/// Runs `votechain replay` of demo-2026 in-process (the `Replay` actor) to its outcome.
+#[allow(dead_code)]
+pub async fn run_replay(env: &TestEnv) -> votechain::actors::replay::ReplayOutcome {
+    use votechain::actors::replay::{Replay, ReplayMsg};
+    let actor = Replay {
+        config: std::sync::Arc::new(env.config.clone()),
+        ledger: env.ledger.clone(),
+        election: "demo-2026".into(),
+        freeze_timeout: Duration::from_secs(30),
+        progress: None,
+    };
+    let (r, _) = ractor::Actor::spawn(None, actor, ()).await.unwrap();
+    match r.call(ReplayMsg::Run, None).await.unwrap() {
+        ractor::rpc::CallResult::Success(res) => res.expect("replay runs"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `votechain recount` of demo-2026, in-process.
+#[allow(dead_code)]
+pub async fn recount_demo(env: &TestEnv) -> votechain::recount::RecountReport {
+    let wait = Duration::from_secs(30);
+    votechain::recount::recount(&env.config, &env.ledger, "demo-2026", wait)
+        .await
+        .expect("recount runs")
+}

@@ -8,23 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use votechain::actors::replay::{Replay, ReplayMsg, ReplayOutcome};
 use votechain::recount;
-
-async fn run_replay(env: &TestEnv) -> ReplayOutcome {
-    let actor = Replay {
-        config: Arc::new(env.config.clone()),
-        ledger: env.ledger.clone(),
-        election: "demo-2026".into(),
-        freeze_timeout: Duration::from_secs(30),
-        progress: None,
-    };
-    let (r, _) = ractor::Actor::spawn(None, actor, ()).await.unwrap();
-    match r.call(ReplayMsg::Run, None).await.unwrap() {
-        ractor::rpc::CallResult::Success(res) => res.expect("replay runs"),
-        other => panic!("{other:?}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recount_agrees_then_names_a_hand_altered_read_model_item() {

@@ -10,11 +10,8 @@
 //! Also: a first start on a stream older than its retention is marked (`old_stream`).
 
 use crate::common::*;
-use std::sync::Arc;
 use std::time::Duration;
-use votechain::actors::replay::{Replay, ReplayMsg};
 use votechain::projector::loss;
-use votechain::recount;
 use votechain_tools::chaos::proxy::FaultProxy;
 use votechain_tools::chaos::streams::{Topology, TopologyConfig};
 
@@ -109,14 +106,7 @@ async fn down_past_retention(roll_every_records: Option<usize>, reasons: &[&str]
         (c["total"] == 220).then_some(c)
     })
     .await;
-    let r = recount::recount(
-        &env.config,
-        &env.ledger,
-        "demo-2026",
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let r = recount_demo(&env).await;
     assert!(r.needs_replay.is_some() && !r.agree, "{r}");
     assert!(r.to_string().contains("NEEDS REPLAY"), "{r}");
     assert_ne!(
@@ -126,18 +116,7 @@ async fn down_past_retention(roll_every_records: Option<usize>, reasons: &[&str]
     );
 
     // A replay rebuilds from Kafka, switches, and clears the mark.
-    let actor = Replay {
-        config: Arc::new(env.config.clone()),
-        ledger: env.ledger.clone(),
-        election: "demo-2026".into(),
-        freeze_timeout: Duration::from_secs(30),
-        progress: None,
-    };
-    let (r, _) = ractor::Actor::spawn(None, actor, ()).await.unwrap();
-    let out = match r.call(ReplayMsg::Run, None).await.unwrap() {
-        ractor::rpc::CallResult::Success(res) => res.expect("replay runs"),
-        other => panic!("{other:?}"),
-    };
+    let out = run_replay(&env).await;
     assert!(out.switched, "{out:?}");
     assert_eq!(
         loss::read(&env.ledger.db, &env.config.dynamodb.lease_table)
@@ -151,14 +130,7 @@ async fn down_past_retention(roll_every_records: Option<usize>, reasons: &[&str]
         || async { (served_results(&http, &front, "demo-2026").await == chain).then_some(()) },
     )
     .await;
-    let r = recount::recount(
-        &env.config,
-        &env.ledger,
-        "demo-2026",
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let r = recount_demo(&env).await;
     assert!(r.agree && r.needs_replay.is_none(), "{r}");
     p2.shutdown().await;
 }
