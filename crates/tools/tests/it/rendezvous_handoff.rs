@@ -100,12 +100,22 @@ async fn assignment_is_the_rendezvous_hash_and_moves_only_by_handoff() {
         m
     });
     eprintln!("3 workers: {per:?}");
-    assert_eq!(per.len(), 3, "each worker has shards: {per:?}");
+    // The hash may leave a worker without shards (about 2 % of runs for 12 shards): the
+    // leaver is the one with the most, so its leaving always moves shards.
+    assert!(per.len() >= 2, "{per:?}");
+    let busiest = per
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(w, _)| w.to_string());
 
     // One leaves (gracefully), with votes flowing: only its shards move.
     submit_range(&http, &front, 16, sent, sent + 100).await;
     sent += 100;
-    let leaver = projectors.remove(1);
+    let idx = projectors
+        .iter()
+        .position(|n| Some(&n.config.node.instance_id) == busiest.as_ref())
+        .expect("the busiest worker is one of ours");
+    let leaver = projectors.remove(idx);
     let gone = leaver.config.node.instance_id.clone();
     let left_at = tokio::time::Instant::now();
     leaver.shutdown().await;
@@ -149,7 +159,7 @@ async fn assignment_is_the_rendezvous_hash_and_moves_only_by_handoff() {
         "join: p4 won {moved} shards, {} handoffs",
         handoffs - handoffs0
     );
-    assert!(moved > 0, "the joiner wins some shards");
+    // A joiner may win no shard (about 3 % of runs); whatever it wins moves by handoff.
     assert_eq!(
         handoffs - handoffs0,
         moved as f64,
