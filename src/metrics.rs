@@ -46,6 +46,7 @@ pub const PROJECTOR_RECORDS: &str = "votechain_projector_records_applied_total";
 pub const PROJECTOR_BATCHES: &str = "votechain_projector_batches_applied_total";
 pub const PROJECTOR_STREAM_LAG: &str = "votechain_projector_stream_lag_seconds";
 pub const PROJECTOR_APPLY_DELAY: &str = "votechain_projector_apply_delay_seconds";
+pub const PROJECTOR_STEP_SECONDS: &str = "votechain_projector_step_seconds";
 pub const PROJECTOR_TRIMMED: &str = "votechain_projector_trimmed_data_total";
 pub const PROJECTOR_UNREADABLE: &str = "votechain_projector_unreadable_items_total";
 pub const PROJECTOR_LEASE_CONFLICTS: &str = "votechain_projector_lease_conflicts_total";
@@ -409,6 +410,11 @@ fn describe() {
         PROJECTOR_APPLY_DELAY,
         Unit::Seconds,
         "From a vote's cast_at_ms to its application to the read model."
+    );
+    describe_histogram!(
+        PROJECTOR_STEP_SECONDS,
+        Unit::Seconds,
+        "Per batch of a shard worker, by step: read = waiting for GetRecords (the next read is issued while a batch is applied, so this is the part of it not hidden), apply = the read-model transaction(s)."
     );
     describe_counter!(
         PROJECTOR_TRIMMED,

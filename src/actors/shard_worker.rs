@@ -2,7 +2,10 @@
 //!
 //! Messages: `Poll` (sent to itself: read records, apply, poll again; after `idle` when the
 //! shard had nothing new).
-//! State: the shard iterator and the last applied sequence number (the checkpoint).
+//! State: the shard iterator, the last applied sequence number (the checkpoint), and the
+//! next GetRecords call, issued as soon as a batch is read so that it runs while the batch
+//! is applied (reading and applying overlap; what is read is still applied in order, one
+//! batch at a time, and a prefetch is dropped, aborted, whenever the iterator changes).
 //! Exactly once: each batch's count deltas AND the shard's checkpoint go in ONE
 //! `TransactWriteItems`, conditioned on the lease still being ours at the counter we hold
 //! (`held`, kept current by the coordinator's renewals). A worker whose lease was taken
@@ -15,6 +18,7 @@
 //! (`projector::loss`) before the worker reads on.
 //! Supervised by: the `LeaseCoordinator` (restarted while the lease is held).
 //! Metrics: `votechain_projector_{records_applied,batches_applied,trimmed_data,lease_conflicts}_total`,
+//! `votechain_projector_step_seconds{step}` (waiting for GetRecords, applying),
 //! `votechain_projector_records_lost_total{reason}`,
 //! `votechain_projector_stream_lag_seconds`, `votechain_projector_apply_delay_seconds`.
 
@@ -87,8 +91,21 @@ pub enum ShardWorkerMsg {
     Poll,
 }
 
+/// A GetRecords call issued ahead for `iterator`; aborted when dropped.
+struct Prefetch {
+    iterator: String,
+    task: tokio::task::JoinHandle<Result<stream::Batch, StreamError>>,
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 pub struct ShardWorkerState {
     iterator: Option<String>,
+    prefetch: Option<Prefetch>,
     checkpoint: String,
     backoff: Duration,
     /// The active-projection pointer as last read; refreshed when a batch's guard fails.
@@ -126,6 +143,7 @@ impl Actor for ShardWorker {
             myself.stop(Some(STOP_LEASE_LOST.into()));
             return Ok(ShardWorkerState {
                 iterator: None,
+                prefetch: None,
                 checkpoint: lease.checkpoint,
                 backoff: Duration::ZERO,
                 projection: None,
@@ -135,6 +153,7 @@ impl Actor for ShardWorker {
             myself.stop(Some(STOP_SHARD_END.into()));
             return Ok(ShardWorkerState {
                 iterator: None,
+                prefetch: None,
                 checkpoint: lease.checkpoint,
                 backoff: Duration::ZERO,
                 projection: None,
@@ -142,6 +161,7 @@ impl Actor for ShardWorker {
         }
         let mut st = ShardWorkerState {
             iterator: None,
+            prefetch: None,
             checkpoint: lease.checkpoint,
             backoff: Duration::from_millis(50),
             projection: None,
@@ -166,9 +186,14 @@ impl Actor for ShardWorker {
             // Read to the end before: make sure SHARD_END is recorded, then stop.
             return self.finish(&myself, st, &[]).await;
         };
-        let (recs, next) = match stream::records(&self.ctx.streams, &iter, self.ctx.max_records)
-            .await
-        {
+        let waited = std::time::Instant::now();
+        let read = match st.prefetch.take() {
+            Some(mut p) if p.iterator == iter => (&mut p.task).await?,
+            _ => stream::records(&self.ctx.streams, &iter, self.ctx.max_records).await,
+        };
+        metrics::histogram!(m::PROJECTOR_STEP_SECONDS, "step" => "read")
+            .record(waited.elapsed().as_secs_f64());
+        let (recs, next) = match read {
             Ok(r) => r,
             Err(StreamError::IteratorExpired) => {
                 tracing::info!(shard = %self.shard, "iterator expired; renewing from the checkpoint");
@@ -207,6 +232,14 @@ impl Actor for ShardWorker {
             Err(e) => return Err(e.into()),
         };
         st.backoff = Duration::from_millis(50);
+        if let Some(n) = next.as_ref().filter(|_| !recs.is_empty()) {
+            let (c, it, limit) = (self.ctx.streams.clone(), n.clone(), self.ctx.max_records);
+            st.prefetch = Some(Prefetch {
+                iterator: n.clone(),
+                task: tokio::spawn(async move { stream::records(&c, &it, limit).await }),
+            });
+        }
+        let applying = std::time::Instant::now();
         let now = crate::now_ms();
         self.figures.set(Figures {
             lag_ms: stream::oldest_written_ms(&recs).map_or(0, |c| (now - c).max(0)),
@@ -247,6 +280,8 @@ impl Actor for ShardWorker {
                 Err("failpoint: after apply".into())
             );
             st.checkpoint = seq;
+            metrics::histogram!(m::PROJECTOR_STEP_SECONDS, "step" => "apply")
+                .record(applying.elapsed().as_secs_f64());
             metrics::counter!(m::PROJECTOR_RECORDS).increment(votes.len() as u64);
             metrics::counter!(m::PROJECTOR_BATCHES).increment(1);
             if let Some(created) = stream::newest_written_ms(&recs) {

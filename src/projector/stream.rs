@@ -151,11 +151,11 @@ pub async fn iterator(
 }
 
 /// One GetRecords call: the records and the next iterator (`None`: the shard is closed and read to its end).
-pub async fn records(
-    c: &Client,
-    iterator: &str,
-    limit: i32,
-) -> Result<(Vec<Record>, Option<String>), StreamError> {
+/// One GetRecords answer: the records and the next iterator (`None`: the shard is closed
+/// and read to its end).
+pub type Batch = (Vec<Record>, Option<String>);
+
+pub async fn records(c: &Client, iterator: &str, limit: i32) -> Result<Batch, StreamError> {
     let r = c
         .get_records()
         .shard_iterator(iterator)

@@ -4,6 +4,7 @@
 //! - [`client`]: the polling-station client with its fsync'd outbox;
 //! - [`loadgen`]: polling stations at a given rate (`votechain loadgen`);
 //! - [`bench`]: ours against the raw backends, as ratios (`votechain bench`);
+//! - [`capacity`]: the capacity model of docs/capacity.md, from measured work per vote;
 //! - [`chaos`]: scenarios, the DynamoDB fault proxy, the runner and the checker
 //!   (`votechain chaos`);
 //! - [`fixture`]: configs for one machine; [`node_binary`]: where the `votechain` binary is.
@@ -11,6 +12,7 @@
 //! The integration tests (`tests/it/`) are this crate's, one module per scenario.
 
 pub mod bench;
+pub mod capacity;
 pub mod chaos;
 pub mod client;
 pub mod fixture;

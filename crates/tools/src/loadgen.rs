@@ -43,6 +43,19 @@ pub struct LoadOptions {
     /// Only resend what the outbox holds from an earlier run; no new votes.
     pub resume_only: bool,
     pub progress: bool,
+    /// Check the receipts of at most this many acknowledged votes (a random sample);
+    /// `None`: every one.
+    pub receipt_sample: Option<usize>,
+}
+
+/// One minute of a run, by when its votes were first sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct Minute {
+    pub minute: u64,
+    pub acknowledged: u64,
+    pub acked_per_s: f64,
+    pub latency_p99_ms: f64,
+    pub e2e_p99_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +72,11 @@ pub struct LoadReport {
     pub acked_per_s: f64,
     pub latency_ms: BTreeMap<String, f64>,
     pub e2e_delay_ms_estimate: BTreeMap<String, f64>,
+    /// Receipts checked for `chained` (all acknowledged votes, or the sample).
+    pub receipts_checked: u64,
+    pub per_minute: Vec<Minute>,
+    /// This process's peak RSS (VmHWM).
+    pub peak_rss_mb: f64,
 }
 
 impl std::fmt::Display for LoadReport {
@@ -83,10 +101,29 @@ impl std::fmt::Display for LoadReport {
             "latency to 202 (ms, incl. retries): {}",
             fmt_pcts(&self.latency_ms)
         )?;
-        write!(
+        writeln!(
             f,
             "submit -> visible in results (ms, estimate): {}",
             fmt_pcts(&self.e2e_delay_ms_estimate)
+        )?;
+        if self.per_minute.len() > 1 {
+            writeln!(f, "per minute (by first send):")?;
+            writeln!(
+                f,
+                "  minute  acknowledged  votes/s  p99 to 202 ms  p99 visible ms"
+            )?;
+            for m in &self.per_minute {
+                writeln!(
+                    f,
+                    "  {:>6}  {:>12}  {:>7.0}  {:>13.1}  {:>14.1}",
+                    m.minute, m.acknowledged, m.acked_per_s, m.latency_p99_ms, m.e2e_p99_ms
+                )?;
+            }
+        }
+        write!(
+            f,
+            "receipts checked: {}; peak RSS of loadgen: {:.0} MB",
+            self.receipts_checked, self.peak_rss_mb
         )
     }
 }
@@ -124,6 +161,82 @@ struct Election {
     regions: Vec<String>,
     /// v2: every vote carries a salt of its own (kept for resends).
     salted: bool,
+}
+
+/// Peak RSS of this process, MB (0 where /proc is not there).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            l.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Acknowledged votes remembered for resubmission (the most recent): bounded, so a run of
+/// millions of votes holds a constant amount.
+const RESUBMIT_POOL: usize = 10_000;
+
+/// Pairs the i-th acknowledged vote (in acknowledgement order) with the first timeline
+/// sample that counted more than i new votes: its estimated submit-to-visible delay, in
+/// the order of `acks`. One pass over both (`acks` sorted by acknowledgement, the timeline
+/// by time and count): linear in the run's length.
+pub fn visible_delays(
+    acks: &[(Instant, Instant)],
+    timeline: &[(Instant, u64)],
+) -> Vec<Option<Duration>> {
+    let mut j = 0;
+    acks.iter()
+        .enumerate()
+        .map(|(i, (sent_at, _))| {
+            while j < timeline.len() && timeline[j].1 <= i as u64 {
+                j += 1;
+            }
+            timeline
+                .get(j)
+                .map(|(visible, _)| visible.saturating_duration_since(*sent_at))
+        })
+        .collect()
+}
+
+/// The per-minute table: votes by the minute they were first sent.
+fn minutes(
+    started: Instant,
+    acks: &[(Instant, Instant)],
+    delays: &[Option<Duration>],
+) -> Vec<Minute> {
+    let mut by: BTreeMap<u64, (Histogram<u64>, Histogram<u64>)> = BTreeMap::new();
+    let new = || Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+    for ((sent, acked), d) in acks.iter().zip(delays) {
+        let m = sent.saturating_duration_since(started).as_secs() / 60;
+        let (lat, e2e) = by.entry(m).or_insert_with(|| (new(), new()));
+        let _ = lat.record(acked.saturating_duration_since(*sent).as_micros().max(1) as u64);
+        if let Some(d) = d {
+            let _ = e2e.record(d.as_micros().max(1) as u64);
+        }
+    }
+    let last = by.keys().last().copied();
+    by.into_iter()
+        .map(|(minute, (lat, e2e))| {
+            // The last minute is partial: its rate over the seconds it lasted.
+            let secs = if Some(minute) == last {
+                let end = acks.iter().map(|a| a.0).max().unwrap_or(started);
+                (end.saturating_duration_since(started).as_secs_f64() - minute as f64 * 60.0)
+                    .max(1.0)
+            } else {
+                60.0
+            };
+            let q = |h: &Histogram<u64>| h.value_at_quantile(0.99) as f64 / 1000.0;
+            Minute {
+                minute,
+                acknowledged: lat.len(),
+                acked_per_s: lat.len() as f64 / secs,
+                latency_p99_ms: q(&lat),
+                e2e_p99_ms: if e2e.is_empty() { f64::NAN } else { q(&e2e) },
+            }
+        })
+        .collect()
 }
 
 async fn totals(http: &reqwest::Client, url: &str, elections: &[Election]) -> u64 {
@@ -240,7 +353,10 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
     ));
     // (first submit, acknowledged at) of every acknowledged vote.
     let acks: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
-    let acked_ids: Arc<Mutex<Vec<OutVote>>> = Arc::new(Mutex::new(Vec::new()));
+    // The most recent acknowledged votes (resubmissions pick among them), and every
+    // acknowledged vote as (election index, UUID) for the receipt check: 24 bytes a vote.
+    let acked_ids: Arc<Mutex<std::collections::VecDeque<OutVote>>> = Default::default();
+    let acked_all: Arc<Mutex<Vec<(u16, u128)>>> = Default::default();
     let per_client = if o.rate == 0 {
         Duration::ZERO
     } else {
@@ -288,6 +404,7 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
                 acked_ids.clone(),
                 elections.clone(),
             );
+            let acked_all = acked_all.clone();
             tokio::spawn(async move {
                 loop {
                     let queued = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
@@ -351,14 +468,29 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
                                 acks.lock()
                                     .unwrap_or_else(|e| e.into_inner())
                                     .push((t0, Instant::now()));
-                                let _ = outbox
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .ack(&vote.vote_id, a.answer["cast_at_ms"].as_u64());
-                                acked_ids
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .push(vote);
+                                {
+                                    let mut ob = outbox.lock().unwrap_or_else(|e| e.into_inner());
+                                    // The simulated voter takes the receipt at once.
+                                    let _ = if o.keep_history {
+                                        ob.ack(&vote.vote_id, a.answer["cast_at_ms"].as_u64())
+                                    } else {
+                                        ob.ack_handed_over(&vote.vote_id)
+                                    };
+                                }
+                                let e = elections.iter().position(|e| e.id == vote.election_id);
+                                if let (Some(e), Ok(id)) = (e, uuid::Uuid::parse_str(&vote.vote_id))
+                                {
+                                    acked_all
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .push((e as u16, id.as_u128()));
+                                }
+                                let mut recent =
+                                    acked_ids.lock().unwrap_or_else(|e| e.into_inner());
+                                if recent.len() >= RESUBMIT_POOL {
+                                    recent.pop_front();
+                                }
+                                recent.push_back(vote);
                                 acked.fetch_add(1, Ordering::Relaxed);
                                 pb.inc(1);
                             }
@@ -408,20 +540,33 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
     pb.finish_and_clear();
     // Chained: every acknowledged vote's receipt, retried until one deadline for all (a
     // stalled writer must show as acknowledged != chained, not as a run that never ends).
-    let ids = acked_ids.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut ids = acked_all.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(n) = o.receipt_sample
+        && n < ids.len()
+    {
+        use rand::seq::SliceRandom;
+        ids.shuffle(&mut rand::rng());
+        ids.truncate(n);
+    }
+    let receipts_checked = ids.len() as u64;
     let chained = Arc::new(AtomicU64::new(0));
-    let receipts_until = Instant::now() + Duration::from_secs(60);
+    // At least 500 receipts/s: a million-vote run's check must not time out by design.
+    let receipts_until =
+        Instant::now() + Duration::from_secs(60) + Duration::from_millis(ids.len() as u64 * 2);
     futures::future::join_all(ids.chunks(ids.len().div_ceil(32).max(1)).map(|chunk| {
-        let (http, url, chained) = (http.clone(), url.clone(), chained.clone());
+        let (http, url, chained, elections) = (
+            http.clone(),
+            url.clone(),
+            chained.clone(),
+            elections.clone(),
+        );
         let chunk = chunk.to_vec();
         async move {
-            for v in chunk {
+            for (e, id) in chunk {
+                let (e, id) = (&elections[e as usize].id, uuid::Uuid::from_u128(id));
                 while Instant::now() < receipts_until {
                     let r = http
-                        .get(format!(
-                            "{url}/v1/elections/{}/votes/{}",
-                            v.election_id, v.vote_id
-                        ))
+                        .get(format!("{url}/v1/elections/{e}/votes/{id}"))
                         .send()
                         .await;
                     if r.is_ok_and(|r| r.status() == 200) {
@@ -438,17 +583,12 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
     let projected = tl.last().map(|x| x.1).unwrap_or(0);
     let mut acks = acks.lock().unwrap_or_else(|e| e.into_inner()).clone();
     acks.sort_by_key(|a| a.1);
+    let delays = visible_delays(&acks, &tl);
     let mut e2e = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
-    for (i, (sent_at, _)) in acks.iter().enumerate() {
-        if let Some((visible, _)) = tl.iter().find(|(_, n)| *n > i as u64) {
-            let _ = e2e.record(
-                visible
-                    .saturating_duration_since(*sent_at)
-                    .as_micros()
-                    .max(1) as u64,
-            );
-        }
+    for d in delays.iter().flatten() {
+        let _ = e2e.record(d.as_micros().max(1) as u64);
     }
+    let per_minute = minutes(started, &acks, &delays);
     let latency = pcts(&hist.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(LoadReport {
         resent_from_outbox: resent,
@@ -470,5 +610,68 @@ pub async fn run(o: LoadOptions) -> Result<LoadReport, LoadError> {
         } else {
             pcts(&e2e)
         },
+        receipts_checked,
+        per_minute,
+        peak_rss_mb: peak_rss_mb(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_acknowledged_vote_pairs_with_the_first_sample_that_counted_it() {
+        let t = Instant::now();
+        let at = |ms: u64| t + Duration::from_millis(ms);
+        // Three votes sent at 0, 10, 20 ms; the results counted 1 at 100 ms, 3 at 300 ms.
+        let acks = [(at(0), at(5)), (at(10), at(15)), (at(20), at(25))];
+        let timeline = [(at(50), 0), (at(100), 1), (at(200), 1), (at(300), 3)];
+        let d = visible_delays(&acks, &timeline);
+        let ms: Vec<_> = d.iter().map(|d| d.map(|d| d.as_millis())).collect();
+        assert_eq!(ms, [Some(100), Some(290), Some(280)]);
+        // Never counted: no delay.
+        assert_eq!(visible_delays(&acks, &timeline[..2])[2], None);
+    }
+
+    #[test]
+    fn pairing_a_long_run_is_linear() {
+        // 200k votes and 20k samples: a quadratic pairing would take minutes here.
+        let t = Instant::now();
+        let acks: Vec<_> = (0..200_000u64)
+            .map(|i| {
+                (
+                    t + Duration::from_micros(i * 50),
+                    t + Duration::from_micros(i * 50 + 10),
+                )
+            })
+            .collect();
+        let timeline: Vec<_> = (0..=20_000u64)
+            .map(|j| (t + Duration::from_millis(j), j * 10))
+            .collect();
+        let started = std::time::Instant::now();
+        let d = visible_delays(&acks, &timeline);
+        assert!(d.iter().all(Option::is_some));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn minutes_group_by_first_send_and_rate_the_partial_last_minute() {
+        let t = Instant::now();
+        let s = |secs: u64| t + Duration::from_secs(secs);
+        let acks = [(s(1), s(1)), (s(30), s(30)), (s(61), s(61)), (s(70), s(70))];
+        let delays = [Some(Duration::from_millis(500)); 4];
+        let m = minutes(t, &acks, &delays);
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].minute, m[0].acknowledged), (0, 2));
+        assert!((m[0].acked_per_s - 2.0 / 60.0).abs() < 1e-9);
+        // The last minute lasted 10 s (60..70).
+        assert_eq!(m[1].acknowledged, 2);
+        assert!(
+            (m[1].acked_per_s - 0.2).abs() < 1e-9,
+            "{}",
+            m[1].acked_per_s
+        );
+        assert!((m[1].e2e_p99_ms - 500.0).abs() < 1.0);
+    }
 }

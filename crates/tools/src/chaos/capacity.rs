@@ -141,13 +141,13 @@ fn value_size(v: &Value) -> u64 {
         .sum()
 }
 
-fn item_size(item: &serde_json::Map<String, Value>) -> u64 {
+pub(crate) fn item_size(item: &serde_json::Map<String, Value>) -> u64 {
     item.iter()
         .map(|(k, v)| k.len() as u64 + value_size(v))
         .sum()
 }
 
-fn units(bytes: u64, per: u64) -> f64 {
+pub(crate) fn units(bytes: u64, per: u64) -> f64 {
     bytes.div_ceil(per).max(1) as f64
 }
 

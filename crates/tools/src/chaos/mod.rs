@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod check;
 pub mod forge;
 pub mod load;
+pub mod meter;
 pub mod proxy;
 pub mod scenario;
 pub mod streams;

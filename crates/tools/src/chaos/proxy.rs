@@ -14,6 +14,9 @@
 //! With a partition-limit model attached (`capacity.rs`), DynamoDB calls beyond a key's or
 //! the table's throughput are refused as DynamoDB refuses them.
 //!
+//! With a meter on (`meter.rs`), it counts the DynamoDB and Streams work of every call as
+//! DynamoDB would bill it.
+//!
 //! It speaks just enough HTTP/1.1 for the AWS SDK: `Content-Length` or chunked bodies,
 //! keep-alive connections.
 
@@ -56,6 +59,7 @@ pub struct Control {
     injected: Arc<Mutex<Injected>>,
     topology: Arc<Mutex<Option<super::streams::Topology>>>,
     capacity: Arc<Mutex<Option<super::capacity::Capacity>>>,
+    meter: Arc<Mutex<Option<super::meter::Meter>>>,
 }
 
 impl Control {
@@ -90,6 +94,32 @@ impl Control {
         drop(guard);
         self.count(|i| i.throttled += 1);
         Some(super::capacity::throttled(op, n, refused))
+    }
+    /// Meters every call forwarded from now on (from zero).
+    pub fn start_meter(&self) {
+        *self.meter.lock().unwrap_or_else(|e| e.into_inner()) = Some(Default::default());
+    }
+    /// What the meter counted so far (`None` without one).
+    pub fn metered(&self) -> Option<super::meter::Metered> {
+        self.meter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|m| m.seen.clone())
+    }
+    /// Meters one forwarded call and its answer (raw HTTP messages).
+    fn meter(&self, req: &[u8], resp: &[u8]) {
+        let mut guard = self.meter.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(m) = guard.as_mut() else {
+            return;
+        };
+        let answer = serde_json::from_slice(&body_of(resp)).unwrap_or(serde_json::Value::Null);
+        if let Some((op, body, _)) = amz_call(req, "DynamoDB_20120810.") {
+            let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            m.dynamodb(&op, &body, &answer);
+        } else if let Some((op, _, _)) = amz_call(req, "DynamoDBStreams_20120810.") {
+            m.streams(&op, &answer);
+        }
     }
     /// Answers DynamoDB Streams calls from `t` from now on.
     pub fn set_topology(&self, t: super::streams::Topology) {
@@ -326,6 +356,7 @@ async fn serve(client: TcpStream, upstream: &str, c: Control) -> std::io::Result
                 return Ok(());
             }
         };
+        c.meter(&req, &resp);
         if roll(f.reset_after_share) {
             c.count(|i| i.reset_after += 1);
             reset(client.into_inner());
@@ -366,6 +397,20 @@ fn amz_call(raw: &[u8], prefix: &str) -> Option<(String, Vec<u8>, Vec<Header>)> 
         body.to_vec()
     };
     Some((op?, body, auth))
+}
+
+/// The body of a raw HTTP message (de-chunked), empty without one.
+fn body_of(raw: &[u8]) -> Vec<u8> {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return vec![];
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    if head.contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    }
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {

@@ -361,20 +361,36 @@ impl Outbox {
     /// Records an acknowledgement durably (a restart never resends it) and keeps what the
     /// voter's receipt needs; the choice is forgotten at the next compaction.
     pub fn ack(&mut self, vote_id: &str, cast_at_ms: Option<u64>) -> Result<(), OutboxError> {
+        self.ack_keeping(vote_id, cast_at_ms, true)
+    }
+
+    /// An acknowledgement whose receipt the voter took at once (one record, not an `ack` and
+    /// a `handed_over`): nothing of the vote is kept. What `loadgen` does, so its outbox
+    /// stays as small as its pending votes however many it sends.
+    pub fn ack_handed_over(&mut self, vote_id: &str) -> Result<(), OutboxError> {
+        self.ack_keeping(vote_id, None, false)
+    }
+
+    fn ack_keeping(
+        &mut self,
+        vote_id: &str,
+        cast_at_ms: Option<u64>,
+        receipt: bool,
+    ) -> Result<(), OutboxError> {
         let Some(seq) = self.c.by_id.get(vote_id) else {
             return Ok(());
         };
         let v = &self.c.pending[seq].0;
-        let keep = Kept {
+        let keep = receipt.then(|| Kept {
             election_id: v.election_id.clone(),
             vote_id: v.vote_id.clone(),
             salt: v.salt.clone(),
             cast_at_ms,
             proof: None,
-        };
+        });
         let line = Line::Ack {
             vote_id: vote_id.into(),
-            keep: Some(keep),
+            keep,
         };
         self.append(&line)?;
         self.c.apply(line);
@@ -628,6 +644,31 @@ mod tests {
             };
             assert_eq!(ids(&o), want, "{what} whole");
         }
+    }
+
+    #[test]
+    fn a_vote_acknowledged_and_handed_over_at_once_leaves_nothing_after_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.jsonl");
+        let mut o = Outbox::open(&path).unwrap();
+        for n in 0..600 {
+            o.add(&v(n)).unwrap();
+            o.ack_handed_over(&format!("id-{n}")).unwrap();
+        }
+        o.add(&v(600)).unwrap();
+        o.compact().unwrap();
+        assert_eq!(
+            (o.acked(), o.receipts().len(), ids(&o)),
+            (600, 0, vec!["id-600".to_string()])
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            2,
+            "the count and the one pending vote: {text}"
+        );
+        let o = Outbox::open(&path).unwrap();
+        assert_eq!((o.acked(), o.receipts().len()), (600, 0));
     }
 
     #[test]

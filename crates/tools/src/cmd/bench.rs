@@ -30,6 +30,10 @@ pub struct Args {
     /// Skip the peak-RSS measure of a `votechain dev` process (it needs port 8080).
     #[arg(long)]
     no_dev_rss: bool,
+    /// Only the projector measure (votes produced, chained, then projected), printed and
+    /// written to --out (default: not docs/benchmarks.md, but .local/bench-projector.md).
+    #[arg(long)]
+    projector_only: bool,
     /// Instead of the ratios: ChainWriter votes/s by chains (1..16) under the fault proxy's
     /// DynamoDB partition-limit model, written to docs/benchmarks-partition-model.md
     /// unless --out says otherwise.
@@ -46,6 +50,26 @@ pub struct Args {
     /// then wait for the more throttled chain (docs/performance.md).
     #[arg(long, default_value_t = 64)]
     model_partitions: u32,
+    /// Instead of the ratios: the work one vote costs each backend (metered DynamoDB units,
+    /// Streams calls, Kafka bytes, CPU per role) and the capacity model built on it,
+    /// written to docs/capacity.md unless --out says otherwise.
+    #[arg(long)]
+    capacity: bool,
+    /// Votes/s offered during the capacity measure (one node runs every role).
+    #[arg(long, default_value_t = 600.0)]
+    capacity_rate: f64,
+    /// Instead of the ratios: a million votes through `votechain dev` (ports 8080 and
+    /// 8000), then verify, recount, replay and audit on the result, written to
+    /// docs/benchmarks-million.md unless --out says otherwise. Outside CI: about 40 minutes.
+    #[arg(long)]
+    million: bool,
+    /// Votes of the --million run.
+    #[arg(long, default_value_t = 1_000_000)]
+    million_votes: u64,
+    /// Votes/s loadgen offers in the --million run (below the pipeline's peak, so lag
+    /// measures the pipeline, not a growing backlog).
+    #[arg(long, default_value_t = 700)]
+    million_rate: u32,
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
@@ -86,7 +110,13 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         println!("{md}\nwritten to {}", out.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let bin = if a.no_dev_rss {
+    if a.capacity {
+        return capacity(a, &command, progress).await;
+    }
+    if a.million {
+        return million(a, &command, progress).await;
+    }
+    let bin = if a.no_dev_rss || a.projector_only {
         None
     } else {
         Some(votechain_tools::node_binary().map_err(anyhow::Error::msg)?)
@@ -98,10 +128,73 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         audit_entries: a.audit_entries,
         dynamodb_endpoint: a.dynamodb_endpoint,
         dev_binary: bin,
+        projector_only: a.projector_only,
     };
     let r = votechain_tools::bench::run(options, progress).await?;
     let md = r.markdown(&command);
-    std::fs::write(&a.out, &md)?;
-    println!("{md}\nwritten to {}", a.out.display());
+    let out = if a.projector_only && a.out == std::path::Path::new("docs/benchmarks.md") {
+        PathBuf::from(".local/bench-projector.md")
+    } else {
+        a.out
+    };
+    std::fs::write(&out, &md)?;
+    println!("{md}\nwritten to {}", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--capacity`: measure the work per vote, then plan 1k, 10k and 100k votes/s.
+async fn capacity(a: Args, command: &str, progress: impl Fn(&str)) -> Result<ExitCode> {
+    if !(a.capacity_rate > 0.0 && a.capacity_rate <= 2000.0) || a.votes < 1000 {
+        anyhow::bail!("--capacity-rate must be in (0, 2000] and --votes at least 1000");
+    }
+    let w = votechain_tools::bench::run_capacity(
+        a.votes,
+        a.capacity_rate,
+        a.dynamodb_endpoint,
+        progress,
+    )
+    .await?;
+    use votechain_tools::capacity;
+    let plans: Vec<_> = [1_000.0, 10_000.0, 100_000.0]
+        .iter()
+        .map(|r| capacity::plan(&w, *r, &capacity::PRICES))
+        .collect();
+    let md = capacity::markdown(&w, &plans, &capacity::PRICES, command);
+    let out = if a.out == std::path::Path::new("docs/benchmarks.md") {
+        PathBuf::from("docs/capacity.md")
+    } else {
+        a.out
+    };
+    std::fs::write(&out, &md)?;
+    println!("{md}\nwritten to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--million`: a million votes through `votechain dev`.
+async fn million(a: Args, command: &str, progress: impl Fn(&str)) -> Result<ExitCode> {
+    if a.million_votes < 1000 || a.million_rate == 0 {
+        anyhow::bail!("--million-votes must be at least 1000 and --million-rate above 0");
+    }
+    let o = votechain_tools::bench::MillionOptions {
+        votes: a.million_votes,
+        rate: a.million_rate,
+        clients: 64,
+        receipt_sample: 100_000,
+        bin: votechain_tools::node_binary().map_err(anyhow::Error::msg)?,
+    };
+    let r = votechain_tools::bench::run_million(o, progress).await?;
+    let md = r.markdown(command);
+    let out = if a.out == std::path::Path::new("docs/benchmarks.md") {
+        PathBuf::from("docs/benchmarks-million.md")
+    } else {
+        a.out
+    };
+    std::fs::write(&out, &md)?;
+    println!("{md}\nwritten to {}", out.display());
+    let failed = r.tools.iter().any(|t| !t.ok) || r.load.chained != r.load.receipts_checked;
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
