@@ -85,14 +85,20 @@ fn child_of(pid: u32) -> Option<u32> {
     None
 }
 
-/// Runs `bin args` to the end: wall seconds, success, peak RSS (VmHWM sampled every 50 ms).
-async fn timed(bin: &std::path::Path, args: &[&str]) -> Result<(f64, bool, f64), BenchError> {
+/// Runs `bin args` to the end (its output to `log`): wall seconds, success, peak RSS
+/// (VmHWM sampled every 50 ms).
+async fn timed(
+    bin: &std::path::Path,
+    args: &[&str],
+    log: &std::path::Path,
+) -> Result<(f64, bool, f64), BenchError> {
     let t0 = Instant::now();
+    let out = std::fs::File::create(log)?;
     let mut child = tokio::process::Command::new(bin)
         .args(args)
-        .env("VOTECHAIN_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .env("VOTECHAIN_LOG", "warn")
+        .stdout(out.try_clone()?)
+        .stderr(out)
         .kill_on_drop(true)
         .spawn()?;
     let pid = child.id().ok_or("no pid")?;
@@ -308,7 +314,14 @@ pub async fn run_million(
     let mut tools = vec![];
     for (name, args, raw, baseline) in runs {
         progress(name);
-        let (seconds, ok, peak) = timed(&o.bin, &args).await?;
+        let log = PathBuf::from(".local/million").join(format!("{}.log", args[0]));
+        std::fs::create_dir_all(".local/million")?;
+        let (seconds, ok, peak) = timed(&o.bin, &args, &log).await?;
+        if !ok {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let last = text.lines().last().unwrap_or("");
+            progress(&format!("{name} failed ({}): {last}", log.display()));
+        }
         tools.push(ToolRun {
             command: format!("votechain {}", args.join(" ")),
             seconds,
