@@ -455,12 +455,18 @@ pub struct ClientKey {
     pub votes_per_s: Option<u32>,
 }
 
+/// The most transactional producers an ingest process runs (`ingest.producers`).
+pub const INGEST_MAX_PRODUCERS: usize = 8;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     pub clients: Vec<ClientKey>,
     /// Most votes in one Kafka transaction (group commit).
     pub batch_max: usize,
+    /// Transactional producers (transactions in flight at once), each its own
+    /// `transactional.id`; 1..=8.
+    pub producers: usize,
     /// How long the first vote of a batch waits for company.
     pub linger_ms: u64,
     /// Most votes admitted and not yet answered; beyond it: 503 + Retry-After.
@@ -486,6 +492,7 @@ impl Default for IngestConfig {
         IngestConfig {
             clients: Vec::new(),
             batch_max: 256,
+            producers: 2,
             linger_ms: 2,
             queue_max: 8192,
             transaction_timeout_ms: 10_000,
@@ -814,6 +821,9 @@ impl Config {
         }
         if i.linger_ms > 1_000 {
             errs.push("ingest.linger_ms: at most 1000".into());
+        }
+        if !(1..=INGEST_MAX_PRODUCERS).contains(&i.producers) {
+            errs.push("ingest.producers: must be 1..=8".into());
         }
         if i.queue_max < i.batch_max {
             errs.push("ingest.queue_max: must be at least ingest.batch_max".into());

@@ -15,6 +15,7 @@ pub const INGEST_REQUESTS: &str = "votechain_ingest_requests_total";
 pub const INGEST_REQUEST_SECONDS: &str = "votechain_ingest_request_duration_seconds";
 pub const INGEST_BATCH_VOTES: &str = "votechain_ingest_batch_votes";
 pub const INGEST_TRANSACTIONS: &str = "votechain_ingest_transactions_total";
+pub const INGEST_IN_FLIGHT: &str = "votechain_ingest_transactions_in_flight";
 pub const INGEST_TRANSACTION_SECONDS: &str = "votechain_ingest_transaction_duration_seconds";
 pub const INGEST_TRANSACTION_PHASE_SECONDS: &str =
     "votechain_ingest_transaction_phase_duration_seconds";
@@ -268,6 +269,11 @@ fn describe() {
         INGEST_BATCH_VOTES,
         Unit::Count,
         "Votes per Kafka transaction (group commit size)."
+    );
+    describe_gauge!(
+        INGEST_IN_FLIGHT,
+        Unit::Count,
+        "Kafka transactions running now (at most ingest.producers: all of them busy means votes wait for a commit)."
     );
     describe_counter!(
         INGEST_TRANSACTIONS,

@@ -178,9 +178,10 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         });
     }
     if cfg.runs(Role::Ingest) {
+        let transactional_id = format!("votechain-ingest-{}", cfg.node.instance_id);
         let producer_config = kafka::transactional_producer_config(
             &cfg.kafka,
-            &format!("votechain-ingest-{}", cfg.node.instance_id),
+            &transactional_id,
             cfg.ingest.transaction_timeout_ms,
         );
         let (votes, audit) = (cfg.kafka.votes_topic.clone(), cfg.kafka.audit_topic.clone());
@@ -193,6 +194,8 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
             let instance = instance.clone();
             let actor = IngestBatcher {
                 producer_config: producer_config.clone(),
+                transactional_id: transactional_id.clone(),
+                producers: ing.producers,
                 votes_topic: votes.clone(),
                 audit_topic: audit.clone(),
                 signing: signing.clone(),

@@ -2,17 +2,21 @@
 //!
 //! Messages: `Submit(Pending)` from the HTTP handler (a vote event, its audit event and
 //! the reply port), `Flush` (its own linger timer), `Done` (a transaction task finished).
-//! State: the transactional producer (one `transactional.id` per ingest instance, so a
-//! restarted batcher fences its predecessor at `init_transactions`) and the open batch.
+//! State: `producers` transactional producers, each its own `transactional.id` (stable per
+//! ingest instance and index, so a restarted batcher fences every predecessor at
+//! `init_transactions`, and the spare ids up to [`MAX_PRODUCERS`] too, in case the count
+//! was lowered), the idle ones, and the open batch.
 //! Each batch is ONE transaction: every vote event to `votes` and every audit event to
 //! `vote-audit`; the HTTP answers (202) are sent only after `commit_transaction` returns.
-//! Group commit: one transaction is in flight at a time, in a task of its own, while the
-//! mailbox keeps collecting the next batch; when it ends, whatever gathered meanwhile is
-//! flushed at once (it has waited already). The linger applies only to an idle batcher.
+//! Group commit: up to one transaction per producer is in flight, each in a task of its
+//! own, while the mailbox keeps collecting the next batch. The first vote of a batch waits
+//! at most the linger; a full batch, or a transaction ending with votes waiting, flushes at
+//! once. With every producer busy, votes wait for the first to end. (One producer was the
+//! bound: a transaction at a time, its commit round trip unshared; issue 16.)
 //! Supervised by: the role supervisor (built by `topology`), permanent. A fatal producer
 //! error fails the actor; the restart builds a new producer.
 //! Metrics: `votechain_ingest_transactions_total{result}`, `..._transaction_duration_seconds`,
-//! `..._batch_votes`.
+//! `..._batch_votes`, `..._transactions_in_flight`.
 
 use crate::metrics as m;
 use crate::shared::Slot;
@@ -49,14 +53,41 @@ pub enum TxnError {
 pub enum IngestMsg {
     Submit(Pending),
     Flush,
-    /// The in-flight transaction ended (its votes are answered); `Some`: the producer is
-    /// unusable and the batcher must be rebuilt.
-    Done(Option<String>),
+    /// A transaction ended (its votes are answered) on this producer, now idle again;
+    /// `Some`: the producer is unusable and the batcher must be rebuilt.
+    Done(Arc<FutureProducer>, Option<String>),
+}
+
+/// The most producers a batcher runs; ids up to it are fenced at every start.
+pub use crate::config::INGEST_MAX_PRODUCERS as MAX_PRODUCERS;
+
+/// The `transactional.id` of producer `i` of an ingest instance (`base`). Producer 0 keeps
+/// the name a single producer always had, so a rolling upgrade still fences the old pod.
+pub fn transactional_id(base: &str, i: usize) -> String {
+    if i == 0 {
+        base.to_string()
+    } else {
+        format!("{base}-{i}")
+    }
+}
+
+/// Every `transactional.id` an instance's batcher initializes at start: all it could ever
+/// have used, so that each zombie of an earlier incarnation is fenced, whatever producer
+/// count that one ran.
+pub fn fenced_ids(base: &str) -> Vec<String> {
+    (0..MAX_PRODUCERS)
+        .map(|i| transactional_id(base, i))
+        .collect()
 }
 
 /// Immutable configuration.
 pub struct IngestBatcher {
+    /// The producers' configuration, less `transactional.id`.
     pub producer_config: ClientConfig,
+    /// `transactional.id` of producer 0 (the others: [`transactional_id`]).
+    pub transactional_id: String,
+    /// Transactional producers (transactions in flight at once), 1..=MAX_PRODUCERS.
+    pub producers: usize,
     pub votes_topic: String,
     pub audit_topic: String,
     /// (key id, key) ingest signs each vote event with (`provenance`); `None`: unsigned.
@@ -70,12 +101,20 @@ pub struct IngestBatcher {
 
 /// What the batcher should do after a vote arrives, the timer fires or a transaction
 /// ends: pure, unit-tested.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Batch {
     pub pending: Vec<Pending>,
     pub timer_armed: bool,
-    /// A transaction is running: nothing flushes until it ends.
-    pub in_flight: bool,
+    /// Transactions running.
+    pub in_flight: usize,
+    /// At most this many at once (one per producer).
+    pub max_in_flight: usize,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::new(1)
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -92,9 +131,20 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Batch {
+    pub fn new(max_in_flight: usize) -> Batch {
+        Batch {
+            pending: vec![],
+            timer_armed: false,
+            in_flight: 0,
+            max_in_flight: max_in_flight.max(1),
+        }
+    }
+    fn busy(&self) -> bool {
+        self.in_flight >= self.max_in_flight
+    }
     pub fn push(&mut self, p: Pending, max: usize) -> Next {
         self.pending.push(p);
-        if self.in_flight {
+        if self.busy() {
             Next::Wait
         } else if self.pending.len() >= max {
             Next::FlushNow
@@ -105,19 +155,23 @@ impl Batch {
             Next::Wait
         }
     }
-    /// The linger timer fired: flush whatever is there, unless a transaction is running.
+    /// The linger timer fired: flush whatever is there, unless every producer is busy.
     pub fn on_timer(&mut self) -> bool {
         self.timer_armed = false;
-        !self.in_flight && !self.pending.is_empty()
+        !self.busy() && !self.pending.is_empty()
     }
-    /// The running transaction ended: what gathered meanwhile goes at once.
+    /// A running transaction ended: what gathered meanwhile goes at once.
     pub fn on_done(&mut self) -> bool {
-        self.in_flight = false;
+        self.in_flight = self.in_flight.saturating_sub(1);
         !self.pending.is_empty()
     }
     /// Takes the next transaction's votes (at most `max`, oldest first) and marks it running.
     pub fn take(&mut self, max: usize) -> Vec<Pending> {
-        self.in_flight = true;
+        self.in_flight += 1;
+        if self.pending.len() <= max {
+            // Flushed: a later vote starts a new linger.
+            self.timer_armed = false;
+        }
         let rest = self.pending.split_off(self.pending.len().min(max));
         std::mem::replace(&mut self.pending, rest)
     }
@@ -128,7 +182,8 @@ impl Batch {
 }
 
 pub struct IngestState {
-    producer: Arc<FutureProducer>,
+    /// Producers not running a transaction.
+    idle: Vec<Arc<FutureProducer>>,
     batch: Batch,
 }
 
@@ -142,17 +197,33 @@ impl Actor for IngestBatcher {
         myself: ActorRef<IngestMsg>,
         _: (),
     ) -> Result<IngestState, ActorProcessingErr> {
-        let producer: FutureProducer = self.producer_config.create()?;
-        let producer = Arc::new(producer);
-        let p = producer.clone();
+        let n = self.producers.clamp(1, MAX_PRODUCERS);
+        let mut all = Vec::with_capacity(MAX_PRODUCERS);
+        for id in fenced_ids(&self.transactional_id) {
+            let mut c = self.producer_config.clone();
+            c.set("transactional.id", id);
+            all.push(Arc::new(c.create::<FutureProducer>()?));
+        }
+        // Blocking librdkafka calls, off the async workers and at once: each fences any
+        // zombie with its transactional.id, the spare ones included (dropped after).
         let t = self.txn_timeout;
-        // Blocking librdkafka call: off the async workers. Fences any zombie with our transactional.id.
-        tokio::task::spawn_blocking(move || p.init_transactions(t)).await??;
+        let inits = all.iter().map(|p| {
+            let p = p.clone();
+            tokio::task::spawn_blocking(move || p.init_transactions(t))
+        });
+        for r in futures::future::join_all(inits).await {
+            r??;
+        }
+        all.truncate(n);
+        let idle = all;
         self.slot.set(myself);
-        tracing::info!("ingest batcher ready (transactional producer initialized)");
+        tracing::info!(
+            producers = n,
+            "ingest batcher ready (transactional producers initialized)"
+        );
         Ok(IngestState {
-            producer,
-            batch: Batch::default(),
+            idle,
+            batch: Batch::new(n),
         })
     }
 
@@ -186,13 +257,19 @@ impl Actor for IngestBatcher {
                 Next::Wait => false,
             },
             IngestMsg::Flush => st.batch.on_timer(),
-            IngestMsg::Done(Some(fatal)) => return Err(fatal.into()),
-            IngestMsg::Done(None) => st.batch.on_done(),
+            IngestMsg::Done(_, Some(fatal)) => return Err(fatal.into()),
+            IngestMsg::Done(producer, None) => {
+                st.idle.push(producer);
+                let flush = st.batch.on_done();
+                metrics::gauge!(m::INGEST_IN_FLIGHT).set(st.batch.in_flight as f64);
+                flush
+            }
         };
-        if flush {
+        if flush && let Some(producer) = st.idle.pop() {
             let batch = st.batch.take(self.batch_max);
+            metrics::gauge!(m::INGEST_IN_FLIGHT).set(st.batch.in_flight as f64);
             let txn = Txn {
-                producer: st.producer.clone(),
+                producer: producer.clone(),
                 votes_topic: self.votes_topic.clone(),
                 audit_topic: self.audit_topic.clone(),
                 signing: self.signing.clone(),
@@ -201,7 +278,7 @@ impl Actor for IngestBatcher {
             tokio::spawn(async move {
                 let fatal = txn.commit(batch).await.err().map(|e| e.to_string());
                 // The batcher may be gone (restarted): its successor fenced this producer.
-                let _ = myself.send_message(IngestMsg::Done(fatal));
+                let _ = myself.send_message(IngestMsg::Done(producer, fatal));
             });
         }
         Ok(())
@@ -471,7 +548,7 @@ mod tests {
         assert_eq!(b.push(pending(), 3), Next::Wait);
         assert_eq!(b.push(pending(), 3), Next::FlushNow);
         assert_eq!(b.take(3).len(), 3);
-        assert!(b.in_flight);
+        assert_eq!(b.in_flight, 1);
         // The armed timer fires while the transaction runs: nothing flushes.
         assert!(!b.on_timer());
         // Nothing gathered meanwhile: the next vote re-arms the timer.
@@ -514,6 +591,53 @@ mod tests {
             !commit_again(&KafkaError::Canceled),
             "only librdkafka's retriable commit errors"
         );
+    }
+
+    #[test]
+    fn with_two_producers_a_second_batch_lingers_while_the_first_runs() {
+        let mut b = Batch::new(2);
+        assert_eq!(b.push(pending(), 3), Next::ArmTimer);
+        assert!(b.on_timer());
+        assert_eq!(b.take(3).len(), 1);
+        // One running, one producer idle: a new vote lingers, then goes on the timer.
+        assert_eq!(b.push(pending(), 3), Next::ArmTimer);
+        assert_eq!(b.push(pending(), 3), Next::Wait);
+        assert!(b.on_timer());
+        assert_eq!(b.take(3).len(), 2);
+        assert_eq!(b.in_flight, 2);
+        // Both busy: votes wait, even a full batch and the timer, until one ends.
+        for _ in 0..4 {
+            assert_eq!(b.push(pending(), 3), Next::Wait);
+        }
+        assert!(!b.on_timer());
+        assert!(b.on_done());
+        assert_eq!(b.take(3).len(), 3, "at most batch_max");
+        assert_eq!(b.in_flight, 2);
+        // A full batch with a producer idle flushes at once.
+        assert!(b.on_done());
+        assert_eq!(b.push(pending(), 3), Next::ArmTimer);
+        assert_eq!(b.push(pending(), 3), Next::FlushNow);
+    }
+
+    #[test]
+    fn producer_zero_keeps_the_single_producers_id_and_every_id_is_fenced() {
+        assert_eq!(
+            transactional_id("votechain-ingest-a", 0),
+            "votechain-ingest-a"
+        );
+        assert_eq!(
+            transactional_id("votechain-ingest-a", 3),
+            "votechain-ingest-a-3"
+        );
+        let fenced = fenced_ids("votechain-ingest-a");
+        for n in 1..=MAX_PRODUCERS {
+            for i in 0..n {
+                let id = transactional_id("votechain-ingest-a", i);
+                assert!(fenced.contains(&id), "{id} of a {n}-producer incarnation");
+            }
+        }
+        let distinct: std::collections::BTreeSet<_> = fenced.iter().collect();
+        assert_eq!(distinct.len(), MAX_PRODUCERS);
     }
 
     #[test]

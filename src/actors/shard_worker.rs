@@ -6,6 +6,11 @@
 //! next GetRecords call, issued as soon as a batch is read so that it runs while the batch
 //! is applied (reading and applying overlap; what is read is still applied in order, one
 //! batch at a time, and a prefetch is dropped, aborted, whenever the iterator changes).
+//! Behind a backlog (reads come back full), up to `CARRY_RECORDS` records read within
+//! `CARRY_AGE` are applied together: one read-model transaction per few thousand records
+//! instead of per thousand (the deltas aggregate by counter, so the transaction does not
+//! grow). Carried records are after the checkpoint; any repositioning drops them, to be
+//! read again (or marked lost, as any record after the checkpoint would be).
 //! Exactly once: each batch's count deltas AND the shard's checkpoint go in ONE
 //! `TransactWriteItems`, conditioned on the lease still being ours at the counter we hold
 //! (`held`, kept current by the coordinator's renewals). A worker whose lease was taken
@@ -91,6 +96,11 @@ pub enum ShardWorkerMsg {
     Poll,
 }
 
+/// Records read behind a backlog and applied together, at most this many...
+const CARRY_RECORDS: usize = 4000;
+/// ...read within this long (then applied, full or not).
+const CARRY_AGE: Duration = Duration::from_millis(200);
+
 /// A GetRecords call issued ahead for `iterator`; aborted when dropped.
 struct Prefetch {
     iterator: String,
@@ -106,6 +116,9 @@ impl Drop for Prefetch {
 pub struct ShardWorkerState {
     iterator: Option<String>,
     prefetch: Option<Prefetch>,
+    /// Records read, not yet applied (all after `checkpoint`), and when the first was read.
+    carry: Vec<aws_sdk_dynamodbstreams::types::Record>,
+    carry_since: Option<std::time::Instant>,
     checkpoint: String,
     backoff: Duration,
     /// The active-projection pointer as last read; refreshed when a batch's guard fails.
@@ -144,6 +157,8 @@ impl Actor for ShardWorker {
             return Ok(ShardWorkerState {
                 iterator: None,
                 prefetch: None,
+                carry: vec![],
+                carry_since: None,
                 checkpoint: lease.checkpoint,
                 backoff: Duration::ZERO,
                 projection: None,
@@ -154,6 +169,8 @@ impl Actor for ShardWorker {
             return Ok(ShardWorkerState {
                 iterator: None,
                 prefetch: None,
+                carry: vec![],
+                carry_since: None,
                 checkpoint: lease.checkpoint,
                 backoff: Duration::ZERO,
                 projection: None,
@@ -162,6 +179,8 @@ impl Actor for ShardWorker {
         let mut st = ShardWorkerState {
             iterator: None,
             prefetch: None,
+            carry: vec![],
+            carry_since: None,
             checkpoint: lease.checkpoint,
             backoff: Duration::from_millis(50),
             projection: None,
@@ -193,6 +212,13 @@ impl Actor for ShardWorker {
         };
         metrics::histogram!(m::PROJECTOR_STEP_SECONDS, "step" => "read")
             .record(waited.elapsed().as_secs_f64());
+        let carried = !st.carry.is_empty();
+        if read.is_err() && !matches!(read, Err(StreamError::Retry { .. })) {
+            // Repositioned below (or restarted): carried records are read again from the
+            // checkpoint, or marked lost with the rest.
+            st.carry.clear();
+            st.carry_since = None;
+        }
         let (recs, next) = match read {
             Ok(r) => r,
             Err(StreamError::IteratorExpired) => {
@@ -201,7 +227,7 @@ impl Actor for ShardWorker {
                 myself.send_message(ShardWorkerMsg::Poll)?;
                 return Ok(());
             }
-            Err(StreamError::Trimmed(detail)) if st.checkpoint == TRIM_HORIZON => {
+            Err(StreamError::Trimmed(detail)) if st.checkpoint == TRIM_HORIZON && !carried => {
                 // Nothing applied yet, so nothing can have been missed (DynamoDB Local says this of
                 // a trim-horizon iterator taken while the shard was empty).
                 tracing::debug!(shard = %self.shard, %detail, "trim-horizon iterator went stale; taking a new one");
@@ -239,13 +265,27 @@ impl Actor for ShardWorker {
                 task: tokio::spawn(async move { stream::records(&c, &it, limit).await }),
             });
         }
-        let applying = std::time::Instant::now();
         let now = crate::now_ms();
         self.figures.set(Figures {
             lag_ms: stream::oldest_written_ms(&recs).map_or(0, |c| (now - c).max(0)),
             pending: recs.len() as i64,
             at_ms: now,
         });
+        if carry_on(recs.len(), self.ctx.max_records, next.is_some(), st) {
+            st.carry.extend(recs);
+            st.iterator = next;
+            myself.send_message(ShardWorkerMsg::Poll)?;
+            return Ok(());
+        }
+        let recs = if st.carry.is_empty() {
+            recs
+        } else {
+            let mut all = std::mem::take(&mut st.carry);
+            all.extend(recs);
+            all
+        };
+        st.carry_since = None;
+        let applying = std::time::Instant::now();
         // (index in recs, vote) for every vote insert the manifests admit; other items
         // (markers, checkpoints) are skipped, tampering is counted and never applied.
         let votes: Vec<(usize, VoteItem)> = recs
@@ -303,6 +343,19 @@ impl Actor for ShardWorker {
         }
         Ok(())
     }
+}
+
+/// Whether a read of `n` records (of `max` asked) is carried to be applied with the next:
+/// only when it came back full (a backlog), the shard goes on, and the carry is neither
+/// full nor old. Starts the carry's clock.
+fn carry_on(n: usize, max: i32, more: bool, st: &mut ShardWorkerState) -> bool {
+    let full = n > 0 && n as i64 >= max as i64;
+    let young = st.carry_since.is_none_or(|t| t.elapsed() < CARRY_AGE);
+    if !(full && more && young && st.carry.len() + n < CARRY_RECORDS) {
+        return false;
+    }
+    st.carry_since.get_or_insert_with(std::time::Instant::now);
+    true
 }
 
 impl ShardWorker {
@@ -555,5 +608,57 @@ impl ShardWorker {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> ShardWorkerState {
+        ShardWorkerState {
+            iterator: None,
+            prefetch: None,
+            carry: vec![],
+            carry_since: None,
+            checkpoint: TRIM_HORIZON.into(),
+            backoff: Duration::ZERO,
+            projection: None,
+        }
+    }
+
+    fn records(n: usize) -> Vec<aws_sdk_dynamodbstreams::types::Record> {
+        (0..n)
+            .map(|_| aws_sdk_dynamodbstreams::types::Record::builder().build())
+            .collect()
+    }
+
+    #[test]
+    fn only_full_reads_of_an_open_shard_are_carried() {
+        let mut st = state();
+        assert!(
+            !carry_on(999, 1000, true, &mut st),
+            "a short read: caught up"
+        );
+        assert!(!carry_on(1000, 1000, false, &mut st), "the shard's end");
+        assert!(!carry_on(0, 1000, true, &mut st));
+        assert!(st.carry_since.is_none());
+        assert!(carry_on(1000, 1000, true, &mut st));
+        assert!(st.carry_since.is_some());
+    }
+
+    #[test]
+    fn the_carry_is_bounded_in_records_and_age() {
+        let mut st = state();
+        st.carry = records(CARRY_RECORDS - 1000);
+        assert!(
+            !carry_on(1000, 1000, true, &mut st),
+            "would reach the bound"
+        );
+        st.carry = records(1000);
+        st.carry_since = Some(std::time::Instant::now() - CARRY_AGE);
+        assert!(!carry_on(1000, 1000, true, &mut st), "too old");
+        st.carry_since = Some(std::time::Instant::now());
+        assert!(carry_on(1000, 1000, true, &mut st));
     }
 }

@@ -1981,6 +1981,7 @@ impl BenchReport {
                 l.coverage_p50_s, l.coverage_p99_s, l.coverage_max_s
             ));
         }
+        s.push_str("\n## Beyond this run\n\n- A million votes through `votechain dev` (throughput, latency and submit-to-visible per minute, peak RSS of every process, verify / recount / replay / audit on the result against raw reads): [benchmarks-million.md](benchmarks-million.md), `votechain bench --million` (outside CI, ~40 minutes).\n- Chains under DynamoDB's partition limits: [benchmarks-partition-model.md](benchmarks-partition-model.md), `votechain bench --partition-model`.\n- Work per vote and the capacity model (chains, partitions, pods, units, brokers, cost per million votes): [capacity.md](capacity.md), `votechain bench --capacity`.\n");
         s
     }
 }

@@ -42,6 +42,8 @@ pub struct ToolRun {
     pub per_s: f64,
     pub raw_per_s: f64,
     pub baseline: String,
+    /// A failed run's last line of output (its reason).
+    pub note: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -317,10 +319,16 @@ pub async fn run_million(
         let log = PathBuf::from(".local/million").join(format!("{}.log", args[0]));
         std::fs::create_dir_all(".local/million")?;
         let (seconds, ok, peak) = timed(&o.bin, &args, &log).await?;
+        let mut note = String::new();
         if !ok {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let last = text.lines().last().unwrap_or("");
-            progress(&format!("{name} failed ({}): {last}", log.display()));
+            note = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .into();
+            progress(&format!("{name} failed ({}): {note}", log.display()));
         }
         tools.push(ToolRun {
             command: format!("votechain {}", args.join(" ")),
@@ -330,6 +338,7 @@ pub async fn run_million(
             per_s: chained as f64 / seconds,
             raw_per_s: raw,
             baseline: baseline.into(),
+            note,
         });
     }
     let _ = dev.start_kill();
@@ -417,19 +426,31 @@ impl MillionReport {
             );
         }
         s.push_str("\n## The tools on the result\n\nEach a separate process on the whole election; votes/s is the votes chained over its wall time, against the raw read of the same items in the same run.\n\n| command | seconds | exit | peak RSS (MB) | votes/s | raw | baseline | ratio |\n| --- | ---: | --- | ---: | ---: | ---: | --- | ---: |\n");
+        let mut notes = String::new();
         for t in &self.tools {
+            if !t.ok {
+                let _ = writeln!(
+                    s,
+                    "| `{}` | {:.1} | **failed** | {:.0} | - | {:.0} | {} | - |",
+                    t.command, t.seconds, t.peak_rss_mb, t.raw_per_s, t.baseline
+                );
+                let _ = writeln!(notes, "- `{}` failed: {}", t.command, t.note);
+                continue;
+            }
             let _ = writeln!(
                 s,
-                "| `{}` | {:.1} | {} | {:.0} | {:.0} | {:.0} | {} | {:.2} |",
+                "| `{}` | {:.1} | 0 | {:.0} | {:.0} | {:.0} | {} | {:.2} |",
                 t.command,
                 t.seconds,
-                if t.ok { "0" } else { "**failed**" },
                 t.peak_rss_mb,
                 t.per_s,
                 t.raw_per_s,
                 t.baseline,
                 t.per_s / t.raw_per_s.max(1e-9)
             );
+        }
+        if !notes.is_empty() {
+            let _ = write!(s, "\n{notes}");
         }
         s
     }

@@ -60,7 +60,8 @@ pub struct Args {
     capacity_rate: f64,
     /// Instead of the ratios: a million votes through `votechain dev` (ports 8080 and
     /// 8000), then verify, recount, replay and audit on the result, written to
-    /// docs/benchmarks-million.md unless --out says otherwise. Outside CI: about 40 minutes.
+    /// docs/benchmarks-million.md unless --out says otherwise. Outside CI: about 40 minutes at
+    /// the default rate.
     #[arg(long)]
     million: bool,
     /// Votes of the --million run.
@@ -68,7 +69,7 @@ pub struct Args {
     million_votes: u64,
     /// Votes/s loadgen offers in the --million run (below the pipeline's peak, so lag
     /// measures the pipeline, not a growing backlog).
-    #[arg(long, default_value_t = 700)]
+    #[arg(long, default_value_t = 500)]
     million_rate: u32,
 }
 

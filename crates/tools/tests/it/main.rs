@@ -17,6 +17,7 @@ mod election_window;
 mod event_provenance;
 mod fencing;
 mod ingest_commit;
+mod ingest_producers;
 mod lag_scaling;
 mod layers;
 mod ledger_protection;
