@@ -534,3 +534,21 @@ pub async fn recount_demo(env: &TestEnv) -> votechain::recount::RecountReport {
         .await
         .expect("recount runs")
 }
+
+/// A fault proxy in front of this env's DynamoDB Local serving a simulated Streams topology
+/// (`chaos/streams.rs`) with `cfg`; nodes started `node_via(.., &proxy.endpoint)` see it.
+#[allow(dead_code)]
+pub async fn topology_proxy(
+    env: &TestEnv,
+    cfg: votechain_tools::chaos::streams::TopologyConfig,
+) -> (
+    votechain_tools::chaos::proxy::FaultProxy,
+    votechain_tools::chaos::streams::Topology,
+) {
+    let proxy = votechain_tools::chaos::proxy::FaultProxy::start(&env.dynamo.endpoint)
+        .await
+        .expect("the fault proxy starts");
+    let topo = votechain_tools::chaos::streams::Topology::new(&env.dynamo.endpoint, cfg);
+    proxy.control.set_topology(topo.clone());
+    (proxy, topo)
+}

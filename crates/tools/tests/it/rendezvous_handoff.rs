@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use votechain::projector::lease::LeaseTable;
 use votechain_core::balance::rendezvous;
-use votechain_tools::chaos::proxy::FaultProxy;
-use votechain_tools::chaos::streams::{Topology, TopologyConfig};
+use votechain_tools::chaos::streams::TopologyConfig;
 
 /// Open leases -> owner, and the registered workers.
 async fn owners(leases: &LeaseTable) -> (BTreeMap<String, Option<String>>, Vec<String>) {
@@ -53,17 +52,16 @@ fn instance_of(worker: &str) -> &str {
 async fn assignment_is_the_rendezvous_hash_and_moves_only_by_handoff() {
     let mut env = TestEnv::new("rendezvous", 2, DEMO).await;
     env.config.projector.failover_ms = 4000;
-    let proxy = FaultProxy::start(&env.dynamo.endpoint).await.unwrap();
-    let topo = Topology::new(
-        &env.dynamo.endpoint,
+    let (proxy, topo) = topology_proxy(
+        &env,
         TopologyConfig {
             roll_every_records: Some(3),
             split_every: Some(1),
             max_open: 12,
             ..Default::default()
         },
-    );
-    proxy.control.set_topology(topo.clone());
+    )
+    .await;
     let front = env.node(&["ingest", "writer", "query"], "front").await;
     let http = reqwest::Client::new();
     let via = proxy.endpoint.clone();

@@ -12,8 +12,7 @@
 use crate::common::*;
 use std::time::Duration;
 use votechain::projector::loss;
-use votechain_tools::chaos::proxy::FaultProxy;
-use votechain_tools::chaos::streams::{Topology, TopologyConfig};
+use votechain_tools::chaos::streams::TopologyConfig;
 
 async fn lost_total(http: &reqwest::Client, node: &votechain::runtime::Node) -> f64 {
     metric(http, node, "votechain_projector_records_lost_total", "").await
@@ -34,16 +33,15 @@ async fn a_trimmed_shard_marks_needs_replay_until_a_replay() {
 async fn down_past_retention(roll_every_records: Option<usize>, reasons: &[&str]) {
     let mut env = TestEnv::new("streamloss", 2, DEMO).await;
     env.config.lag_monitor.interval_ms = 200;
-    let proxy = FaultProxy::start(&env.dynamo.endpoint).await.unwrap();
-    let topo = Topology::new(
-        &env.dynamo.endpoint,
+    let (proxy, topo) = topology_proxy(
+        &env,
         TopologyConfig {
             roll_every_records,
             retention: Some(Duration::from_secs(4)),
             ..Default::default()
         },
-    );
-    proxy.control.set_topology(topo.clone());
+    )
+    .await;
     let front = env
         .node(&["ingest", "writer", "query", "lag-monitor"], "front")
         .await;
@@ -138,15 +136,14 @@ async fn down_past_retention(roll_every_records: Option<usize>, reasons: &[&str]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_start_on_a_stream_older_than_retention_is_marked() {
     let env = TestEnv::new("oldstream", 1, DEMO).await;
-    let proxy = FaultProxy::start(&env.dynamo.endpoint).await.unwrap();
-    let topo = Topology::new(
-        &env.dynamo.endpoint,
+    let (proxy, _topo) = topology_proxy(
+        &env,
         TopologyConfig {
             stream_age: Duration::from_secs(2 * 86_400),
             ..Default::default()
         },
-    );
-    proxy.control.set_topology(topo);
+    )
+    .await;
     let p = env.node_via(&["projector"], "p", &proxy.endpoint).await;
     let marked = eventually(
         Duration::from_secs(30),

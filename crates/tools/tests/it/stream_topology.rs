@@ -10,8 +10,7 @@
 use crate::common::*;
 use std::time::Duration;
 use votechain::projector::lease::LeaseTable;
-use votechain_tools::chaos::proxy::FaultProxy;
-use votechain_tools::chaos::streams::{Topology, TopologyConfig};
+use votechain_tools::chaos::streams::TopologyConfig;
 
 pub async fn leases_of(env: &TestEnv) -> LeaseTable {
     let arn = votechain::projector::stream::stream_arn(&env.ledger.db, &env.ledger.table)
@@ -27,17 +26,16 @@ pub async fn leases_of(env: &TestEnv) -> LeaseTable {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_rollovers_and_splits_while_projectors_come_and_go() {
     let env = TestEnv::new("topology", 2, DEMO).await;
-    let proxy = FaultProxy::start(&env.dynamo.endpoint).await.unwrap();
-    let topo = Topology::new(
-        &env.dynamo.endpoint,
+    let (proxy, topo) = topology_proxy(
+        &env,
         TopologyConfig {
             roll_every_records: Some(4),
             split_every: Some(10),
             max_open: 32,
             ..Default::default()
         },
-    );
-    proxy.control.set_topology(topo.clone());
+    )
+    .await;
     let front = env.node(&["ingest", "writer", "query"], "front").await;
     let http = reqwest::Client::new();
     let via = proxy.endpoint.clone();
