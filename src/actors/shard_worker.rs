@@ -6,7 +6,7 @@
 //! next GetRecords call, issued as soon as a batch is read so that it runs while the batch
 //! is applied (reading and applying overlap; what is read is still applied in order, one
 //! batch at a time, and a prefetch is dropped, aborted, whenever the iterator changes).
-//! Behind a backlog (reads come back full), up to `CARRY_RECORDS` records read within
+//! Behind a backlog (reads come back full), up to `CARRY_READS` reads made within
 //! `CARRY_AGE` are applied together: one read-model transaction per few thousand records
 //! instead of per thousand (the deltas aggregate by counter, so the transaction does not
 //! grow). Carried records are after the checkpoint; any repositioning drops them, to be
@@ -96,8 +96,8 @@ pub enum ShardWorkerMsg {
     Poll,
 }
 
-/// Records read behind a backlog and applied together, at most this many...
-const CARRY_RECORDS: usize = 4000;
+/// Full reads behind a backlog applied together, at most this many...
+const CARRY_READS: usize = 4;
 /// ...read within this long (then applied, full or not).
 const CARRY_AGE: Duration = Duration::from_millis(200);
 
@@ -351,7 +351,8 @@ impl Actor for ShardWorker {
 fn carry_on(n: usize, max: i32, more: bool, st: &mut ShardWorkerState) -> bool {
     let full = n > 0 && n as i64 >= max as i64;
     let young = st.carry_since.is_none_or(|t| t.elapsed() < CARRY_AGE);
-    if !(full && more && young && st.carry.len() + n < CARRY_RECORDS) {
+    let room = st.carry.len() + n < CARRY_READS * max.max(1) as usize;
+    if !(full && more && young && room) {
         return false;
     }
     st.carry_since.get_or_insert_with(std::time::Instant::now);
@@ -650,11 +651,14 @@ mod tests {
     #[test]
     fn the_carry_is_bounded_in_records_and_age() {
         let mut st = state();
-        st.carry = records(CARRY_RECORDS - 1000);
+        st.carry = records((CARRY_READS - 1) * 1000);
         assert!(
             !carry_on(1000, 1000, true, &mut st),
             "would reach the bound"
         );
+        st.carry = records((CARRY_READS - 2) * 1000);
+        st.carry_since = Some(std::time::Instant::now());
+        assert!(carry_on(1000, 1000, true, &mut st));
         st.carry = records(1000);
         st.carry_since = Some(std::time::Instant::now() - CARRY_AGE);
         assert!(!carry_on(1000, 1000, true, &mut st), "too old");

@@ -25,6 +25,7 @@ mod ledger_tripwire;
 mod log_gap;
 mod manifests;
 mod partition_routing;
+mod projector_backlog;
 mod projector_failover;
 mod projector_fencing;
 mod read_load;
