@@ -542,6 +542,10 @@ pub struct ProjectorConfig {
     pub failover_ms: u64,
     /// Records per GetRecords call (DynamoDB Streams allows up to 1000).
     pub max_records: i32,
+    /// Behind a backlog, full reads of a shard applied in one read-model transaction
+    /// (1..=20; 1: a transaction per read). Memory: up to this many times max_records
+    /// records (about 1 KB each) per shard that is behind.
+    pub carry_reads: usize,
     /// Pause after an empty GetRecords.
     pub idle_poll_ms: u64,
     /// Lease owner name; default: node.instance_id (the StatefulSet pod name in `deploy/`).
@@ -557,6 +561,7 @@ impl Default for ProjectorConfig {
         ProjectorConfig {
             failover_ms: 10_000,
             max_records: 1000,
+            carry_reads: 10,
             idle_poll_ms: 250,
             worker_id: None,
             stream_retention_s: 86_400,
@@ -853,6 +858,9 @@ impl Config {
         }
         if !(1..=1000).contains(&p.max_records) {
             errs.push("projector.max_records: must be 1..=1000".into());
+        }
+        if !(1..=20).contains(&p.carry_reads) {
+            errs.push("projector.carry_reads: must be 1..=20".into());
         }
         if p.stream_retention_s == 0 {
             errs.push("projector.stream_retention_s: must be > 0 (DynamoDB Streams: 86400)".into());

@@ -108,13 +108,26 @@ impl DynamoDbLocal {
     }
 }
 
+/// DynamoDB Local's Java heap: `$VOTECHAIN_DYNAMODB_LOCAL_HEAP` (e.g. `6g`, for a
+/// million-vote run), else 2g. Anything but digits and one unit letter is ignored.
+fn heap() -> String {
+    let valid = |h: &str| {
+        let (n, unit) = h.split_at(h.len().saturating_sub(1));
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && matches!(unit, "m" | "g")
+    };
+    std::env::var("VOTECHAIN_DYNAMODB_LOCAL_HEAP")
+        .ok()
+        .filter(|h| valid(h))
+        .unwrap_or_else(|| "2g".into())
+}
+
 fn spawn_java(dir: &Path, port: u16) -> Result<Child, DevError> {
     let mut cmd = Command::new("java");
     cmd.arg(format!(
         "-Djava.library.path={}",
         dir.join("DynamoDBLocal_lib").display()
     ))
-    .arg("-Xmx2g")
+    .arg(format!("-Xmx{}", heap()))
     .arg("-jar")
     .arg(dir.join("DynamoDBLocal.jar"))
     .args([

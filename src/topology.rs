@@ -103,6 +103,7 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
             results_table: cfg.dynamodb.results_table.clone(),
             failover: Duration::from_millis(p.failover_ms),
             max_records: p.max_records,
+            carry_reads: p.carry_reads,
             idle: Duration::from_millis(p.idle_poll_ms),
             retention: Duration::from_secs(p.stream_retention_s),
             registry: Arc::new(cfg.registry()),

@@ -6,9 +6,9 @@
 //! next GetRecords call, issued as soon as a batch is read so that it runs while the batch
 //! is applied (reading and applying overlap; what is read is still applied in order, one
 //! batch at a time, and a prefetch is dropped, aborted, whenever the iterator changes).
-//! Behind a backlog (reads come back full), up to `CARRY_READS` reads made within
-//! `CARRY_AGE` are applied together: one read-model transaction per few thousand records
-//! instead of per thousand (the deltas aggregate by counter, so the transaction does not
+//! Behind a backlog (reads come back full), up to `projector.carry_reads` (10) reads made
+//! within `CARRY_AGE` are applied together: one read-model transaction per ten thousand
+//! records instead of per thousand (the deltas aggregate by counter, so the transaction does not
 //! grow). Carried records are after the checkpoint; any repositioning drops them, to be
 //! read again (or marked lost, as any record after the checkpoint would be).
 //! Exactly once: each batch's count deltas AND the shard's checkpoint go in ONE
@@ -51,6 +51,8 @@ pub struct ProjectorCtx {
     pub results_table: String,
     pub failover: Duration,
     pub max_records: i32,
+    /// Full reads applied together behind a backlog (`projector.carry_reads`).
+    pub carry_reads: usize,
     pub idle: Duration,
     /// How long the stream keeps records (a first start on an older stream needs a replay).
     pub retention: Duration,
@@ -96,10 +98,9 @@ pub enum ShardWorkerMsg {
     Poll,
 }
 
-/// Full reads behind a backlog applied together, at most this many...
-const CARRY_READS: usize = 4;
-/// ...read within this long (then applied, full or not).
-const CARRY_AGE: Duration = Duration::from_millis(200);
+/// Full reads behind a backlog are applied together if read within this long (then
+/// applied, full or not).
+const CARRY_AGE: Duration = Duration::from_millis(500);
 
 /// A GetRecords call issued ahead for `iterator`; aborted when dropped.
 struct Prefetch {
@@ -271,7 +272,8 @@ impl Actor for ShardWorker {
             pending: recs.len() as i64,
             at_ms: now,
         });
-        if carry_on(recs.len(), self.ctx.max_records, next.is_some(), st) {
+        let (max, reads) = (self.ctx.max_records, self.ctx.carry_reads);
+        if carry_on(recs.len(), max, reads, next.is_some(), st) {
             st.carry.extend(recs);
             st.iterator = next;
             myself.send_message(ShardWorkerMsg::Poll)?;
@@ -348,10 +350,10 @@ impl Actor for ShardWorker {
 /// Whether a read of `n` records (of `max` asked) is carried to be applied with the next:
 /// only when it came back full (a backlog), the shard goes on, and the carry is neither
 /// full nor old. Starts the carry's clock.
-fn carry_on(n: usize, max: i32, more: bool, st: &mut ShardWorkerState) -> bool {
+fn carry_on(n: usize, max: i32, reads: usize, more: bool, st: &mut ShardWorkerState) -> bool {
     let full = n > 0 && n as i64 >= max as i64;
     let young = st.carry_since.is_none_or(|t| t.elapsed() < CARRY_AGE);
-    let room = st.carry.len() + n < CARRY_READS * max.max(1) as usize;
+    let room = st.carry.len() + n < reads * max.max(1) as usize;
     if !(full && more && young && room) {
         return false;
     }
@@ -638,31 +640,31 @@ mod tests {
     fn only_full_reads_of_an_open_shard_are_carried() {
         let mut st = state();
         assert!(
-            !carry_on(999, 1000, true, &mut st),
+            !carry_on(999, 1000, 4, true, &mut st),
             "a short read: caught up"
         );
-        assert!(!carry_on(1000, 1000, false, &mut st), "the shard's end");
-        assert!(!carry_on(0, 1000, true, &mut st));
+        assert!(!carry_on(1000, 1000, 4, false, &mut st), "the shard's end");
+        assert!(!carry_on(0, 1000, 4, true, &mut st));
         assert!(st.carry_since.is_none());
-        assert!(carry_on(1000, 1000, true, &mut st));
+        assert!(carry_on(1000, 1000, 4, true, &mut st));
         assert!(st.carry_since.is_some());
     }
 
     #[test]
     fn the_carry_is_bounded_in_records_and_age() {
         let mut st = state();
-        st.carry = records((CARRY_READS - 1) * 1000);
+        st.carry = records(3 * 1000);
         assert!(
-            !carry_on(1000, 1000, true, &mut st),
+            !carry_on(1000, 1000, 4, true, &mut st),
             "would reach the bound"
         );
-        st.carry = records((CARRY_READS - 2) * 1000);
+        st.carry = records(2 * 1000);
         st.carry_since = Some(std::time::Instant::now());
-        assert!(carry_on(1000, 1000, true, &mut st));
+        assert!(carry_on(1000, 1000, 4, true, &mut st));
         st.carry = records(1000);
         st.carry_since = Some(std::time::Instant::now() - CARRY_AGE);
-        assert!(!carry_on(1000, 1000, true, &mut st), "too old");
+        assert!(!carry_on(1000, 1000, 4, true, &mut st), "too old");
         st.carry_since = Some(std::time::Instant::now());
-        assert!(carry_on(1000, 1000, true, &mut st));
+        assert!(carry_on(1000, 1000, 4, true, &mut st));
     }
 }

@@ -13,6 +13,8 @@ pub const KEY_WCU: f64 = 1000.0;
 pub const HEADROOM: f64 = 0.7;
 /// vCPUs of one pod, and the share of them the plan uses.
 pub const POD_VCPU: f64 = 2.0;
+/// Pods of each role at least: one can fail or be rolled while the other serves.
+pub const MIN_PODS: u32 = 2;
 /// Kafka partitions per chain: chains hash onto partitions, so with about as many
 /// partitions as chains some ChainWriters carry two and a throttled one holds the other
 /// back (docs/performance.md).
@@ -106,7 +108,7 @@ fn ceil(x: f64) -> u32 {
 
 fn pods(w: &WorkReport, role: &str, rate: f64) -> u32 {
     let ms = w.cpu_ms_per_vote.get(role).copied().unwrap_or(0.0);
-    ceil(rate * ms / 1000.0 / (POD_VCPU * HEADROOM))
+    ceil(rate * ms / 1000.0 / (POD_VCPU * HEADROOM)).max(MIN_PODS)
 }
 
 fn sum(rows: &[TableWork], f: impl Fn(&TableWork) -> f64) -> f64 {
@@ -332,7 +334,7 @@ fn derivation(w: &WorkReport, p: &Prices, command: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "- **Pods** (ingest, writer, projector, publisher) = rate × CPU per vote / ({POD_VCPU:.0} vCPU × {:.0} %), rounded up; writers at most one per partition. The CPU figures are this machine's, an upper bound (see above).",
+        "- **Pods** (ingest, writer, projector, publisher) = rate × CPU per vote / ({POD_VCPU:.0} vCPU × {:.0} %), rounded up, at least {MIN_PODS} of each (one fails or rolls while the other serves); writers at most one per partition. The CPU figures are this machine's, an upper bound (see above).",
         HEADROOM * 100.0
     );
     let _ = writeln!(
@@ -416,12 +418,15 @@ mod tests {
 
     #[test]
     fn pods_follow_cpu_per_vote() {
-        // One 2-vCPU pod at 70 % is 1.4 vCPU: 9k votes/s * 0.14 ms = 1.26 vCPU of writer fit,
-        // 11k (1.54) do not.
-        let p = plan(&work(), 9_000.0, &PRICES);
-        assert_eq!(p.writer_pods, 1);
-        let p = plan(&work(), 11_000.0, &PRICES);
+        // One 2-vCPU pod at 70 % is 1.4 vCPU: 19k votes/s * 0.14 ms = 2.66 vCPU of writer
+        // fit 2 pods, 21k (2.94) do not.
+        let p = plan(&work(), 19_000.0, &PRICES);
         assert_eq!(p.writer_pods, 2);
+        let p = plan(&work(), 21_000.0, &PRICES);
+        assert_eq!(p.writer_pods, 3);
+        // Never fewer than two of a role.
+        let p = plan(&work(), 10.0, &PRICES);
+        assert_eq!((p.writer_pods, p.ingest_pods), (MIN_PODS, MIN_PODS));
     }
 
     #[test]

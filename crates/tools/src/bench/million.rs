@@ -56,6 +56,8 @@ pub struct MillionReport {
     pub dev_peak_rss_mb: f64,
     pub dynamodb_local_peak_rss_mb: f64,
     pub chained: u64,
+    /// Why the raw reads failed, if they did (the tools still ran).
+    pub raw_error: Option<String>,
     pub tools: Vec<ToolRun>,
 }
 
@@ -153,9 +155,22 @@ async fn raw_reads(bin: &std::path::Path) -> Result<(f64, f64, u64), BenchError>
     for c in 0..e.chains {
         let mut start = None;
         loop {
-            let (page, next) = ledger
-                .chain_page(ELECTION, c, e.chains, start, true)
-                .await?;
+            // A page that times out is asked again (twice): DynamoDB Local slows down as it
+            // fills.
+            let mut tries = 0;
+            let (page, next) = loop {
+                match ledger
+                    .chain_page(ELECTION, c, e.chains, start.clone(), true)
+                    .await
+                {
+                    Ok(p) => break p,
+                    Err(err) if tries < 2 => {
+                        tries += 1;
+                        tracing::warn!(error = %err, "raw Query page failed; asking again");
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            };
             items += page.len() as u64;
             match next {
                 Some(k) => start = Some(k),
@@ -199,6 +214,8 @@ pub async fn run_million(
     let mut dev = tokio::process::Command::new(&o.bin)
         .arg("dev")
         .env("VOTECHAIN_LOG", "error")
+        // A million votes and their stream records outgrow the default 2 GB heap.
+        .env("VOTECHAIN_DYNAMODB_LOCAL_HEAP", "8g")
         .kill_on_drop(true)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -259,12 +276,25 @@ pub async fn run_million(
     })
     .await?;
     sampler.abort();
+    // Kept at once: a later step failing must not lose the run.
+    std::fs::create_dir_all(".local/million")?;
+    std::fs::write(
+        ".local/million/loadgen.json",
+        serde_json::to_vec_pretty(&load).unwrap_or_default(),
+    )?;
+    progress(&format!("loadgen done: {load}"));
     let (dev_peak, java_peak) = (
         rss(pid).map_or(0.0, |r| r.0),
         rss(java).map_or(0.0, |r| r.0),
     );
     progress("raw reads of the result");
-    let (raw_query, raw_consume, chained) = raw_reads(&o.bin).await?;
+    let (raw_query, raw_consume, chained, raw_error) = match raw_reads(&o.bin).await {
+        Ok((q, c, n)) => (q, c, n, None),
+        Err(e) => {
+            progress(&format!("raw reads failed: {e}"));
+            (f64::NAN, f64::NAN, 0, Some(e.to_string()))
+        }
+    };
     let manifest = dir.path().join("manifest.json");
     std::fs::write(
         &manifest,
@@ -360,6 +390,7 @@ pub async fn run_million(
         dev_peak_rss_mb: dev_peak,
         dynamodb_local_peak_rss_mb: java_peak,
         chained,
+        raw_error,
         tools,
     })
 }
@@ -401,6 +432,9 @@ impl MillionReport {
             "- peak RSS: `votechain dev` {:.0} MB, DynamoDB Local (JVM) {:.0} MB, the bench process with loadgen {:.0} MB\n",
             self.dev_peak_rss_mb, self.dynamodb_local_peak_rss_mb, l.peak_rss_mb
         );
+        if let Some(e) = &self.raw_error {
+            let _ = writeln!(s, "**The raw reads failed:** {e}\n");
+        }
         if let Some((first, last, ok)) = self.degradation() {
             let _ = writeln!(
                 s,

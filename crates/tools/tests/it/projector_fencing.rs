@@ -54,6 +54,7 @@ async fn a_worker_whose_lease_was_stolen_cannot_apply() {
             results_table: env.config.dynamodb.results_table.clone(),
             failover: Duration::from_secs(2),
             max_records: 1000,
+            carry_reads: 10,
             idle: Duration::from_millis(50),
             retention: Duration::from_secs(86_400),
             registry: Arc::new(env.config.registry()),
