@@ -6,8 +6,9 @@ Rules, each a FAIL when broken:
     or PartiQL writes; the one exception is `DeleteItem` on the lease table alone (the
     projectors' lease hygiene deletes finished shard leases and stale registrations;
     leases are coordination state, not votes);
-  - every item write (PutItem, UpdateItem) allowed on the ledger table is scoped by a
-    `dynamodb:LeadingKeys` condition (the writer: votes, markers, checkpoints only);
+  - every item write (PutItem, UpdateItem) allowed on the ledger or the caps table is
+    scoped by a `dynamodb:LeadingKeys` condition (the writer: votes, markers, checkpoints
+    only; ingest: its vote-cap reservations only);
   - every policy explicitly denies DeleteItem and DeleteTable on the ledger;
   - every ServiceAccount role of deploy/k8s/overlays/production/irsa.yaml has its policy.
 It first checks itself: a policy that breaks each rule must be refused.
@@ -17,6 +18,7 @@ import glob, json, os, re, sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 LEDGER = re.compile(r":table/votechain-ledger$")
 LEASES = re.compile(r":table/votechain-leases$")
+CAPS = re.compile(r":table/votechain-caps$")
 WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem"}
 FORBIDDEN = re.compile(r"^(\*|dynamodb:\*|dynamodb:Delete.*|dynamodb:BatchWriteItem|dynamodb:PartiQL(Insert|Update|Delete))$")
 
@@ -39,10 +41,11 @@ def problems(name, policy):
                 continue
             if FORBIDDEN.match(a):
                 out.append(f"{name}: {s.get('Sid', '?')} allows {a}")
-        on_ledger = any(LEDGER.search(r) or r == "*" for r in resources)
         cond = json.dumps(s.get("Condition", {}))
-        if on_ledger and WRITES & set(actions) and "dynamodb:LeadingKeys" not in cond:
-            out.append(f"{name}: {s.get('Sid', '?')} allows an unscoped write to the ledger (no dynamodb:LeadingKeys)")
+        for table, pattern in (("ledger", LEDGER), ("caps table", CAPS)):
+            on_it = any(pattern.search(r) or r == "*" for r in resources)
+            if on_it and WRITES & set(actions) and "dynamodb:LeadingKeys" not in cond:
+                out.append(f"{name}: {s.get('Sid', '?')} allows an unscoped write to the {table} (no dynamodb:LeadingKeys)")
     denied = set()
     for s in stmts:
         if s.get("Effect") == "Deny" and any(LEDGER.search(r) for r in listify(s.get("Resource", []))):
@@ -71,6 +74,8 @@ def self_test():
         {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [ledger]}]},
         {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:DeleteItem"], "Resource": [leases, ledger]}, deny]},
         {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:DeleteTable"], "Resource": [leases]}, deny]},
+        {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:UpdateItem"],
+                        "Resource": ["arn:aws:dynamodb:r:1:table/votechain-caps"]}, deny]},
     ]
     for i, p in enumerate(bad):
         assert problems(f"bad{i}", p), f"the checker let bad policy {i} pass: {p}"
@@ -101,7 +106,7 @@ def main():
     for e in errs:
         print("FAIL iam:", e)
     if not errs:
-        print(f"iam: {len(files)} role policies: no delete but lease hygiene, no unscoped ledger write, deletes denied (self-test passed)")
+        print(f"iam: {len(files)} role policies: no delete but lease hygiene, no unscoped ledger or caps write, deletes denied (self-test passed)")
     return 1 if errs else 0
 
 

@@ -404,6 +404,9 @@ pub struct DynamoConfig {
     pub lease_table: String,
     /// The read model (results); derived, can be dropped and rebuilt.
     pub results_table: String,
+    /// Ingest's vote-cap reservations (`ingest.key_max_votes`): one item per capped vote_id
+    /// and one counter per (election, key). Never read by the count.
+    pub caps_table: String,
     /// TCP/TLS connect timeout of every DynamoDB call.
     pub connect_timeout_ms: u64,
     /// One attempt of a call (a half-open connection fails here, then is retried).
@@ -421,6 +424,7 @@ impl Default for DynamoConfig {
             ledger_table: "votechain-ledger".into(),
             lease_table: "votechain-leases".into(),
             results_table: "votechain-results".into(),
+            caps_table: "votechain-caps".into(),
             connect_timeout_ms: 3_000,
             attempt_timeout_ms: 10_000,
             operation_timeout_ms: 30_000,
@@ -453,6 +457,9 @@ pub struct ClientKey {
     /// feed that aggregates many stations). 0: unlimited.
     #[serde(default)]
     pub votes_per_s: Option<u32>,
+    /// This key's own cap of votes per election, instead of `ingest.key_max_votes`. 0: none.
+    #[serde(default)]
+    pub max_votes: Option<u64>,
 }
 
 /// The most transactional producers an ingest process runs (`ingest.producers`).
@@ -480,6 +487,11 @@ pub struct IngestConfig {
     pub key_votes_per_s: u32,
     /// Votes a key may send at once above its rate (the bucket's size); 0: one second's worth.
     pub key_burst: u32,
+    /// Distinct vote_ids each key may submit per election (its whole allowance: a polling
+    /// station's register size); beyond it: 403 `vote_cap_reached`. Counted exactly across
+    /// ingest pods by a conditional write to `dynamodb.caps_table` before the vote is sent
+    /// to Kafka (see `caps.rs`); a resubmitted vote_id is not counted twice. 0: no cap.
+    pub key_max_votes: u64,
     /// A TOML file of hashed station keys (`[[keys]]`, see `keys.rs`; a Kubernetes Secret),
     /// re-read when it changes: keys added, rotated or revoked without a restart.
     pub keys_file: Option<std::path::PathBuf>,
@@ -499,6 +511,7 @@ impl Default for IngestConfig {
             retry_after_s: 1,
             key_votes_per_s: 0,
             key_burst: 0,
+            key_max_votes: 0,
             keys_file: None,
             keys_reload_ms: 5_000,
         }
@@ -866,13 +879,15 @@ impl Config {
             errs.push("projector.stream_retention_s: must be > 0 (DynamoDB Streams: 86400)".into());
         }
         let d = &self.dynamodb;
-        let names = [&d.ledger_table, &d.lease_table, &d.results_table];
-        if names.iter().any(|n| n.len() < 3)
-            || names[0] == names[1]
-            || names[0] == names[2]
-            || names[1] == names[2]
-        {
-            errs.push("dynamodb: ledger_table, lease_table, results_table must be distinct names of 3+ characters".into());
+        let names = [
+            &d.ledger_table,
+            &d.lease_table,
+            &d.results_table,
+            &d.caps_table,
+        ];
+        let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+        if names.iter().any(|n| n.len() < 3) || distinct.len() < names.len() {
+            errs.push("dynamodb: ledger_table, lease_table, results_table, caps_table must be distinct names of 3+ characters".into());
         }
         if self.runs(Role::Publisher) {
             let p = &self.publisher;

@@ -15,6 +15,7 @@
 //! elections = ["demo-2026"]          # empty: every election
 //! regions = ["north"]                # empty: every region
 //! # votes_per_s = 5                  # its own quota (ingest.key_votes_per_s otherwise)
+//! # max_votes = 1200                 # its cap per election (ingest.key_max_votes otherwise)
 //! ```
 
 use crate::config::IngestConfig;
@@ -35,6 +36,8 @@ pub struct KeyEntry {
     /// Empty: every region.
     pub regions: BTreeSet<String>,
     pub votes_per_s: Option<u32>,
+    /// Distinct vote_ids per election; `None`: `ingest.key_max_votes`; 0: no cap.
+    pub max_votes: Option<u64>,
 }
 
 impl KeyEntry {
@@ -57,6 +60,8 @@ pub struct FileKey {
     pub regions: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub votes_per_s: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_votes: Option<u64>,
 }
 
 /// The keys file: `[[keys]]` entries.
@@ -100,6 +105,7 @@ pub fn create(station: &str, elections: &[String], regions: &[String]) -> (Strin
         elections: elections.to_vec(),
         regions: regions.to_vec(),
         votes_per_s: None,
+        max_votes: None,
     };
     (key, entry)
 }
@@ -132,6 +138,7 @@ impl KeysFile {
                     elections: k.elections.iter().cloned().collect(),
                     regions: k.regions.iter().cloned().collect(),
                     votes_per_s: k.votes_per_s,
+                    max_votes: k.max_votes,
                 }),
                 None => problems.push(format!(
                     "'{}': sha256 is not 64 lowercase hex characters",
@@ -187,6 +194,7 @@ fn fixed_keys(cfg: &IngestConfig) -> Vec<KeyEntry> {
                 elections: c.elections.iter().cloned().collect(),
                 regions: c.regions.iter().cloned().collect(),
                 votes_per_s: c.votes_per_s,
+                max_votes: c.max_votes,
             })
         })
         .collect()
@@ -226,6 +234,12 @@ impl Keys {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         all.get(presented).cloned()
+    }
+
+    /// Whether a key in force has its own cap of votes per election.
+    pub fn any_cap(&self) -> bool {
+        let all = self.current.read().unwrap_or_else(|e| e.into_inner());
+        all.values().any(|k| k.max_votes.is_some_and(|n| n > 0))
     }
 
     /// Keys in force.
@@ -301,6 +315,7 @@ mod tests {
                 elections: vec![],
                 regions: vec![],
                 votes_per_s: None,
+                max_votes: None,
             }],
             keys_file: file,
             ..Default::default()
@@ -325,6 +340,7 @@ mod tests {
             elections: BTreeSet::new(),
             regions: BTreeSet::new(),
             votes_per_s: None,
+            max_votes: None,
         };
         assert_eq!(shared_digest(&[k("a", 1), k("b", 2)]), None);
         let p = shared_digest(&[k("a", 1), k("b", 2), k("c", 1)]).unwrap();
@@ -339,6 +355,7 @@ mod tests {
             elections: ["e1".to_string()].into(),
             regions: ["north".to_string()].into(),
             votes_per_s: None,
+            max_votes: None,
         };
         assert!(k.allows("e1", "north"));
         assert!(!k.allows("e2", "north"));
@@ -381,5 +398,17 @@ mod tests {
         assert!(keys.reload().unwrap());
         assert!(keys.find(&digest(&k2)).is_none());
         assert_eq!(keys.count(), 1, "the config's key stays");
+        assert!(!keys.any_cap());
+        // A key with its own cap per election.
+        let (_, mut e3) = create("s-3", &[], &[]);
+        e3.max_votes = Some(1200);
+        KeysFile { keys: vec![e3] }.write(&path).unwrap();
+        assert!(keys.reload().unwrap());
+        assert!(keys.any_cap());
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("max_votes = 1200")
+        );
     }
 }

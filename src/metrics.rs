@@ -22,6 +22,7 @@ pub const INGEST_TRANSACTION_PHASE_SECONDS: &str =
 pub const INGEST_COMMIT_RETRIES: &str = "votechain_ingest_commit_retries_total";
 pub const INGEST_QUEUE_DEPTH: &str = "votechain_ingest_queue_depth_votes";
 pub const INGEST_KEYS: &str = "votechain_ingest_keys";
+pub const INGEST_CAP_RESERVATIONS: &str = "votechain_ingest_cap_reservations_total";
 pub const INGEST_KEYS_RELOAD_FAILURES: &str = "votechain_ingest_keys_reload_failures_total";
 // writer
 pub const WRITER_RECORDS: &str = "votechain_writer_records_consumed_total";
@@ -181,6 +182,7 @@ const INGEST_OUTCOMES: &[&str] = &[
     "unauthorized",
     "forbidden",
     "rate_limited",
+    "cap_reached",
     "too_large",
     "body_timeout",
     "unprocessable",
@@ -208,6 +210,9 @@ fn export_from_start() {
     }
     for result in ["commit", "abort", "failed"] {
         metrics::counter!(INGEST_TRANSACTIONS, "result" => result).absolute(0);
+    }
+    for result in ["counted", "again", "reached", "unavailable"] {
+        metrics::counter!(INGEST_CAP_RESERVATIONS, "result" => result).absolute(0);
     }
     for kind in DYNAMODB_RETRY_KINDS {
         metrics::counter!(WRITER_DYNAMODB_RETRIES, "error" => *kind).absolute(0);
@@ -258,7 +263,11 @@ fn process() -> &'static metrics_process::Collector {
 fn describe() {
     describe_counter!(
         INGEST_REQUESTS,
-        "Vote submissions by outcome (accepted, bad_request, unauthorized, unprocessable, too_large, overloaded, unavailable, outcome_unknown)."
+        "Vote submissions by outcome (accepted, bad_request, unauthorized, forbidden, rate_limited, cap_reached, too_large, body_timeout, unprocessable, overloaded, unavailable, outcome_unknown)."
+    );
+    describe_counter!(
+        INGEST_CAP_RESERVATIONS,
+        "Vote-cap reservations (ingest.key_max_votes) by result: counted (a slot taken), again (a resubmitted vote_id, free), reached (403), unavailable (the caps table did not answer: 503)."
     );
     describe_histogram!(
         INGEST_REQUEST_SECONDS,

@@ -26,11 +26,28 @@ pub enum StartError {
     Tls(#[from] crate::http::serve::TlsError),
     #[error(transparent)]
     Keys(#[from] crate::keys::KeysError),
+    #[error(
+        "vote caps are configured but the caps table {table} cannot be read ({detail}); \
+         create it with `votechain setup-tables`"
+    )]
+    CapsTable { table: String, detail: String },
     #[error("cannot bind HTTP on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// With a vote cap in force, ingest refuses to start without its caps table: every capped
+/// vote would otherwise be answered 503.
+async fn caps_table_ready(db: &dynamo::Client, table: &str) -> Result<(), StartError> {
+    match db.describe_table().table_name(table).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(StartError::CapsTable {
+            table: table.to_string(),
+            detail: dynamo::describe(&e),
+        }),
+    }
 }
 
 /// A running process: its supervisor tree and HTTP server.
@@ -61,6 +78,9 @@ impl Node {
         let db = dynamo::client(&config.dynamodb).await;
         let ledger = Ledger::new(db, config.dynamodb.ledger_table.clone());
         crate::manifests::resolve(&ledger, &mut config).await?;
+        if config.runs(Role::Ingest) && (config.ingest.key_max_votes > 0 || keys.any_cap()) {
+            caps_table_ready(&ledger.db, &config.dynamodb.caps_table).await?;
+        }
         let config = Arc::new(config);
         let ingest_slot: Slot<IngestMsg> = Slot::default();
         let streams = if config.runs(crate::config::Role::Projector)

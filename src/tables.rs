@@ -1,5 +1,5 @@
 //! Idempotent table creation (`votechain setup-tables`, `votechain dev`, tests): the
-//! ledger, the lease table with its projection pointer, the read model.
+//! ledger, the lease table with its projection pointer, the read model, ingest's caps.
 //!
 //! The ledger: `pk`/`sk` strings, on-demand capacity, Streams with `NEW_IMAGE`
 //! (contract). Creating a table that exists is a no-op; a table that exists with
@@ -38,7 +38,7 @@ pub async fn ensure_ledger_table(db: &Client, table: &str) -> Result<(), TableEr
     .await
 }
 
-/// Every table of a config: ledger, leases, results.
+/// Every table of a config: ledger, leases, results, caps.
 pub async fn ensure_all(db: &Client, cfg: &crate::config::DynamoConfig) -> Result<(), TableError> {
     ensure_ledger_table(db, &cfg.ledger_table).await?;
     ensure_table(db, &cfg.lease_table, &[("leaseKey", KeyType::Hash)], None).await?;
@@ -49,7 +49,9 @@ pub async fn ensure_all(db: &Client, cfg: &crate::config::DynamoConfig) -> Resul
             table: cfg.lease_table.clone(),
             detail: e.to_string(),
         })?;
-    ensure_results_table(db, &cfg.results_table).await
+    ensure_results_table(db, &cfg.results_table).await?;
+    // Ingest's vote caps: one item per capped vote_id, one counter per (election, key).
+    ensure_table(db, &cfg.caps_table, &[("pk", KeyType::Hash)], None).await
 }
 
 /// What [`protect_ledger`] found and did, one line per protection.

@@ -5,7 +5,8 @@
 //! CSPRNG, prints it once on standard output (hand it to the station; it is stored
 //! nowhere), and adds its SHA-256 with its scope to the file. `rotate` does the same for
 //! an existing station, replacing its digest (the old key stops working at the next
-//! reload). `revoke` removes the station's entry. The file is rewritten atomically.
+//! reload). `--votes-per-s` and `--max-votes` set the key's own rate and cap per election
+//! (otherwise `ingest.key_votes_per_s` and `ingest.key_max_votes`). `revoke` removes the station's entry. The file is rewritten atomically.
 
 use anyhow::{Result, bail};
 use std::path::PathBuf;
@@ -49,6 +50,10 @@ pub struct Scope {
     /// The key's own quota in votes/s (default: ingest.key_votes_per_s).
     #[arg(long)]
     votes_per_s: Option<u32>,
+    /// The key's own cap of distinct votes per election (default: ingest.key_max_votes;
+    /// 0: none). Counted per station: a rotated key keeps its station's count.
+    #[arg(long)]
+    max_votes: Option<u64>,
 }
 
 fn open(file: &std::path::Path) -> Result<KeysFile> {
@@ -85,11 +90,14 @@ pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
                         v.join(",")
                     }
                 };
+                let or_default = |v: Option<String>| v.unwrap_or_else(|| "default".into());
                 println!(
-                    "{}  elections: {}  regions: {}",
+                    "{}  elections: {}  regions: {}  votes/s: {}  max votes: {}",
                     k.id,
                     all(&k.elections),
-                    all(&k.regions)
+                    all(&k.regions),
+                    or_default(k.votes_per_s.map(|n| n.to_string())),
+                    or_default(k.max_votes.map(|n| n.to_string())),
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -113,6 +121,7 @@ fn issue(s: Scope, rotate: bool) -> Result<ExitCode> {
     }
     let (key, mut entry) = create(&s.station, &s.elections, &s.regions);
     entry.votes_per_s = s.votes_per_s;
+    entry.max_votes = s.max_votes;
     match at {
         Some(i) => f.keys[i] = entry,
         None => f.keys.push(entry),

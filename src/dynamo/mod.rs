@@ -1,9 +1,10 @@
 //! DynamoDB access: the client, the ledger's item layout (`items`), table creation
 //! (`tables`), and how errors are classified for retrying (`classify`).
 //!
-//! Only this module knows attribute names. The ChainWriter writes through
+//! `caps` is ingest's vote-cap table (not the ledger). Only this module knows attribute names. The ChainWriter writes through
 //! [`items`]; `verify` and the receipt endpoint read through it.
 
+pub mod caps;
 pub mod items;
 pub mod ledger;
 

@@ -2,8 +2,11 @@
 //! validate, then hand the vote to the `IngestBatcher` and answer 202 only once its Kafka
 //! transaction (vote event + audit event) has committed.
 //!
-//! Order of checks: key (401), size (413), JSON (400), fields (400), election, candidate,
-//! region (422), admission (503 + Retry-After). Nothing is written before all of them pass.
+//! Order of checks: key (401), quota (429), size (413), JSON (400), scope (403), fields
+//! (400), election, candidate, region (422), admission (503 + Retry-After), then the key's
+//! vote cap (403 `vote_cap_reached`; only with `ingest.key_max_votes` or a key's
+//! `max_votes`): its reservation in DynamoDB is the first write, made once every other
+//! check has passed.
 //!
 //! Every 503 says what is known: code `overloaded` when the vote is certainly not recorded
 //! (queue full, producer restarting, transaction aborted before its commit), code
@@ -236,7 +239,11 @@ pub async fn submit(
             overloaded("ingest producer is restarting; retry with the same vote_id"),
         );
     };
-    let key = event.kafka_key();
+    // 403: this key's cap of votes in this election is spent (a resubmission is free).
+    if let Err(resp) = reserve(&st, &key, &event, started).await {
+        return resp;
+    }
+    let kafka_key = event.kafka_key();
     let partition = votechain_core::model::partition_of(
         &event.election_id,
         event.chain,
@@ -247,7 +254,7 @@ pub async fn submit(
         .call(
             |reply| {
                 IngestMsg::Submit(Pending {
-                    key,
+                    key: kafka_key,
                     partition,
                     vote,
                     audit,
@@ -285,6 +292,63 @@ pub async fn submit(
             started,
             unknown("no commit confirmed in time"),
         ),
+    }
+}
+
+/// Takes a slot of `key`'s cap for this vote_id when the key has a cap (`caps.rs`): the
+/// last check before Kafka, so a refused request has written nothing. The slot stays if the
+/// Kafka transaction then fails: the client's retry of the same vote_id passes free.
+async fn reserve(
+    st: &AppState,
+    key: &crate::keys::KeyEntry,
+    event: &VoteEvent,
+    started: Instant,
+) -> Result<(), Response> {
+    use crate::dynamo::caps::{CapError, Reserved};
+    let cap = key.max_votes.unwrap_or(st.config.ingest.key_max_votes);
+    if cap == 0 {
+        return Ok(());
+    }
+    let result = st
+        .caps
+        .reserve(&event.election_id, &key.id, &event.vote_id, cap)
+        .await;
+    let label = match &result {
+        Ok(Reserved::Counted) => "counted",
+        Ok(Reserved::Again) => "again",
+        Err(CapError::Reached(_)) => "reached",
+        Err(CapError::Unavailable(_)) => "unavailable",
+    };
+    metrics::counter!(m::INGEST_CAP_RESERVATIONS, "result" => label).increment(1);
+    match result {
+        Ok(_) => Ok(()),
+        Err(e @ CapError::Reached(_)) => {
+            // The station is not secret (every audit event names it); the vote's choice is
+            // not logged.
+            tracing::warn!(
+                station = %key.id,
+                election = %event.election_id,
+                cap,
+                "vote cap reached: a new vote_id refused"
+            );
+            Err(fail(
+                "cap_reached",
+                started,
+                ApiError::new(StatusCode::FORBIDDEN, "vote_cap_reached", e.to_string()),
+            ))
+        }
+        Err(e @ CapError::Unavailable(_)) => {
+            tracing::warn!(error = %e, "vote cap not checked; answered 503");
+            let e = ApiError {
+                retry_after_s: Some(st.config.ingest.retry_after_s),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    format!("{e}; the vote is not recorded; retry with the same vote_id"),
+                )
+            };
+            Err(fail("unavailable", started, e))
+        }
     }
 }
 

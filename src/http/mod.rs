@@ -46,6 +46,8 @@ pub struct AppState {
     pub keys: Arc<crate::keys::Keys>,
     /// Each key's vote quota.
     pub quotas: Arc<quota::Quotas>,
+    /// Each key's cap of votes per election (`ingest.key_max_votes`), in DynamoDB.
+    pub caps: crate::dynamo::caps::Caps,
 }
 
 impl AppState {
@@ -60,6 +62,10 @@ impl AppState {
     ) -> AppState {
         AppState {
             quotas: Arc::new(quota::Quotas::new(&config.ingest)),
+            caps: crate::dynamo::caps::Caps::new(
+                ledger.db.clone(),
+                config.dynamodb.caps_table.clone(),
+            ),
             registry: Arc::new(config.registry()),
             config,
             ledger,

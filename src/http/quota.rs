@@ -66,6 +66,7 @@ mod tests {
             elections: Default::default(),
             regions: Default::default(),
             votes_per_s,
+            max_votes: None,
         }
     }
 

@@ -354,7 +354,7 @@ fn derivation(w: &WorkReport, p: &Prices, command: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "- **Cost per million votes** = units per vote × price (on-demand), plus a month of the day's ledger storage and the brokers for a {DAY_HOURS:.0}-hour day, divided by the day's votes. Compute (EKS/EC2 for the pods), data transfer, backups and the Kafka brokers' storage are not priced.\n\nPrices (us-east-1, on-demand): ${} per million write request units, ${} per million read request units, ${} per 100,000 Streams read requests, ${} per GB-month, {} ${} per broker-hour.\n",
+        "- **Cost per million votes** = units per vote × price (on-demand), plus a month of the day's ledger storage and the brokers for a {DAY_HOURS:.0}-hour day, divided by the day's votes. Compute (EKS/EC2 for the pods), data transfer, backups and the Kafka brokers' storage are not priced. Vote caps (`ingest.key_max_votes`) are off, as by default: with one, each vote also costs a two-item transaction in the caps table (4 write units), not in these plans.\n\nPrices (us-east-1, on-demand): ${} per million write request units, ${} per million read request units, ${} per 100,000 Streams read requests, ${} per GB-month, {} ${} per broker-hour.\n",
         p.per_million_wru,
         p.per_million_rru,
         p.per_100k_stream_reads,

@@ -154,6 +154,7 @@ local_credentials = true
 ledger_table = "{table}"
 lease_table = "{table}-leases"
 results_table = "{table}-results"
+caps_table = "{table}-caps"
 "#
     )
 }
@@ -174,9 +175,10 @@ mod tests {
             (
                 c.dynamodb.ledger_table.as_str(),
                 c.dynamodb.lease_table.as_str(),
-                c.dynamodb.results_table.as_str()
+                c.dynamodb.results_table.as_str(),
+                c.dynamodb.caps_table.as_str()
             ),
-            ("t-x", "t-x-leases", "t-x-results")
+            ("t-x", "t-x-leases", "t-x-results", "t-x-caps")
         );
         assert_eq!((c.kafka.partitions, c.node.instance_id.as_str()), (4, "t1"));
         assert_eq!(

@@ -273,6 +273,7 @@ async fn a_flood_from_one_key_is_refused_for_it_alone() {
             elections: vec![],
             regions: vec![],
             votes_per_s: None,
+            max_votes: None,
         });
     })
     .await;

@@ -39,6 +39,7 @@ mod stream_loss;
 mod stream_topology;
 mod tamper;
 mod transparency_log;
+mod vote_cap;
 mod witnessed_log;
 mod writer_dedup;
 mod writer_restart;
