@@ -21,6 +21,12 @@
 //! same vote_id passes free, and a vote_id the client abandons keeps its slot. The cap errs
 //! toward refusing, never toward exceeding.
 //!
+//! Why at ingest and not in the writer's transaction: a cap must refuse before the 202 (a
+//! vote acknowledged and then dropped would break "202 means it will be counted"), and the
+//! ledger must not learn which station cast which vote (the station is only on the audit
+//! topic). Why a transaction and not a per-pod counter: ingest pods scale out, and a cap
+//! must hold whichever pod a vote reaches.
+//!
 //! Secrecy: the items hold election, station and vote_id (what the audit topic already
 //! records), never the choice. Nothing that counts, verifies or audits reads this table;
 //! it is not part of the ledger and may be dropped after the election.
