@@ -100,6 +100,14 @@ pub struct LagResult {
     pub p50_s: f64,
     pub p99_s: f64,
     pub max_s: f64,
+    /// End to end: a vote's submission over HTTP -> counted in the read model.
+    pub e2e_p50_s: f64,
+    pub e2e_p99_s: f64,
+    pub e2e_max_s: f64,
+    /// Of which: submission -> chained (HTTP, ingest's Kafka transaction, the writer).
+    pub to_chain_p50_s: f64,
+    pub to_chain_p99_s: f64,
+    pub to_chain_max_s: f64,
     /// Coverage: chained -> in a published checkpoint (the publisher runs beside them).
     pub coverage_p50_s: f64,
     pub coverage_p99_s: f64,
@@ -124,6 +132,29 @@ pub fn delays(samples: &[(f64, u64, u64)]) -> Vec<f64> {
         out.push((samples[l].0 - samples[e].0).max(0.0));
     }
     out
+}
+
+/// The same pairing for two counts each sampled at its own times (`(seconds, count)`, in
+/// time order): vote k's delay is the first time `later` reached k minus the first time
+/// `earlier` did. Each count carries the time its read completed, so a slow read of one
+/// count does not shift the other's times.
+pub fn delays_between(earlier: &[(f64, u64)], later: &[(f64, u64)]) -> Vec<f64> {
+    let last = match (earlier.last(), later.last()) {
+        (Some(e), Some(l)) => e.1.min(l.1),
+        _ => 0,
+    };
+    let (mut e, mut l) = (0, 0);
+    (1..=last)
+        .map(|k| {
+            while earlier[e].1 < k {
+                e += 1;
+            }
+            while later[l].1 < k {
+                l += 1;
+            }
+            (later[l].0 - earlier[e].0).max(0.0)
+        })
+        .collect()
 }
 
 /// The publisher's pace against the writer's over a window of sampled counts `(seconds,
@@ -636,6 +667,8 @@ pub struct Options {
     pub dynamodb_endpoint: Option<String>,
     /// Only the projector measure (votes produced, chained, then projected).
     pub projector_only: bool,
+    /// Only the projection-lag and end-to-end measure (peak, then 80 % of it over HTTP).
+    pub lag_only: bool,
     /// The `votechain` binary for the peak-RSS measure of `votechain dev` (none: skipped).
     pub dev_binary: Option<PathBuf>,
 }
@@ -646,6 +679,13 @@ pub async fn run(o: Options, progress: impl Fn(&str)) -> Result<BenchReport, Ben
     let mut b = Bench::start(votes, o.dynamodb_endpoint, 8, progress).await?;
     if o.projector_only {
         return projector_only(b).await;
+    }
+    if o.lag_only {
+        let lag = Some(b.lag(o.pace_seconds, o.lag_seconds).await?);
+        return Ok(BenchReport {
+            lag,
+            ..partial_report(b, "--lag-only", (0.0, 0.0, 0.0))
+        });
     }
     let link_rate = b.hashing();
     let plain = b.raw_transact_plain().await?;
@@ -692,7 +732,12 @@ async fn projector_only<P: Fn(&str)>(mut b: Bench<P>) -> Result<BenchReport, Ben
     let hw = votechain::replay::high_watermarks(&meta, &b.cfg.kafka.votes_topic).await?;
     writer_rate(&b.cfg, &b.ledger, hw.values().sum(), b.votes).await?;
     let projector_steps = b.projector().await?;
-    Ok(BenchReport {
+    Ok(partial_report(b, "--projector-only", projector_steps))
+}
+
+/// The report of a run that made only some of the measures (`mode` names it).
+fn partial_report<P>(b: Bench<P>, mode: &str, projector_steps: (f64, f64, f64)) -> BenchReport {
+    BenchReport {
         machine: machine(),
         votes_per_measure: b.votes,
         rows: b.rows,
@@ -701,10 +746,10 @@ async fn projector_only<P: Fn(&str)>(mut b: Bench<P>) -> Result<BenchReport, Ben
         dev_peak_rss_mb: None,
         ingest_p99_ms_at_half_peak: None,
         writer_batch: (0.0, 0.0),
-        dev_rss_error: Some("--projector-only".into()),
+        dev_rss_error: Some(mode.into()),
         lag: None,
         projector_steps,
-    })
+    }
 }
 
 /// A row of the report: `ours` against `raw` and their ratio (0 without a raw rate).
@@ -1671,11 +1716,13 @@ async fn projected(db: &aws_sdk_dynamodb::Client, cfg: &Config) -> Result<u64, B
     .total)
 }
 
-/// Projection lag: first the peak, `pace_secs` of a writer kept busy (see [`peak`]) with a
-/// projector and a publisher beside it; then `secs` of votes offered at 80 % of
-/// that peak in a transaction every 50 ms, sampling every 100 ms how many are in the
-/// ledger (chain tips) and how many in the read model. A vote's lag is the time
-/// from the sample that first saw it chained to the sample that first saw it counted.
+/// Projection lag and end to end: first the peak, `pace_secs` of a writer kept busy (see
+/// [`peak`]) with a projector and a publisher beside it; then `secs` of votes submitted over
+/// HTTP to the same node's ingest at 80 % of that peak, sampling every 100 ms how many were
+/// submitted, how many are in the ledger (chain tips) and how many in the read model. A
+/// vote's lag is the time from the sample that first saw it chained to the sample that
+/// first saw it counted; its end-to-end delay, from the sample that first saw it submitted
+/// to the one that first saw it counted (cumulative counts paired in order).
 async fn projection_lag(
     cfg: &Config,
     ledger: &Ledger,
@@ -1686,6 +1733,7 @@ async fn projection_lag(
     const SAMPLE_MS: u64 = 100;
     let mut c = cfg.clone();
     c.roles = [
+        votechain::config::Role::Ingest,
         votechain::config::Role::Writer,
         votechain::config::Role::Projector,
         votechain::config::Role::Publisher,
@@ -1699,7 +1747,11 @@ async fn projection_lag(
     };
     // The peak, with the projector and the publisher competing for the same DynamoDB Local.
     let node = Node::start(c.clone()).await?;
-    let (pace, produced) = peak(cfg, ledger, &logs, pace_secs).await?;
+    let url = format!(
+        "http://{}/v1/elections/{LAG_ELECTION}/votes",
+        node.http_addr
+    );
+    let (pace, produced) = peak(cfg, ledger, &logs, &url, pace_secs).await?;
     let peak = pace.chained_per_s;
     let deadline = Instant::now() + Duration::from_secs(600);
     // Let the writer, the projector and the publisher catch up before the steady phase.
@@ -1714,38 +1766,26 @@ async fn projection_lag(
     let base_projected = projected(db, cfg).await?;
     let base_logged = logged(&logs).await?;
 
-    // The steady phase.
+    // The steady phase: votes submitted over HTTP, as stations do.
     let offered = peak * 0.8;
     let total = (offered * secs as f64) as u64;
-    let per_tick = ((offered / 20.0).round() as u64).max(1);
-    let vp = VoteProducer::new(cfg).await?;
-    let producer = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let mut sent = 0;
-        while sent < total {
-            tick.tick().await;
-            let n = per_tick.min(total - sent);
-            vp.send(LAG_ELECTION, 8, 60_000_000 + sent, n, n as usize)
-                .await?;
-            sent += n;
-        }
-        Ok::<_, BenchError>(())
-    });
     let t0 = Instant::now();
-    let mut samples = vec![];
-    let mut covered = vec![];
+    let producer = tokio::spawn(submit_steadily(url, offered, total, t0));
+    // Each count with the time its read completed: (seconds, votes).
+    let (mut chained_at, mut counted_at, mut logged_at) = (vec![], vec![], vec![]);
     let mut last_chained_at = 0.0;
     loop {
         let at = t0.elapsed().as_secs_f64();
         let chained = lag_chained(ledger, cfg).await?.saturating_sub(base_chained);
-        let counted = projected(db, cfg).await?.saturating_sub(base_projected);
-        let in_log = logged(&logs).await?.saturating_sub(base_logged);
-        if samples.last().is_none_or(|&(_, c, _)| chained > c) {
-            last_chained_at = at;
+        let t = t0.elapsed().as_secs_f64();
+        if chained_at.last().is_none_or(|&(_, c)| chained > c) {
+            last_chained_at = t;
         }
-        samples.push((at, chained, counted));
-        covered.push((at, chained, in_log));
+        chained_at.push((t, chained));
+        let counted = projected(db, cfg).await?.saturating_sub(base_projected);
+        counted_at.push((t0.elapsed().as_secs_f64(), counted));
+        let in_log = logged(&logs).await?.saturating_sub(base_logged);
+        logged_at.push((t0.elapsed().as_secs_f64(), in_log));
         let done = counted >= total && chained >= total && in_log >= total;
         if done || Instant::now() > deadline {
             break;
@@ -1756,12 +1796,16 @@ async fn projection_lag(
         )
         .await;
     }
-    producer.await??;
+    let submitted_at = producer.await??;
     node.shutdown().await;
-    let mut d = delays(&samples);
-    d.sort_by(f64::total_cmp);
-    let mut cov = delays(&covered);
-    cov.sort_by(f64::total_cmp);
+    let sorted = |mut d: Vec<f64>| {
+        d.sort_by(f64::total_cmp);
+        d
+    };
+    let d = sorted(delays_between(&chained_at, &counted_at));
+    let end_to_end = sorted(delays_between(&submitted_at, &counted_at));
+    let to_chain = sorted(delays_between(&submitted_at, &chained_at));
+    let cov = sorted(delays_between(&chained_at, &logged_at));
     Ok(LagResult {
         peak_votes_per_s: peak,
         pace_seconds: pace_secs as f64,
@@ -1774,42 +1818,124 @@ async fn projection_lag(
         p50_s: quantile(&d, 0.50),
         p99_s: quantile(&d, 0.99),
         max_s: d.last().copied().unwrap_or(f64::NAN),
+        e2e_p50_s: quantile(&end_to_end, 0.50),
+        e2e_p99_s: quantile(&end_to_end, 0.99),
+        e2e_max_s: end_to_end.last().copied().unwrap_or(f64::NAN),
+        to_chain_p50_s: quantile(&to_chain, 0.50),
+        to_chain_p99_s: quantile(&to_chain, 0.99),
+        to_chain_max_s: to_chain.last().copied().unwrap_or(f64::NAN),
         coverage_p50_s: quantile(&cov, 0.50),
         coverage_p99_s: quantile(&cov, 0.99),
         coverage_max_s: cov.last().copied().unwrap_or(f64::NAN),
     })
 }
 
-/// The writer's peak with a publisher beside it: a producer keeps 6,000 votes of the lag
-/// election ahead of the writer for `secs` (after a 2 s warm-up from its first vote), and
+/// The request body of vote `i` of the lag election (ingest draws its salt).
+fn vote_body(i: u64) -> serde_json::Value {
+    let ev = event(LAG_ELECTION, 8, i);
+    serde_json::json!({"vote_id": ev.vote_id, "candidate_id": ev.candidate_id, "region_id": ev.region_id})
+}
+
+/// Posts one vote until it is answered 202, resending the same body (a station's retry).
+async fn post_until_accepted(http: &reqwest::Client, url: &str, body: &serde_json::Value) {
+    loop {
+        match http
+            .post(url)
+            .bearer_auth("bench-key")
+            .json(body)
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == 202 => return,
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// Submits votes `60_000_000..` of the lag election to `url` at `rate` votes/s (a batch
+/// every 50 ms, each vote its own request, retried with the same vote_id until 202, at most
+/// 4,096 requests in flight). Returns the submissions' timeline: `(seconds since t0,
+/// votes whose first request had started)` after each batch.
+async fn submit_steadily(
+    url: String,
+    rate: f64,
+    total: u64,
+    t0: Instant,
+) -> Result<Vec<(f64, u64)>, BenchError> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()?;
+    let per_tick = ((rate / 20.0).round() as u64).max(1);
+    let room = Arc::new(tokio::sync::Semaphore::new(4096));
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut timeline = vec![(t0.elapsed().as_secs_f64(), 0)];
+    let mut sent = 0;
+    while sent < total {
+        tick.tick().await;
+        for i in sent..sent + per_tick.min(total - sent) {
+            let permit = room.clone().acquire_owned().await.expect("never closed");
+            let body = vote_body(60_000_000 + i);
+            let (http, url) = (http.clone(), url.clone());
+            tasks.spawn(async move {
+                post_until_accepted(&http, &url, &body).await;
+                drop(permit);
+            });
+            sent += 1;
+        }
+        // The batch's requests are spawned: it counts from now.
+        timeline.push((t0.elapsed().as_secs_f64(), sent));
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(timeline)
+}
+
+/// The node's peak with a projector and a publisher beside the writer: 256 HTTP clients
+/// keep 6,000 votes of the lag election submitted to its ingest (`url`) ahead of the writer
+/// for `secs` (after a 2 s warm-up from its first vote), and
 /// every 100 ms the bench counts the votes chained (chain tips) and published (the logs'
 /// published sizes). Returns their [`Pace`] over that window and the votes produced.
 async fn peak(
     cfg: &Config,
     ledger: &Ledger,
     logs: &votechain::logstore::LogStore,
+    url: &str,
     secs: u64,
 ) -> Result<(Pace, u64), BenchError> {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
     const AHEAD: u64 = 6_000;
+    const CLIENTS: usize = 256;
     const WARM_S: f64 = 2.0;
     let (chained, stop) = (
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicBool::new(false)),
     );
-    let vp = VoteProducer::new(cfg).await?;
-    let (ch, st) = (chained.clone(), stop.clone());
+    let (ch, st, url) = (chained.clone(), stop.clone(), url.to_string());
     let producer = tokio::spawn(async move {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(512)
+            .build()?;
+        let room = Arc::new(tokio::sync::Semaphore::new(CLIENTS));
+        let mut tasks = tokio::task::JoinSet::new();
         let mut sent = 0u64;
         while !st.load(Relaxed) {
             if sent < ch.load(Relaxed) + AHEAD {
-                vp.send(LAG_ELECTION, 8, 50_000_000 + sent, 2_000, 256)
-                    .await?;
-                sent += 2_000;
+                let permit = room.clone().acquire_owned().await.expect("never closed");
+                let (http, url) = (http.clone(), url.clone());
+                let body = vote_body(50_000_000 + sent);
+                tasks.spawn(async move {
+                    post_until_accepted(&http, &url, &body).await;
+                    drop(permit);
+                });
+                sent += 1;
             } else {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            while tasks.try_join_next().is_some() {}
         }
+        while tasks.join_next().await.is_some() {}
         Ok::<_, BenchError>(sent)
     });
     let (base_chained, base_logged) = (lag_chained(ledger, cfg).await?, logged(logs).await?);
@@ -1967,8 +2093,8 @@ impl BenchReport {
         ));
         if let Some(l) = &self.lag {
             s.push_str(&format!(
-                "\n## Projection lag at 80 % of peak\n\nA writer, a projector and a publisher run together (default settings). Peak sustained write rate with both running: {:.0} votes/s (a backlog kept ahead of the writer for {:.0} s). Then {:.0} s of votes offered at 80 % of it ({:.0} votes/s, one Kafka transaction every 50 ms; the ledger took {:.0} votes/s), {} votes in all. Every {} ms the bench counts votes in the ledger (the chain tips, consistent reads) and in the read model; a vote's lag is the time between the samples that first saw it in each (resolution {} ms).\n\n| lag p50 | lag p99 | lag max | target |\n| ---: | ---: | ---: | --- |\n| {:.2} s | {:.2} s | {:.2} s | p99 <= 2 s |\n",
-                l.peak_votes_per_s, l.pace_seconds, l.seconds, l.offered_votes_per_s, l.achieved_votes_per_s, l.votes, l.sample_ms, l.sample_ms, l.p50_s, l.p99_s, l.max_s
+                "\n## Projection lag and end to end at 80 % of peak\n\nIngest, a writer, a projector and a publisher run in one node (default settings). Peak sustained write rate of that node, votes submitted over HTTP and chained with the projector and the publisher running: {:.0} votes/s (256 clients keeping 6,000 votes ahead of the writer for {:.0} s; on this machine ingest, the writer, DynamoDB Local and the clients share its cores). Then {:.0} s of votes submitted over HTTP at 80 % of it ({:.0} votes/s, each vote its own request, a batch of requests every 50 ms; the ledger took {:.0} votes/s), {} votes in all. The submitter records when each batch of requests started; every {} ms the bench counts the votes in the ledger (the chain tips, consistent reads) and in the read model the results are served from, each count stamped with the time its read completed. A vote's projection lag is the time between the first counts that saw it chained and counted; its end-to-end delay, between its submission and the first count that saw it counted (cumulative counts paired in order; resolution: one sampling round, {} ms plus the reads' own time).\n\n| | p50 | p99 | max | target |\n| --- | ---: | ---: | ---: | --- |\n| submitted -> chained | {:.2} s | {:.2} s | {:.2} s | |\n| chained -> counted (projection lag) | {:.2} s | {:.2} s | {:.2} s | p99 <= 2 s |\n| submitted -> counted (end to end) | {:.2} s | {:.2} s | {:.2} s | p99 <= 1 s |\n",
+                l.peak_votes_per_s, l.pace_seconds, l.seconds, l.offered_votes_per_s, l.achieved_votes_per_s, l.votes, l.sample_ms, l.sample_ms, l.to_chain_p50_s, l.to_chain_p99_s, l.to_chain_max_s, l.p50_s, l.p99_s, l.max_s, l.e2e_p50_s, l.e2e_p99_s, l.e2e_max_s
             ));
             s.push_str(&format!(
                 "\n## The publisher at the writer's peak\n\nWhile the writer was held at its peak ({:.0} s after a 2 s warm-up), the bench sampled every {} ms the votes chained and the entries in published checkpoints (one log per chain, a checkpoint at most every second, no witness). The log grows a checkpoint at a time, so its rate is counted from the first publication in the window to the last.\n\n| votes chained/s | log entries published/s | ratio | most votes chained but not yet published | target |\n| ---: | ---: | ---: | ---: | --- |\n| {:.0} | {:.0} | {:.2} | {} ({:.2} s of the writer's peak) | ratio >= 1.0 |\n",
@@ -2005,6 +2131,16 @@ mod tests {
         let r: Vec<f64> = d.iter().map(|x| (x * 10.0).round() / 10.0).collect();
         assert_eq!(r, vec![0.1, 0.2, 0.1, 0.1]);
         assert!(delays(&[]).is_empty());
+    }
+
+    #[test]
+    fn delays_between_use_each_counts_own_times() {
+        let earlier = [(0.0, 0), (0.05, 2), (0.10, 4)];
+        let later = [(0.0, 0), (0.32, 1), (0.47, 4)];
+        let d = delays_between(&earlier, &later);
+        let r: Vec<f64> = d.iter().map(|x| (x * 100.0).round() / 100.0).collect();
+        assert_eq!(r, vec![0.27, 0.42, 0.37, 0.37]);
+        assert!(delays_between(&earlier, &[]).is_empty());
     }
 
     #[test]

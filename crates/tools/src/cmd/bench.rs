@@ -5,12 +5,24 @@ use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The ratios' report; the other modes write elsewhere unless --out is given.
+const DEFAULT_OUT: &str = "docs/benchmarks.md";
+
+/// `--out`, or a mode's own `default` when --out was left at [`DEFAULT_OUT`].
+fn out_path(out: PathBuf, default: &str) -> PathBuf {
+    if out == std::path::Path::new(DEFAULT_OUT) {
+        PathBuf::from(default)
+    } else {
+        out
+    }
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Votes per measure.
     #[arg(long, default_value_t = 3000)]
     votes: u64,
-    #[arg(long, default_value = "docs/benchmarks.md")]
+    #[arg(long, default_value = DEFAULT_OUT)]
     out: PathBuf,
     /// Seconds of steady load for the projection-lag measure (at 80 % of peak).
     #[arg(long, default_value_t = 20)]
@@ -34,6 +46,10 @@ pub struct Args {
     /// written to --out (default: not docs/benchmarks.md, but .local/bench-projector.md).
     #[arg(long)]
     projector_only: bool,
+    /// Only the projection-lag and end-to-end measure (the writer's peak, then votes over
+    /// HTTP at 80 % of it), written to --out (default .local/bench-lag.md).
+    #[arg(long)]
+    lag_only: bool,
     /// Instead of the ratios: ChainWriter votes/s by chains (1..16) under the fault proxy's
     /// DynamoDB partition-limit model, written to docs/benchmarks-partition-model.md
     /// unless --out says otherwise.
@@ -101,11 +117,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
             progress,
         )
         .await?;
-        let out = if a.out == std::path::Path::new("docs/benchmarks.md") {
-            PathBuf::from("docs/benchmarks-partition-model.md")
-        } else {
-            a.out
-        };
+        let out = out_path(a.out, "docs/benchmarks-partition-model.md");
         let md = r.markdown(&command);
         std::fs::write(&out, &md)?;
         println!("{md}\nwritten to {}", out.display());
@@ -117,7 +129,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     if a.million {
         return million(a, &command, progress).await;
     }
-    let bin = if a.no_dev_rss || a.projector_only {
+    let bin = if a.no_dev_rss || a.projector_only || a.lag_only {
         None
     } else {
         Some(votechain_tools::node_binary().map_err(anyhow::Error::msg)?)
@@ -130,13 +142,14 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         dynamodb_endpoint: a.dynamodb_endpoint,
         dev_binary: bin,
         projector_only: a.projector_only,
+        lag_only: a.lag_only,
     };
     let r = votechain_tools::bench::run(options, progress).await?;
     let md = r.markdown(&command);
-    let out = if a.projector_only && a.out == std::path::Path::new("docs/benchmarks.md") {
-        PathBuf::from(".local/bench-projector.md")
-    } else {
-        a.out
+    let out = match (a.projector_only, a.lag_only) {
+        (true, _) => out_path(a.out, ".local/bench-projector.md"),
+        (_, true) => out_path(a.out, ".local/bench-lag.md"),
+        _ => a.out,
     };
     std::fs::write(&out, &md)?;
     println!("{md}\nwritten to {}", out.display());
@@ -161,11 +174,7 @@ async fn capacity(a: Args, command: &str, progress: impl Fn(&str)) -> Result<Exi
         .map(|r| capacity::plan(&w, *r, &capacity::PRICES))
         .collect();
     let md = capacity::markdown(&w, &plans, &capacity::PRICES, command);
-    let out = if a.out == std::path::Path::new("docs/benchmarks.md") {
-        PathBuf::from("docs/capacity.md")
-    } else {
-        a.out
-    };
+    let out = out_path(a.out, "docs/capacity.md");
     std::fs::write(&out, &md)?;
     println!("{md}\nwritten to {}", out.display());
     Ok(ExitCode::SUCCESS)
@@ -185,11 +194,7 @@ async fn million(a: Args, command: &str, progress: impl Fn(&str)) -> Result<Exit
     };
     let r = votechain_tools::bench::run_million(o, progress).await?;
     let md = r.markdown(command);
-    let out = if a.out == std::path::Path::new("docs/benchmarks.md") {
-        PathBuf::from("docs/benchmarks-million.md")
-    } else {
-        a.out
-    };
+    let out = out_path(a.out, "docs/benchmarks-million.md");
     std::fs::write(&out, &md)?;
     println!("{md}\nwritten to {}", out.display());
     let failed = r.tools.iter().any(|t| !t.ok) || r.load.chained != r.load.receipts_checked;
