@@ -104,6 +104,10 @@ pub struct LagResult {
     pub e2e_p50_s: f64,
     pub e2e_p99_s: f64,
     pub e2e_max_s: f64,
+    /// The ChainWriters' batches in the steady phase: mean ms per batch (read, plan,
+    /// transaction) and votes per batch.
+    pub steady_batch_ms: f64,
+    pub steady_votes_per_batch: f64,
     /// Of which: submission -> chained (HTTP, ingest's Kafka transaction, the writer).
     pub to_chain_p50_s: f64,
     pub to_chain_p99_s: f64,
@@ -1769,6 +1773,16 @@ async fn projection_lag(
     // The steady phase: votes submitted over HTTP, as stations do.
     let offered = peak * 0.8;
     let total = (offered * secs as f64) as u64;
+    let handle = votechain::metrics::install();
+    let batches = |h: &metrics_exporter_prometheus::PrometheusHandle| {
+        let m = |n: &str| metric_sum(h, n);
+        (
+            m("votechain_writer_batch_duration_seconds_sum"),
+            m("votechain_writer_batch_duration_seconds_count"),
+            m("votechain_writer_batch_votes_sum"),
+        )
+    };
+    let before = batches(&handle);
     let t0 = Instant::now();
     let producer = tokio::spawn(submit_steadily(url, offered, total, t0));
     // Each count with the time its read completed: (seconds, votes).
@@ -1797,6 +1811,8 @@ async fn projection_lag(
         .await;
     }
     let submitted_at = producer.await??;
+    let after = batches(&handle);
+    let n_batches = (after.1 - before.1).max(1.0);
     node.shutdown().await;
     let sorted = |mut d: Vec<f64>| {
         d.sort_by(f64::total_cmp);
@@ -1821,6 +1837,8 @@ async fn projection_lag(
         e2e_p50_s: quantile(&end_to_end, 0.50),
         e2e_p99_s: quantile(&end_to_end, 0.99),
         e2e_max_s: end_to_end.last().copied().unwrap_or(f64::NAN),
+        steady_batch_ms: (after.0 - before.0) * 1000.0 / n_batches,
+        steady_votes_per_batch: (after.2 - before.2) / n_batches,
         to_chain_p50_s: quantile(&to_chain, 0.50),
         to_chain_p99_s: quantile(&to_chain, 0.99),
         to_chain_max_s: to_chain.last().copied().unwrap_or(f64::NAN),
@@ -1981,34 +1999,8 @@ async fn logged(logs: &votechain::logstore::LogStore) -> Result<u64, BenchError>
 /// ledger would stream after the bench's, ten times slower), drives `votes` through
 /// it at full speed, and reads its peak RSS (VmHWM; the JVM is another process).
 async fn dev_rss(bin: &std::path::Path, votes: u64) -> Result<f64, BenchError> {
-    // Another process on these ports would answer in its place.
-    for port in [8080, 8000] {
-        drop(
-            std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-                format!("port {port} is busy ({e}): stop the other `votechain dev`")
-            })?,
-        );
-    }
-    let mut child = tokio::process::Command::new(bin)
-        .args(["dev"])
-        .env("VOTECHAIN_LOG", "error")
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
+    let mut child = million::spawn_dev(bin, None).await?;
     let pid = child.id().ok_or("no pid")?;
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http
-            .get("http://127.0.0.1:8080/readyz")
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let dir = tempfile::tempdir()?;
     let opts = crate::loadgen::LoadOptions {
         url: "http://127.0.0.1:8080".into(),
@@ -2093,8 +2085,8 @@ impl BenchReport {
         ));
         if let Some(l) = &self.lag {
             s.push_str(&format!(
-                "\n## Projection lag and end to end at 80 % of peak\n\nIngest, a writer, a projector and a publisher run in one node (default settings). Peak sustained write rate of that node, votes submitted over HTTP and chained with the projector and the publisher running: {:.0} votes/s (256 clients keeping 6,000 votes ahead of the writer for {:.0} s; on this machine ingest, the writer, DynamoDB Local and the clients share its cores). Then {:.0} s of votes submitted over HTTP at 80 % of it ({:.0} votes/s, each vote its own request, a batch of requests every 50 ms; the ledger took {:.0} votes/s), {} votes in all. The submitter records when each batch of requests started; every {} ms the bench counts the votes in the ledger (the chain tips, consistent reads) and in the read model the results are served from, each count stamped with the time its read completed. A vote's projection lag is the time between the first counts that saw it chained and counted; its end-to-end delay, between its submission and the first count that saw it counted (cumulative counts paired in order; resolution: one sampling round, {} ms plus the reads' own time).\n\n| | p50 | p99 | max | target |\n| --- | ---: | ---: | ---: | --- |\n| submitted -> chained | {:.2} s | {:.2} s | {:.2} s | |\n| chained -> counted (projection lag) | {:.2} s | {:.2} s | {:.2} s | p99 <= 2 s |\n| submitted -> counted (end to end) | {:.2} s | {:.2} s | {:.2} s | p99 <= 1 s |\n",
-                l.peak_votes_per_s, l.pace_seconds, l.seconds, l.offered_votes_per_s, l.achieved_votes_per_s, l.votes, l.sample_ms, l.sample_ms, l.to_chain_p50_s, l.to_chain_p99_s, l.to_chain_max_s, l.p50_s, l.p99_s, l.max_s, l.e2e_p50_s, l.e2e_p99_s, l.e2e_max_s
+                "\n## Projection lag and end to end at 80 % of peak\n\nIngest, a writer, a projector and a publisher run in one node (default settings). Peak sustained write rate of that node, votes submitted over HTTP and chained with the projector and the publisher running: {:.0} votes/s (256 clients keeping 6,000 votes ahead of the writer for {:.0} s; on this machine ingest, the writer, DynamoDB Local and the clients share its cores). Then {:.0} s of votes submitted over HTTP at 80 % of it ({:.0} votes/s, each vote its own request, a batch of requests every 50 ms; the ledger took {:.0} votes/s), {} votes in all. The submitter records when each batch of requests started; every {} ms the bench counts the votes in the ledger (the chain tips, consistent reads) and in the read model the results are served from, each count stamped with the time its read completed. A vote's projection lag is the time between the first counts that saw it chained and counted; its end-to-end delay, between its submission and the first count that saw it counted (cumulative counts paired in order; resolution: one sampling round, {} ms plus the reads' own time).\n\n| | p50 | p99 | max | target |\n| --- | ---: | ---: | ---: | --- |\n| submitted -> chained | {:.2} s | {:.2} s | {:.2} s | |\n| chained -> counted (projection lag) | {:.2} s | {:.2} s | {:.2} s | p99 <= 2 s |\n| submitted -> counted (end to end) | {:.2} s | {:.2} s | {:.2} s | p99 <= 1 s |\n\nIn the steady phase the ChainWriters took {:.0} ms a batch (read, plan, transaction) for {:.1} votes a batch: on DynamoDB Local every chain's transactions share one SQLite writer thread.\n",
+                l.peak_votes_per_s, l.pace_seconds, l.seconds, l.offered_votes_per_s, l.achieved_votes_per_s, l.votes, l.sample_ms, l.sample_ms, l.to_chain_p50_s, l.to_chain_p99_s, l.to_chain_max_s, l.p50_s, l.p99_s, l.max_s, l.e2e_p50_s, l.e2e_p99_s, l.e2e_max_s, l.steady_batch_ms, l.steady_votes_per_batch
             ));
             s.push_str(&format!(
                 "\n## The publisher at the writer's peak\n\nWhile the writer was held at its peak ({:.0} s after a 2 s warm-up), the bench sampled every {} ms the votes chained and the entries in published checkpoints (one log per chain, a checkpoint at most every second, no witness). The log grows a checkpoint at a time, so its rate is counted from the first publication in the window to the last.\n\n| votes chained/s | log entries published/s | ratio | most votes chained but not yet published | target |\n| ---: | ---: | ---: | ---: | --- |\n| {:.0} | {:.0} | {:.2} | {} ({:.2} s of the writer's peak) | ratio >= 1.0 |\n",

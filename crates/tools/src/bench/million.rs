@@ -119,6 +119,40 @@ async fn timed(
     Ok((t0.elapsed().as_secs_f64(), status.success(), peak))
 }
 
+/// Starts `votechain dev` (its log discarded; DynamoDB Local's heap `heap`, else its
+/// default) and waits up to 60 s for `/readyz`. Ports 8080 and 8000 must be free: another
+/// process there would answer in its place.
+pub(super) async fn spawn_dev(
+    bin: &std::path::Path,
+    heap: Option<&str>,
+) -> Result<tokio::process::Child, BenchError> {
+    for port in [8080, 8000] {
+        drop(
+            std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+                format!("port {port} is busy ({e}): stop the other `votechain dev`")
+            })?,
+        );
+    }
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.arg("dev")
+        .env("VOTECHAIN_LOG", "error")
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some(h) = heap {
+        cmd.env("VOTECHAIN_DYNAMODB_LOCAL_HEAP", h);
+    }
+    let dev = cmd.spawn()?;
+    let http = reqwest::Client::new();
+    for _ in 0..600 {
+        if dev_ready(&http).await {
+            return Ok(dev);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("votechain dev did not become ready within 60 s".into())
+}
+
 async fn dev_ready(http: &reqwest::Client) -> bool {
     http.get(format!("{DEV_URL}/readyz"))
         .send()
@@ -203,34 +237,11 @@ pub async fn run_million(
     o: MillionOptions,
     progress: impl Fn(&str),
 ) -> Result<MillionReport, BenchError> {
-    for port in [8080, 8000] {
-        drop(
-            std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-                format!("port {port} is busy ({e}): stop the other `votechain dev`")
-            })?,
-        );
-    }
     progress("starting votechain dev");
-    let mut dev = tokio::process::Command::new(&o.bin)
-        .arg("dev")
-        .env("VOTECHAIN_LOG", "error")
-        // A million votes and their stream records outgrow the default 2 GB heap.
-        .env("VOTECHAIN_DYNAMODB_LOCAL_HEAP", "8g")
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
+    // A million votes and their stream records outgrow the default 2 GB heap.
+    let mut dev = spawn_dev(&o.bin, Some("8g")).await?;
     let pid = dev.id().ok_or("no pid")?;
     let http = reqwest::Client::new();
-    for _ in 0..600 {
-        if dev_ready(&http).await {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if !dev_ready(&http).await {
-        return Err("votechain dev did not become ready within 60 s".into());
-    }
     let java = child_of(pid).ok_or("no DynamoDB Local under votechain dev")?;
     // RSS sampler: max per minute of the run.
     let samples: Arc<std::sync::Mutex<BTreeMap<u64, (f64, f64)>>> = Default::default();

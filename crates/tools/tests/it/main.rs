@@ -24,6 +24,7 @@ mod ledger_protection;
 mod ledger_tripwire;
 mod log_gap;
 mod manifests;
+mod metrics_upkeep;
 mod partition_routing;
 mod projector_backlog;
 mod projector_failover;
