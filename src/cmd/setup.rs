@@ -27,8 +27,8 @@ pub async fn tables(a: TablesArgs) -> Result<ExitCode> {
     tables::ensure_all(&db, &cfg.dynamodb).await?;
     let d = &cfg.dynamodb;
     println!(
-        "tables {}, {}, {} ready",
-        d.ledger_table, d.lease_table, d.results_table
+        "tables {}, {}, {}, {} ready",
+        d.ledger_table, d.lease_table, d.results_table, d.caps_table
     );
     let p = tables::protect_ledger(&db, &d.ledger_table).await?;
     println!(
