@@ -1892,7 +1892,9 @@ async fn submit_steadily(
     let mut sent = 0;
     while sent < total {
         tick.tick().await;
-        for i in sent..sent + per_tick.min(total - sent) {
+        let batch = sent..sent + per_tick.min(total - sent);
+        sent = batch.end;
+        for i in batch {
             let permit = room.clone().acquire_owned().await.expect("never closed");
             let body = vote_body(60_000_000 + i);
             let (http, url) = (http.clone(), url.clone());
@@ -1900,7 +1902,6 @@ async fn submit_steadily(
                 post_until_accepted(&http, &url, &body).await;
                 drop(permit);
             });
-            sent += 1;
         }
         // The batch's requests are spawned: it counts from now.
         timeline.push((t0.elapsed().as_secs_f64(), sent));
