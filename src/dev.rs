@@ -27,6 +27,10 @@ pub enum DevError {
     NotListening(SocketAddr),
     #[error("no free local port for DynamoDB Local: {0}")]
     NoFreePort(std::io::Error),
+    #[error(
+        "DynamoDB Local's database directory {0} is not usable: {1} (give an empty or new directory)"
+    )]
+    DbPath(String, String),
 }
 
 /// The folder holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
@@ -54,23 +58,33 @@ pub fn dynamodb_local_dir() -> Result<PathBuf, DevError> {
     ))
 }
 
-/// A running DynamoDB Local, in memory.
+/// A running DynamoDB Local: in memory, or in one SQLite file under a directory
+/// ([`DynamoDbLocal::start_in`]).
 pub struct DynamoDbLocal {
     child: Child,
     pub endpoint: String,
 }
 
 impl DynamoDbLocal {
-    /// Starts DynamoDB Local on 127.0.0.1:`port` and waits until it accepts connections.
+    /// Starts DynamoDB Local in memory on 127.0.0.1:`port` and waits until it accepts
+    /// connections.
     pub async fn start(port: u16) -> Result<DynamoDbLocal, DevError> {
+        Self::start_in(port, None).await
+    }
+
+    /// The same, its data in `db_path` (DynamoDB Local's `-dbPath`: one SQLite file) when
+    /// given, else in memory. On disk the JVM's heap holds no data, so a run of a million
+    /// votes can still be read back; writes are slower. The directory must be empty or new.
+    pub async fn start_in(port: u16, db_path: Option<&Path>) -> Result<DynamoDbLocal, DevError> {
         let dir = dynamodb_local_dir()?;
+        let db_path = db_path.map(prepare_db_path).transpose()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         if port != 0
             && std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
         {
             return Err(DevError::PortInUse(port));
         }
-        let child = spawn_java(&dir, port)?;
+        let child = spawn_java(&dir, port, db_path.as_deref())?;
         let mut me = DynamoDbLocal {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -121,7 +135,18 @@ fn heap() -> String {
         .unwrap_or_else(|| "2g".into())
 }
 
-fn spawn_java(dir: &Path, port: u16) -> Result<Child, DevError> {
+/// `db_path` made absolute and created; refused unless empty.
+fn prepare_db_path(db_path: &Path) -> Result<PathBuf, DevError> {
+    let bad = |e: String| DevError::DbPath(db_path.display().to_string(), e);
+    std::fs::create_dir_all(db_path).map_err(|e| bad(e.to_string()))?;
+    let mut entries = std::fs::read_dir(db_path).map_err(|e| bad(e.to_string()))?;
+    if entries.next().is_some() {
+        return Err(bad("it is not empty".into()));
+    }
+    std::fs::canonicalize(db_path).map_err(|e| bad(e.to_string()))
+}
+
+fn spawn_java(dir: &Path, port: u16, db_path: Option<&Path>) -> Result<Child, DevError> {
     let mut cmd = Command::new("java");
     cmd.arg(format!(
         "-Djava.library.path={}",
@@ -129,18 +154,16 @@ fn spawn_java(dir: &Path, port: u16) -> Result<Child, DevError> {
     ))
     .arg(format!("-Xmx{}", heap()))
     .arg("-jar")
-    .arg(dir.join("DynamoDBLocal.jar"))
-    .args([
-        "-inMemory",
-        "-sharedDb",
-        "-disableTelemetry",
-        "-port",
-        &port.to_string(),
-    ])
-    .current_dir(dir)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::inherit());
+    .arg(dir.join("DynamoDBLocal.jar"));
+    match db_path {
+        Some(p) => cmd.arg("-dbPath").arg(p),
+        None => cmd.arg("-inMemory"),
+    };
+    cmd.args(["-sharedDb", "-disableTelemetry", "-port", &port.to_string()])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
     crate::process::die_with_parent(&mut cmd)
         .spawn()
         .map_err(DevError::Spawn)
@@ -150,5 +173,20 @@ impl Drop for DynamoDbLocal {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_db_path_is_created_and_must_be_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("a/b");
+        assert_eq!(prepare_db_path(&new).unwrap(), new.canonicalize().unwrap());
+        std::fs::write(new.join("shared-local-instance.db"), b"x").unwrap();
+        let e = prepare_db_path(&new).unwrap_err().to_string();
+        assert!(e.contains("not empty") && e.contains("a/b"), "{e}");
     }
 }

@@ -165,7 +165,10 @@ async fn start_dynamodb_local(cfg: &mut Config) -> Result<DynamoDbLocal> {
         .and_then(|e| e.rsplit(':').next())
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .unwrap_or(8000);
-    let d = DynamoDbLocal::start(port).await?;
+    // `VOTECHAIN_DYNAMODB_LOCAL_DB_PATH`: an empty directory for its data instead of
+    // memory (a million-vote run that must be read back after it).
+    let db_path = std::env::var_os("VOTECHAIN_DYNAMODB_LOCAL_DB_PATH").map(PathBuf::from);
+    let d = DynamoDbLocal::start_in(port, db_path.as_deref()).await?;
     tracing::info!(endpoint = %d.endpoint, "DynamoDB Local started");
     cfg.dynamodb.endpoint = Some(d.endpoint.clone());
     Ok(d)

@@ -2000,7 +2000,7 @@ async fn logged(logs: &votechain::logstore::LogStore) -> Result<u64, BenchError>
 /// ledger would stream after the bench's, ten times slower), drives `votes` through
 /// it at full speed, and reads its peak RSS (VmHWM; the JVM is another process).
 async fn dev_rss(bin: &std::path::Path, votes: u64) -> Result<f64, BenchError> {
-    let mut child = million::spawn_dev(bin, None).await?;
+    let mut child = million::spawn_dev(bin, None, None).await?;
     let pid = child.id().ok_or("no pid")?;
     let dir = tempfile::tempdir()?;
     let opts = crate::loadgen::LoadOptions {
@@ -2100,7 +2100,7 @@ impl BenchReport {
                 l.coverage_p50_s, l.coverage_p99_s, l.coverage_max_s
             ));
         }
-        s.push_str("\n## Beyond this run\n\n- A million votes through `votechain dev` (throughput, latency and submit-to-visible per minute, peak RSS of every process, verify / recount / replay / audit on the result against raw reads): [benchmarks-million.md](benchmarks-million.md), `votechain bench --million` (outside CI, ~40 minutes).\n- Chains under DynamoDB's partition limits: [benchmarks-partition-model.md](benchmarks-partition-model.md), `votechain bench --partition-model`.\n- Work per vote and the capacity model (chains, partitions, pods, units, brokers, cost per million votes): [capacity.md](capacity.md), `votechain bench --capacity`.\n");
+        s.push_str("\n## Beyond this run\n\n- A million votes through `votechain dev` (throughput, latency and submit-to-visible per minute, peak RSS of every process, verify / recount / replay / audit on the result against raw reads): [benchmarks-million.md](benchmarks-million.md), `votechain bench --million` (outside CI, ~45 minutes).\n- Chains under DynamoDB's partition limits: [benchmarks-partition-model.md](benchmarks-partition-model.md), `votechain bench --partition-model`.\n- Work per vote and the capacity model (chains, partitions, pods, units, brokers, cost per million votes): [capacity.md](capacity.md), `votechain bench --capacity`.\n");
         s
     }
 }

@@ -120,11 +120,13 @@ async fn timed(
 }
 
 /// Starts `votechain dev` (its log discarded; DynamoDB Local's heap `heap`, else its
-/// default) and waits up to 60 s for `/readyz`. Ports 8080 and 8000 must be free: another
+/// default; its data in the empty directory `db_path`, else in memory) and waits up to
+/// 60 s for `/readyz`. Ports 8080 and 8000 must be free: another
 /// process there would answer in its place.
 pub(super) async fn spawn_dev(
     bin: &std::path::Path,
     heap: Option<&str>,
+    db_path: Option<&std::path::Path>,
 ) -> Result<tokio::process::Child, BenchError> {
     for port in [8080, 8000] {
         drop(
@@ -141,6 +143,9 @@ pub(super) async fn spawn_dev(
         .stderr(std::process::Stdio::null());
     if let Some(h) = heap {
         cmd.env("VOTECHAIN_DYNAMODB_LOCAL_HEAP", h);
+    }
+    if let Some(p) = db_path {
+        cmd.env("VOTECHAIN_DYNAMODB_LOCAL_DB_PATH", p);
     }
     let dev = cmd.spawn()?;
     let http = reqwest::Client::new();
@@ -239,7 +244,13 @@ pub async fn run_million(
 ) -> Result<MillionReport, BenchError> {
     progress("starting votechain dev");
     // A million votes and their stream records outgrow the default 2 GB heap.
-    let mut dev = spawn_dev(&o.bin, Some("8g")).await?;
+    // On disk: the in-memory DynamoDB Local stopped answering once a million votes were
+    // in (docs/benchmarks-million.md), and the tools must read them back.
+    let db = std::path::Path::new(".local/million/dynamodb");
+    if db.exists() {
+        std::fs::remove_dir_all(db)?;
+    }
+    let mut dev = spawn_dev(&o.bin, Some("8g"), Some(db)).await?;
     let pid = dev.id().ok_or("no pid")?;
     let http = reqwest::Client::new();
     let java = child_of(pid).ok_or("no DynamoDB Local under votechain dev")?;
@@ -424,7 +435,7 @@ impl MillionReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "# A million votes\n\nProduced by `{command}`, not typed by hand (issue #16, part 2; outside CI). `votechain dev` runs every role in one process with the embedded Kafka and DynamoDB Local (in memory); `loadgen` sends the votes from the bench process (polling-station clients with a durable outbox, every vote fsync'd before it is sent); the tools then run on the result as separate processes.\n\n- machine: {}\n- run: {}\n- acknowledged {} of {} sent, {} refused; votes chained (every vote item read back): {}; receipts checked: {} of a random sample, {} found\n- throughput {:.0} votes/s over {:.0} s; latency to 202 {}; submit to visible in results {}",
+            "# A million votes\n\nProduced by `{command}`, not typed by hand (issue #16, part 2; outside CI). `votechain dev` runs every role in one process with the embedded Kafka and DynamoDB Local (its data on disk, `.local/million/dynamodb`); `loadgen` sends the votes from the bench process (polling-station clients with a durable outbox, every vote fsync'd before it is sent); the tools then run on the result as separate processes.\n\n- machine: {}\n- run: {}\n- acknowledged {} of {} sent, {} refused; votes chained (every vote item read back): {}; receipts checked: {} of a random sample, {} found\n- throughput {:.0} votes/s over {:.0} s; latency to 202 {}; submit to visible in results {}",
             self.machine,
             self.options,
             l.acknowledged,
