@@ -35,18 +35,14 @@ async fn the_client_votes_over_tls_and_trusts_only_its_ca() {
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::write(&cert, ck.cert.pem()).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    let mut cfg = env.config.clone();
-    cfg.roles = [
-        votechain::config::Role::Ingest,
-        votechain::config::Role::Writer,
-        votechain::config::Role::Query,
-    ]
-    .into();
-    cfg.node.tls = Some(votechain::config::TlsFiles {
-        cert_file: cert.clone(),
-        key_file: key,
-    });
-    let node = votechain::runtime::Node::start(cfg).await.expect("starts");
+    let node = env
+        .node_with(|c| {
+            c.node.tls = Some(votechain::config::TlsFiles {
+                cert_file: cert.clone(),
+                key_file: key,
+            })
+        })
+        .await;
     let url = format!("https://localhost:{}", node.http_addr.port());
     let vote = |n: u32| OutVote {
         election_id: "demo-2026".into(),

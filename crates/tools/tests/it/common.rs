@@ -141,6 +141,14 @@ retry_max_ms = 500
             .expect("a served election")
     }
 
+    /// Starts a node of this env's config (roles ingest, writer, query) as `f` changes it.
+    #[allow(dead_code)]
+    pub async fn node_with(&self, f: impl FnOnce(&mut Config)) -> Node {
+        let mut cfg = self.config.clone();
+        f(&mut cfg);
+        Node::start(cfg).await.expect("node starts")
+    }
+
     /// Starts a node running `roles` of this env's config.
     pub async fn node(&self, roles: &[&str], instance: &str) -> Node {
         self.node_via(roles, instance, &self.dynamo.endpoint).await

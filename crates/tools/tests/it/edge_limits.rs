@@ -13,21 +13,6 @@ use crate::common::*;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn node_with(
-    env: &TestEnv,
-    f: impl FnOnce(&mut votechain::config::Config),
-) -> votechain::runtime::Node {
-    let mut cfg = env.config.clone();
-    cfg.roles = [
-        votechain::config::Role::Ingest,
-        votechain::config::Role::Writer,
-        votechain::config::Role::Query,
-    ]
-    .into();
-    f(&mut cfg);
-    votechain::runtime::Node::start(cfg).await.expect("starts")
-}
-
 /// p99 (nearest rank) of `n` sequential honest votes, in ms.
 async fn honest_p99(
     http: &reqwest::Client,
@@ -49,11 +34,12 @@ async fn honest_p99(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_slow_connections_are_closed_while_honest_votes_flow() {
     let env = TestEnv::new("slow", 1, DEMO).await;
-    let node = node_with(&env, |c| {
-        c.http.header_read_timeout_ms = 2_000;
-        c.http.idle_timeout_ms = 12_000;
-    })
-    .await;
+    let node = env
+        .node_with(|c| {
+            c.http.header_read_timeout_ms = 2_000;
+            c.http.idle_timeout_ms = 12_000;
+        })
+        .await;
     let http = reqwest::Client::new();
     honest_p99(&http, &node, 81, 20).await; // warm-up
     let base = honest_p99(&http, &node, 82, 100).await;
@@ -104,11 +90,12 @@ async fn a_thousand_slow_connections_are_closed_while_honest_votes_flow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inflight_cap_sheds_and_a_stalled_body_times_out() {
     let env = TestEnv::new("inflight", 1, DEMO).await;
-    let node = node_with(&env, |c| {
-        c.http.max_inflight_requests = 1;
-        c.http.body_timeout_ms = 1_500;
-    })
-    .await;
+    let node = env
+        .node_with(|c| {
+            c.http.max_inflight_requests = 1;
+            c.http.body_timeout_ms = 1_500;
+        })
+        .await;
     // Holds the one slot: headers say 100 bytes of body, 10 arrive.
     let mut stalled = tokio::net::TcpStream::connect(node.http_addr)
         .await
@@ -148,7 +135,7 @@ async fn the_inflight_cap_sheds_and_a_stalled_body_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn framework_rejections_are_contract_shaped_and_the_scheme_is_case_insensitive() {
     let env = TestEnv::new("shapes", 1, DEMO).await;
-    let node = node_with(&env, |_| {}).await;
+    let node = env.node_with(|_| {}).await;
     let http = reqwest::Client::new();
     let base = format!("http://{}", node.http_addr);
     let error = |r: reqwest::Response| async move {
@@ -214,11 +201,12 @@ async fn framework_rejections_are_contract_shaped_and_the_scheme_is_case_insensi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_paths_are_only_on_the_admin_port() {
     let env = TestEnv::new("admin", 1, DEMO).await;
-    let node = node_with(&env, |c| {
-        c.node.admin_addr = Some("127.0.0.1:0".parse().unwrap());
-        c.roles.insert(votechain::config::Role::LagMonitor);
-    })
-    .await;
+    let node = env
+        .node_with(|c| {
+            c.node.admin_addr = Some("127.0.0.1:0".parse().unwrap());
+            c.roles.insert(votechain::config::Role::LagMonitor);
+        })
+        .await;
     let admin = node.admin_addr.expect("an admin listener");
     assert_ne!(admin, node.http_addr);
     let http = reqwest::Client::new();
@@ -262,21 +250,22 @@ async fn the_admin_paths_are_only_on_the_admin_port() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_from_one_key_is_refused_for_it_alone() {
     let env = TestEnv::new("quota", 1, DEMO).await;
-    let node = node_with(&env, |c| {
-        c.ingest.key_votes_per_s = 5;
-        c.ingest.key_burst = 5;
-        c.ingest.clients.push(votechain::config::ClientKey {
-            id: "station-2".into(),
-            key: Some("test-key-2".into()),
-            key_env: None,
-            sha256: None,
-            elections: vec![],
-            regions: vec![],
-            votes_per_s: None,
-            max_votes: None,
-        });
-    })
-    .await;
+    let node = env
+        .node_with(|c| {
+            c.ingest.key_votes_per_s = 5;
+            c.ingest.key_burst = 5;
+            c.ingest.clients.push(votechain::config::ClientKey {
+                id: "station-2".into(),
+                key: Some("test-key-2".into()),
+                key_env: None,
+                sha256: None,
+                elections: vec![],
+                regions: vec![],
+                votes_per_s: None,
+                max_votes: None,
+            });
+        })
+        .await;
     let http = reqwest::Client::new();
     let url = format!("http://{}/v1/elections/demo-2026/votes", node.http_addr);
     let send = |key: &'static str, vid: String| {

@@ -19,17 +19,13 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_producers_overlap_transactions_and_chain_every_vote_once() {
     let env = TestEnv::new("producers-four", 2, DEMO).await;
-    let mut cfg = env.config.clone();
-    cfg.ingest.producers = 4;
-    cfg.ingest.linger_ms = 1;
-    cfg.roles = [
-        votechain::config::Role::Ingest,
-        votechain::config::Role::Writer,
-        votechain::config::Role::Query,
-    ]
-    .into();
-    cfg.node.instance_id = "ing-4".into();
-    let node = votechain::runtime::Node::start(cfg).await.expect("node");
+    let node = env
+        .node_with(|c| {
+            c.ingest.producers = 4;
+            c.ingest.linger_ms = 1;
+            c.node.instance_id = "ing-4".into();
+        })
+        .await;
     let http = reqwest::Client::new();
     let before = metric(&http, &node, "votechain_ingest_batch_votes_count", "").await;
     // The most transactions seen running at once, sampled while the votes go in.

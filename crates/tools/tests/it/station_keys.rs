@@ -59,16 +59,12 @@ async fn scoped_keys_are_rotated_and_revoked_without_a_restart() {
         "only digests: {text}"
     );
 
-    let mut cfg = env.config.clone();
-    cfg.roles = [
-        votechain::config::Role::Ingest,
-        votechain::config::Role::Writer,
-        votechain::config::Role::Query,
-    ]
-    .into();
-    cfg.ingest.keys_file = Some(file.clone());
-    cfg.ingest.keys_reload_ms = 100;
-    let node = votechain::runtime::Node::start(cfg).await.expect("starts");
+    let node = env
+        .node_with(|c| {
+            c.ingest.keys_file = Some(file.clone());
+            c.ingest.keys_reload_ms = 100;
+        })
+        .await;
     let http = reqwest::Client::new();
     let url = format!("http://{}/v1/elections/demo-2026/votes", node.http_addr);
     let vote = |key: String, i: u32, region: &'static str| {
