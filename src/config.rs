@@ -433,7 +433,7 @@ impl Default for DynamoConfig {
 }
 
 /// One API client allowed to submit votes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientKey {
     /// Recorded on the audit topic; never in the ledger.

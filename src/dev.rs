@@ -123,16 +123,21 @@ impl DynamoDbLocal {
 }
 
 /// DynamoDB Local's Java heap: `$VOTECHAIN_DYNAMODB_LOCAL_HEAP` (e.g. `6g`, for a
-/// million-vote run), else 2g. Anything but digits and one unit letter is ignored.
+/// million-vote run), else 2g. Anything but digits and one unit letter is ignored, with a
+/// warning.
 fn heap() -> String {
     let valid = |h: &str| {
         let (n, unit) = h.split_at(h.len().saturating_sub(1));
         !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && matches!(unit, "m" | "g")
     };
-    std::env::var("VOTECHAIN_DYNAMODB_LOCAL_HEAP")
-        .ok()
-        .filter(|h| valid(h))
-        .unwrap_or_else(|| "2g".into())
+    match std::env::var("VOTECHAIN_DYNAMODB_LOCAL_HEAP") {
+        Ok(h) if valid(&h) => h,
+        Ok(h) => {
+            tracing::warn!(value = %h, "VOTECHAIN_DYNAMODB_LOCAL_HEAP is not like 512m or 8g; using 2g");
+            "2g".into()
+        }
+        Err(_) => "2g".into(),
+    }
 }
 
 /// `db_path` made absolute and created; refused unless empty.

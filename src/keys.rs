@@ -310,12 +310,7 @@ mod tests {
             clients: vec![crate::config::ClientKey {
                 id: "feed".into(),
                 key: Some("feed-key-1".into()),
-                key_env: None,
-                sha256: None,
-                elections: vec![],
-                regions: vec![],
-                votes_per_s: None,
-                max_votes: None,
+                ..Default::default()
             }],
             keys_file: file,
             ..Default::default()

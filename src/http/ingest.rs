@@ -15,6 +15,7 @@
 
 use super::{ApiError, AppState};
 use crate::actors::ingest_batcher::{IngestMsg, Pending, TxnError};
+use crate::dynamo::caps::{CapError, Reserved};
 use crate::metrics as m;
 use axum::Json;
 use axum::body::Body;
@@ -240,8 +241,16 @@ pub async fn submit(
         );
     };
     // 403: this key's cap of votes in this election is spent (a resubmission is free).
-    if let Err(resp) = reserve(&st, &key, &event, started).await {
-        return resp;
+    match reserve(&st, &key, &event).await {
+        Ok(()) => {}
+        Err(e @ CapError::Reached(_)) => {
+            let e = ApiError::new(StatusCode::FORBIDDEN, "vote_cap_reached", e.to_string());
+            return fail("cap_reached", started, e);
+        }
+        Err(e @ CapError::Unavailable(_)) => {
+            let why = format!("{e}; the vote is not recorded; retry with the same vote_id");
+            return fail("unavailable", started, overloaded(&why));
+        }
     }
     let kafka_key = event.kafka_key();
     let partition = votechain_core::model::partition_of(
@@ -302,9 +311,7 @@ async fn reserve(
     st: &AppState,
     key: &crate::keys::KeyEntry,
     event: &VoteEvent,
-    started: Instant,
-) -> Result<(), Response> {
-    use crate::dynamo::caps::{CapError, Reserved};
+) -> Result<(), CapError> {
     let cap = key.max_votes.unwrap_or(st.config.ingest.key_max_votes);
     if cap == 0 {
         return Ok(());
@@ -320,36 +327,18 @@ async fn reserve(
         Err(CapError::Unavailable(_)) => "unavailable",
     };
     metrics::counter!(m::INGEST_CAP_RESERVATIONS, "result" => label).increment(1);
-    match result {
-        Ok(_) => Ok(()),
-        Err(e @ CapError::Reached(_)) => {
-            // The station is not secret (every audit event names it); the vote's choice is
-            // not logged.
-            tracing::warn!(
-                station = %key.id,
-                election = %event.election_id,
-                cap,
-                "vote cap reached: a new vote_id refused"
-            );
-            Err(fail(
-                "cap_reached",
-                started,
-                ApiError::new(StatusCode::FORBIDDEN, "vote_cap_reached", e.to_string()),
-            ))
-        }
-        Err(e @ CapError::Unavailable(_)) => {
-            tracing::warn!(error = %e, "vote cap not checked; answered 503");
-            let e = ApiError {
-                retry_after_s: Some(st.config.ingest.retry_after_s),
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    format!("{e}; the vote is not recorded; retry with the same vote_id"),
-                )
-            };
-            Err(fail("unavailable", started, e))
-        }
+    match &result {
+        // The station is not secret (every audit event names it); the choice is not logged.
+        Err(CapError::Reached(_)) => tracing::warn!(
+            station = %key.id,
+            election = %event.election_id,
+            cap,
+            "vote cap reached: a new vote_id refused"
+        ),
+        Err(e) => tracing::warn!(error = %e, "vote cap not checked; answered 503"),
+        Ok(_) => {}
     }
+    result.map(|_| ())
 }
 
 #[cfg(test)]

@@ -118,29 +118,9 @@ pub struct LagResult {
     pub coverage_max_s: f64,
 }
 
-/// Per-vote delay between two cumulative counts sampled over time: vote k's delay is the
-/// first time `later` reached k minus the first time `earlier` did. Samples are
-/// `(seconds, earlier, later)`, in time order. Returns the delays, one per vote.
-pub fn delays(samples: &[(f64, u64, u64)]) -> Vec<f64> {
-    let mut out = vec![];
-    let mut e = 0; // index of the first sample where `earlier` >= k
-    let mut l = 0;
-    let last = samples.last().map_or(0, |s| s.1.min(s.2));
-    for k in 1..=last {
-        while samples[e].1 < k {
-            e += 1;
-        }
-        while samples[l].2 < k {
-            l += 1;
-        }
-        out.push((samples[l].0 - samples[e].0).max(0.0));
-    }
-    out
-}
-
-/// The same pairing for two counts each sampled at its own times (`(seconds, count)`, in
-/// time order): vote k's delay is the first time `later` reached k minus the first time
-/// `earlier` did. Each count carries the time its read completed, so a slow read of one
+/// Per-vote delay between two cumulative counts, each sampled at its own times
+/// (`(seconds, count)`, in time order): vote k's delay is the first time `later` reached k
+/// minus the first time `earlier` did; one delay per vote both counts reached. Each count carries the time its read completed, so a slow read of one
 /// count does not shift the other's times.
 pub fn delays_between(earlier: &[(f64, u64)], later: &[(f64, u64)]) -> Vec<f64> {
     let last = match (earlier.last(), later.last()) {
@@ -2120,10 +2100,12 @@ mod tests {
             (0.4, 4, 3),
             (0.5, 4, 4),
         ];
-        let d = delays(&s);
+        let earlier: Vec<(f64, u64)> = s.iter().map(|&(t, e, _)| (t, e)).collect();
+        let later: Vec<(f64, u64)> = s.iter().map(|&(t, _, l)| (t, l)).collect();
+        let d = delays_between(&earlier, &later);
         let r: Vec<f64> = d.iter().map(|x| (x * 10.0).round() / 10.0).collect();
         assert_eq!(r, vec![0.1, 0.2, 0.1, 0.1]);
-        assert!(delays(&[]).is_empty());
+        assert!(delays_between(&[], &[]).is_empty());
     }
 
     #[test]

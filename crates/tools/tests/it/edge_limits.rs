@@ -257,12 +257,7 @@ async fn a_flood_from_one_key_is_refused_for_it_alone() {
             c.ingest.clients.push(votechain::config::ClientKey {
                 id: "station-2".into(),
                 key: Some("test-key-2".into()),
-                key_env: None,
-                sha256: None,
-                elections: vec![],
-                regions: vec![],
-                votes_per_s: None,
-                max_votes: None,
+                ..Default::default()
             });
         })
         .await;

@@ -21,12 +21,8 @@ fn capped_config(env: &TestEnv, roles: &[Role], instance: &str) -> Config {
     cfg.ingest.clients.push(ClientKey {
         id: "station-capped".into(),
         key: Some(CAPPED.into()),
-        key_env: None,
-        sha256: None,
-        elections: vec![],
-        regions: vec![],
-        votes_per_s: None,
         max_votes: Some(CAP),
+        ..Default::default()
     });
     cfg
 }
