@@ -59,17 +59,11 @@ fn key(id: &str) -> HashMap<String, AttributeValue> {
 
 /// The stored tally statement of an election, if certified.
 pub async fn stored_statement(ledger: &Ledger, id: &str) -> Result<Option<String>, CertifyError> {
-    let out = ledger
-        .db
-        .get_item()
-        .table_name(&ledger.table)
-        .set_key(Some(key(id)))
-        .consistent_read(true)
-        .send()
+    let item = crate::dynamo::get_consistent(&ledger.db, &ledger.table, key(id))
         .await
         .map_err(|e| CertifyError::Call(crate::dynamo::describe(&e)))?;
-    Ok(out
-        .item()
+    Ok(item
+        .as_ref()
         .and_then(|it| it.get("statement"))
         .and_then(|v| v.as_s().ok())
         .cloned())

@@ -114,20 +114,15 @@ impl LogStore {
         chain: u32,
         t: &Tile,
     ) -> Result<Option<Vec<u8>>, LogError> {
-        let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(election, chain, Self::tile_sk(t))))
-            .consistent_read(true)
-            .send()
+        let key = Self::key(election, chain, Self::tile_sk(t));
+        let item = crate::dynamo::get_consistent(&self.db, &self.table, key)
             .await
             .map_err(|e| LogError::Call {
                 op: "GetItem(tile)",
                 detail: describe(&e),
             })?;
-        Ok(out
-            .item()
+        Ok(item
+            .as_ref()
             .and_then(|it| it.get("data"))
             .and_then(|d| d.as_b().ok())
             .map(|b| b.as_ref().to_vec()))
@@ -194,19 +189,14 @@ impl LogStore {
         chain: u32,
         sk: &str,
     ) -> Result<Option<Stored>, LogError> {
-        let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(election, chain, sk.into())))
-            .consistent_read(true)
-            .send()
+        let key = Self::key(election, chain, sk.into());
+        let item = crate::dynamo::get_consistent(&self.db, &self.table, key)
             .await
             .map_err(|e| LogError::Call {
                 op: "GetItem(checkpoint)",
                 detail: describe(&e),
             })?;
-        let Some(it) = out.item() else {
+        let Some(it) = item.as_ref() else {
             return Ok(None);
         };
         let corrupt = |why: &str| LogError::Corrupt(Self::pk(election, chain), why.into());

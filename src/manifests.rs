@@ -105,16 +105,10 @@ pub async fn get(ledger: &Ledger, election_id: &str) -> Result<Option<Stored>, M
         ("pk".to_string(), s(&pk(election_id))),
         ("sk".to_string(), s(SK)),
     ]);
-    let out = ledger
-        .db
-        .get_item()
-        .table_name(&ledger.table)
-        .set_key(Some(key))
-        .consistent_read(true)
-        .send()
+    let item = crate::dynamo::get_consistent(&ledger.db, &ledger.table, key)
         .await
         .map_err(|e| ManifestStoreError::Call(describe(&e)))?;
-    let Some(it) = out.item() else {
+    let Some(it) = item.as_ref() else {
         return Ok(None);
     };
     let attr = |a: &str| it.get(a).and_then(|v| v.as_s().ok()).cloned();

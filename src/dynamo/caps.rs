@@ -34,6 +34,7 @@
 use super::{classify, describe, retryable_code};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// How often a reservation that conflicted with another of the same station is retried.
@@ -174,20 +175,15 @@ impl Caps {
 
     /// The distinct vote_ids `station` has reserved in `election` (0 before its first).
     pub async fn count(&self, election: &str, station: &str) -> Result<u64, CapError> {
-        let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .key(
-                "pk",
-                AttributeValue::S(format!("COUNT#{election}#{station}")),
-            )
-            .consistent_read(true)
-            .send()
+        let key = HashMap::from([(
+            "pk".to_string(),
+            AttributeValue::S(format!("COUNT#{election}#{station}")),
+        )]);
+        let item = super::get_consistent(&self.db, &self.table, key)
             .await
             .map_err(|e| CapError::Unavailable(describe(&e)))?;
-        Ok(out
-            .item()
+        Ok(item
+            .as_ref()
             .and_then(|it| it.get("n"))
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse().ok())

@@ -73,19 +73,11 @@ impl Ledger {
         topic: &str,
         partition: i32,
     ) -> Result<Option<Checkpoint>, LedgerError> {
-        let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(items::key(
-                items::checkpoint_pk(topic, partition),
-                items::CHECKPOINT_SK,
-            )))
-            .consistent_read(true)
-            .send()
+        let key = items::key(items::checkpoint_pk(topic, partition), items::CHECKPOINT_SK);
+        let item = super::get_consistent(&self.db, &self.table, key)
             .await
             .map_err(|e| LedgerError::from_sdk("GetItem(checkpoint)", &e))?;
-        out.item()
+        item.as_ref()
             .map(items::parse_checkpoint)
             .transpose()
             .map_err(|e| LedgerError::corrupt("GetItem(checkpoint)", e))
@@ -274,33 +266,20 @@ impl Ledger {
         vote_id: &str,
         chains: u32,
     ) -> Result<Option<VoteItem>, LedgerError> {
-        let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(items::key(
-                items::marker_pk(election_id, vote_id),
-                items::MARKER_SK,
-            )))
-            .consistent_read(true)
-            .send()
+        let key = items::key(items::marker_pk(election_id, vote_id), items::MARKER_SK);
+        let item = super::get_consistent(&self.db, &self.table, key)
             .await
             .map_err(|e| LedgerError::from_sdk("GetItem(marker)", &e))?;
-        let Some(marker) = out.item() else {
+        let Some(marker) = item.as_ref() else {
             return Ok(None);
         };
         let (chain, seq) =
             items::parse_marker(marker).map_err(|e| LedgerError::corrupt("GetItem(marker)", e))?;
-        let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(items::key(
-                items::chain_pk(election_id, chain, chains),
-                items::vote_sk(seq),
-            )))
-            .consistent_read(true)
-            .send()
+        let key = items::key(
+            items::chain_pk(election_id, chain, chains),
+            items::vote_sk(seq),
+        );
+        let item = super::get_consistent(&self.db, &self.table, key)
             .await
             .map_err(|e| LedgerError::from_sdk("GetItem(vote)", &e))?;
         out.item()

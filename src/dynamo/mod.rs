@@ -15,6 +15,27 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 pub use aws_sdk_dynamodb::Client;
 
+/// The item at `key` in `table`, read strongly consistent; `None` when there is none. The
+/// caller maps the error into its own (every reader here reads consistently: each decides
+/// from what it reads).
+pub async fn get_consistent(
+    db: &Client,
+    table: &str,
+    key: items::Item,
+) -> Result<
+    Option<items::Item>,
+    SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError, HttpResponse>,
+> {
+    let out = db
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await?;
+    Ok(out.item)
+}
+
 /// The SDK settings both clients share: region, endpoint, credentials, timeouts, and the
 /// one HTTPS client stack (hyper 1 + rustls with ring; see [`https_client`]). Without
 /// timeouts a half-open connection would stall a caller (a ChainWriter, a partition)

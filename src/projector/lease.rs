@@ -190,16 +190,10 @@ impl LeaseTable {
 
     /// One lease, read consistently.
     pub async fn get(&self, key: &str) -> Result<Option<Lease>, LeaseError> {
-        let r = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(self.key(key)))
-            .consistent_read(true)
-            .send()
+        let item = crate::dynamo::get_consistent(&self.db, &self.table, self.key(key))
             .await
             .map_err(|e| call_err("GetItem", key, &e))?;
-        Ok(r.item().map(parse))
+        Ok(item.as_ref().map(parse))
     }
 
     /// Creates the lease unless it exists (a concurrent creator wins silently).

@@ -133,18 +133,13 @@ async fn write_mark(
 
 /// The current state (consistent read); `None` when no election needs a replay.
 pub async fn read(db: &Client, lease_table: &str) -> Result<Option<NeedsReplay>, LossError> {
-    let out = db
-        .get_item()
-        .table_name(lease_table)
-        .set_key(Some(key()))
-        .consistent_read(true)
-        .send()
+    let item = crate::dynamo::get_consistent(db, lease_table, key())
         .await
         .map_err(|e| LossError {
             op: "GetItem",
             detail: describe(&e),
         })?;
-    Ok(out.item().and_then(parse))
+    Ok(item.as_ref().and_then(parse))
 }
 
 fn parse(it: &HashMap<String, AttributeValue>) -> Option<NeedsReplay> {

@@ -155,19 +155,14 @@ fn parse(it: &HashMap<String, AttributeValue>) -> Projection {
 
 /// Reads the pointer (consistent). A missing pointer is epoch 0, active, defaults only.
 pub async fn read(db: &Client, lease_table: &str) -> Result<Projection, PointerError> {
-    let out = db
-        .get_item()
-        .table_name(lease_table)
-        .set_key(Some(key()))
-        .consistent_read(true)
-        .send()
+    let item = crate::dynamo::get_consistent(db, lease_table, key())
         .await
         .map_err(|e| PointerError {
             op: "GetItem",
             detail: describe(&e),
             conditional: false,
         })?;
-    Ok(out.item().map(parse).unwrap_or(Projection {
+    Ok(item.as_ref().map(parse).unwrap_or(Projection {
         epoch: 0,
         frozen: false,
         frozen_until_ms: 0,
