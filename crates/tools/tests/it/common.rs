@@ -349,6 +349,17 @@ pub async fn chain_results(ledger: &Ledger, election: &str, chains: u32) -> serd
     serde_json::json!({"total": total, "candidates": cands, "regions": regions})
 }
 
+/// Runs `recount` on `election` and asserts that Kafka, the chain and the read model agree
+/// and the chain is intact; the report, for more checks.
+pub async fn recount_agrees(env: &TestEnv, election: &str) -> votechain::recount::RecountReport {
+    let r =
+        votechain::recount::recount(&env.config, &env.ledger, election, Duration::from_secs(30))
+            .await
+            .unwrap();
+    assert!(r.agree && r.chain_intact, "{r}");
+    r
+}
+
 /// The results endpoint with zero entries dropped, in the shape of [`chain_results`].
 pub async fn served_results(
     http: &reqwest::Client,

@@ -122,19 +122,6 @@ async fn only_events_signed_by_ingest_are_chained() {
         (served_results(&http, &node, "demo-2026").await == counted).then_some(())
     })
     .await;
-    let r = votechain::recount::recount(
-        &env.config,
-        &env.ledger,
-        "demo-2026",
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
-    assert!(
-        r.agree && r.chain_intact,
-        "{:?} {:?}",
-        r.mismatches,
-        r.problems
-    );
+    recount_agrees(&env, "demo-2026").await;
     node.shutdown().await;
 }
