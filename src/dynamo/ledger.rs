@@ -59,6 +59,13 @@ pub struct Ledger {
     pub table: String,
 }
 
+/// Vote items per page of a chain read ([`Ledger::chain_page`]): about DynamoDB's 1 MB page
+/// of vote items (~420 bytes each), so on DynamoDB the limit adds no round trip. DynamoDB
+/// Local needs it: a Query without a limit reads every item of its key range there, and a
+/// range that starts at the first vote costs every page as much as the chain so far (a page
+/// of a million-vote chain took 25 s; docs/performance.md).
+pub const CHAIN_PAGE_ITEMS: i32 = 2_500;
+
 impl Ledger {
     pub fn new(db: Client, table: impl Into<String>) -> Ledger {
         Ledger {
@@ -282,13 +289,14 @@ impl Ledger {
         let item = super::get_consistent(&self.db, &self.table, key)
             .await
             .map_err(|e| LedgerError::from_sdk("GetItem(vote)", &e))?;
-        out.item()
+        item.as_ref()
             .map(items::parse_vote)
             .transpose()
             .map_err(|e| LedgerError::corrupt("GetItem(vote)", e))
     }
 
-    /// One page of a chain's raw items in seq order, starting after `start` (a last-evaluated key).
+    /// One page of a chain's raw items in seq order, starting after `start` (a last-evaluated
+    /// key), at most [`CHAIN_PAGE_ITEMS`].
     pub async fn chain_page(
         &self,
         election_id: &str,
@@ -297,18 +305,43 @@ impl Ledger {
         start: Option<HashMap<String, AttributeValue>>,
         consistent: bool,
     ) -> Result<(Vec<Item>, Option<HashMap<String, AttributeValue>>), LedgerError> {
+        let (e, limit) = (election_id, CHAIN_PAGE_ITEMS);
+        self.chain_page_of(e, chain, chains, start, consistent, limit)
+            .await
+    }
+
+    /// [`Ledger::chain_page`] with at most `limit` items a page (tests use smaller pages).
+    pub async fn chain_page_of(
+        &self,
+        election_id: &str,
+        chain: u32,
+        chains: u32,
+        start: Option<HashMap<String, AttributeValue>>,
+        consistent: bool,
+        limit: i32,
+    ) -> Result<(Vec<Item>, Option<HashMap<String, AttributeValue>>), LedgerError> {
+        // Every sk that begins with "VOTE#" (a malformed one too, for verify to report),
+        // from the page's start key on: "VOTE$" follows "VOTE#..." in byte order.
+        let from = start
+            .as_ref()
+            .and_then(|k| k.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .map_or("VOTE#", |sk| sk.as_str())
+            .to_string();
         let out = self
             .db
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :vote)")
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
             .expression_attribute_values(
                 ":pk",
                 AttributeValue::S(items::chain_pk(election_id, chain, chains)),
             )
-            .expression_attribute_values(":vote", AttributeValue::S("VOTE#".into()))
+            .expression_attribute_values(":from", AttributeValue::S(from))
+            .expression_attribute_values(":to", AttributeValue::S("VOTE$".into()))
             .scan_index_forward(true)
             .consistent_read(consistent)
+            .limit(limit)
             .set_exclusive_start_key(start)
             .send()
             .await

@@ -23,6 +23,7 @@ mod layers;
 mod ledger_protection;
 mod ledger_tripwire;
 mod log_gap;
+mod long_chain;
 mod manifests;
 mod metrics_upkeep;
 mod partition_routing;
