@@ -57,7 +57,8 @@ pub struct BenchReport {
     pub writer_batch: (f64, f64),
     /// Why the peak RSS was not measured, when it was not.
     pub dev_rss_error: Option<String>,
-    pub lag: Option<LagResult>,
+    /// The end-to-end measure by the lag elections' chains: the default 8 first, then 1.
+    pub lag: Vec<LagResult>,
     /// The projector measure: batches, mean ms waiting for GetRecords, mean ms applying
     /// (`votechain_projector_step_seconds`).
     pub projector_steps: (f64, f64, f64),
@@ -74,8 +75,31 @@ const INGEST_FACTOR: u64 = 4;
 /// which drops the oldest records before they are chained).
 const MAIN_ELECTION: &str = "bench-8";
 
-/// The election the projection-lag measure writes to (8 chains: every partition).
-const LAG_ELECTION: &str = "bench-lag";
+/// An election the end-to-end measure writes to, and the first of its vote numbers (the
+/// peak's votes; the steady phase's start 10 million later).
+#[derive(Debug, Clone, Copy)]
+struct LagElection {
+    id: &'static str,
+    chains: u32,
+    first_vote: u64,
+}
+
+/// The end-to-end measure runs twice: on the default 8 chains (every partition), then on
+/// one. On DynamoDB Local every chain's transactions wait for one SQLite writer thread, so
+/// with 8 chains a vote's batch waits behind the other chains' batches; with one it waits
+/// behind none, as each chain's partition key does on DynamoDB (docs/performance.md).
+const LAG_ELECTIONS: [LagElection; 2] = [
+    LagElection {
+        id: "bench-lag",
+        chains: 8,
+        first_vote: 50_000_000,
+    },
+    LagElection {
+        id: "bench-lag-1",
+        chains: 1,
+        first_vote: 70_000_000,
+    },
+];
 
 /// The election the audit measure chains, publishes and audits (1 chain).
 const AUDIT_ELECTION: &str = "bench-audit";
@@ -84,6 +108,9 @@ const AUDIT_ELECTION: &str = "bench-audit";
 /// counted in the read model.
 #[derive(Debug, Clone, Serialize)]
 pub struct LagResult {
+    /// The election measured, and its chains.
+    pub election: String,
+    pub chains: u32,
     /// Votes/s the writer sustains while the projector and the publisher run beside it (a
     /// backlog kept ahead of it for `pace_seconds`).
     pub peak_votes_per_s: f64,
@@ -297,7 +324,8 @@ async fn config(
         ("bench-2", 2),
         ("bench-4", 4),
         ("bench-8", 8),
-        (LAG_ELECTION, 8),
+        (LAG_ELECTIONS[0].id, LAG_ELECTIONS[0].chains),
+        (LAG_ELECTIONS[1].id, LAG_ELECTIONS[1].chains),
         (AUDIT_ELECTION, 1),
         ("bench-m1", 1),
         ("bench-m2", 2),
@@ -653,6 +681,10 @@ pub struct Options {
     pub projector_only: bool,
     /// Only the projection-lag and end-to-end measure (peak, then 80 % of it over HTTP).
     pub lag_only: bool,
+    /// Only ingest's measure, its raw-produce baselines and the HTTP floor.
+    pub ingest_only: bool,
+    /// `ingest.producers` of every node the bench starts (none: the config's default).
+    pub ingest_producers: Option<usize>,
     /// The `votechain` binary for the peak-RSS measure of `votechain dev` (none: skipped).
     pub dev_binary: Option<PathBuf>,
 }
@@ -661,14 +693,25 @@ pub struct Options {
 pub async fn run(o: Options, progress: impl Fn(&str)) -> Result<BenchReport, BenchError> {
     let votes = o.votes;
     let mut b = Bench::start(votes, o.dynamodb_endpoint, 8, progress).await?;
+    if let Some(n) = o.ingest_producers {
+        b.cfg.ingest.producers = n;
+    }
     if o.projector_only {
         return projector_only(b).await;
     }
     if o.lag_only {
-        let lag = Some(b.lag(o.pace_seconds, o.lag_seconds).await?);
+        let lag = b.lags(o.pace_seconds, o.lag_seconds).await?;
         return Ok(BenchReport {
             lag,
             ..partial_report(b, "--lag-only", (0.0, 0.0, 0.0))
+        });
+    }
+    if o.ingest_only {
+        let ingest = b.ingest().await?;
+        b.raw_produce(&ingest).await?;
+        return Ok(BenchReport {
+            ingest_p99_ms_at_half_peak: Some(ingest.p99_half_ms),
+            ..partial_report(b, "--ingest-only", (0.0, 0.0, 0.0))
         });
     }
     let link_rate = b.hashing();
@@ -687,7 +730,7 @@ pub async fn run(o: Options, progress: impl Fn(&str)) -> Result<BenchReport, Ben
     b.publisher().await?;
     b.proofs().await?;
     let chains = b.chains(&log.meta).await?;
-    let lag = Some(b.lag(o.pace_seconds, o.lag_seconds).await?);
+    let lag = b.lags(o.pace_seconds, o.lag_seconds).await?;
     // Last of the ledger's measures: 100k more records in its stream slow no later measure.
     b.audit(o.audit_entries).await?;
     let (dev_peak_rss_mb, dev_rss_error) = b.peak_rss(o.dev_binary).await;
@@ -731,7 +774,7 @@ fn partial_report<P>(b: Bench<P>, mode: &str, projector_steps: (f64, f64, f64)) 
         ingest_p99_ms_at_half_peak: None,
         writer_batch: (0.0, 0.0),
         dev_rss_error: Some(mode.into()),
-        lag: None,
+        lag: vec![],
         projector_steps,
     }
 }
@@ -1548,11 +1591,18 @@ impl<P: Fn(&str)> Bench<P> {
     /// The writer's peak for `pace_secs` with the publisher's pace beside it (a row), then
     /// projection lag and coverage latency at 80 % of that peak, for `secs` (see
     /// [`projection_lag`]).
-    async fn lag(&mut self, pace_secs: u64, secs: u64) -> Result<LagResult, BenchError> {
-        (self.progress)(&format!(
-            "writer at its peak for {pace_secs} s, then {secs} s at 80% of it"
-        ));
-        let l = projection_lag(&self.cfg, &self.ledger, &self.db, pace_secs, secs).await?;
+    async fn lags(&mut self, pace_secs: u64, secs: u64) -> Result<Vec<LagResult>, BenchError> {
+        let mut lags = vec![];
+        for e in LAG_ELECTIONS {
+            (self.progress)(&format!(
+                "{} ({} chains): writer at its peak for {pace_secs} s, then {secs} s at 80% of it",
+                e.id, e.chains
+            ));
+            let l = projection_lag(&self.cfg, &self.ledger, &self.db, e, pace_secs, secs).await?;
+            lags.push(l);
+        }
+        // The publisher's pace is the default election's (every partition, a log per chain).
+        let l = &lags[0];
         self.rows.push(row(
             &format!("publisher at the writer's peak (log entries/s, sustained {pace_secs} s)"),
             l.pace.logged_per_s,
@@ -1561,7 +1611,7 @@ impl<P: Fn(&str)> Bench<P> {
             l.pace.chained_per_s,
             ">= 1.0",
         ));
-        Ok(l)
+        Ok(lags)
     }
 
     /// Peak RSS of a `votechain dev` process under load, in MB (not measured without `bin`),
@@ -1672,13 +1722,13 @@ impl Voters {
     }
 }
 
-/// Votes of the lag election in the ledger: the sum of its chain tips' seqs (consistent).
-async fn lag_chained(ledger: &Ledger, cfg: &Config) -> Result<u64, BenchError> {
+/// Votes of `election` in the ledger: the sum of its chain tips' seqs (consistent).
+async fn lag_chained(ledger: &Ledger, cfg: &Config, election: &str) -> Result<u64, BenchError> {
     let e = cfg
         .registry()
-        .get(LAG_ELECTION)
+        .get(election)
         .cloned()
-        .ok_or_else(|| BenchError::Setup("no lag election".into()))?;
+        .ok_or_else(|| BenchError::Setup(format!("no election {election}")))?;
     let mut n = 0;
     for c in 0..e.chains {
         n += ledger.tip(&e, c).await?.seq;
@@ -1686,23 +1736,27 @@ async fn lag_chained(ledger: &Ledger, cfg: &Config) -> Result<u64, BenchError> {
     Ok(n)
 }
 
-/// Votes of the lag election counted in the read model (eventually consistent read, as the
-/// query role serves them).
-async fn projected(db: &aws_sdk_dynamodb::Client, cfg: &Config) -> Result<u64, BenchError> {
+/// Votes of `election` counted in the read model (eventually consistent read, as the query
+/// role serves them).
+async fn projected(
+    db: &aws_sdk_dynamodb::Client,
+    cfg: &Config,
+    election: &str,
+) -> Result<u64, BenchError> {
     Ok(votechain::projector::results::read(
         db,
         &cfg.dynamodb.results_table,
         &cfg.registry(),
-        LAG_ELECTION,
+        election,
         false,
     )
     .await?
     .total)
 }
 
-/// Projection lag and end to end: first the peak, `pace_secs` of a writer kept busy (see
-/// [`peak`]) with a projector and a publisher beside it; then `secs` of votes submitted over
-/// HTTP to the same node's ingest at 80 % of that peak, sampling every 100 ms how many were
+/// Projection lag and end to end on election `e`: first the peak, `pace_secs` of a writer
+/// kept busy (see [`peak`]) with a projector and a publisher beside it; then `secs` of votes
+/// submitted over HTTP to the same node's ingest at 80 % of that peak, sampling every 100 ms how many were
 /// submitted, how many are in the ledger (chain tips) and how many in the read model. A
 /// vote's lag is the time from the sample that first saw it chained to the sample that
 /// first saw it counted; its end-to-end delay, from the sample that first saw it submitted
@@ -1711,6 +1765,7 @@ async fn projection_lag(
     cfg: &Config,
     ledger: &Ledger,
     db: &aws_sdk_dynamodb::Client,
+    e: LagElection,
     pace_secs: u64,
     secs: u64,
 ) -> Result<LagResult, BenchError> {
@@ -1731,24 +1786,21 @@ async fn projection_lag(
     };
     // The peak, with the projector and the publisher competing for the same DynamoDB Local.
     let node = Node::start(c.clone()).await?;
-    let url = format!(
-        "http://{}/v1/elections/{LAG_ELECTION}/votes",
-        node.http_addr
-    );
-    let (pace, produced) = peak(cfg, ledger, &logs, &url, pace_secs).await?;
+    let url = format!("http://{}/v1/elections/{}/votes", node.http_addr, e.id);
+    let (pace, produced) = peak(cfg, ledger, &logs, &url, e, pace_secs).await?;
     let peak = pace.chained_per_s;
     let deadline = Instant::now() + Duration::from_secs(600);
     // Let the writer, the projector and the publisher catch up before the steady phase.
-    while (projected(db, cfg).await? < produced
-        || lag_chained(ledger, cfg).await? < produced
-        || logged(&logs).await? < produced)
+    while (projected(db, cfg, e.id).await? < produced
+        || lag_chained(ledger, cfg, e.id).await? < produced
+        || logged(&logs, e).await? < produced)
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let base_chained = lag_chained(ledger, cfg).await?;
-    let base_projected = projected(db, cfg).await?;
-    let base_logged = logged(&logs).await?;
+    let base_chained = lag_chained(ledger, cfg, e.id).await?;
+    let base_projected = projected(db, cfg, e.id).await?;
+    let base_logged = logged(&logs, e).await?;
 
     // The steady phase: votes submitted over HTTP, as stations do.
     let offered = peak * 0.8;
@@ -1764,21 +1816,25 @@ async fn projection_lag(
     };
     let before = batches(&handle);
     let t0 = Instant::now();
-    let producer = tokio::spawn(submit_steadily(url, offered, total, t0));
+    let producer = tokio::spawn(submit_steadily(url, e, offered, total, t0));
     // Each count with the time its read completed: (seconds, votes).
     let (mut chained_at, mut counted_at, mut logged_at) = (vec![], vec![], vec![]);
     let mut last_chained_at = 0.0;
     loop {
         let at = t0.elapsed().as_secs_f64();
-        let chained = lag_chained(ledger, cfg).await?.saturating_sub(base_chained);
+        let chained = lag_chained(ledger, cfg, e.id)
+            .await?
+            .saturating_sub(base_chained);
         let t = t0.elapsed().as_secs_f64();
         if chained_at.last().is_none_or(|&(_, c)| chained > c) {
             last_chained_at = t;
         }
         chained_at.push((t, chained));
-        let counted = projected(db, cfg).await?.saturating_sub(base_projected);
+        let counted = projected(db, cfg, e.id)
+            .await?
+            .saturating_sub(base_projected);
         counted_at.push((t0.elapsed().as_secs_f64(), counted));
-        let in_log = logged(&logs).await?.saturating_sub(base_logged);
+        let in_log = logged(&logs, e).await?.saturating_sub(base_logged);
         logged_at.push((t0.elapsed().as_secs_f64(), in_log));
         let done = counted >= total && chained >= total && in_log >= total;
         if done || Instant::now() > deadline {
@@ -1803,6 +1859,8 @@ async fn projection_lag(
     let to_chain = sorted(delays_between(&submitted_at, &chained_at));
     let cov = sorted(delays_between(&chained_at, &logged_at));
     Ok(LagResult {
+        election: e.id.into(),
+        chains: e.chains,
         peak_votes_per_s: peak,
         pace_seconds: pace_secs as f64,
         pace,
@@ -1828,9 +1886,9 @@ async fn projection_lag(
     })
 }
 
-/// The request body of vote `i` of the lag election (ingest draws its salt).
-fn vote_body(i: u64) -> serde_json::Value {
-    let ev = event(LAG_ELECTION, 8, i);
+/// The request body of vote `i` of election `e` (ingest draws its salt).
+fn vote_body(e: LagElection, i: u64) -> serde_json::Value {
+    let ev = event(e.id, e.chains, i);
     serde_json::json!({"vote_id": ev.vote_id, "candidate_id": ev.candidate_id, "region_id": ev.region_id})
 }
 
@@ -1850,12 +1908,13 @@ async fn post_until_accepted(http: &reqwest::Client, url: &str, body: &serde_jso
     }
 }
 
-/// Submits votes `60_000_000..` of the lag election to `url` at `rate` votes/s (a batch
+/// Submits votes `e.first_vote + 10_000_000..` of `e` to `url` at `rate` votes/s (a batch
 /// every 50 ms, each vote its own request, retried with the same vote_id until 202, at most
 /// 4,096 requests in flight). Returns the submissions' timeline: `(seconds since t0,
 /// votes whose first request had started)` after each batch.
 async fn submit_steadily(
     url: String,
+    e: LagElection,
     rate: f64,
     total: u64,
     t0: Instant,
@@ -1876,7 +1935,7 @@ async fn submit_steadily(
         sent = batch.end;
         for i in batch {
             let permit = room.clone().acquire_owned().await.expect("never closed");
-            let body = vote_body(60_000_000 + i);
+            let body = vote_body(e, e.first_vote + 10_000_000 + i);
             let (http, url) = (http.clone(), url.clone());
             tasks.spawn(async move {
                 post_until_accepted(&http, &url, &body).await;
@@ -1892,7 +1951,7 @@ async fn submit_steadily(
 }
 
 /// The node's peak with a projector and a publisher beside the writer: 256 HTTP clients
-/// keep 6,000 votes of the lag election submitted to its ingest (`url`) ahead of the writer
+/// keep 6,000 votes of election `e` submitted to its ingest (`url`) ahead of the writer
 /// for `secs` (after a 2 s warm-up from its first vote), and
 /// every 100 ms the bench counts the votes chained (chain tips) and published (the logs'
 /// published sizes). Returns their [`Pace`] over that window and the votes produced.
@@ -1901,6 +1960,7 @@ async fn peak(
     ledger: &Ledger,
     logs: &votechain::logstore::LogStore,
     url: &str,
+    e: LagElection,
     secs: u64,
 ) -> Result<(Pace, u64), BenchError> {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -1923,7 +1983,7 @@ async fn peak(
             if sent < ch.load(Relaxed) + AHEAD {
                 let permit = room.clone().acquire_owned().await.expect("never closed");
                 let (http, url) = (http.clone(), url.clone());
-                let body = vote_body(50_000_000 + sent);
+                let body = vote_body(e, e.first_vote + sent);
                 tasks.spawn(async move {
                     post_until_accepted(&http, &url, &body).await;
                     drop(permit);
@@ -1937,13 +1997,18 @@ async fn peak(
         while tasks.join_next().await.is_some() {}
         Ok::<_, BenchError>(sent)
     });
-    let (base_chained, base_logged) = (lag_chained(ledger, cfg).await?, logged(logs).await?);
+    let (base_chained, base_logged) = (
+        lag_chained(ledger, cfg, e.id).await?,
+        logged(logs, e).await?,
+    );
     let t0 = Instant::now();
     let (mut samples, mut started) = (vec![], None::<f64>);
     loop {
         let at = t0.elapsed().as_secs_f64();
-        let c = lag_chained(ledger, cfg).await?.saturating_sub(base_chained);
-        let l = logged(logs).await?.saturating_sub(base_logged);
+        let c = lag_chained(ledger, cfg, e.id)
+            .await?
+            .saturating_sub(base_chained);
+        let l = logged(logs, e).await?.saturating_sub(base_logged);
         chained.store(c, Relaxed);
         samples.push((at, c, l));
         if c > 0 && started.is_none() {
@@ -1963,12 +2028,12 @@ async fn peak(
     Ok((pace, produced))
 }
 
-/// Entries in the lag election's published logs (every chain).
-async fn logged(logs: &votechain::logstore::LogStore) -> Result<u64, BenchError> {
+/// Entries in election `e`'s published logs (every chain).
+async fn logged(logs: &votechain::logstore::LogStore, e: LagElection) -> Result<u64, BenchError> {
     let mut n = 0;
-    for c in 0..8 {
+    for c in 0..e.chains {
         n += logs
-            .published(LAG_ELECTION, c)
+            .published(e.id, c)
             .await
             .map_err(|e| BenchError::Setup(e.to_string()))?
             .map_or(0, |p| p.size);
@@ -2064,11 +2129,12 @@ impl BenchReport {
             self.projector_steps.1,
             self.projector_steps.2,
         ));
-        if let Some(l) = &self.lag {
+        if let Some(l) = self.lag.first() {
             s.push_str(&format!(
-                "\n## Projection lag and end to end at 80 % of peak\n\nIngest, a writer, a projector and a publisher run in one node (default settings). Peak sustained write rate of that node, votes submitted over HTTP and chained with the projector and the publisher running: {:.0} votes/s (256 clients keeping 6,000 votes ahead of the writer for {:.0} s; on this machine ingest, the writer, DynamoDB Local and the clients share its cores). Then {:.0} s of votes submitted over HTTP at 80 % of it ({:.0} votes/s, each vote its own request, a batch of requests every 50 ms; the ledger took {:.0} votes/s), {} votes in all. The submitter records when each batch of requests started; every {} ms the bench counts the votes in the ledger (the chain tips, consistent reads) and in the read model the results are served from, each count stamped with the time its read completed. A vote's projection lag is the time between the first counts that saw it chained and counted; its end-to-end delay, between its submission and the first count that saw it counted (cumulative counts paired in order; resolution: one sampling round, {} ms plus the reads' own time).\n\n| | p50 | p99 | max | target |\n| --- | ---: | ---: | ---: | --- |\n| submitted -> chained | {:.2} s | {:.2} s | {:.2} s | |\n| chained -> counted (projection lag) | {:.2} s | {:.2} s | {:.2} s | p99 <= 2 s |\n| submitted -> counted (end to end) | {:.2} s | {:.2} s | {:.2} s | p99 <= 1 s |\n\nIn the steady phase the ChainWriters took {:.0} ms a batch (read, plan, transaction) for {:.1} votes a batch: on DynamoDB Local every chain's transactions share one SQLite writer thread.\n",
-                l.peak_votes_per_s, l.pace_seconds, l.seconds, l.offered_votes_per_s, l.achieved_votes_per_s, l.votes, l.sample_ms, l.sample_ms, l.to_chain_p50_s, l.to_chain_p99_s, l.to_chain_max_s, l.p50_s, l.p99_s, l.max_s, l.e2e_p50_s, l.e2e_p99_s, l.e2e_max_s, l.steady_batch_ms, l.steady_votes_per_batch
+                "\n## Projection lag and end to end at 80 % of peak\n\nIngest, a writer, a projector and a publisher run in one node (default settings), the election on {} chains. Peak sustained write rate of that node, votes submitted over HTTP and chained with the projector and the publisher running: {:.0} votes/s (256 clients keeping 6,000 votes ahead of the writer for {:.0} s; on this machine ingest, the writer, DynamoDB Local and the clients share its cores). Then {:.0} s of votes submitted over HTTP at 80 % of it ({:.0} votes/s, each vote its own request, a batch of requests every 50 ms; the ledger took {:.0} votes/s), {} votes in all. The submitter records when each batch of requests started; every {} ms the bench counts the votes in the ledger (the chain tips, consistent reads) and in the read model the results are served from, each count stamped with the time its read completed. A vote's projection lag is the time between the first counts that saw it chained and counted; its end-to-end delay, between its submission and the first count that saw it counted (cumulative counts paired in order; resolution: one sampling round, {} ms plus the reads' own time).\n\n| | p50 | p99 | max | target |\n| --- | ---: | ---: | ---: | --- |\n| submitted -> chained | {:.2} s | {:.2} s | {:.2} s | |\n| chained -> counted (projection lag) | {:.2} s | {:.2} s | {:.2} s | p99 <= 2 s |\n| submitted -> counted (end to end) | {:.2} s | {:.2} s | {:.2} s | p99 <= 1 s |\n\nIn the steady phase the ChainWriters took {:.0} ms a batch (read, plan, transaction) for {:.1} votes a batch: on DynamoDB Local every chain's transactions share one SQLite writer thread.\n",
+                l.chains, l.peak_votes_per_s, l.pace_seconds, l.seconds, l.offered_votes_per_s, l.achieved_votes_per_s, l.votes, l.sample_ms, l.sample_ms, l.to_chain_p50_s, l.to_chain_p99_s, l.to_chain_max_s, l.p50_s, l.p99_s, l.max_s, l.e2e_p50_s, l.e2e_p99_s, l.e2e_max_s, l.steady_batch_ms, l.steady_votes_per_batch
             ));
+            s.push_str(&lag_by_chains(&self.lag));
             s.push_str(&format!(
                 "\n## The publisher at the writer's peak\n\nWhile the writer was held at its peak ({:.0} s after a 2 s warm-up), the bench sampled every {} ms the votes chained and the entries in published checkpoints (one log per chain, a checkpoint at most every second, no witness). The log grows a checkpoint at a time, so its rate is counted from the first publication in the window to the last.\n\n| votes chained/s | log entries published/s | ratio | most votes chained but not yet published | target |\n| ---: | ---: | ---: | ---: | --- |\n| {:.0} | {:.0} | {:.2} | {} ({:.2} s of the writer's peak) | ratio >= 1.0 |\n",
                 l.pace_seconds, l.sample_ms, l.pace.chained_per_s, l.pace.logged_per_s,
@@ -2083,6 +2149,33 @@ impl BenchReport {
         s.push_str("\n## Beyond this run\n\n- A million votes through `votechain dev` (throughput, latency and submit-to-visible per minute, peak RSS of every process, verify / recount / replay / audit on the result against raw reads): [benchmarks-million.md](benchmarks-million.md), `votechain bench --million` (outside CI, ~45 minutes).\n- Chains under DynamoDB's partition limits: [benchmarks-partition-model.md](benchmarks-partition-model.md), `votechain bench --partition-model`.\n- Work per vote and the capacity model (chains, partitions, pods, units, brokers, cost per million votes): [capacity.md](capacity.md), `votechain bench --capacity`.\n");
         s
     }
+}
+
+/// The end-to-end measure of every lag election side by side (empty with fewer than two).
+fn lag_by_chains(lags: &[LagResult]) -> String {
+    if lags.len() < 2 {
+        return String::new();
+    }
+    let mut s = String::from(
+        "\n### By chains\n\nThe same measure, each on an election of its own in the same node and DynamoDB Local. On DynamoDB Local every chain's transactions wait for one SQLite writer thread, so with 8 chains a vote's batch also waits for the other chains' batches; with one chain it waits for none, as each chain's partition key does on DynamoDB (the single-chain row is the nearer model of one chain there, the 8-chain row of how DynamoDB Local serializes chains).\n\n| chains | peak (votes/s) | offered (votes/s) | ledger took (votes/s) | writer batch (ms, votes) | submitted -> chained p99 | projection lag p99 | end to end p50 | end to end p99 | end to end max | target |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+    );
+    for l in lags {
+        s.push_str(&format!(
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0}, {:.1} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | p99 <= 1 s |\n",
+            l.chains,
+            l.peak_votes_per_s,
+            l.offered_votes_per_s,
+            l.achieved_votes_per_s,
+            l.steady_batch_ms,
+            l.steady_votes_per_batch,
+            l.to_chain_p99_s,
+            l.p99_s,
+            l.e2e_p50_s,
+            l.e2e_p99_s,
+            l.e2e_max_s
+        ));
+    }
+    s
 }
 
 #[cfg(test)]

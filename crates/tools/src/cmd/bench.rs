@@ -47,9 +47,17 @@ pub struct Args {
     #[arg(long)]
     projector_only: bool,
     /// Only the projection-lag and end-to-end measure (the writer's peak, then votes over
-    /// HTTP at 80 % of it), written to --out (default .local/bench-lag.md).
+    /// HTTP at 80 % of it, on 8 chains and on 1), written to --out (default
+    /// .local/bench-lag.md).
     #[arg(long)]
     lag_only: bool,
+    /// Only ingest's measure (over HTTP, its p99 at half of peak), its raw-produce
+    /// baselines and the HTTP floor, written to --out (default .local/bench-ingest.md).
+    #[arg(long)]
+    ingest_only: bool,
+    /// `ingest.producers` of every node the bench starts (1..=8; default: the config's).
+    #[arg(long)]
+    ingest_producers: Option<usize>,
     /// Instead of the ratios: ChainWriter votes/s by chains (1..16) under the fault proxy's
     /// DynamoDB partition-limit model, written to docs/benchmarks-partition-model.md
     /// unless --out says otherwise.
@@ -131,7 +139,11 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     if a.million {
         return million(a, &command, progress).await;
     }
-    let bin = if a.no_dev_rss || a.projector_only || a.lag_only {
+    let max = votechain::config::INGEST_MAX_PRODUCERS;
+    if a.ingest_producers.is_some_and(|n| !(1..=max).contains(&n)) {
+        anyhow::bail!("--ingest-producers must be 1..={max}");
+    }
+    let bin = if a.no_dev_rss || a.projector_only || a.lag_only || a.ingest_only {
         None
     } else {
         Some(votechain_tools::node_binary().map_err(anyhow::Error::msg)?)
@@ -145,12 +157,15 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         dev_binary: bin,
         projector_only: a.projector_only,
         lag_only: a.lag_only,
+        ingest_only: a.ingest_only,
+        ingest_producers: a.ingest_producers,
     };
     let r = votechain_tools::bench::run(options, progress).await?;
     let md = r.markdown(&command);
-    let out = match (a.projector_only, a.lag_only) {
-        (true, _) => out_path(a.out, ".local/bench-projector.md"),
-        (_, true) => out_path(a.out, ".local/bench-lag.md"),
+    let out = match (a.projector_only, a.lag_only, a.ingest_only) {
+        (true, _, _) => out_path(a.out, ".local/bench-projector.md"),
+        (_, true, _) => out_path(a.out, ".local/bench-lag.md"),
+        (_, _, true) => out_path(a.out, ".local/bench-ingest.md"),
         _ => a.out,
     };
     std::fs::write(&out, &md)?;
