@@ -685,6 +685,8 @@ pub struct Options {
     pub ingest_only: bool,
     /// `ingest.producers` of every node the bench starts (none: the config's default).
     pub ingest_producers: Option<usize>,
+    /// HTTP clients in flight in ingest's measure and the floor's (64 by default).
+    pub ingest_clients: u64,
     /// The `votechain` binary for the peak-RSS measure of `votechain dev` (none: skipped).
     pub dev_binary: Option<PathBuf>,
 }
@@ -696,6 +698,7 @@ pub async fn run(o: Options, progress: impl Fn(&str)) -> Result<BenchReport, Ben
     if let Some(n) = o.ingest_producers {
         b.cfg.ingest.producers = n;
     }
+    b.ingest_clients = o.ingest_clients.max(1);
     if o.projector_only {
         return projector_only(b).await;
     }
@@ -809,6 +812,8 @@ struct Bench<P> {
     kafka: EmbeddedKafka,
     /// `--dynamodb-endpoint` was given: every measure shares that DynamoDB Local.
     external: bool,
+    /// HTTP clients in flight in ingest's measure and the floor's.
+    ingest_clients: u64,
     _local: Option<DynamoDbLocal>,
 }
 
@@ -899,6 +904,7 @@ impl<P: Fn(&str)> Bench<P> {
             partitions,
             kafka,
             external,
+            ingest_clients: 64,
             _local: local,
         })
     }
@@ -939,8 +945,9 @@ impl<P: Fn(&str)> Bench<P> {
         Ok(PlainTx { serial, concurrent })
     }
 
-    /// Ingest over HTTP at full speed (64 clients, after a warm-up), its p99 latency at half
-    /// that peak, and the HTTP floor; the raw produce it is compared with comes next.
+    /// Ingest over HTTP at full speed (`ingest_clients` clients, after a warm-up), its p99
+    /// latency at half that peak, and the HTTP floor; the raw produce it is compared with
+    /// comes next.
     async fn ingest(&self) -> Result<Ingest, BenchError> {
         (self.progress)("ingest over HTTP");
         let metrics = votechain::metrics::install();
@@ -949,18 +956,18 @@ impl<P: Fn(&str)> Bench<P> {
             "http://{}/v1/elections/{MAIN_ELECTION}/votes",
             node.http_addr
         );
-        let voters = Voters::new()?;
+        let (voters, conc) = (Voters::new(self.ingest_clients)?, self.ingest_clients);
         // Warm up (64 connections, the producer's first transactions), then a longer run than
         // the other measures: at ~15k votes/s, `votes` alone lasts a fraction of a second.
         voters
-            .blast(url.clone(), WARMUP, 64, None, 25_000_000)
+            .blast(url.clone(), WARMUP, conc, None, 25_000_000)
             .await;
         let (tx0, votes0) = (
             metric_sum(&metrics, "votechain_ingest_batch_votes_count"),
             metric_sum(&metrics, "votechain_ingest_batch_votes_sum"),
         );
         let full = INGEST_FACTOR * self.votes;
-        let rate = voters.blast(url.clone(), full, 64, None, 0).await;
+        let rate = voters.blast(url.clone(), full, conc, None, 0).await;
         let batches = metric_sum(&metrics, "votechain_ingest_batch_votes_count") - tx0;
         let mean_batch = if batches > 0.0 {
             (metric_sum(&metrics, "votechain_ingest_batch_votes_sum") - votes0) / batches
@@ -970,7 +977,7 @@ impl<P: Fn(&str)> Bench<P> {
         let half = self.votes / 2;
         let p99_half_ms = voters.p99_at_half_peak(url, rate, half).await;
         node.shutdown().await;
-        let http_floor_rate = voters.floor_rate(self.votes).await?;
+        let http_floor_rate = voters.floor_rate(self.votes, conc).await?;
         Ok(Ingest {
             metrics,
             rate,
@@ -1021,7 +1028,10 @@ impl<P: Fn(&str)> Bench<P> {
             what,
             ingest.rate,
             "votes/s",
-            "HTTP floor: same client, handler parses the body and answers 202",
+            &format!(
+                "HTTP floor: same client ({} connections), handler parses the body and answers 202",
+                self.ingest_clients
+            ),
             ingest.http_floor_rate,
             "-",
         ));
@@ -1638,9 +1648,9 @@ struct Voters {
 }
 
 impl Voters {
-    fn new() -> Result<Voters, BenchError> {
+    fn new(clients: u64) -> Result<Voters, BenchError> {
         let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(clients.max(64) as usize)
             .build()?;
         let lat = Arc::new(std::sync::Mutex::new(hdrhistogram::Histogram::<u64>::new(
             3,
@@ -1713,10 +1723,10 @@ impl Voters {
 
     /// The HTTP floor: votes/s of the same client against a handler that parses the same
     /// body and answers 202 at once (no auth, validation, Kafka): what HTTP alone costs here.
-    async fn floor_rate(&self, votes: u64) -> Result<f64, BenchError> {
+    async fn floor_rate(&self, votes: u64, clients: u64) -> Result<f64, BenchError> {
         let floor = http_floor().await?;
         let url = format!("http://{}/v1/elections/bench-8/votes", floor.0);
-        let rate = self.blast(url, votes, 64, None, 40_000_000).await;
+        let rate = self.blast(url, votes, clients, None, 40_000_000).await;
         floor.1.abort();
         Ok(rate)
     }
@@ -2098,37 +2108,8 @@ impl BenchReport {
                 r.what, r.ours, r.unit, r.baseline, r.raw, r.ratio, r.target
             ));
         }
-        s.push_str("\nThe ChainWriter's like-for-like baseline runs on a DynamoDB Local of its own, started and warmed during the run: on DynamoDB Local, a stream's writes slow down in proportion to the records of every stream written before it (10x after 9k records), so whichever of baseline and ledger streamed second would be crippled. See docs/performance.md.\n");
-        s.push_str("\n## ChainWriter votes/s by chains (8 partitions)\n\n| chains | votes/s | items/s | vs like-for-like raw |\n| ---: | ---: | ---: | ---: |\n");
-        for (c, v) in &self.chains {
-            s.push_str(&format!(
-                "| {c} | {v:.0} | {:.0} | {:.2} |\n",
-                v * 2.0,
-                v * 2.0 / self.chains_raw_items_per_s.max(1.0)
-            ));
-        }
-        let most = self.chains.iter().map(|(c, _)| *c).max();
-        if let Some(c) = saturation(&self.chains).filter(|c| Some(*c) != most) {
-            s.push_str(&format!(
-                "\nThroughput stops growing at {c} chain(s) (the first within 10 % of the best). The last column says why: at {:.2} of the raw rate of the same transactions, DynamoDB Local itself is the bound (one SQLite writer thread); on DynamoDB each chain is its own partition key.\n",
-                self.chains.iter().find(|(n, _)| *n == c).map_or(0.0, |(_, v)| v * 2.0 / self.chains_raw_items_per_s.max(1.0))
-            ));
-        } else if most.is_some() {
-            s.push_str("\nThroughput still grows at the most chains measured: DynamoDB Local is not saturated yet.\n");
-        }
-        s.push_str(&format!(
-            "\n## Other figures\n\n- ChainWriter, main drain: {:.1} votes per transaction, {:.1} ms per batch (read, plan, transaction)\n- ingest p99 latency at half of peak throughput: {}\n- peak RSS of `votechain dev` under load: {}\n- projector: {:.0} batches, per batch {:.1} ms waiting for GetRecords and {:.1} ms applying (`votechain_projector_step_seconds`; the next read runs while a batch is applied)\n",
-            self.writer_batch.0,
-            self.writer_batch.1 * 1000.0,
-            self.ingest_p99_ms_at_half_peak.map_or("not measured".into(), |v| format!("{v:.1} ms (target <= 100 ms)")),
-            self.dev_peak_rss_mb.map_or_else(
-                || format!("not measured ({})", self.dev_rss_error.as_deref().unwrap_or("--no-dev-rss")),
-                |v| format!("{v:.0} MB (target < 256 MB)")
-            ),
-            self.projector_steps.0,
-            self.projector_steps.1,
-            self.projector_steps.2,
-        ));
+        s.push_str(&self.chains_section());
+        s.push_str(&self.other_figures());
         if let Some(l) = self.lag.first() {
             s.push_str(&format!(
                 "\n## Projection lag and end to end at 80 % of peak\n\nIngest, a writer, a projector and a publisher run in one node (default settings), the election on {} chains. Peak sustained write rate of that node, votes submitted over HTTP and chained with the projector and the publisher running: {:.0} votes/s (256 clients keeping 6,000 votes ahead of the writer for {:.0} s; on this machine ingest, the writer, DynamoDB Local and the clients share its cores). Then {:.0} s of votes submitted over HTTP at 80 % of it ({:.0} votes/s, each vote its own request, a batch of requests every 50 ms; the ledger took {:.0} votes/s), {} votes in all. The submitter records when each batch of requests started; every {} ms the bench counts the votes in the ledger (the chain tips, consistent reads) and in the read model the results are served from, each count stamped with the time its read completed. A vote's projection lag is the time between the first counts that saw it chained and counted; its end-to-end delay, between its submission and the first count that saw it counted (cumulative counts paired in order; resolution: one sampling round, {} ms plus the reads' own time).\n\n| | p50 | p99 | max | target |\n| --- | ---: | ---: | ---: | --- |\n| submitted -> chained | {:.2} s | {:.2} s | {:.2} s | |\n| chained -> counted (projection lag) | {:.2} s | {:.2} s | {:.2} s | p99 <= 2 s |\n| submitted -> counted (end to end) | {:.2} s | {:.2} s | {:.2} s | p99 <= 1 s |\n\nIn the steady phase the ChainWriters took {:.0} ms a batch (read, plan, transaction) for {:.1} votes a batch: on DynamoDB Local every chain's transactions share one SQLite writer thread.\n",
@@ -2148,6 +2129,70 @@ impl BenchReport {
         }
         s.push_str("\n## Beyond this run\n\n- A million votes through `votechain dev` (throughput, latency and submit-to-visible per minute, peak RSS of every process, verify / recount / replay / audit on the result against raw reads): [benchmarks-million.md](benchmarks-million.md), `votechain bench --million` (outside CI, ~45 minutes).\n- Chains under DynamoDB's partition limits: [benchmarks-partition-model.md](benchmarks-partition-model.md), `votechain bench --partition-model`.\n- Work per vote and the capacity model (chains, partitions, pods, units, brokers, cost per million votes): [capacity.md](capacity.md), `votechain bench --capacity`.\n");
         s
+    }
+}
+
+impl BenchReport {
+    /// The ChainWriter's chains table and its reading (empty when the run had no chains
+    /// measure: the partial modes).
+    fn chains_section(&self) -> String {
+        if self.chains.is_empty() {
+            return String::new();
+        }
+        let mut s = String::from(
+            "\nThe ChainWriter's like-for-like baseline runs on a DynamoDB Local of its own, started and warmed during the run: on DynamoDB Local, a stream's writes slow down in proportion to the records of every stream written before it (10x after 9k records), so whichever of baseline and ledger streamed second would be crippled. See docs/performance.md.\n",
+        );
+        s.push_str("\n## ChainWriter votes/s by chains (8 partitions)\n\n| chains | votes/s | items/s | vs like-for-like raw |\n| ---: | ---: | ---: | ---: |\n");
+        let vs_raw = |v: f64| v * 2.0 / self.chains_raw_items_per_s.max(1.0);
+        for (c, v) in &self.chains {
+            s.push_str(&format!(
+                "| {c} | {v:.0} | {:.0} | {:.2} |\n",
+                v * 2.0,
+                vs_raw(*v)
+            ));
+        }
+        let most = self.chains.iter().map(|(c, _)| *c).max();
+        if let Some(c) = saturation(&self.chains).filter(|c| Some(*c) != most) {
+            s.push_str(&format!(
+                "\nThroughput stops growing at {c} chain(s) (the first within 10 % of the best). The last column says why: at {:.2} of the raw rate of the same transactions, DynamoDB Local itself is the bound (one SQLite writer thread); on DynamoDB each chain is its own partition key.\n",
+                self.chains.iter().find(|(n, _)| *n == c).map_or(0.0, |(_, v)| vs_raw(*v))
+            ));
+        } else {
+            s.push_str("\nThroughput still grows at the most chains measured: DynamoDB Local is not saturated yet.\n");
+        }
+        s
+    }
+
+    /// The figures beside the table, each only when the run measured it (a partial mode
+    /// measures few); the peak RSS says why it was not measured in a full run.
+    fn other_figures(&self) -> String {
+        let mut lines = vec![];
+        let (votes, secs) = self.writer_batch;
+        if votes > 0.0 {
+            lines.push(format!("ChainWriter, main drain: {votes:.1} votes per transaction, {:.1} ms per batch (read, plan, transaction)", secs * 1000.0));
+        }
+        if let Some(v) = self.ingest_p99_ms_at_half_peak {
+            lines.push(format!(
+                "ingest p99 latency at half of peak throughput: {v:.1} ms (target <= 100 ms)"
+            ));
+        }
+        let rss = "peak RSS of `votechain dev` under load";
+        match (self.dev_peak_rss_mb, self.dev_rss_error.as_deref()) {
+            (Some(v), _) => lines.push(format!("{rss}: {v:.0} MB (target < 256 MB)")),
+            (None, Some(mode)) if mode.starts_with("--") => {}
+            (None, why) => lines.push(format!(
+                "{rss}: not measured ({})",
+                why.unwrap_or("--no-dev-rss")
+            )),
+        }
+        let (batches, read_ms, apply_ms) = self.projector_steps;
+        if batches > 0.0 {
+            lines.push(format!("projector: {batches:.0} batches, per batch {read_ms:.1} ms waiting for GetRecords and {apply_ms:.1} ms applying (`votechain_projector_step_seconds`; the next read runs while a batch is applied)"));
+        }
+        if lines.is_empty() {
+            return String::new();
+        }
+        format!("\n## Other figures\n\n- {}\n", lines.join("\n- "))
     }
 }
 
@@ -2245,6 +2290,38 @@ mod tests {
             Some(1)
         );
         assert_eq!(saturation(&[]), None);
+    }
+
+    #[test]
+    fn a_partial_report_leaves_out_what_it_did_not_measure() {
+        let mut r = BenchReport {
+            machine: "m".into(),
+            votes_per_measure: 10,
+            rows: vec![],
+            chains: vec![],
+            chains_raw_items_per_s: 0.0,
+            dev_peak_rss_mb: None,
+            ingest_p99_ms_at_half_peak: Some(8.5),
+            writer_batch: (0.0, 0.0),
+            dev_rss_error: Some("--ingest-only".into()),
+            lag: vec![],
+            projector_steps: (0.0, 0.0, 0.0),
+        };
+        let md = r.markdown("votechain bench --ingest-only");
+        assert!(!md.contains("by chains"), "{md}");
+        assert!(md.contains("- ingest p99 latency at half of peak throughput: 8.5 ms"));
+        assert!(
+            !md.contains("ChainWriter, main drain") && !md.contains("`votechain dev` under load")
+        );
+        // A full run says why the RSS was not measured, and shows its chains.
+        r.dev_rss_error = Some("port 8080 in use".into());
+        r.chains = vec![(1, 100.0), (2, 190.0)];
+        r.chains_raw_items_per_s = 400.0;
+        let md = r.markdown("votechain bench");
+        assert!(
+            md.contains("peak RSS of `votechain dev` under load: not measured (port 8080 in use)")
+        );
+        assert!(md.contains("| 2 | 190 | 380 | 0.95 |"), "{md}");
     }
 
     #[test]

@@ -274,7 +274,7 @@ pub async fn run_capacity(
     (b.progress)(&format!("{votes} votes at {rate:.0}/s, metered"));
     let t0 = Instant::now();
     let url = format!("http://{}/v1/elections/{ELECTION}/votes", node.http_addr);
-    let voters = Voters::new()?;
+    let voters = Voters::new(32)?;
     let pace = Duration::from_secs_f64(32.0 / rate.max(1.0));
     voters.blast(url, votes, 32, Some(pace), 70_000_000).await;
     b.until(|[counted, _, published]| counted >= votes && published >= votes)
@@ -393,7 +393,7 @@ async fn cpu_per_role<P: Fn(&str)>(
     let node = Node::start(c).await?;
     let url = format!("http://{}/v1/elections/{ELECTION}/votes", node.http_addr);
     let cpu0 = cpu_seconds();
-    Voters::new()?
+    Voters::new(64)?
         .blast(url, CPU_VOTES, 64, None, 71_000_000)
         .await;
     out.insert(

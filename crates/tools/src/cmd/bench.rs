@@ -58,6 +58,11 @@ pub struct Args {
     /// `ingest.producers` of every node the bench starts (1..=8; default: the config's).
     #[arg(long)]
     ingest_producers: Option<usize>,
+    /// HTTP clients in flight in ingest's measure and in the HTTP floor's (1..=1024):
+    /// ingest's batches hold what arrives during a transaction, so more clients, bigger
+    /// batches.
+    #[arg(long, default_value_t = 64)]
+    ingest_clients: u64,
     /// Instead of the ratios: ChainWriter votes/s by chains (1..16) under the fault proxy's
     /// DynamoDB partition-limit model, written to docs/benchmarks-partition-model.md
     /// unless --out says otherwise.
@@ -143,6 +148,9 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     if a.ingest_producers.is_some_and(|n| !(1..=max).contains(&n)) {
         anyhow::bail!("--ingest-producers must be 1..={max}");
     }
+    if !(1..=1024).contains(&a.ingest_clients) {
+        anyhow::bail!("--ingest-clients must be 1..=1024");
+    }
     let bin = if a.no_dev_rss || a.projector_only || a.lag_only || a.ingest_only {
         None
     } else {
@@ -159,6 +167,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         lag_only: a.lag_only,
         ingest_only: a.ingest_only,
         ingest_producers: a.ingest_producers,
+        ingest_clients: a.ingest_clients,
     };
     let r = votechain_tools::bench::run(options, progress).await?;
     let md = r.markdown(&command);
