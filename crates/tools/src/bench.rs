@@ -685,7 +685,7 @@ pub struct Options {
     pub ingest_only: bool,
     /// `ingest.producers` of every node the bench starts (none: the config's default).
     pub ingest_producers: Option<usize>,
-    /// HTTP clients in flight in ingest's measure and the floor's (64 by default).
+    /// HTTP clients in flight in ingest's measure and the floor's (the CLI's default: 256).
     pub ingest_clients: u64,
     /// The `votechain` binary for the peak-RSS measure of `votechain dev` (none: skipped).
     pub dev_binary: Option<PathBuf>,
