@@ -354,16 +354,21 @@ impl Default for NodeConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
-    /// `host:port,...` of the brokers (MSK bootstrap string). Empty with `embedded = true`.
+    /// `host:port,...` of the brokers (MSK bootstrap string). Empty with `local = true`.
     pub bootstrap_servers: String,
-    /// Host the librdkafka mock cluster in this process (dev and tests only).
-    pub embedded: bool,
-    /// Brokers of the embedded cluster.
-    pub embedded_brokers: u32,
+    /// Start Apache Kafka on this machine as child processes (`votechain dev` only; see
+    /// `votechain::dev::KafkaLocal`). Any existing cluster: `bootstrap_servers` instead.
+    pub local: bool,
+    /// KRaft nodes of the local cluster: 1, or 3 to run as production does (replication 3,
+    /// min ISR 2).
+    pub local_brokers: u32,
+    /// The first local node's client port (its controller listens one above, the next
+    /// node two above); 0: free ports.
+    pub local_port: u16,
     pub votes_topic: String,
     pub audit_topic: String,
     pub dead_letter_topic: String,
-    /// Partitions of `votes` created by `setup-topics` (and of the embedded cluster).
+    /// Partitions of `votes` created by `setup-topics` (and on the local cluster).
     pub partitions: u32,
     pub replication_factor: u32,
     /// Any librdkafka property, passed through verbatim to every client
@@ -378,8 +383,9 @@ impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
             bootstrap_servers: String::new(),
-            embedded: false,
-            embedded_brokers: 3,
+            local: false,
+            local_brokers: 1,
+            local_port: 9092,
             votes_topic: "votes".into(),
             audit_topic: "vote-audit".into(),
             dead_letter_topic: "votes-dlq".into(),
@@ -704,11 +710,11 @@ impl Config {
             );
         }
         let k = &self.kafka;
-        if !k.embedded && k.bootstrap_servers.trim().is_empty() {
-            errs.push("kafka.bootstrap_servers: required unless kafka.embedded = true".into());
+        if !k.local && k.bootstrap_servers.trim().is_empty() {
+            errs.push("kafka.bootstrap_servers: required unless kafka.local = true".into());
         }
-        if k.embedded && !k.bootstrap_servers.is_empty() {
-            errs.push("kafka: set either bootstrap_servers or embedded = true, not both".into());
+        if k.local && !k.bootstrap_servers.is_empty() {
+            errs.push("kafka: set either bootstrap_servers or local = true, not both".into());
         }
         for (name, t) in [
             ("votes_topic", &k.votes_topic),
@@ -722,8 +728,8 @@ impl Config {
         if k.partitions == 0 || k.partitions > 10_000 {
             errs.push("kafka.partitions: must be 1..=10000".into());
         }
-        if k.embedded && !(1..=16).contains(&k.embedded_brokers) {
-            errs.push("kafka.embedded_brokers: must be 1..=16".into());
+        if k.local && !(1..=5).contains(&k.local_brokers) {
+            errs.push("kafka.local_brokers: must be 1..=5 (3 to run as production does)".into());
         }
         // Only the roles that talk to Kafka need its secrets (query, projector and publisher
         // pods get none); a CLI command that does (replay, recount) fails at connect.
@@ -974,7 +980,7 @@ mod tests {
     const GOOD: &str = r#"
 roles = ["ingest", "writer"]
 [kafka]
-embedded = true
+local = true
 [ingest]
 clients = [{ id = "dev", key = "dev-key" }]
 [[elections]]
@@ -1041,7 +1047,7 @@ regions = ["north"]
     #[test]
     fn every_problem_is_reported_at_once() {
         let bad = GOOD
-            .replace("embedded = true", "embedded = false")
+            .replace("local = true", "local = false")
             .replace("key = \"dev-key\"", "key = \"x\"")
             + "[writer]\nbatch_max_records = 80\n";
         let msg = Config::from_toml(&bad).unwrap_err().to_string();

@@ -28,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Everything in one process: embedded Kafka, DynamoDB Local, every role, demo election.
+    /// Everything on this machine: Apache Kafka and DynamoDB Local as child processes, every
+    /// role in this process, the demo election.
     Dev(cmd::dev::Args),
     /// Runs the roles named in a config file (one pod's part of the topology).
     Run(cmd::serve::Args),

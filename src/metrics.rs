@@ -62,6 +62,7 @@ pub const PROJECTOR_SYNC_LEADER: &str = "votechain_projector_shard_sync_leader";
 // lag monitor and scaling
 pub const LAG_KAFKA_RECORDS: &str = "votechain_lag_kafka_records";
 pub const LAG_KAFKA_COMMITTED_RECORDS: &str = "votechain_lag_kafka_committed_records";
+pub const LAG_KAFKA_UNSTABLE_RECORDS: &str = "votechain_lag_kafka_unstable_records";
 pub const LAG_STREAM_SECONDS: &str = "votechain_lag_stream_seconds";
 pub const LAG_OPEN_SHARDS: &str = "votechain_lag_open_shards";
 pub const LAG_PARTITIONS: &str = "votechain_lag_partitions";
@@ -465,12 +466,17 @@ fn describe() {
     describe_gauge!(
         LAG_KAFKA_RECORDS,
         Unit::Count,
-        "Per partition of votes: high watermark minus the writer's checkpoint in DynamoDB (records not yet chained)."
+        "Per partition of votes: high watermark minus the writer's checkpoint in DynamoDB (records not yet chained, transaction markers included: a drained partition shows 1)."
     );
     describe_gauge!(
         LAG_KAFKA_COMMITTED_RECORDS,
         Unit::Count,
         "Per partition: high watermark minus the consumer group's committed offset (for comparison only)."
+    );
+    describe_gauge!(
+        LAG_KAFKA_UNSTABLE_RECORDS,
+        Unit::Count,
+        "Per partition: high watermark minus the last stable offset, records behind an open Kafka transaction that no read_committed reader (writer, replay, recount) can read yet."
     );
     describe_gauge!(
         LAG_STREAM_SECONDS,

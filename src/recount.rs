@@ -27,9 +27,14 @@ pub enum RecountError {
     #[error("unknown election '{0}'")]
     UnknownElection(String),
     #[error(
-        "partition {partition}: the writer is at offset {at}, the cut is {cut}; is the writer running?"
+        "partition {partition}: the writer is at offset {at}, and the last vote below the cut ({cut}) needs {needed}; is the writer running?"
     )]
-    WriterBehind { partition: i32, at: i64, cut: i64 },
+    WriterBehind {
+        partition: i32,
+        at: i64,
+        needed: i64,
+        cut: i64,
+    },
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("replaying the log: {0}")]
@@ -58,27 +63,32 @@ pub async fn recount(
     let cut = replay::high_watermarks(&consumer, topic).await?;
     replay::assert_complete(&consumer, topic, cut.keys().copied(), &BTreeMap::new()).await?;
     replay::assign(&consumer, topic, cut.keys().copied(), &BTreeMap::new())?;
-    wait_for_writers(ledger, topic, &cut, wait).await?;
     // 1. Kafka.
     let mut engine = ReplayEngine::new(cfg.registry(), topic)
         .with_provenance(cfg.provenance.keys())
         .with_partitions(cfg.kafka.partitions);
     let mut kafka_votes = Vec::new();
-    let keep = |v: &[items::VoteItem]| {
-        v.iter()
-            .filter(|v| v.election_id == e.id)
-            .cloned()
-            .collect::<Vec<_>>()
+    // Per partition, the offset just past its last vote below the cut: what the writer's
+    // checkpoint must reach. Not the cut itself: a transaction's commit or abort marker
+    // (and an aborted transaction's records) take offsets that no reader is given.
+    let mut needed: BTreeMap<i32, i64> = BTreeMap::new();
+    let on_votes = |v: &[items::VoteItem]| {
+        for vote in v {
+            let n = needed.entry(vote.kafka_partition).or_default();
+            *n = (*n).max(vote.kafka_offset + 1);
+        }
+        kafka_votes.extend(v.iter().filter(|v| v.election_id == e.id).cloned());
     };
     replay::read_log(
         &consumer,
         &mut engine,
         Until::Offsets(&cut),
         wait,
-        |v| kafka_votes.extend(keep(v)),
+        on_votes,
         |_| {},
     )
     .await?;
+    wait_for_writers(ledger, topic, &needed, &cut, wait).await?;
     let kafka = replay::count(&kafka_votes, &e.id, None);
     // 2. The chain, verified.
     let mut chain_votes = Vec::new();
@@ -139,15 +149,17 @@ pub async fn recount(
     })
 }
 
-/// The chain must have reached the cut before it can be compared at it.
+/// The chain must have chained every vote below the cut (its checkpoint at `needed`)
+/// before it can be compared at the cut.
 async fn wait_for_writers(
     ledger: &Ledger,
     topic: &str,
+    needed: &BTreeMap<i32, i64>,
     cut: &BTreeMap<i32, i64>,
     wait: Duration,
 ) -> Result<(), RecountError> {
     let deadline = tokio::time::Instant::now() + wait;
-    for (p, end) in cut {
+    for (p, end) in needed {
         loop {
             let at = ledger
                 .checkpoint(topic, *p)
@@ -161,7 +173,8 @@ async fn wait_for_writers(
                 return Err(RecountError::WriterBehind {
                     partition: *p,
                     at,
-                    cut: *end,
+                    needed: *end,
+                    cut: cut.get(p).copied().unwrap_or(*end),
                 });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

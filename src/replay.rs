@@ -58,8 +58,15 @@ pub async fn assert_complete(
 
 /// Where to stop reading.
 pub enum Until<'a> {
-    /// Every partition read up to (excluding) these offsets.
+    /// Every partition read up to (excluding) these offsets, and nothing beyond them: a
+    /// record past its partition's cut is read and left out (recount's consistent cut).
     Offsets(&'a BTreeMap<i32, i64>),
+    /// Every partition read at least up to these offsets, and every record read fed: for a
+    /// reader that goes on reading after (replay's bulk before its freeze). A cut's last
+    /// offset may be a transaction marker, never delivered, so the first record seen past
+    /// it can come before the reader knows it has reached the cut: dropping it would lose
+    /// it for the next stage.
+    AtLeast(&'a BTreeMap<i32, i64>),
     /// Every chain of `election` replayed up to these seqs.
     Tips {
         election: &'a str,
@@ -143,7 +150,7 @@ pub async fn read_log(
             flush(engine, &mut pending, &mut on_votes);
         }
         let done = match &until {
-            Until::Offsets(ends) => ends
+            Until::Offsets(ends) | Until::AtLeast(ends) => ends
                 .iter()
                 .all(|(p, end)| positions.get(p).copied().unwrap_or(0) >= *end || *end == 0),
             Until::Tips { election, tips } => tips
@@ -198,7 +205,7 @@ pub async fn read_log(
                 }
                 if last_progress.elapsed() > idle_limit {
                     let what = match &until {
-                        Until::Offsets(e) => format!("offsets {e:?}"),
+                        Until::Offsets(e) | Until::AtLeast(e) => format!("offsets {e:?}"),
                         Until::Tips { tips, .. } => format!("chain tips {tips:?}"),
                     };
                     return Err(ReplayError::Stalled {

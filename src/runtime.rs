@@ -31,6 +31,8 @@ pub enum StartError {
          create it with `votechain setup-tables`"
     )]
     CapsTable { table: String, detail: String },
+    #[error("the Kafka topics are not usable: {0}")]
+    Topics(#[from] crate::kafka::KafkaSetupError),
     #[error("cannot bind HTTP on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -80,6 +82,19 @@ impl Node {
         crate::manifests::resolve(&ledger, &mut config).await?;
         if config.runs(Role::Ingest) && (config.ingest.key_max_votes > 0 || keys.any_cap()) {
             caps_table_ready(&ledger.db, &config.dynamodb.caps_table).await?;
+        }
+        // A topic with another retention, cleanup policy, replication or partition count
+        // than votechain's would lose votes or move chains: refuse, naming the setting.
+        let k = &config.kafka;
+        let mut used: Vec<&str> = vec![];
+        if config.runs(Role::Ingest) {
+            used.extend([k.votes_topic.as_str(), k.audit_topic.as_str()]);
+        }
+        if config.runs(Role::Writer) {
+            used.extend([k.votes_topic.as_str(), k.dead_letter_topic.as_str()]);
+        }
+        if !used.is_empty() {
+            crate::kafka::check_topics(k, Some(&used)).await?;
         }
         let config = Arc::new(config);
         let ingest_slot: Slot<IngestMsg> = Slot::default();

@@ -4,7 +4,8 @@
 //! Each tick measures, from the systems themselves (not from other pods' metrics):
 //! - per `votes` partition: high watermark minus the writer's checkpoint in DynamoDB (the
 //!   writer's real progress), and minus the committed offset of the writers' group (for
-//!   comparison only);
+//!   comparison only); and high watermark minus the last stable offset (records behind an
+//!   open transaction, which no `read_committed` reader can read yet);
 //! - per open stream shard: what its worker reported with its last lease renewal (records
 //!   its last read returned, the age of the oldest of them; stale figures count their age
 //!   as lag: nobody is reading); the open shard count; leases per worker. The monitor never
@@ -13,7 +14,8 @@
 //!
 //! and feeds [`votechain_core::scaling::Scaler`] (hysteresis, cooldown) for the desired counts.
 //!
-//! State: the Kafka admin consumer, one `Scaler` per role, the lease expiry tracker.
+//! State: two Kafka admin consumers (watermarks read_uncommitted: the high watermark;
+//! read_committed: the last stable offset), one `Scaler` per role, the lease expiry tracker.
 //! Supervised by: the role supervisor, permanent. Run exactly one (deploy: 1 replica).
 //! Metrics: `votechain_lag_*`, `votechain_scaling_{desired,actual}_replicas{role}`.
 
@@ -51,7 +53,10 @@ pub enum LagMsg {
 }
 
 pub struct LagState {
+    /// read_uncommitted: its watermarks' high end is the high watermark.
     admin: Arc<BaseConsumer>,
+    /// read_committed: its watermarks' high end is the last stable offset.
+    stable: Arc<BaseConsumer>,
     writer: Scaler,
     projector: Scaler,
     expiry: ExpiryTracker,
@@ -68,11 +73,19 @@ impl Actor for LagMonitor {
         myself: ActorRef<LagMsg>,
         _: (),
     ) -> Result<LagState, ActorProcessingErr> {
-        let admin: BaseConsumer = self.admin_config.create()?;
+        // librdkafka's default is read_committed, whose watermarks end at the last stable
+        // offset: a transaction left open would hide the very lag it causes.
+        let mut uncommitted = self.admin_config.clone();
+        uncommitted.set("isolation.level", "read_uncommitted");
+        let admin: BaseConsumer = uncommitted.create()?;
+        let mut committed = self.admin_config.clone();
+        committed.set("isolation.level", "read_committed");
+        let stable: BaseConsumer = committed.create()?;
         let timer = myself.send_interval(self.interval, || LagMsg::Tick);
         myself.send_message(LagMsg::Tick)?;
         Ok(LagState {
             admin: Arc::new(admin),
+            stable: Arc::new(stable),
             writer: Scaler::new(self.policy),
             projector: Scaler::new(self.policy),
             expiry: ExpiryTracker::default(),
@@ -109,8 +122,9 @@ impl LagMonitor {
     async fn measure(&self, st: &mut LagState) -> Result<ScalingReport, ActorProcessingErr> {
         let now = Instant::now();
         // Kafka: partitions, watermarks, committed offsets, group members (blocking calls).
-        let (admin, topic, group) = (
+        let (admin, stable, topic, group) = (
             st.admin.clone(),
+            st.stable.clone(),
             self.topic.clone(),
             self.writer_group.clone(),
         );
@@ -124,9 +138,11 @@ impl LagMonitor {
                     .flat_map(|tp| tp.partitions().iter().map(|p| p.id()))
                     .collect();
                 let mut marks = BTreeMap::new();
+                let mut lso = BTreeMap::new();
                 let mut tpl = TopicPartitionList::new();
                 for p in &parts {
                     marks.insert(*p, admin.fetch_watermarks(&topic, *p, t)?);
+                    lso.insert(*p, stable.fetch_watermarks(&topic, *p, t)?.1);
                     tpl.add_partition(&topic, *p);
                 }
                 let committed: BTreeMap<i32, i64> = admin
@@ -146,10 +162,10 @@ impl LagMonitor {
                     .ok()
                     .and_then(|g| g.groups().first().map(|g| g.members().len() as u32))
                     .unwrap_or(0);
-                Ok((marks, committed, members))
+                Ok((marks, lso, committed, members))
             })
             .await??;
-        let (marks, committed, writer_members) = kafka;
+        let (marks, lso, committed, writer_members) = kafka;
         let mut partitions = Vec::new();
         let mut total_lag = 0u64;
         let mut writer_pods = BTreeSet::new();
@@ -160,6 +176,9 @@ impl LagMonitor {
             let lag = (*high - cp.unwrap_or(*low)).max(0) as u64;
             let committed = committed.get(p).copied();
             metrics::gauge!(m::LAG_KAFKA_RECORDS, "partition" => p.to_string()).set(lag as f64);
+            let unstable = (*high - lso.get(p).copied().unwrap_or(*high)).max(0);
+            metrics::gauge!(m::LAG_KAFKA_UNSTABLE_RECORDS, "partition" => p.to_string())
+                .set(unstable as f64);
             if let Some(c) = committed {
                 metrics::gauge!(m::LAG_KAFKA_COMMITTED_RECORDS, "partition" => p.to_string())
                     .set((*high - c).max(0) as f64);

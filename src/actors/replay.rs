@@ -170,7 +170,7 @@ impl Replay {
         replay::read_log(
             &consumer,
             &mut engine,
-            Until::Offsets(&ends),
+            Until::AtLeast(&ends),
             Duration::from_secs(60),
             |v| col.take(v),
             progress,

@@ -1,15 +1,16 @@
-//! `votechain dev`: everything in one process: DynamoDB Local (a child process that dies
-//! with us), librdkafka's mock cluster in-process, every role of the config, the demo
-//! election. The demo's manifest is created at start (unless the ledger has one), signed
-//! for with a dev log key kept under `.local/dev-log-key/` (made once by `keygen`).
+//! `votechain dev`: everything on one machine: DynamoDB Local and Apache Kafka (child
+//! processes that die with us; `votechain::dev`), every role of the config in this
+//! process, the demo election. The demo's manifest is created at start (unless the ledger
+//! has one), signed for with a dev log key kept under `.local/dev-log-key/` (made once by
+//! `keygen`). It stops in order: the roles first (their Kafka clients flushed and
+//! closed), then Kafka, then DynamoDB Local.
 
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use votechain::config::Config;
-use votechain::dev::DynamoDbLocal;
+use votechain::dev::{DynamoDbLocal, KafkaLocal, KafkaLocalOptions};
 use votechain::dynamo::{self, ledger::Ledger};
-use votechain::kafka::EmbeddedKafka;
 use votechain::manifests;
 use votechain::tables;
 use votechain_core::manifest::Manifest;
@@ -21,11 +22,18 @@ pub struct Args {
     /// Use a DynamoDB (Local) already running at this URL instead of starting one.
     #[arg(long)]
     dynamodb_endpoint: Option<String>,
+    /// Use a Kafka cluster already running (`host:port,...`) instead of starting one; its
+    /// topics are created if missing and checked.
+    #[arg(long)]
+    kafka_bootstrap: Option<String>,
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     let mut cfg = super::load(&a.config)?;
-    let reused = a.dynamodb_endpoint.is_some();
+    // A DynamoDB Local of an earlier run beside a Kafka started empty: refused below.
+    let fresh_kafka =
+        a.kafka_bootstrap.is_none() && std::env::var_os("VOTECHAIN_KAFKA_DATA_DIR").is_none();
+    let reused = a.dynamodb_endpoint.is_some() && fresh_kafka;
     let _ddb = match a.dynamodb_endpoint {
         Some(url) => {
             cfg.dynamodb.endpoint = Some(url);
@@ -44,17 +52,55 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         cfg.publisher.witnesses = vec![votechain::config::WitnessRef { url, vkey }];
         cfg.publisher.quorum = 1;
     }
-    // The mock cluster is not Send: it lives on this (main) task until the end.
-    let kafka = EmbeddedKafka::start(&cfg.kafka)?;
-    cfg.kafka.bootstrap_servers = kafka.bootstrap_servers();
-    tracing::info!(bootstrap = %cfg.kafka.bootstrap_servers, "embedded Kafka started");
+    let kafka = start_kafka(&mut cfg, a.kafka_bootstrap).await?;
     // For `votechain replay` / `recount` run beside this process.
     let bootstrap = &cfg.kafka.bootstrap_servers;
     let _ = std::fs::create_dir_all(".local")
         .and_then(|_| std::fs::write(super::DEV_BOOTSTRAP_FILE, bootstrap));
     let code = super::serve::serve(cfg).await;
-    drop(kafka);
+    if let Some(k) = kafka {
+        k.shutdown().await;
+    }
     code
+}
+
+/// Starts the config's local Kafka (`kafka.local`), its topics created and checked, or
+/// uses the cluster at `bootstrap`; either way `cfg` then names its bootstrap servers.
+/// `VOTECHAIN_KAFKA_DATA_DIR` keeps the brokers' data there (else a temporary folder).
+async fn start_kafka(cfg: &mut Config, bootstrap: Option<String>) -> Result<Option<KafkaLocal>> {
+    if let Some(b) = bootstrap {
+        cfg.kafka.local = false;
+        cfg.kafka.bootstrap_servers = b;
+        votechain::kafka::ensure_topics(&cfg.kafka).await?;
+        return Ok(None);
+    }
+    if !cfg.kafka.local {
+        votechain::kafka::ensure_topics(&cfg.kafka).await?;
+        return Ok(None);
+    }
+    let opts = KafkaLocalOptions {
+        nodes: cfg.kafka.local_brokers,
+        port: cfg.kafka.local_port,
+        data_dir: std::env::var_os("VOTECHAIN_KAFKA_DATA_DIR").map(PathBuf::from),
+        ..KafkaLocalOptions::nodes(cfg.kafka.local_brokers)
+    };
+    let started = std::time::Instant::now();
+    let k = KafkaLocal::start_with_topics(opts, &cfg.kafka).await?;
+    cfg.kafka = k.topic_config(&cfg.kafka);
+    tracing::info!(
+        bootstrap = %cfg.kafka.bootstrap_servers,
+        nodes = cfg.kafka.local_brokers,
+        secs = started.elapsed().as_secs_f64(),
+        log = %k.log_file(1).display(),
+        "Apache Kafka started"
+    );
+    println!(
+        "Apache Kafka {} on {} (log: {})",
+        votechain::dev::kafka_version().unwrap_or_else(|| "?".into()),
+        cfg.kafka.bootstrap_servers,
+        k.log_file(1).display()
+    );
+    Ok(Some(k))
 }
 
 /// The demo election, as `votechain dev` creates it.
@@ -116,7 +162,7 @@ const DEV_WITNESS_ADDR: &str = "127.0.0.1:8081";
 
 /// One witness in this process, so the demo's checkpoints are published cosigned. It is
 /// not independent (the same operator runs it) and it forgets at each start (its state
-/// is reset, as the embedded Kafka and DynamoDB Local are); a real witness never does.
+/// is reset, as dev's Kafka and DynamoDB Local are); a real witness never does.
 async fn start_dev_witness(cfg: &Config) -> Result<(String, String)> {
     use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
     let key = match std::fs::read_to_string(DEV_WITNESS_KEY) {
@@ -174,8 +220,8 @@ async fn start_dynamodb_local(cfg: &mut Config) -> Result<DynamoDbLocal> {
     Ok(d)
 }
 
-/// The embedded Kafka starts empty: a ledger written from an earlier log has checkpoints
-/// past its end, and its writers would (rightly) refuse to write.
+/// Dev's Kafka starts empty: a ledger written from an earlier log has checkpoints past its
+/// end, and its writers would (rightly) refuse to write.
 async fn refuse_an_earlier_ledger(cfg: &Config) -> Result<()> {
     let db = dynamo::client(&cfg.dynamodb).await;
     tables::ensure_all(&db, &cfg.dynamodb).await?;
@@ -184,7 +230,7 @@ async fn refuse_an_earlier_ledger(cfg: &Config) -> Result<()> {
         if let Some(c) = ledger.checkpoint(&cfg.kafka.votes_topic, p).await? {
             bail!(
                 "table {} already holds a ledger (partition {p} checkpoint at offset {}) written from an earlier Kafka log, \
-                 but `dev` starts an empty embedded Kafka: its writers would refuse to chain. Use a fresh DynamoDB Local \
+                 but `dev` starts an empty Kafka: its writers would refuse to chain. Use a fresh DynamoDB Local \
                  (omit --dynamodb-endpoint), or other table names in the config",
                 cfg.dynamodb.ledger_table,
                 c.next_offset

@@ -25,7 +25,7 @@ use votechain::config::Config;
 use votechain::dynamo::{self, ledger::Ledger};
 use votechain_core::model::Election;
 
-/// `votechain dev` writes its embedded cluster's bootstrap servers here for `replay`/`recount`.
+/// `votechain dev` writes its local Kafka's bootstrap servers here for `replay`/`recount`.
 pub const DEV_BOOTSTRAP_FILE: &str = ".local/dev-kafka-bootstrap";
 
 pub fn load(path: &Path) -> Result<Config> {
@@ -109,7 +109,7 @@ impl Target {
         let mut cfg = load_with_endpoint(&self.config, self.endpoint.clone())?;
         if let Some(b) = &self.kafka_bootstrap {
             cfg.kafka.bootstrap_servers = b.clone();
-        } else if cfg.kafka.embedded {
+        } else if cfg.kafka.local {
             cfg.kafka.bootstrap_servers = std::fs::read_to_string(DEV_BOOTSTRAP_FILE)
                 .map(|s| s.trim().to_string())
                 .with_context(|| format!("{DEV_BOOTSTRAP_FILE} not found: is `votechain dev` running? (or pass --kafka-bootstrap)"))?;

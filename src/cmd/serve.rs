@@ -19,8 +19,8 @@ pub struct Args {
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     let cfg = super::load(&a.config)?;
-    if cfg.kafka.embedded {
-        bail!("kafka.embedded is for `votechain dev`; `run` needs kafka.bootstrap_servers");
+    if cfg.kafka.local {
+        bail!("kafka.local is for `votechain dev`; `run` needs kafka.bootstrap_servers");
     }
     serve(cfg).await
 }

@@ -40,8 +40,10 @@ pub async fn tables(a: TablesArgs) -> Result<ExitCode> {
 
 pub async fn topics(a: TopicsArgs) -> Result<ExitCode> {
     let cfg = super::load(&a.config)?;
-    if cfg.kafka.embedded {
-        bail!("setup-topics is for a real cluster; the embedded one creates its topics itself");
+    if cfg.kafka.local {
+        bail!(
+            "setup-topics is for an existing cluster (kafka.bootstrap_servers); `votechain dev` creates the local one's topics itself"
+        );
     }
     votechain::kafka::ensure_topics(&cfg.kafka).await?;
     let k = &cfg.kafka;

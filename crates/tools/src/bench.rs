@@ -1,5 +1,5 @@
 //! `votechain bench`: our components against the raw speed of the same backends, in ONE run
-//! on the same DynamoDB Local and Kafka mock cluster, reported as ratios (absolute numbers
+//! on the same DynamoDB Local and Apache Kafka (one KRaft node), reported as ratios (absolute numbers
 //! drift on shared machines; ratios much less). Writes a Markdown report.
 //!
 //! Raw baselines: serial and concurrent `TransactWriteItems` of 99 conditional puts;
@@ -19,9 +19,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use votechain::config::Config;
 use votechain::dev::DynamoDbLocal;
+use votechain::dev::{KafkaLocal, KafkaLocalOptions};
 use votechain::dynamo::items::{self, VoteItem};
 use votechain::dynamo::{self, ledger::Ledger};
-use votechain::kafka::{self, EmbeddedKafka};
+use votechain::kafka;
 use votechain::runtime::Node;
 use votechain::tables;
 use votechain_core::model::{VoteEvent, kafka_key};
@@ -71,8 +72,7 @@ const INGEST_FACTOR: u64 = 4;
 
 /// The election ingest's measure and the raw-produce baselines write to, whose votes the
 /// ChainWriter measure chains and verify and the receipt proofs read: 8 chains, so the
-/// backlog spreads over every partition (one partition would pass the mock cluster's 5 MB,
-/// which drops the oldest records before they are chained).
+/// backlog spreads over every partition (and every ChainWriter of the measure has work).
 const MAIN_ELECTION: &str = "bench-8";
 
 /// An election the end-to-end measure writes to, and the first of its vote numbers (the
@@ -240,6 +240,8 @@ pub enum BenchError {
     Tables(#[from] votechain::tables::TableError),
     #[error("DynamoDB Local: {0}")]
     Dev(#[from] votechain::dev::DevError),
+    #[error("Apache Kafka: {0}")]
+    KafkaLocal(#[from] votechain::dev::KafkaLocalError),
     #[error("starting a node: {0}")]
     Node(#[from] votechain::runtime::StartError),
     #[error("I/O: {0}")]
@@ -315,7 +317,7 @@ async fn config(
     bootstrap: &str,
     partitions: u32,
 ) -> Result<Config, BenchError> {
-    let local = crate::fixture::local_toml("bench", bootstrap, ddb, &ledger.table, partitions);
+    let local = crate::fixture::local_toml("bench", bootstrap, ddb, &ledger.table, partitions, 1);
     let bare = Config::from_toml(&format!("roles = [\"query\"]\n{local}"))?;
     tables::ensure_all(&ledger.db, &bare.dynamodb).await?;
     let mut elections = String::new();
@@ -809,7 +811,7 @@ struct Bench<P> {
     table: String,
     /// Partitions of the Kafka topics: the concurrency of the raw transactions.
     partitions: u32,
-    kafka: EmbeddedKafka,
+    kafka: KafkaLocal,
     /// `--dynamodb-endpoint` was given: every measure shares that DynamoDB Local.
     external: bool,
     /// HTTP clients in flight in ingest's measure and the floor's.
@@ -861,8 +863,8 @@ impl<P: Fn(&str)> Bench<P> {
             .ok_or_else(|| BenchError::Setup(format!("no election {id}")))
     }
 
-    /// Starts DynamoDB Local (unless `dynamodb_endpoint`) and a Kafka mock cluster of 8
-    /// partitions, and creates the bench's tables.
+    /// Starts DynamoDB Local (unless `dynamodb_endpoint`) and Apache Kafka (one KRaft node,
+    /// topics of 8 partitions), and creates the bench's tables.
     async fn start(
         votes: u64,
         dynamodb_endpoint: Option<String>,
@@ -878,16 +880,15 @@ impl<P: Fn(&str)> Bench<P> {
             }
         };
         let kcfg = votechain::config::KafkaConfig {
-            embedded: true,
+            bootstrap_servers: "unused:9092".into(),
             partitions,
             replication_factor: 1,
-            embedded_brokers: 1,
             ..Default::default()
         };
-        let kafka = EmbeddedKafka::start(&kcfg)?;
+        let kafka = KafkaLocal::start_with_topics(KafkaLocalOptions::nodes(1), &kcfg).await?;
         let table = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let db = {
-            let local = crate::fixture::local_toml("bench", "-", &ddb, &table, partitions);
+            let local = crate::fixture::local_toml("bench", "-", &ddb, &table, partitions, 1);
             let bare = Config::from_toml(&format!("roles = [\"query\"]\n{local}"))?;
             dynamo::client(&bare.dynamodb).await
         };
@@ -995,10 +996,7 @@ impl<P: Fn(&str)> Bench<P> {
         // (its batches hold what arrived during one transaction).
         (self.progress)("raw transactional produce");
         let (cfg, n) = (&self.cfg, INGEST_FACTOR * self.votes);
-        // Into bench-8, whose 8 chains spread over every partition: on bench-1's one
-        // partition, with ingest's votes, they would pass the mock cluster's 5 MB a
-        // partition, which drops the oldest records before the writer below chains them
-        // (it refuses such a gap).
+        // Into bench-8, whose 8 chains spread over every partition, as ingest's votes do.
         let main = MAIN_ELECTION;
         let raw_produce = produce(cfg, main, 8, 10_000_000, n, cfg.ingest.batch_max).await?;
         let equal_batch = ingest.mean_batch.round().max(1.0) as usize;
@@ -1503,9 +1501,8 @@ impl<P: Fn(&str)> Bench<P> {
             table: self.table.clone(),
         };
         let node = Node::start(c).await?;
-        // Produced as the writer goes, never more than 10,000 votes (about 2.5 MB) ahead:
-        // the mock cluster keeps at most 5 MB per partition and drops the oldest beyond it
-        // (a writer then finds its offset gone, and rightly refuses to skip ahead).
+        // Produced as the writer goes, never more than 10,000 votes (about 2.5 MB) ahead,
+        // so the measure is of a writer keeping up, not of a backlog.
         let vp = VoteProducer::new(&self.cfg).await?;
         let e = self.election(election)?;
         let (mut sent, mut size) = (0, 0);
@@ -2100,7 +2097,7 @@ impl BenchReport {
     pub fn markdown(&self, command: &str) -> String {
         let mut s = String::new();
         s.push_str("# Benchmarks\n\nProduced by the command below, not typed by hand. Ours vs the raw speed of the same backend, measured in the same run; the ratio is what to compare across machines.\n\n");
-        s.push_str(&format!("- machine: {}\n- backends: DynamoDB Local (in-memory, JVM) and librdkafka's mock cluster, both on this machine\n- votes per measure: {} (ingest: {} after a warm-up of {})\n- command: `{command}`\n\n", self.machine, self.votes_per_measure, INGEST_FACTOR * self.votes_per_measure, WARMUP));
+        s.push_str(&format!("- machine: {}\n- backends: DynamoDB Local (in-memory, JVM) and Apache Kafka {} (one KRaft node, JVM), both on this machine\n- votes per measure: {} (ingest: {} after a warm-up of {})\n- command: `{command}`\n\n", self.machine, votechain::dev::kafka_version().unwrap_or_else(|| "?".into()), self.votes_per_measure, INGEST_FACTOR * self.votes_per_measure, WARMUP));
         s.push_str("| measure | ours | baseline | raw | ratio | target |\n| --- | ---: | --- | ---: | ---: | --- |\n");
         for r in &self.rows {
             s.push_str(&format!(

@@ -273,7 +273,7 @@ fn derivation(w: &WorkReport, p: &Prices, command: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "# Capacity model\n\nProduced by `{command}`, not typed by hand: the per-vote figures below were measured in that run, the plans are arithmetic on them (`crates/tools/src/capacity.rs`, unit-tested).\n\n- machine: {}\n- measured: {} votes offered at {:.0} votes/s over HTTP to one node running every role ({} chains, {} partitions), {:.1} s from the first vote to the last published; DynamoDB Local behind the fault proxy's meter (`crates/tools/src/chaos/meter.rs`), librdkafka's mock cluster",
+        "# Capacity model\n\nProduced by `{command}`, not typed by hand: the per-vote figures below were measured in that run, the plans are arithmetic on them (`crates/tools/src/capacity.rs`, unit-tested).\n\n- machine: {}\n- measured: {} votes offered at {:.0} votes/s over HTTP to one node running every role ({} chains, {} partitions), {:.1} s from the first vote to the last published; DynamoDB Local behind the fault proxy's meter (`crates/tools/src/chaos/meter.rs`), Apache Kafka (one KRaft node)",
         w.machine, w.votes, w.offered_per_s, w.chains, w.partitions, w.seconds
     );
     s.push_str("\n## Measured: work per vote\n\nUnits as DynamoDB bills them (a write `ceil(KB)`, doubled in a transaction; a read `ceil(4 KB)`, halved when eventually consistent). The idle node's work per second, times the loaded window, is subtracted first.\n\n| table | item kind | write units | read units | items written | bytes written |\n| --- | --- | ---: | ---: | ---: | ---: |\n");
@@ -317,7 +317,7 @@ fn derivation(w: &WorkReport, p: &Prices, command: &str) -> String {
         "\nStreams calls of the idle node: {:.1}/s (one shard). Public reads: a results request {:.1} read units, a receipt lookup {:.1}.\n",
         w.stream_calls_idle_per_s, w.results_rcu, w.receipt_rcu
     );
-    s.push_str("Process CPU per vote, each role alone on a backlog (in-process: includes the embedded Kafka broker, and for ingest the HTTP load client; DynamoDB Local excluded):\n\n| role | CPU ms per vote |\n| --- | ---: |\n");
+    s.push_str("Process CPU per vote, each role alone on a backlog (for ingest it includes the in-process HTTP load client; Kafka and DynamoDB Local, separate processes, excluded):\n\n| role | CPU ms per vote |\n| --- | ---: |\n");
     for (r, ms) in &w.cpu_ms_per_vote {
         let _ = writeln!(s, "| {r} | {ms:.3} |");
     }

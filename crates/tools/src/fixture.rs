@@ -139,6 +139,7 @@ pub fn local_toml(
     dynamodb_endpoint: &str,
     table: &str,
     partitions: u32,
+    replication_factor: u32,
 ) -> String {
     format!(
         r#"[node]
@@ -148,6 +149,7 @@ shutdown_grace_ms = 8000
 [kafka]
 bootstrap_servers = "{bootstrap}"
 partitions = {partitions}
+replication_factor = {replication_factor}
 [dynamodb]
 endpoint = "{dynamodb_endpoint}"
 local_credentials = true
@@ -168,7 +170,7 @@ mod tests {
     fn local_toml_names_every_table_after_the_ledger() {
         let text = format!(
             "roles = [\"query\"]\n{}",
-            local_toml("t1", "127.0.0.1:9092", "http://127.0.0.1:8000", "t-x", 4)
+            local_toml("t1", "127.0.0.1:9092", "http://127.0.0.1:8000", "t-x", 4, 1)
         );
         let c = Config::from_toml(&text).expect("valid");
         assert_eq!(

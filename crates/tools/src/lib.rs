@@ -7,7 +7,8 @@
 //! - [`capacity`]: the capacity model of docs/capacity.md, from measured work per vote;
 //! - [`chaos`]: scenarios, the DynamoDB fault proxy, the runner and the checker
 //!   (`votechain chaos`);
-//! - [`fixture`]: configs for one machine; [`node_binary`]: where the `votechain` binary is.
+//! - [`fixture`]: configs for one machine; [`node_binary`]: where the `votechain` binary is;
+//! - [`mock_kafka`]: librdkafka's mock cluster, only for injected protocol errors.
 //!
 //! The integration tests (`tests/it/`) are this crate's, one module per scenario.
 
@@ -17,6 +18,7 @@ pub mod chaos;
 pub mod client;
 pub mod fixture;
 pub mod loadgen;
+pub mod mock_kafka;
 
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@
 //! `votechain export` and checks every link, every seq and every vote_id. Exit 0 intact,
 //! 1 broken, 2 when the file cannot be checked at all.
 //!
-//! `votechain-verify receipt FILE --candidate C --region R [--salt S]`: a voter's check
+//! `votechain-verify receipt FILE --candidate C --region R --salt S` (v1: no salt): a voter's check
 //! that their receipt holds the ballot they cast. FILE is the JSON of
 //! `GET .../votes/{vote_id}` (the chain alone), or the C2SP `tlog-proof` of
 //! `GET .../votes/{vote_id}/proof`, which also needs `--manifest` and the witness policy
@@ -59,7 +59,8 @@ enum Cmd {
         candidate: String,
         #[arg(long)]
         region: String,
-        /// The salt of the 202 answer (v2 elections).
+        /// The salt of the 202 answer: required for a v2 receipt (every election with a
+        /// manifest); a v1 receipt has none.
         #[arg(long)]
         salt: Option<String>,
         #[command(flatten)]

@@ -1,7 +1,7 @@
 //! `votechain bench --million`: a million votes through `votechain dev`, outside CI
 //! (issue #16, part 2). Writes `docs/benchmarks-million.md`.
 //!
-//! 1. Starts `votechain dev` (a child process: every role, embedded Kafka, DynamoDB Local as
+//! 1. Starts `votechain dev` (a child process: every role, Apache Kafka, DynamoDB Local as
 //!    its child) and samples the RSS of both every second.
 //! 2. Sends the votes with `loadgen` (in this process: polling-station clients with a
 //!    durable outbox, at a steady rate) and takes its per-minute table: throughput, p99
@@ -51,15 +51,22 @@ pub struct MillionReport {
     pub machine: String,
     pub options: String,
     pub load: LoadReport,
-    /// Max RSS sampled per minute of the run: (minute, dev MB, DynamoDB Local MB).
-    pub rss_by_minute: Vec<(u64, f64, f64)>,
+    /// Max RSS sampled per minute of the run: (minute, dev MB, DynamoDB Local MB, Kafka MB).
+    pub rss_by_minute: Vec<(u64, f64, f64, f64)>,
     pub dev_peak_rss_mb: f64,
     pub dynamodb_local_peak_rss_mb: f64,
+    pub kafka_peak_rss_mb: f64,
+    /// The Kafka broker's version and the JVM's (`java -version`).
+    pub kafka_version: String,
+    pub jvm_version: String,
     pub chained: u64,
     /// Why the raw reads failed, if they did (the tools still ran).
     pub raw_error: Option<String>,
     pub tools: Vec<ToolRun>,
 }
+
+/// RSS sampled in one minute, MB: (votechain dev, DynamoDB Local, the Kafka broker).
+type Rss = (f64, f64, f64);
 
 /// VmHWM and VmRSS of `pid`, MB.
 fn rss(pid: u32) -> Option<(f64, f64)> {
@@ -71,8 +78,9 @@ fn rss(pid: u32) -> Option<(f64, f64)> {
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }
 
-/// The first child process of `pid` (DynamoDB Local under `votechain dev`).
-fn child_of(pid: u32) -> Option<u32> {
+/// The child process of `pid` whose command line contains `needle` (DynamoDB Local, or
+/// the Kafka broker, under `votechain dev`).
+fn child_of(pid: u32, needle: &str) -> Option<u32> {
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
@@ -82,7 +90,8 @@ fn child_of(pid: u32) -> Option<u32> {
         let ppid = stat
             .rsplit_once(')')
             .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-        if ppid == Some(pid) {
+        let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        if ppid == Some(pid) && String::from_utf8_lossy(&cmdline).contains(needle) {
             return Some(p);
         }
     }
@@ -174,7 +183,7 @@ async fn raw_reads(bin: &std::path::Path) -> Result<(f64, f64, u64), BenchError>
         .map(std::path::Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let mut cfg = Config::from_toml(&std::fs::read_to_string(root.join("config/dev.toml"))?)?;
-    cfg.kafka.embedded = false;
+    cfg.kafka.local = false;
     cfg.kafka.bootstrap_servers = std::fs::read_to_string(root.join(".local/dev-kafka-bootstrap"))?
         .trim()
         .to_string();
@@ -237,6 +246,58 @@ async fn raw_reads(bin: &std::path::Path) -> Result<(f64, f64, u64), BenchError>
     Ok((query, consume, items))
 }
 
+/// `java -version`'s first line.
+fn jvm_version() -> String {
+    std::process::Command::new("java")
+        .arg("-version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stderr).into_owned();
+            text.lines().next().map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown JVM".into())
+}
+
+/// Records/s of Kafka's own `org.apache.kafka.tools.ConsumerPerformance` reading the votes
+/// topic (`records` of them, read_committed as replay reads) from the dev broker.
+async fn kafka_consumer_performance(
+    bin: &std::path::Path,
+    records: u64,
+) -> Result<f64, BenchError> {
+    let root = bin
+        .ancestors()
+        .find(|d| d.join("config/dev.toml").is_file())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let bootstrap = std::fs::read_to_string(root.join(".local/dev-kafka-bootstrap"))?;
+    let libs = root.join(".local/kafka/libs");
+    let out = tokio::process::Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}/*", libs.display()))
+        .arg("org.apache.kafka.tools.ConsumerPerformance")
+        .args(["--bootstrap-server", bootstrap.trim(), "--topic", "votes"])
+        .args(["--num-records", &records.to_string(), "--timeout", "120000"])
+        .args(["--command-property", "isolation.level=read_committed"])
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    consumer_performance_rate(&text).ok_or_else(|| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        format!("ConsumerPerformance printed no rate: {text} {err}").into()
+    })
+}
+
+/// nMsg.sec of ConsumerPerformance's output: the header names the columns, the last line
+/// holds the figures.
+fn consumer_performance_rate(text: &str) -> Option<f64> {
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(',')).collect();
+    let header: Vec<&str> = lines.first()?.split(',').map(str::trim).collect();
+    let col = header.iter().position(|h| *h == "nMsg.sec")?;
+    let last = lines.get(1..)?.last()?;
+    last.split(',').nth(col)?.trim().parse().ok()
+}
+
 /// The run (module doc).
 pub async fn run_million(
     o: MillionOptions,
@@ -253,9 +314,10 @@ pub async fn run_million(
     let mut dev = spawn_dev(&o.bin, Some("8g"), Some(db)).await?;
     let pid = dev.id().ok_or("no pid")?;
     let http = reqwest::Client::new();
-    let java = child_of(pid).ok_or("no DynamoDB Local under votechain dev")?;
+    let java = child_of(pid, "DynamoDBLocal").ok_or("no DynamoDB Local under votechain dev")?;
+    let broker = child_of(pid, "kafka.Kafka").ok_or("no Kafka broker under votechain dev")?;
     // RSS sampler: max per minute of the run.
-    let samples: Arc<std::sync::Mutex<BTreeMap<u64, (f64, f64)>>> = Default::default();
+    let samples: Arc<std::sync::Mutex<BTreeMap<u64, Rss>>> = Default::default();
     let t0 = Instant::now();
     let sampler = {
         let samples = samples.clone();
@@ -264,10 +326,11 @@ pub async fn run_million(
                 let m = t0.elapsed().as_secs() / 60;
                 let d = rss(pid).map_or(0.0, |r| r.1);
                 let j = rss(java).map_or(0.0, |r| r.1);
+                let k = rss(broker).map_or(0.0, |r| r.1);
                 {
                     let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
                     let e = s.entry(m).or_default();
-                    *e = (e.0.max(d), e.1.max(j));
+                    *e = (e.0.max(d), e.1.max(j), e.2.max(k));
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -305,9 +368,10 @@ pub async fn run_million(
         serde_json::to_vec_pretty(&load).unwrap_or_default(),
     )?;
     progress(&format!("loadgen done: {load}"));
-    let (dev_peak, java_peak) = (
+    let (dev_peak, java_peak, kafka_peak) = (
         rss(pid).map_or(0.0, |r| r.0),
         rss(java).map_or(0.0, |r| r.0),
+        rss(broker).map_or(0.0, |r| r.0),
     );
     progress("raw reads of the result");
     let (raw_query, raw_consume, chained, raw_error) = match raw_reads(&o.bin).await {
@@ -328,7 +392,15 @@ pub async fn run_million(
     )?;
     let audit_state = dir.path().join("audit");
     let (m, a) = (manifest.to_string_lossy(), audit_state.to_string_lossy());
-    let runs: [(&str, Vec<&str>, f64, &str); 4] = [
+    progress("Kafka's own ConsumerPerformance on the votes topic");
+    let tool_consume = match kafka_consumer_performance(&o.bin, chained).await {
+        Ok(r) => r,
+        Err(e) => {
+            progress(&format!("ConsumerPerformance failed: {e}"));
+            f64::NAN
+        }
+    };
+    let runs: [(&str, Vec<&str>, f64, &str); 5] = [
         (
             "verify",
             vec!["verify", "--election", ELECTION, "--endpoint", DEV_DYNAMODB],
@@ -345,7 +417,13 @@ pub async fn run_million(
             "replay",
             vec!["replay", "--election", ELECTION],
             raw_consume,
-            "plain consume of the votes topic",
+            "plain consume of the votes topic (librdkafka, read_committed)",
+        ),
+        (
+            "replay",
+            vec!["replay", "--election", ELECTION],
+            tool_consume,
+            "Kafka's ConsumerPerformance on the votes topic (read_committed)",
         ),
         (
             "audit --with-ledger",
@@ -399,7 +477,7 @@ pub async fn run_million(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
-        .map(|(m, (d, j))| (*m, *d, *j))
+        .map(|(m, (d, j, k))| (*m, *d, *j, *k))
         .collect();
     Ok(MillionReport {
         machine: machine(),
@@ -411,6 +489,9 @@ pub async fn run_million(
         rss_by_minute,
         dev_peak_rss_mb: dev_peak,
         dynamodb_local_peak_rss_mb: java_peak,
+        kafka_peak_rss_mb: kafka_peak,
+        kafka_version: votechain::dev::kafka_version().unwrap_or_else(|| "unknown".into()),
+        jvm_version: jvm_version(),
         chained,
         raw_error,
         tools,
@@ -435,8 +516,10 @@ impl MillionReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "# A million votes\n\nProduced by `{command}`, not typed by hand (issue #16, part 2; outside CI). `votechain dev` runs every role in one process with the embedded Kafka and DynamoDB Local (its data on disk, `.local/million/dynamodb`); `loadgen` sends the votes from the bench process (polling-station clients with a durable outbox, every vote fsync'd before it is sent); the tools then run on the result as separate processes.\n\n- machine: {}\n- run: {}\n- acknowledged {} of {} sent, {} refused; votes chained (every vote item read back): {}; receipts checked: {} of a random sample, {} found\n- throughput {:.0} votes/s over {:.0} s; latency to 202 {}; submit to visible in results {}",
+            "# A million votes\n\nProduced by `{command}`, not typed by hand (issue #16, part 2; outside CI). `votechain dev` runs every role in one process, with Apache Kafka (one KRaft node) and DynamoDB Local as its child processes (its data on disk, `.local/million/dynamodb`); `loadgen` sends the votes from the bench process (polling-station clients with a durable outbox, every vote fsync'd before it is sent); the tools then run on the result as separate processes.\n\n- machine: {}\n- Apache Kafka {} on {}\n- run: {}\n- acknowledged {} of {} sent, {} refused; votes chained (every vote item read back): {}; receipts checked: {} of a random sample, {} found\n- throughput {:.0} votes/s over {:.0} s; latency to 202 {}; submit to visible in results {}",
             self.machine,
+            self.kafka_version,
+            self.jvm_version,
             self.options,
             l.acknowledged,
             l.sent,
@@ -451,8 +534,11 @@ impl MillionReport {
         );
         let _ = writeln!(
             s,
-            "- peak RSS: `votechain dev` {:.0} MB, DynamoDB Local (JVM) {:.0} MB, the bench process with loadgen {:.0} MB\n",
-            self.dev_peak_rss_mb, self.dynamodb_local_peak_rss_mb, l.peak_rss_mb
+            "- peak RSS: `votechain dev` {:.0} MB, DynamoDB Local (JVM) {:.0} MB, the Kafka broker (JVM) {:.0} MB, the bench process with loadgen {:.0} MB\n",
+            self.dev_peak_rss_mb,
+            self.dynamodb_local_peak_rss_mb,
+            self.kafka_peak_rss_mb,
+            l.peak_rss_mb
         );
         if let Some(e) = &self.raw_error {
             let _ = writeln!(s, "**The raw reads failed:** {e}\n");
@@ -468,17 +554,17 @@ impl MillionReport {
                 }
             );
         }
-        s.push_str("## Per minute\n\nBy the minute a vote was first sent; RSS is the most sampled (every second) in that minute.\n\n| minute | acknowledged | votes/s | p99 to 202 (ms) | p99 submit to visible (ms) | dev RSS (MB) | DynamoDB Local RSS (MB) |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        s.push_str("## Per minute\n\nBy the minute a vote was first sent; RSS is the most sampled (every second) in that minute.\n\n| minute | acknowledged | votes/s | p99 to 202 (ms) | p99 submit to visible (ms) | dev RSS (MB) | DynamoDB Local RSS (MB) | Kafka RSS (MB) |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         for m in &l.per_minute {
-            let (d, j) = self
+            let (d, j, k) = self
                 .rss_by_minute
                 .iter()
                 .find(|r| r.0 == m.minute)
-                .map_or((f64::NAN, f64::NAN), |r| (r.1, r.2));
+                .map_or((f64::NAN, f64::NAN, f64::NAN), |r| (r.1, r.2, r.3));
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} |",
-                m.minute, m.acknowledged, m.acked_per_s, m.latency_p99_ms, m.e2e_p99_ms, d, j
+                "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} |",
+                m.minute, m.acknowledged, m.acked_per_s, m.latency_p99_ms, m.e2e_p99_ms, d, j, k
             );
         }
         s.push_str("\n## The tools on the result\n\nEach a separate process on the whole election; votes/s is the votes chained over its wall time, against the raw read of the same items in the same run.\n\n| command | seconds | exit | peak RSS (MB) | votes/s | raw | baseline | ratio |\n| --- | ---: | --- | ---: | ---: | ---: | --- | ---: |\n");
@@ -517,4 +603,16 @@ fn fmt_map(m: &BTreeMap<String, f64>) -> String {
         .map(|(k, v)| format!("{k} {v:.1} ms"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_performance_rate_reads_the_nmsg_column() {
+        let out = "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec\n2026-12-07 23:00:00:000, 2026-12-07 23:00:10:000, 286.1023, 28.6102, 1000000, 100000.0000, 3000, 7000, 40.8718, 142857.1429\n";
+        assert_eq!(consumer_performance_rate(out), Some(100000.0));
+        assert_eq!(consumer_performance_rate("no figures"), None);
+    }
 }

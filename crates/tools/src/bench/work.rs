@@ -9,9 +9,8 @@
 //! 2. **Kafka.** Records and bytes (key, value, headers) per vote in `votes` and
 //!    `vote-audit`, read back from the log.
 //! 3. **CPU per role.** Each role alone, on a backlog of fresh votes: process CPU time
-//!    (getrusage) per vote. In-process, so the figure includes the embedded Kafka broker
-//!    and, for ingest, the HTTP load client: an upper bound. DynamoDB Local is a separate
-//!    process and not included.
+//!    (getrusage) per vote. For ingest it includes the HTTP load client (in-process): an
+//!    upper bound. Kafka and DynamoDB Local are separate processes and not included.
 //! 4. **Reads by the public.** Work of one results request and one receipt lookup.
 
 use super::*;

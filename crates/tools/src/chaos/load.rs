@@ -1,7 +1,9 @@
 //! The chaos load: polling-station clients over a bad network. Each client submits new
 //! votes (and re-sends acknowledged ones), with a short timeout; a timed-out, failed or
 //! "dropped" answer is retried with the SAME vote_id until it is acknowledged, on the
-//! polling-station client's own retry policy ([`crate::client::retry`]).
+//! polling-station client's own retry policy ([`crate::client::retry`]). With several
+//! ingest instances a client starts on one and moves to the next on every retry, as a
+//! client behind a load balancer would land elsewhere.
 
 use crate::client::retry::{self, Class, Retrier};
 use rand::Rng;
@@ -21,10 +23,53 @@ pub struct Book {
     pub acknowledged: BTreeSet<String>,
     pub attempts: u64,
     pub retries: u64,
+    /// For each acknowledged vote: seconds from the load's start to its first send and to
+    /// its first 202 (the fault-window latencies and stalls of the report).
+    pub acks: Vec<(f64, f64)>,
+}
+
+impl Book {
+    /// The `q` quantile (0..=1) of send-to-202 seconds over the votes first sent within
+    /// `windows` (`None`: every vote); `None` when there are none.
+    pub fn ack_quantile(&self, q: f64, windows: Option<&[(f64, f64)]>) -> Option<f64> {
+        let mut lat: Vec<f64> = self
+            .acks
+            .iter()
+            .filter(|(sent, _)| {
+                windows.is_none_or(|w| w.iter().any(|(a, b)| sent >= a && sent <= b))
+            })
+            .map(|(sent, acked)| acked - sent)
+            .collect();
+        if lat.is_empty() {
+            return None;
+        }
+        lat.sort_by(f64::total_cmp);
+        let i = ((lat.len() - 1) as f64 * q).round() as usize;
+        Some(lat[i])
+    }
+
+    /// The longest time, in seconds, within `0..=until_s` during which no vote got a 202.
+    pub fn longest_stall(&self, until_s: f64) -> f64 {
+        let mut at: Vec<f64> = self
+            .acks
+            .iter()
+            .map(|(_, a)| *a)
+            .filter(|a| *a <= until_s)
+            .collect();
+        at.sort_by(f64::total_cmp);
+        let mut last = 0.0;
+        let mut worst: f64 = 0.0;
+        for a in at {
+            worst = worst.max(a - last);
+            last = a;
+        }
+        worst.max(until_s - last)
+    }
 }
 
 pub struct Load {
-    pub url: String,
+    /// The votes URL of every ingest instance.
+    pub urls: Vec<String>,
     pub key: String,
     pub election: String,
     pub candidates: Vec<String>,
@@ -40,13 +85,14 @@ impl Load {
     /// Runs until `stop`; then finishes every vote still unacknowledged (bounded by `grace`).
     pub async fn run(self, stop: Arc<AtomicBool>, grace: Duration) -> Book {
         let book = Arc::new(Mutex::new(Book::default()));
+        let t0 = tokio::time::Instant::now();
         let next = Arc::new(AtomicU64::new(0));
         let me = Arc::new(self);
         let per_client = Duration::from_secs_f64(me.clients as f64 / me.rate.max(1) as f64);
         let http = crate::client::http_client(me.timeout, None, me.clients as usize)
             .expect("an HTTP client without a CA file");
         let tasks: Vec<_> = (0..me.clients)
-            .map(|_| {
+            .map(|client| {
                 let (me, book, next, stop, http) = (
                     me.clone(),
                     book.clone(),
@@ -62,17 +108,18 @@ impl Load {
                             break;
                         }
                         let (vid, cand, region) = me.pick(&book, &next);
-                        me.until_acked(
-                            &http,
-                            &book,
-                            &vid,
-                            &cand,
-                            &region,
-                            &stop,
-                            &mut stopped_at,
-                            deadline_after_stop,
-                        )
-                        .await;
+                        let vote = Vote {
+                            id: &vid,
+                            candidate: &cand,
+                            region: &region,
+                        };
+                        let clock = Clock {
+                            t0,
+                            grace: deadline_after_stop,
+                            stopped_at: &mut stopped_at,
+                        };
+                        me.until_acked(&http, &book, vote, client as usize, &stop, clock)
+                            .await;
                         tokio::time::sleep(per_client).await;
                     }
                 })
@@ -104,18 +151,27 @@ impl Load {
         (vid, c, r)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn until_acked(
         &self,
         http: &reqwest::Client,
         book: &Mutex<Book>,
-        vid: &str,
-        cand: &str,
-        region: &str,
+        vote: Vote<'_>,
+        client: usize,
         stop: &AtomicBool,
-        stopped_at: &mut Option<tokio::time::Instant>,
-        grace: Duration,
+        clock: Clock<'_>,
     ) {
+        let Vote {
+            id: vid,
+            candidate: cand,
+            region,
+        } = vote;
+        let Clock {
+            t0,
+            grace,
+            stopped_at,
+        } = clock;
+        let sent_at = t0.elapsed().as_secs_f64();
+        let mut url = client;
         // v2: one salt per ballot, the same on every resend (a new one would be a conflict).
         let salt = {
             let mut b = book.lock().unwrap_or_else(|e| e.into_inner());
@@ -137,7 +193,7 @@ impl Load {
         });
         loop {
             let sent = http
-                .post(&self.url)
+                .post(&self.urls[url % self.urls.len()])
                 .bearer_auth(&self.key)
                 .json(&body)
                 .send()
@@ -155,7 +211,9 @@ impl Load {
                 match class {
                     // The server committed it even if this client "never heard" the answer.
                     Class::Acked if !drop_it => {
-                        b.acknowledged.insert(vid.into());
+                        if b.acknowledged.insert(vid.into()) {
+                            b.acks.push((sent_at, t0.elapsed().as_secs_f64()));
+                        }
                         return;
                     }
                     Class::Refused => panic!(
@@ -166,6 +224,7 @@ impl Load {
                 }
                 b.retries += 1;
             }
+            url += 1;
             if stop.load(Ordering::Relaxed) {
                 let at = *stopped_at.get_or_insert_with(tokio::time::Instant::now);
                 if at.elapsed() > grace {
@@ -179,5 +238,49 @@ impl Load {
             let wait = retrier.wait(after).unwrap_or(Duration::from_secs(1));
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+/// One ballot of the load.
+struct Vote<'a> {
+    id: &'a str,
+    candidate: &'a str,
+    region: &'a str,
+}
+
+/// The load's clock: its start, and the grace after `stop` for unacknowledged votes.
+struct Clock<'a> {
+    t0: tokio::time::Instant,
+    grace: Duration,
+    stopped_at: &'a mut Option<tokio::time::Instant>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(acks: &[(f64, f64)]) -> Book {
+        Book {
+            acks: acks.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn quantiles_are_taken_over_the_votes_sent_in_the_windows() {
+        let b = book(&[(0.0, 0.1), (1.0, 1.2), (5.0, 9.0), (6.0, 6.5), (10.0, 10.1)]);
+        assert_eq!(b.ack_quantile(1.0, None), Some(4.0));
+        let w = [(4.0, 7.0)];
+        assert_eq!(b.ack_quantile(1.0, Some(&w)), Some(4.0));
+        assert_eq!(b.ack_quantile(0.0, Some(&w)), Some(0.5));
+        assert_eq!(b.ack_quantile(0.5, Some(&[(20.0, 30.0)])), None);
+    }
+
+    #[test]
+    fn the_longest_stall_counts_the_start_and_the_end() {
+        let b = book(&[(0.0, 1.0), (1.0, 2.0), (2.0, 7.5), (7.0, 8.0)]);
+        assert_eq!(b.longest_stall(9.0), 5.5);
+        assert_eq!(b.longest_stall(20.0), 12.0);
+        assert_eq!(book(&[]).longest_stall(3.0), 3.0);
     }
 }

@@ -6,7 +6,7 @@ use crate::common::*;
 use std::time::Duration;
 use votechain_tools::chaos::{self, RunOptions, scenario::Scenario};
 
-async fn scenario(file: &str) -> chaos::Report {
+pub(crate) async fn scenario(file: &str) -> chaos::Report {
     scenario_with(file, false).await
 }
 
@@ -25,7 +25,7 @@ async fn scenario_with(file: &str, forge_duplicate: bool) -> chaos::Report {
     r
 }
 
-fn assert_held(r: &chaos::Report) {
+pub(crate) fn assert_held(r: &chaos::Report) {
     let v = &r.verdict;
     assert!(v.acknowledged > 100, "the scenario acknowledged votes: {r}");
     assert_eq!((v.lost, v.duplicated, v.phantom), (0, 0, 0), "{r}");

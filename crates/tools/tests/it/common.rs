@@ -1,6 +1,7 @@
 //! Shared harness: per test its own DynamoDB Local (or the one named by
-//! `VOTECHAIN_TEST_DYNAMODB_ENDPOINT`), its own embedded Kafka cluster and its own ledger
-//! table, so tests run in parallel without seeing each other.
+//! `VOTECHAIN_TEST_DYNAMODB_ENDPOINT`), its own Apache Kafka (one KRaft node, or three for
+//! fault tests; librdkafka's mock cluster only for the tests that inject protocol errors,
+//! [`TestEnv::with_mock`]) and its own ledger table, so tests never see each other.
 //!
 //! Why not one DynamoDB Local for all: on DynamoDB Local, writes to a table's stream slow
 //! down in proportion to the stream records of every table whose stream received records
@@ -12,10 +13,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use votechain::config::Config;
 use votechain::dev::DynamoDbLocal;
+use votechain::dev::{KafkaLocal, KafkaLocalOptions};
 use votechain::dynamo::{self, ledger::Ledger};
-use votechain::kafka::EmbeddedKafka;
 use votechain::runtime::Node;
 use votechain::tables;
+use votechain_tools::mock_kafka::MockKafka;
 
 /// A DynamoDB Local for one test (stopped when dropped), or the shared one named by
 /// `VOTECHAIN_TEST_DYNAMODB_ENDPOINT`.
@@ -55,11 +57,67 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// One test's world: Kafka cluster, ledger table, config.
+/// A test's Kafka: Apache Kafka, or the mock cluster for protocol-error injection.
+pub enum TestKafka {
+    Broker(KafkaLocal),
+    Mock(MockKafka),
+}
+
+/// Which Kafka a test starts.
+#[derive(Debug, Clone, Copy)]
+pub enum KafkaKind {
+    /// Apache Kafka with this many KRaft nodes (3: replication 3, min ISR 2).
+    Broker(u32),
+    /// librdkafka's mock cluster: only to inject protocol errors (say why in the test).
+    Mock,
+}
+
+#[allow(dead_code)]
+impl TestKafka {
+    pub fn bootstrap_servers(&self) -> String {
+        match self {
+            TestKafka::Broker(k) => k.bootstrap_servers(),
+            TestKafka::Mock(m) => m.bootstrap_servers(),
+        }
+    }
+
+    /// The mock's fault injection (a test started with [`TestEnv::with_mock`]).
+    pub fn mock(
+        &self,
+    ) -> &rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+        match self {
+            TestKafka::Mock(m) => m.mock(),
+            TestKafka::Broker(_) => {
+                panic!("this test runs on Apache Kafka; TestEnv::with_mock starts the mock cluster")
+            }
+        }
+    }
+
+    /// The Apache Kafka nodes (to kill, pause or restart one).
+    pub fn broker(&mut self) -> &mut KafkaLocal {
+        match self {
+            TestKafka::Broker(k) => k,
+            TestKafka::Mock(_) => panic!("this test runs on the mock cluster"),
+        }
+    }
+}
+
+async fn start_kafka(kind: KafkaKind, cfg: &votechain::config::KafkaConfig) -> TestKafka {
+    match kind {
+        KafkaKind::Broker(nodes) => TestKafka::Broker(
+            KafkaLocal::start_with_topics(KafkaLocalOptions::nodes(nodes), cfg)
+                .await
+                .expect("start Apache Kafka (run scripts/setup)"),
+        ),
+        KafkaKind::Mock => TestKafka::Mock(MockKafka::start(cfg, 1).expect("the mock cluster")),
+    }
+}
+
+/// One test's world: Kafka, ledger table, config.
 pub struct TestEnv {
-    /// Kept alive for the test; fault-injection scenarios reach the mock through it.
+    /// Kept alive for the test; fault tests reach the brokers (or the mock) through it.
     #[allow(dead_code)]
-    pub kafka: EmbeddedKafka,
+    pub kafka: TestKafka,
     /// This test's DynamoDB Local (`dynamodb.endpoint` of `config`).
     pub dynamo: TestDynamo,
     pub config: Config,
@@ -72,26 +130,41 @@ pub struct TestEnv {
 pub const KEY: &str = "test-key-1";
 
 impl TestEnv {
-    /// `elections` is TOML for `[[elections]]` entries.
+    /// `elections` is TOML for `[[elections]]` entries. One Apache Kafka node.
     pub async fn new(name: &str, partitions: u32, elections: &str) -> TestEnv {
+        Self::build(name, partitions, elections, KafkaKind::Broker(1)).await
+    }
+
+    /// The same on librdkafka's mock cluster: only for a test that injects Kafka protocol
+    /// errors (it says which, and why a real broker cannot give them).
+    #[allow(dead_code)]
+    pub async fn with_mock(name: &str, partitions: u32, elections: &str) -> TestEnv {
+        Self::build(name, partitions, elections, KafkaKind::Mock).await
+    }
+
+    pub async fn build(name: &str, partitions: u32, elections: &str, kind: KafkaKind) -> TestEnv {
         init_tracing();
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let table = format!("t-{name}-{suffix}");
         let dynamo = TestDynamo::start().await;
+        let replication_factor = match kind {
+            KafkaKind::Broker(n) => n.min(3),
+            KafkaKind::Mock => 1,
+        };
         let kcfg = votechain::config::KafkaConfig {
-            embedded: true,
+            bootstrap_servers: "unused:9092".into(),
             partitions,
-            replication_factor: 1,
-            embedded_brokers: 1,
+            replication_factor,
             ..Default::default()
         };
-        let kafka = EmbeddedKafka::start(&kcfg).expect("embedded kafka");
+        let kafka = start_kafka(kind, &kcfg).await;
         let local = votechain_tools::fixture::local_toml(
             name,
             &kafka.bootstrap_servers(),
             &dynamo.endpoint,
             &table,
             partitions,
+            replication_factor,
         );
         // Tables first, then the elections' manifests in them, then the config naming those.
         let bare = Config::from_toml(&format!("roles = [\"query\"]\n{local}")).expect("valid");
@@ -493,7 +566,74 @@ pub fn raw_producer(env: &TestEnv) -> rdkafka::producer::FutureProducer {
         .set("bootstrap.servers", env.kafka.bootstrap_servers())
         .set("linger.ms", "20")
         .create()
-        .expect("a producer for the mock cluster")
+        .expect("a producer")
+}
+
+/// A transactional producer into this env's Kafka, past ingest, already through
+/// `init_transactions`: its `transactional.id` is `id`, its transactions time out (the
+/// broker aborts them) after `timeout_ms`.
+#[allow(dead_code)]
+pub fn txn_producer(env: &TestEnv, id: &str, timeout_ms: u64) -> rdkafka::producer::FutureProducer {
+    use rdkafka::producer::Producer;
+    let p: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", env.kafka.bootstrap_servers())
+        .set("transactional.id", id)
+        .set("transaction.timeout.ms", timeout_ms.to_string())
+        .set("linger.ms", "5")
+        .create()
+        .expect("a transactional producer");
+    tokio::task::block_in_place(|| p.init_transactions(Duration::from_secs(30)))
+        .expect("init_transactions");
+    p
+}
+
+/// Salted vote events for demo-2026, sent through `producer` (inside its open transaction,
+/// if any): `n` votes of `tag`, all for "carol" in "east".
+#[allow(dead_code)]
+pub async fn send_votes(
+    env: &TestEnv,
+    producer: &rdkafka::producer::FutureProducer,
+    tag: u32,
+    n: u32,
+) -> Vec<String> {
+    let mut ids = vec![];
+    for i in 0..n {
+        let ev = raw_event(
+            "demo-2026",
+            &vote_id(tag, i),
+            "carol",
+            "east",
+            votechain::now_ms(),
+        );
+        let key = ev.kafka_key();
+        send_raw(env, producer, key.as_bytes(), &ev.to_bytes(), None, None).await;
+        ids.push(ev.vote_id);
+    }
+    ids
+}
+
+/// Every vote_id on `votes`, read with `isolation.level` = `isolation` from the start to
+/// the end (read_committed: to the last stable offset).
+#[allow(dead_code)]
+pub async fn vote_ids_on_topic(env: &TestEnv, isolation: &str) -> Vec<String> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    let c: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", env.kafka.bootstrap_servers())
+        .set("group.id", format!("ids-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .create()
+        .unwrap();
+    c.subscribe(&[&env.config.kafka.votes_topic]).unwrap();
+    let mut out = vec![];
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(5), c.recv()).await {
+        let ev: votechain_core::model::VoteEvent =
+            serde_json::from_slice(m.payload().unwrap_or_default()).expect("a vote event");
+        out.push(ev.vote_id);
+    }
+    out
 }
 
 /// Sends one record to `votes` past ingest: `partition` (default: the key's hash) and the
@@ -524,7 +664,7 @@ pub async fn send_raw(
         .send(rec, Duration::from_secs(10))
         .await
         .map_err(|(e, _)| e)
-        .expect("the mock cluster takes the record");
+        .expect("Kafka takes the record");
 }
 
 /// Runs `votechain replay` of demo-2026 in-process (the `Replay` actor) to its outcome.

@@ -1,15 +1,22 @@
-//! Issue 12, "submission rules": Kafka transaction errors follow librdkafka's contract and
-//! each answer says whether the vote may be recorded. Faults come from the mock cluster
-//! (real Kafka protocol errors on `EndTxn`, the commit, and on `Produce`):
+//! Kafka transaction errors follow librdkafka's contract and each answer says whether the
+//! vote may be recorded.
+//!
+//! On librdkafka's mock cluster, because the test needs Kafka to answer chosen protocol
+//! errors on chosen requests (COORDINATOR_LOAD_IN_PROGRESS and PRODUCER_FENCED on `EndTxn`,
+//! TOPIC_AUTHORIZATION_FAILED on `AddPartitionsToTxn`), which a real broker cannot be made
+//! to return on demand. The faults that can be made real have real-broker twins: a
+//! producer fenced by its successor (`zombie_ingest.rs`), a broker that stops answering
+//! mid-commit (`hanging_transaction.rs`, `kafka_broker_faults.rs`), aborted transactions
+//! (`aborted_transactions.rs`).
 //! - retriable commit errors: the commit is made again and the votes get 202;
 //! - a fatal commit error (the producer fenced): 503 `outcome_unknown`, the producer is
 //!   rebuilt, and the node (its other roles too) keeps serving;
 //! - an error before the commit: 503 `overloaded`, the batch aborted, the next vote 202.
 //!
-//! The mock cluster does not hide aborted records from `read_committed` readers, so these
-//! tests never assert that an `overloaded` vote stays unchained (on MSK it does); they
-//! assert the answers, the metrics and that every vote retried with its vote_id is chained
-//! exactly once.
+//! The mock cluster does not hide aborted records from `read_committed` readers, so this
+//! test never asserts that an `overloaded` vote stays unchained (`aborted_transactions.rs`
+//! does, on Apache Kafka); it asserts the answers, the metrics and that every vote retried
+//! with its vote_id is chained exactly once.
 
 use crate::common::*;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -36,7 +43,7 @@ async fn post(http: &reqwest::Client, addr: &str, vid: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_errors_follow_librdkafkas_contract_and_say_what_is_known() {
-    let env = TestEnv::new("commit", 1, DEMO).await;
+    let env = TestEnv::with_mock("commit", 1, DEMO).await;
     let node = env.node(&["ingest", "writer", "query"], "commit-0").await;
     let http = reqwest::Client::new();
     let addr = node.http_addr.to_string();

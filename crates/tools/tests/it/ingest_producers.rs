@@ -5,13 +5,9 @@
 //!   exactly once, and at some moment more than one transaction was running
 //!   (`votechain_ingest_transactions_in_flight`, sampled every 2 ms).
 //!
-//! Fencing is not shown here: librdkafka's mock cluster gives every InitProducerId a new
-//! producer id and leaves the old one valid (`rdkafka_mock_handlers.c`), so a zombie
-//! commits on the mock whatever its successor does (tried). On Kafka and MSK the
-//! successor's `init_transactions` bumps the epoch of its `transactional.id` and fences
-//! the zombie; the batcher initializes every id of its instance up to `MAX_PRODUCERS`
-//! (unit-tested in `ingest_batcher.rs`). Nothing here relies on `read_committed` hiding
-//! aborted records.
+//! Fencing is shown in zombie_ingest.rs: the successor's `init_transactions` bumps the
+//! epoch of each `transactional.id` of its instance, up to `MAX_PRODUCERS`, and the
+//! zombie's commit is refused.
 
 use crate::common::*;
 use std::time::Duration;

@@ -1,8 +1,10 @@
-//! Integration tests against DynamoDB Local and librdkafka's mock cluster.
+//! Integration tests against DynamoDB Local and Apache Kafka (each test starts its own;
+//! librdkafka's mock cluster only where a test injects protocol errors, and says why).
 //! One binary (one link of the heavy dependency tree), one module per scenario.
 
 mod common;
 
+mod aborted_transactions;
 mod append_idempotency;
 mod ballot_secrecy;
 mod certified_tally;
@@ -16,8 +18,10 @@ mod edge_limits;
 mod election_window;
 mod event_provenance;
 mod fencing;
+mod hanging_transaction;
 mod ingest_commit;
 mod ingest_producers;
+mod kafka_brokers;
 mod lag_scaling;
 mod layers;
 mod ledger_protection;
@@ -45,3 +49,4 @@ mod vote_cap;
 mod witnessed_log;
 mod writer_dedup;
 mod writer_restart;
+mod zombie_ingest;

@@ -7,7 +7,7 @@
 
 use crate::common::*;
 use std::time::Duration;
-use votechain::kafka::EmbeddedKafka;
+use votechain::dev::{KafkaLocal, KafkaLocalOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_refuses_a_log_that_does_not_match_the_ledger() {
@@ -35,13 +35,10 @@ async fn a_writer_refuses_a_log_that_does_not_match_the_ledger() {
         "the first log moved a checkpoint: {checkpoints:?}"
     );
 
-    // Same tables, a new empty Kafka log.
-    let one_broker = votechain::config::KafkaConfig {
-        embedded_brokers: 1,
-        replication_factor: 1,
-        ..env.config.kafka.clone()
-    };
-    let kafka2 = EmbeddedKafka::start(&one_broker).expect("second kafka");
+    // Same tables, a new empty Kafka log: a second Apache Kafka cluster, its topics new.
+    let kafka2 = KafkaLocal::start_with_topics(KafkaLocalOptions::nodes(1), &env.config.kafka)
+        .await
+        .expect("a second Kafka");
     let mut cfg = env.config.clone();
     cfg.kafka.bootstrap_servers = kafka2.bootstrap_servers();
     cfg.roles = ["ingest", "writer", "query"]
@@ -84,5 +81,5 @@ async fn a_writer_refuses_a_log_that_does_not_match_the_ledger() {
         );
     }
     node2.shutdown().await;
-    drop(kafka2);
+    kafka2.shutdown().await;
 }

@@ -1,10 +1,12 @@
-//! Issue 12, "submission rules": a Kafka that cannot commit makes ingest unready and
-//! answers 503, but never takes down the other roles of the same process. Each role is a
-//! subtree of its own; the ingest role, its producer fenced on every commit (the mock
-//! cluster answers `EndTxn` with PRODUCER_FENCED), exceeds its restart intensity and
-//! escalates, and the root rebuilds it after a backoff while the query role keeps
-//! answering. Once Kafka commits again, votes are accepted again: nothing restarted the
-//! process.
+//! A Kafka that cannot commit makes ingest unready and answers 503, but never takes down
+//! the other roles of the same process. Each role is a subtree of its own; the ingest
+//! role, its producer fenced on every commit, exceeds its restart intensity and escalates,
+//! and the root rebuilds it after a backoff while the query role keeps answering. Once
+//! Kafka commits again, votes are accepted again: nothing restarted the process.
+//!
+//! On librdkafka's mock cluster, because "every commit fenced, then none" must be exact:
+//! the mock answers `EndTxn` with PRODUCER_FENCED on demand. On Apache Kafka a producer is
+//! fenced only by a successor's InitProducerId, which `zombie_ingest.rs` shows for real.
 
 use crate::common::*;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_that_escalates_stops_itself_not_the_process() {
-    let mut env = TestEnv::new("roles", 1, DEMO).await;
+    let mut env = TestEnv::with_mock("roles", 1, DEMO).await;
     env.config.supervision.intensity.max_restarts = 2;
     let node = env.node(&["ingest", "query"], "roles-0").await;
     let http = reqwest::Client::new();

@@ -118,9 +118,8 @@ async fn scoped_keys_are_rotated_and_revoked_without_a_restart() {
     )
     .await;
 
-    // The audit events of the accepted votes name the station. Read with read_committed,
-    // which the mock cluster does not honour for aborted transactions; none aborted here
-    // (no faults), so each accepted vote has exactly one audit event either way.
+    // The audit events of the accepted votes name the station, one audit event each
+    // (read_committed: aborted transactions hidden).
     let audit = audit_events(&env).await;
     let by_station: Vec<_> = audit
         .iter()

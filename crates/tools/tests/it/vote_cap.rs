@@ -3,8 +3,7 @@
 //! vote is never chained, and an uncapped key is unaffected. A node with a cap and no caps
 //! table refuses to start.
 //!
-//! Relies on DynamoDB Local's conditional writes and transactions (the real ones); nothing
-//! here depends on how the mock cluster treats aborted transactions (none abort).
+//! Relies on DynamoDB Local's conditional writes and transactions (the real ones).
 
 use crate::common::*;
 use std::time::Duration;

@@ -1,5 +1,3 @@
-//! Local backends for `votechain dev` and the integration tests.
-//!
 //! [`DynamoDbLocal`] runs AWS's DynamoDB Local (installed by `scripts/setup` into
 //! `.local/dynamodb-local/`) as a child process that dies with us: it is killed on drop,
 //! and the kernel kills it if this process dies first (`PR_SET_PDEATHSIG`).
@@ -35,27 +33,12 @@ pub enum DevError {
 
 /// The folder holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`.
 pub fn dynamodb_local_dir() -> Result<PathBuf, DevError> {
-    let mut tried = Vec::new();
-    let mut candidates = Vec::new();
-    if let Ok(d) = std::env::var("VOTECHAIN_DYNAMODB_LOCAL_DIR") {
-        candidates.push(PathBuf::from(d));
-    }
-    // The repository root: the working directory or an ancestor of it or of the executable.
-    let roots = [std::env::current_dir().ok(), std::env::current_exe().ok()];
-    for root in roots.into_iter().flatten() {
-        for anc in root.ancestors() {
-            candidates.push(anc.join(".local/dynamodb-local"));
-        }
-    }
-    for c in candidates {
-        if c.join("DynamoDBLocal.jar").is_file() {
-            return Ok(c);
-        }
-        tried.push(c.display().to_string());
-    }
-    Err(DevError::NotInstalled(
-        tried.into_iter().take(3).collect::<Vec<_>>().join(", "),
-    ))
+    super::installed_dir(
+        "VOTECHAIN_DYNAMODB_LOCAL_DIR",
+        "dynamodb-local",
+        "DynamoDBLocal.jar",
+    )
+    .map_err(DevError::NotInstalled)
 }
 
 /// A running DynamoDB Local: in memory, or in one SQLite file under a directory
@@ -108,10 +91,7 @@ impl DynamoDbLocal {
     pub async fn start_on_free_port() -> Result<DynamoDbLocal, DevError> {
         let mut last = None;
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map_err(DevError::NoFreePort)?
-                .port();
+            let port = super::free_port().map_err(DevError::NoFreePort)?;
             match DynamoDbLocal::start(port).await {
                 Ok(d) => return Ok(d),
                 Err(e @ (DevError::PortInUse(_) | DevError::NotListening(_))) => last = Some(e),
@@ -123,21 +103,9 @@ impl DynamoDbLocal {
 }
 
 /// DynamoDB Local's Java heap: `$VOTECHAIN_DYNAMODB_LOCAL_HEAP` (e.g. `6g`, for a
-/// million-vote run), else 2g. Anything but digits and one unit letter is ignored, with a
-/// warning.
+/// million-vote run), else 2g.
 fn heap() -> String {
-    let valid = |h: &str| {
-        let (n, unit) = h.split_at(h.len().saturating_sub(1));
-        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && matches!(unit, "m" | "g")
-    };
-    match std::env::var("VOTECHAIN_DYNAMODB_LOCAL_HEAP") {
-        Ok(h) if valid(&h) => h,
-        Ok(h) => {
-            tracing::warn!(value = %h, "VOTECHAIN_DYNAMODB_LOCAL_HEAP is not like 512m or 8g; using 2g");
-            "2g".into()
-        }
-        Err(_) => "2g".into(),
-    }
+    super::heap_from_env("VOTECHAIN_DYNAMODB_LOCAL_HEAP", "2g")
 }
 
 /// `db_path` made absolute and created; refused unless empty.
@@ -151,6 +119,18 @@ fn prepare_db_path(db_path: &Path) -> Result<PathBuf, DevError> {
     std::fs::canonicalize(db_path).map_err(|e| bad(e.to_string()))
 }
 
+/// `DynamoDBLocal.jar` (its manifest names its libraries) and, when scripts/setup
+/// installed it, the JAXB API: without it DynamoDB Local's AWS SDK warns at every start
+/// that it falls back to a slower Base64 (scripts/dynamodb/pom.xml).
+fn classpath(dir: &Path) -> String {
+    let mut cp = dir.join("DynamoDBLocal.jar").display().to_string();
+    let jaxb = dir.join("jaxb").join("libs");
+    if jaxb.is_dir() {
+        cp.push_str(&format!(":{}/*", jaxb.display()));
+    }
+    cp
+}
+
 fn spawn_java(dir: &Path, port: u16, db_path: Option<&Path>) -> Result<Child, DevError> {
     let mut cmd = Command::new("java");
     cmd.arg(format!(
@@ -158,8 +138,9 @@ fn spawn_java(dir: &Path, port: u16, db_path: Option<&Path>) -> Result<Child, De
         dir.join("DynamoDBLocal_lib").display()
     ))
     .arg(format!("-Xmx{}", heap()))
-    .arg("-jar")
-    .arg(dir.join("DynamoDBLocal.jar"));
+    .arg("-cp")
+    .arg(classpath(dir))
+    .arg("com.amazonaws.services.dynamodbv2.local.main.ServerRunner");
     match db_path {
         Some(p) => cmd.arg("-dbPath").arg(p),
         None => cmd.arg("-inMemory"),
@@ -169,7 +150,9 @@ fn spawn_java(dir: &Path, port: u16, db_path: Option<&Path>) -> Result<Child, De
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    crate::process::die_with_parent(&mut cmd)
+    use std::os::unix::process::CommandExt;
+    // Its own process group: a Ctrl-C in the terminal stops votechain, which stops this.
+    crate::process::die_with_parent(cmd.process_group(0))
         .spawn()
         .map_err(DevError::Spawn)
 }
