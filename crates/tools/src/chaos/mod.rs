@@ -108,7 +108,10 @@ impl std::fmt::Display for Report {
             f,
             "  time to 202: p99 {} (votes sent during Kafka faults: {}); longest stall {:.1} s",
             ms(self.ack_p99_s),
-            ms(self.kafka_fault_ack_p99_s),
+            match (self.kafka_fault_ack_p99_s, self.fault_windows.is_empty()) {
+                (None, false) => "none first sent then: every client was retrying".into(),
+                (p99, _) => ms(p99),
+            },
             self.longest_stall_s
         )?;
         writeln!(f, "  dynamodb proxy:  {:?}", self.dynamodb_proxy)?;
