@@ -331,7 +331,7 @@ impl ChainWriter {
         let plan = loop {
             let plan = self.plan(st, &accepted, &already, last);
             for off in plan.conflicts.iter().filter(|o| conflicted.insert(**o)) {
-                self.dead_letter_conflict(&batch, &accepted, *off).await;
+                self.dead_letter_conflict(&batch, &accepted, *off).await?;
             }
             let token = request_token(
                 &st.writer_id,
@@ -454,21 +454,29 @@ impl ChainWriter {
     }
 
     /// Dead-letters the record at `offset` of the batch as a conflict (another ballot under
-    /// a chained vote_id), counted in `votechain_writer_conflicts_total`.
+    /// a chained vote_id), counted in `votechain_writer_conflicts_total`, and records the
+    /// refusal beside the vote (`REFUSED#` item: a count and times, never the choice), so
+    /// that the vote's receipt can say that later ballots under its vote_id were refused.
     async fn dead_letter_conflict(
         &self,
         batch: &[Record],
         accepted: &[(i64, VoteEvent)],
         offset: i64,
-    ) {
+    ) -> Result<(), ActorProcessingErr> {
         let record = batch.iter().find(|r| r.offset == offset);
         let event = accepted.iter().find(|(o, _)| *o == offset);
         let (Some(r), Some((_, ev))) = (record, event) else {
-            return;
+            return Ok(());
         };
         metrics::counter!(m::WRITER_CONFLICTS).increment(1);
         self.dead_letter(r, &Invalid::Conflict(ev.vote_id.clone()))
             .await;
+        self.retry("record a refused resubmission", || {
+            self.ctx
+                .ledger
+                .record_refusal(&ev.election_id, &ev.vote_id, offset, ev.cast_at_ms)
+        })
+        .await
     }
 
     /// Sends an unacceptable record to the dead-letter topic and waits until it is stored;

@@ -193,8 +193,8 @@ impl LagMonitor {
             });
         }
         let n_parts = marks.len() as u32;
-        // Group members as Kafka reports them; brokers that do not answer DescribeGroups (the
-        // mock cluster) fall back to the pods named in the partitions' checkpoints.
+        // Group members as Kafka reports them; when DescribeGroups is not answered (no DESCRIBE
+        // on the group, librdkafka's mock cluster), the pods named in the checkpoints.
         let writer_members = if writer_members > 0 {
             writer_members
         } else {

@@ -6,6 +6,7 @@
 //! | vote | `ELECTION#{e}` or `ELECTION#{e}#{chain}` | `VOTE#{seq:020}` | ChainWriter, create-only; v2 votes add `salt` and `hash_v` = 2 |
 //! | vote_id marker | `VOTEID#{e}#{vote_id}` | `VOTEID` | ChainWriter, create-only, same transaction as the vote; `chain`, `seq`, `choice` (a digest, see `linking::Choice`) |
 //! | partition checkpoint | `CHECKPOINT#{topic}#{partition}` | `CHECKPOINT` | ChainWriter, conditional update |
+//! | refused resubmissions | `REFUSED#{e}#{vote_id}` | `REFUSED` | ChainWriter, when it dead-letters another ballot under a chained vote_id: `offsets` (a number set: the Kafka offsets of those records, so a record seen twice counts once), `first_at_ms`, `last_at_ms` (their `cast_at_ms`); never a choice or a salt |
 //!
 //! The marker makes a vote_id chain at most once per election (its `attribute_not_exists`
 //! condition) and maps a vote_id to its receipt. The checkpoint holds the next Kafka
@@ -24,6 +25,34 @@ pub fn marker_pk(election_id: &str, vote_id: &str) -> String {
     format!("VOTEID#{election_id}#{vote_id}")
 }
 pub const MARKER_SK: &str = "VOTEID";
+
+pub fn refused_pk(election_id: &str, vote_id: &str) -> String {
+    format!("REFUSED#{election_id}#{vote_id}")
+}
+pub const REFUSED_SK: &str = "REFUSED";
+
+/// Later ballots under a chained vote_id that the writer refused as conflicts: how many,
+/// and when ingest received the first and the last of them. Nothing of their choices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusals {
+    pub count: u64,
+    pub first_at_ms: i64,
+    pub last_at_ms: i64,
+}
+
+pub fn parse_refusals(it: &Item) -> Result<Refusals, ItemError> {
+    let r = Reader { it };
+    let count = match it.get("offsets") {
+        Some(AttributeValue::Ns(v)) => v.len() as u64,
+        Some(_) => return Err(r.err("offsets", "is not a number set")),
+        None => return Err(r.err("offsets", "is missing")),
+    };
+    Ok(Refusals {
+        count,
+        first_at_ms: r.n("first_at_ms")?,
+        last_at_ms: r.n("last_at_ms")?,
+    })
+}
 
 pub fn checkpoint_pk(topic: &str, partition: i32) -> String {
     format!("CHECKPOINT#{topic}#{partition}")
@@ -213,6 +242,30 @@ mod tests {
             kafka_partition: 2,
             kafka_offset: 99,
         }
+    }
+
+    #[test]
+    fn refusals_count_distinct_offsets_and_need_every_attribute() {
+        let mut it = key(refused_pk("e", "v"), REFUSED_SK);
+        it.insert(
+            "offsets".into(),
+            AttributeValue::Ns(vec!["3".into(), "9".into()]),
+        );
+        it.insert("first_at_ms".into(), n(1));
+        it.insert("last_at_ms".into(), n(2));
+        let want = Refusals {
+            count: 2,
+            first_at_ms: 1,
+            last_at_ms: 2,
+        };
+        assert_eq!(parse_refusals(&it), Ok(want));
+        it.insert("offsets".into(), s("3"));
+        assert_eq!(
+            parse_refusals(&it).unwrap_err().problem,
+            "is not a number set"
+        );
+        it.remove("offsets");
+        assert_eq!(parse_refusals(&it).unwrap_err().problem, "is missing");
     }
 
     #[test]

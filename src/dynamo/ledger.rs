@@ -295,6 +295,50 @@ impl Ledger {
             .map_err(|e| LedgerError::corrupt("GetItem(vote)", e))
     }
 
+    /// Records that the Kafka record at `offset`, another ballot under the chained
+    /// `vote_id`, was refused as a conflict (received by ingest at `at_ms`). Idempotent: the
+    /// offsets are a set, so a record the writer sees again after a restart counts once.
+    pub async fn record_refusal(
+        &self,
+        election_id: &str,
+        vote_id: &str,
+        offset: i64,
+        at_ms: i64,
+    ) -> Result<(), LedgerError> {
+        self.db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(
+                items::refused_pk(election_id, vote_id),
+                items::REFUSED_SK,
+            )))
+            .update_expression(
+                "ADD offsets :o SET first_at_ms = if_not_exists(first_at_ms, :t), last_at_ms = :t",
+            )
+            .expression_attribute_values(":o", AttributeValue::Ns(vec![offset.to_string()]))
+            .expression_attribute_values(":t", AttributeValue::N(at_ms.to_string()))
+            .send()
+            .await
+            .map_err(|e| LedgerError::from_sdk("UpdateItem(refused)", &e))?;
+        Ok(())
+    }
+
+    /// The refused resubmissions under `vote_id` ([`Ledger::record_refusal`]), if any.
+    pub async fn refusals(
+        &self,
+        election_id: &str,
+        vote_id: &str,
+    ) -> Result<Option<items::Refusals>, LedgerError> {
+        let key = items::key(items::refused_pk(election_id, vote_id), items::REFUSED_SK);
+        let item = super::get_consistent(&self.db, &self.table, key)
+            .await
+            .map_err(|e| LedgerError::from_sdk("GetItem(refused)", &e))?;
+        item.as_ref()
+            .map(items::parse_refusals)
+            .transpose()
+            .map_err(|e| LedgerError::corrupt("GetItem(refused)", e))
+    }
+
     /// One page of a chain's raw items in seq order, starting after `start` (a last-evaluated
     /// key), at most [`CHAIN_PAGE_ITEMS`].
     pub async fn chain_page(

@@ -1,5 +1,7 @@
 //! `GET /v1/elections/{election_id}/votes/{vote_id}`: the receipt of a chained vote,
-//! read from the ledger through the vote_id marker. 404 while not (yet) chained.
+//! read from the ledger through the vote_id marker, with `refused_resubmissions` (count and
+//! times) when later ballots under its vote_id were refused as conflicts. 404 while not
+//! (yet) chained.
 
 use super::{ApiError, AppState};
 use crate::metrics as m;
@@ -185,17 +187,39 @@ pub async fn receipt(
             format!("unknown election '{election_id}'"),
         ));
     };
-    match st.ledger.receipt(&election_id, &vote_id, e.chains).await {
-        Ok(Some(v)) => Ok(Json(json!({
-            "vote_id": v.vote_id,
-            "election_id": v.election_id,
-            "chain": v.chain,
-            "seq": v.seq,
-            "prev_hash": chain::to_hex(&v.prev_hash),
-            "hash": chain::to_hex(&v.hash),
-            "cast_at_ms": v.cast_at_ms,
-            "hash_v": v.hash_v(),
-        }))),
+    let found = match st.ledger.receipt(&election_id, &vote_id, e.chains).await {
+        // Later ballots under this vote_id that the writer refused, told with the receipt
+        // (a count and times, never their choices): the first ballot is the one counted.
+        Ok(Some(v)) => st
+            .ledger
+            .refusals(&election_id, &vote_id)
+            .await
+            .map(|r| Some((v, r))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(Some((v, refused))) => {
+            let mut body = json!({
+                "vote_id": v.vote_id,
+                "election_id": v.election_id,
+                "chain": v.chain,
+                "seq": v.seq,
+                "prev_hash": chain::to_hex(&v.prev_hash),
+                "hash": chain::to_hex(&v.hash),
+                "cast_at_ms": v.cast_at_ms,
+                "hash_v": v.hash_v(),
+            });
+            if let Some(r) = refused {
+                body["refused_resubmissions"] = json!({
+                    "count": r.count,
+                    "first_at_ms": r.first_at_ms,
+                    "last_at_ms": r.last_at_ms,
+                    "why": "another ballot (another choice, or another salt) under this vote_id: only the first ballot is counted",
+                });
+            }
+            Ok(Json(body))
+        }
         Ok(None) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_chained",

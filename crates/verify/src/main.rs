@@ -27,7 +27,9 @@ use std::process::ExitCode;
 use votechain_core::checkpoint::{Checkpoint, WitnessPolicy, verify_published};
 use votechain_core::export::verify_export;
 use votechain_core::manifest::Manifest;
-use votechain_core::receipt::{Ballot, PROOF_HEADER, Receipt, ReceiptError, check_proof};
+use votechain_core::receipt::{
+    Ballot, PROOF_HEADER, ProofCheckError, Receipt, ReceiptError, check_proof,
+};
 use votechain_core::tally::verify_statement;
 
 #[derive(Parser)]
@@ -268,13 +270,22 @@ fn receipt(
         return verdict((|| {
             let (m, p) = (trust.manifest()?, trust.policy()?);
             Ok(check_proof(&text, &m, &p, &ballot)
+                .map_err(|e| match e {
+                    // The checkpoint is the log's, witnessed: either the proof's hashes were
+                    // altered, or (for a proof as the log served it) the ballot given differs.
+                    ProofCheckError::Inclusion(_) => format!(
+                        "{e}\nif this proof is as the log served it, {}",
+                        other_ballot_hint("of this receipt")
+                    ),
+                    e => e.to_string(),
+                })
                 .map(|v| {
                     format!(
                         "receipt holds your ballot: {} chain {} seq {}, in the log's checkpoint of size {} ({} witness cosignature(s) required)",
                         v.extra.election_id, v.extra.chain, v.extra.seq, v.checkpoint.size, p.quorum
                     )
                 })
-                .map_err(|e| e.to_string()))
+)
         })());
     }
     let r: Receipt = match serde_json::from_str(&text) {
@@ -291,10 +302,32 @@ fn receipt(
         }
         Err(e @ ReceiptError::Mismatch { .. }) => {
             println!("receipt does NOT hold this ballot: {e}");
+            println!("{}", other_ballot_hint(&r.vote_id));
+            // The query role tells, with the receipt, of later ballots it refused.
+            let refused = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["refused_resubmissions"]["count"].as_u64());
+            if let Some(n) = refused {
+                println!(
+                    "the receipt says {n} later ballot(s) under this vote_id were refused as conflicts"
+                );
+            }
             ExitCode::from(1)
         }
         Err(e) => fail(&e.to_string()),
     }
+}
+
+/// What a voter needs to know when a receipt holds another ballot than the one given: the
+/// first ballot under a vote_id is the one counted (contract v2), and a resend without the
+/// first 202's salt is another ballot.
+fn other_ballot_hint(vote_id: &str) -> String {
+    format!(
+        "the chain holds a different ballot under the vote_id {vote_id}: another choice, or another salt. \
+Only the first ballot sent under a vote_id is counted; a later one with another choice, or resent \
+without the salt of the first 202 answer (ingest then draws a new salt), is refused as a conflict \
+and never counted. Check that --salt is the salt of the FIRST 202 answer for this vote_id."
+    )
 }
 
 fn chain(file: &PathBuf, json: bool) -> ExitCode {

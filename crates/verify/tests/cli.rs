@@ -86,6 +86,7 @@ fn a_voter_checks_the_receipt_offline_and_each_failure_names_its_step() {
     assert!(out.contains("chain 1 seq 4"), "{out}");
     let (code, out) = with("alice", SALT);
     assert!(code == 1 && out.contains("step 5"), "{out}");
+    assert!(out.contains("refused as a conflict"), "says why: {out}");
     let (code, out) = with("bob", &SALT.replace('f', "0"));
     assert!(code == 1 && out.contains("step 5"), "{out}");
     // Two witnesses required, one known to have signed: the quorum step fails.
@@ -190,4 +191,63 @@ fn an_auditor_checks_checkpoints_consistency_and_the_tally() {
     );
     let (code, out) = run(&["tally", &forged, "--manifest", &m]);
     assert_eq!(code, 1, "{out}");
+}
+
+#[test]
+fn a_json_receipt_of_another_ballot_says_the_first_ballot_is_the_one_counted() {
+    use votechain_core::chain::{self, VoteFields};
+    let f = Files::new("json-receipt");
+    let prev = [7u8; 32];
+    let fields = VoteFields {
+        election_id: "demo-2026",
+        chain: 0,
+        seq: 3,
+        vote_id: "6f1c2a4e-0000-4000-8000-000000000001",
+        candidate_id: "alice",
+        region_id: "north",
+        cast_at_ms: 1_795_000_000_123,
+    };
+    let salt = chain::salt_from_hex(SALT).unwrap();
+    // As the query role serves it.
+    let receipt = serde_json::json!({
+        "vote_id": fields.vote_id,
+        "election_id": fields.election_id,
+        "chain": 0,
+        "seq": 3,
+        "prev_hash": chain::to_hex(&prev),
+        "hash": chain::to_hex(&chain::hash_of(&fields, Some(&salt), &prev)),
+        "cast_at_ms": fields.cast_at_ms,
+        "hash_v": 2,
+    });
+    let r = f.put("r.json", &receipt.to_string());
+    let args = |cand: &'static str, salt: &'static str| {
+        [
+            "receipt",
+            r.as_str(),
+            "--candidate",
+            cand,
+            "--region",
+            "north",
+            "--salt",
+            salt,
+        ]
+        .map(String::from)
+    };
+    let run_s = |a: [String; 8]| run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, out) = run_s(args("alice", SALT));
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("conflict"), "{out}");
+    // The README's curl resent without the salt: the same choice under another salt.
+    let other_salt = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    for (cand, salt) in [("bob", SALT), ("alice", other_salt)] {
+        let (code, out) = run_s(args(cand, salt));
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("does NOT hold"), "{out}");
+        assert!(
+            out.contains("different ballot under the vote_id 6f1c2a4e-0000-4000-8000-000000000001")
+                && out.contains("refused as a conflict")
+                && out.contains("FIRST 202"),
+            "says why: {out}"
+        );
+    }
 }

@@ -37,6 +37,7 @@ mod projector_fencing;
 mod read_load;
 mod recreated_topic;
 mod rendezvous_handoff;
+mod repeated_vote;
 mod replay_recount;
 mod role_escalation;
 mod secret_logs;
