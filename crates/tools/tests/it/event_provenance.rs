@@ -34,15 +34,10 @@ async fn only_events_signed_by_ingest_are_chained() {
 
     // Straight into `votes`, past ingest.
     let producer = raw_producer(&env);
-    let event = |i: u32| {
-        raw_event(
-            "demo-2026",
-            &vote_id(88, i),
-            "bob",
-            "south",
-            votechain::now_ms(),
-        )
-    };
+    // One cast time for all: `event(i)` is built twice (bytes sent, bytes signed) and
+    // must give the same bytes both times, or a valid MAC would sign other bytes.
+    let cast_at = votechain::now_ms();
+    let event = |i: u32| raw_event("demo-2026", &vote_id(88, i), "bob", "south", cast_at);
     let other_key = b"someone-else's-key-of-32-bytes!!!".to_vec();
     let tampered = {
         let signed = event(13).to_bytes();
