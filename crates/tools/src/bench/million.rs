@@ -271,31 +271,7 @@ async fn kafka_consumer_performance(
         .map(std::path::Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let bootstrap = std::fs::read_to_string(root.join(".local/dev-kafka-bootstrap"))?;
-    let libs = root.join(".local/kafka/libs");
-    let out = tokio::process::Command::new("java")
-        .arg("-cp")
-        .arg(format!("{}/*", libs.display()))
-        .arg("org.apache.kafka.tools.ConsumerPerformance")
-        .args(["--bootstrap-server", bootstrap.trim(), "--topic", "votes"])
-        .args(["--num-records", &records.to_string(), "--timeout", "120000"])
-        .args(["--command-property", "isolation.level=read_committed"])
-        .output()
-        .await?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    consumer_performance_rate(&text).ok_or_else(|| {
-        let err = String::from_utf8_lossy(&out.stderr);
-        format!("ConsumerPerformance printed no rate: {text} {err}").into()
-    })
-}
-
-/// nMsg.sec of ConsumerPerformance's output: the header names the columns, the last line
-/// holds the figures.
-fn consumer_performance_rate(text: &str) -> Option<f64> {
-    let lines: Vec<&str> = text.lines().filter(|l| l.contains(',')).collect();
-    let header: Vec<&str> = lines.first()?.split(',').map(str::trim).collect();
-    let col = header.iter().position(|h| *h == "nMsg.sec")?;
-    let last = lines.get(1..)?.last()?;
-    last.split(',').nth(col)?.trim().parse().ok()
+    super::kafka_tools::consumer_performance(bootstrap.trim(), "votes", records).await
 }
 
 /// The run (module doc).
@@ -603,16 +579,4 @@ fn fmt_map(m: &BTreeMap<String, f64>) -> String {
         .map(|(k, v)| format!("{k} {v:.1} ms"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn consumer_performance_rate_reads_the_nmsg_column() {
-        let out = "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec\n2026-12-07 23:00:00:000, 2026-12-07 23:00:10:000, 286.1023, 28.6102, 1000000, 100000.0000, 3000, 7000, 40.8718, 142857.1429\n";
-        assert_eq!(consumer_performance_rate(out), Some(100000.0));
-        assert_eq!(consumer_performance_rate("no figures"), None);
-    }
 }
