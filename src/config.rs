@@ -189,7 +189,8 @@ pub struct NodeConfig {
     pub http_addr: SocketAddr,
     /// A second listener for the operator's paths (`/metrics`, `/readyz`, `/debug/actors`,
     /// `/v1/scaling`, the status page): `http_addr` then serves only the `/v1` API, the
-    /// receipt page and `/healthz`. Unset: one listener serves everything (dev).
+    /// receipt page and `/healthz`. Unset: one listener serves everything, allowed only
+    /// when `http_addr` is a loopback address (dev); else the config is refused.
     pub admin_addr: Option<SocketAddr>,
     /// How long a graceful shutdown may take before the process stops anyway.
     pub shutdown_grace_ms: u64,
@@ -616,10 +617,15 @@ pub struct PublisherConfig {
     pub batch_max: u32,
     /// Each election's log key: a PKCS#8 PEM file (`votechain keygen`), by election id.
     pub key_files: BTreeMap<String, std::path::PathBuf>,
-    /// The witnesses asked to cosign each checkpoint (C2SP `tlog-witness`).
+    /// Where to reach witnesses (C2SP `tlog-witness`), each named by its verifier key.
+    /// Whose cosignatures count, and how many, is each election's manifest (contract v2.1:
+    /// `witnesses`, `witness_quorum`): a checkpoint is asked of the manifest's witnesses
+    /// found here, and published once a quorum of them cosigned it.
     pub witnesses: Vec<WitnessRef>,
-    /// Cosignatures a checkpoint needs to be published (0: published once signed).
-    pub quorum: usize,
+    /// No longer read: refused with a pointer to the manifest's `witness_quorum`, so that
+    /// no one believes a quorum set here still counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<usize>,
 }
 
 /// A witness: where it listens (its submission prefix) and its verifier key.
@@ -638,7 +644,7 @@ impl Default for PublisherConfig {
             batch_max: 2_000,
             key_files: BTreeMap::new(),
             witnesses: vec![],
-            quorum: 0,
+            quorum: None,
         }
     }
 }
@@ -780,6 +786,13 @@ impl Config {
         {
             errs.push("node.admin_addr: must differ from node.http_addr".into());
         }
+        // Safe by default: the operator's paths are never served on a public listener.
+        if self.node.admin_addr.is_none() && !self.node.http_addr.ip().is_loopback() {
+            errs.push(format!(
+                "node.admin_addr: not set while node.http_addr ({}) is not a loopback address: the operator's paths (/metrics, /readyz, /debug/actors, /v1/scaling, the status page) would be served to everyone who reaches the API. Set node.admin_addr to an address off the public network (e.g. \"127.0.0.1:9090\", or the pod's address behind a NetworkPolicy, as deploy/ does)",
+                self.node.http_addr
+            ));
+        }
         if let Some(t) = &self.node.tls {
             for (name, f) in [("cert_file", &t.cert_file), ("key_file", &t.key_file)] {
                 if let Err(e) = std::fs::metadata(f) {
@@ -903,9 +916,18 @@ impl Config {
             if !(1..=10_000).contains(&p.batch_max) {
                 errs.push("publisher.batch_max: must be 1..=10000".into());
             }
+            if p.quorum.is_some() {
+                errs.push("publisher.quorum: no longer read: the witness quorum is each election's manifest (witness_quorum, contract v2.1); remove it".into());
+            }
+            // Every witness named once, by a cosignature key (the quorum is the manifest's).
             let vkeys: Vec<String> = p.witnesses.iter().map(|w| w.vkey.clone()).collect();
-            if let Err(e) = votechain_core::checkpoint::WitnessPolicy::new(&vkeys, p.quorum) {
-                errs.push(format!("publisher.witnesses / quorum: {e}"));
+            if !vkeys.is_empty()
+                && let Err(e) = votechain_core::checkpoint::WitnessPolicy::new(&vkeys, 1)
+            {
+                errs.push(format!("publisher.witnesses: {e}"));
+            }
+            if p.witnesses.iter().any(|w| !w.url.starts_with("http")) {
+                errs.push("publisher.witnesses: every url must be http:// or https://".into());
             }
             for e in self.elections.iter().filter(|e| !e.is_v1()) {
                 if !p.key_files.contains_key(&e.id) {
@@ -1035,6 +1057,50 @@ regions = ["north"]
             msg.contains("attempt_timeout_ms <= operation_timeout_ms"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn the_publisher_says_where_witnesses_are_not_whose_count() {
+        let with = |publisher: &str| {
+            let c = GOOD.replace(
+                "roles = [\"ingest\", \"writer\"]",
+                "roles = [\"publisher\"]",
+            );
+            Config::from_toml(&format!("{c}[publisher]\n{publisher}"))
+                .unwrap_err()
+                .to_string()
+        };
+        let msg = with("quorum = 1\n");
+        assert!(msg.contains("publisher.quorum: no longer read"), "{msg}");
+        assert!(msg.contains("witness_quorum"), "{msg}");
+        let vkey = votechain_core::note::verifier_key(
+            "w1.test",
+            votechain_core::note::COSIGNATURE_V1,
+            &[5; 32],
+        );
+        let twice = format!(
+            "witnesses = [{{ url = \"http://a\", vkey = \"{vkey}\" }}, {{ url = \"http://b\", vkey = \"{vkey}\" }}]\n"
+        );
+        let msg = with(&twice);
+        assert!(msg.contains("publisher.witnesses: "), "{msg}");
+        assert!(msg.contains("listed twice"), "{msg}");
+    }
+
+    #[test]
+    fn a_public_listener_needs_an_admin_listener() {
+        let public = GOOD.replace("[kafka]", "[node]\nhttp_addr = \"0.0.0.0:8080\"\n[kafka]");
+        let msg = Config::from_toml(&public).unwrap_err().to_string();
+        assert!(msg.contains("node.admin_addr: not set"), "{msg}");
+        let split = public.replace(
+            "http_addr = \"0.0.0.0:8080\"",
+            "http_addr = \"0.0.0.0:8080\"\nadmin_addr = \"127.0.0.1:9090\"",
+        );
+        assert!(Config::from_toml(&split).is_ok());
+        // Loopback alone (dev, tests): one listener serves everything.
+        let local = GOOD.replace("[kafka]", "[node]\nhttp_addr = \"127.0.0.1:8080\"\n[kafka]");
+        assert!(Config::from_toml(&local).is_ok());
+        let v6 = GOOD.replace("[kafka]", "[node]\nhttp_addr = \"[::]:8080\"\n[kafka]");
+        assert!(Config::from_toml(&v6).is_err());
     }
 
     #[test]

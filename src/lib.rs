@@ -35,6 +35,7 @@ pub mod projector;
 pub mod recount;
 pub mod replay;
 pub mod runtime;
+pub mod secret_file;
 pub mod shared;
 pub mod signer;
 pub mod supervision;

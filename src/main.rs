@@ -36,6 +36,8 @@ enum Cmd {
     /// Walks every chain of an election and recomputes every hash. Exit 0 only when intact.
     Verify(cmd::verify::Args),
     /// Writes an election's chains as a chain export, for `votechain-verify chain` offline.
+    /// CONFIDENTIAL: it pairs every vote_id with its choice and salt (a voter's receipt plus
+    /// the export reveal that voter's choice); written 0600, never publish it.
     Export(cmd::export::Args),
     /// Transparency logs: export them as static files.
     Log {

@@ -20,21 +20,16 @@ pub struct PemSigner(SigningKey);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignerError {
-    #[error("reading the log key {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("the log key: {0}")]
+    File(#[from] crate::secret_file::SecretFileError),
     #[error("the log key {path} is not an Ed25519 PKCS#8 PEM key")]
     Decode { path: String },
 }
 
 impl PemSigner {
     pub fn load(path: &Path) -> Result<PemSigner, SignerError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SignerError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        // Owner (or its group) only: see `secret_file`.
+        let text = crate::secret_file::read(path)?;
         SigningKey::from_pkcs8_pem(&text)
             .map(PemSigner)
             .map_err(|_| SignerError::Decode {

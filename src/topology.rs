@@ -43,6 +43,15 @@ pub enum BuildError {
     WrongLogKey(String),
     #[error("election '{0}' has no log in its manifest")]
     NoLog(String),
+    #[error(
+        "election '{election}' needs {quorum} cosignature(s) of its manifest's witnesses, but publisher.witnesses says where to reach only {reachable} of them (missing: {missing})"
+    )]
+    WitnessesUnreachable {
+        election: String,
+        quorum: usize,
+        reachable: usize,
+        missing: String,
+    },
     #[error("Kafka client for {role}: {source}")]
     Kafka {
         role: &'static str,
@@ -242,6 +251,38 @@ pub fn build(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
     Ok(roles)
 }
 
+/// The manifest's witnesses (`policy`) that `publisher.witnesses` says where to reach, as
+/// (URL, verifier key); an error unless they can make the policy's quorum.
+fn reachable_witnesses(
+    election: &str,
+    policy: &votechain_core::checkpoint::WitnessPolicy,
+    refs: &[crate::config::WitnessRef],
+) -> Result<Vec<(String, votechain_core::note::NoteVerifier)>, BuildError> {
+    let mut reachable = vec![];
+    let mut missing = vec![];
+    for w in &policy.witnesses {
+        let url = refs
+            .iter()
+            .find(|r| votechain_core::note::parse_verifier_key(&r.vkey).is_ok_and(|v| v == *w));
+        match url {
+            Some(r) => reachable.push((r.url.clone(), w.clone())),
+            None => missing.push(w.name.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        tracing::warn!(election, missing = %missing.join(", "), "manifest witnesses without a URL in publisher.witnesses");
+    }
+    if reachable.len() < policy.quorum {
+        return Err(BuildError::WitnessesUnreachable {
+            election: election.into(),
+            quorum: policy.quorum,
+            reachable: reachable.len(),
+            missing: missing.join(", "),
+        });
+    }
+    Ok(reachable)
+}
+
 /// One `LogPublisher` per chain of every v2 election, each signing with its election's
 /// key (which must be the manifest's).
 fn publishers(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
@@ -253,14 +294,6 @@ fn publishers(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         db: inputs.ledger.db.clone(),
         table: inputs.ledger.table.clone(),
     };
-    let witnesses: Vec<(String, votechain_core::note::NoteVerifier)> = p
-        .witnesses
-        .iter()
-        .filter_map(|w| {
-            let v = votechain_core::note::parse_verifier_key(&w.vkey).ok()?;
-            Some((w.url.clone(), v))
-        })
-        .collect();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -279,6 +312,7 @@ fn publishers(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         if signer.public_key() != log.public_key {
             return Err(BuildError::WrongLogKey(e.id.clone()));
         }
+        let witnesses = reachable_witnesses(&e.id, &log.witnesses, &p.witnesses)?;
         for chain in 0..e.chains {
             let actor = LogPublisher {
                 ledger: inputs.ledger.clone(),
@@ -290,7 +324,7 @@ fn publishers(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
                 interval: Duration::from_millis(p.checkpoint_interval_ms),
                 batch_max: p.batch_max as i32,
                 witnesses: witnesses.clone(),
-                quorum: p.quorum,
+                quorum: log.witnesses.quorum,
                 http: http.clone(),
             };
             let actor = Arc::new(actor);
@@ -313,4 +347,43 @@ fn publishers(inputs: &TreeInputs) -> Result<Vec<ChildSpec>, BuildError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WitnessRef;
+    use votechain_core::checkpoint::WitnessPolicy;
+    use votechain_core::note::{COSIGNATURE_V1, verifier_key};
+
+    #[test]
+    fn a_publisher_asks_the_manifests_witnesses_and_needs_enough_of_them() {
+        let (a, b) = (
+            verifier_key("a.test", COSIGNATURE_V1, &[1; 32]),
+            verifier_key("b.test", COSIGNATURE_V1, &[2; 32]),
+        );
+        let stranger = verifier_key("c.test", COSIGNATURE_V1, &[3; 32]);
+        let at = |vkey: &str, url: &str| WitnessRef {
+            url: url.into(),
+            vkey: vkey.into(),
+        };
+        let refs = [at(&stranger, "http://c"), at(&b, "http://b")];
+        let one_of_two = WitnessPolicy::new(&[a.clone(), b.clone()], 1).unwrap();
+        let got = reachable_witnesses("e", &one_of_two, &refs).unwrap();
+        // Only the manifest's witnesses are asked, each at its own URL.
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].0.as_str(), got[0].1.name.as_str()),
+            ("http://b", "b.test")
+        );
+        let two_of_two = WitnessPolicy::new(&[a, b], 2).unwrap();
+        let err = reachable_witnesses("e", &two_of_two, &refs).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("needs 2") && msg.contains("missing: a.test"),
+            "{msg}"
+        );
+        let none = reachable_witnesses("e", &WitnessPolicy::default(), &refs).unwrap();
+        assert!(none.is_empty());
+    }
 }

@@ -159,6 +159,8 @@ pub fn router(w: Arc<Witness>) -> Router {
     Router::new()
         .route("/add-checkpoint", post(add))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        // Refused while reading, not after buffering axum's 2 MB default.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(w)
 }
 

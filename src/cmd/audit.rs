@@ -1,6 +1,7 @@
 //! `votechain audit --election ID [--url U] [--manifest F | --manifest-digest D]
 //! [--witness VKEY ... --quorum N] [--with-ledger]`: checks an election's transparency
-//! logs over HTTP as an outside auditor would (see `votechain::audit`). With
+//! logs over HTTP as an outside auditor would (see `votechain::audit`), under the witness
+//! policy of the manifest (contract v2.1; `--witness` only for a manifest without one). With
 //! `--with-ledger` it also reads the chains from DynamoDB (the config's, or `--endpoint`)
 //! and checks they are exactly what the logs committed to. Exit 0 when every chain
 //! checks, 1 when one does not (each problem named), 2 when it cannot run.
@@ -9,7 +10,6 @@ use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use votechain::audit::Audit;
-use votechain_core::checkpoint::WitnessPolicy;
 use votechain_core::manifest::Manifest;
 
 #[derive(clap::Args)]
@@ -25,10 +25,11 @@ pub struct Args {
     manifest: Option<PathBuf>,
     #[arg(long)]
     manifest_digest: Option<String>,
-    /// A witness's verifier key; repeat for each.
+    /// For a manifest that names no witness policy only (v2.1 manifests carry their
+    /// own, which cannot be changed here): a witness you require; repeat for each.
     #[arg(long = "witness")]
     witnesses: Vec<String>,
-    /// Cosignatures needed (default: every --witness given).
+    /// With --witness: cosignatures needed (default: every --witness given).
     #[arg(long)]
     quorum: Option<usize>,
     /// Where the last checkpoint seen per chain is kept.
@@ -85,8 +86,12 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     if manifest.election_id != a.election {
         bail!("the manifest is of election '{}'", manifest.election_id);
     }
-    let quorum = a.quorum.unwrap_or(a.witnesses.len());
-    let policy = WitnessPolicy::new(&a.witnesses, quorum)?;
+    let (policy, whose) = manifest
+        .policy_for_verifier(&a.witnesses, a.quorum)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if !a.json {
+        println!("{whose}");
+    }
     let ledger = if a.with_ledger {
         Some(a.target.open_ledger().await?.1)
     } else {
@@ -145,7 +150,7 @@ async fn once(a: &Args, manifest: &Manifest, audit: &Audit<'_>) -> Result<ExitCo
     let ok = chains.iter().all(|c| c.problems.is_empty()) && tally_problems.is_empty();
     if a.json {
         super::print_json(
-            &serde_json::json!({"election": a.election, "ok": ok, "chains": chains, "tally_problems": tally_problems}),
+            &serde_json::json!({"election": a.election, "ok": ok, "witness_policy": audit.policy.describe(), "chains": chains, "tally_problems": tally_problems}),
         )?;
     } else {
         for c in &chains {

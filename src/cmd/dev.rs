@@ -26,6 +26,9 @@ pub struct Args {
     /// topics are created if missing and checked.
     #[arg(long)]
     kafka_bootstrap: Option<String>,
+    /// Where the dev witness listens (port 0: a free one).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    witness_addr: std::net::SocketAddr,
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
@@ -45,18 +48,40 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     if reused {
         refuse_an_earlier_ledger(&cfg).await?;
     }
-    ensure_demo_manifest(&cfg).await?;
-    if cfg.runs(votechain::config::Role::Publisher) {
-        let (url, vkey) = start_dev_witness(&cfg).await?;
+    // The demo's manifest names the dev witness, quorum 1 (contract v2.1): its
+    // checkpoints are published once that witness cosigned them.
+    let publishes = cfg.runs(votechain::config::Role::Publisher);
+    let witness_key = if publishes {
+        Some(dev_witness_key()?)
+    } else {
+        None
+    };
+    let vkey = witness_key.as_ref().map(|k| {
+        let public = k.verifying_key().to_bytes();
+        votechain_core::note::verifier_key(
+            DEV_WITNESS_NAME,
+            votechain_core::note::COSIGNATURE_V1,
+            &public,
+        )
+    });
+    ensure_demo_manifest(&cfg, vkey.clone()).await?;
+    // The dev log key lives in the dev folder: config/dev.toml names its default place.
+    let default_key = Path::new(".local/dev-log-key/log-key.pem");
+    if let Some(k) = cfg.publisher.key_files.get_mut(DEMO_ELECTION)
+        && k.as_path() == default_key
+    {
+        *k = super::dev_dir().join("dev-log-key/log-key.pem");
+    }
+    if let (Some(key), Some(vkey)) = (witness_key, vkey) {
+        let url = start_dev_witness(&cfg, key, a.witness_addr).await?;
         println!("dev witness at {url}, verifier key {vkey}");
         cfg.publisher.witnesses = vec![votechain::config::WitnessRef { url, vkey }];
-        cfg.publisher.quorum = 1;
     }
     let kafka = start_kafka(&mut cfg, a.kafka_bootstrap).await?;
     // For `votechain replay` / `recount` run beside this process.
     let bootstrap = &cfg.kafka.bootstrap_servers;
-    let _ = std::fs::create_dir_all(".local")
-        .and_then(|_| std::fs::write(super::DEV_BOOTSTRAP_FILE, bootstrap));
+    let _ = std::fs::create_dir_all(super::dev_dir())
+        .and_then(|_| std::fs::write(super::dev_bootstrap_file(), bootstrap));
     let code = super::serve::serve(cfg).await;
     if let Some(k) = kafka {
         k.shutdown().await;
@@ -107,13 +132,13 @@ async fn start_kafka(cfg: &mut Config, bootstrap: Option<String>) -> Result<Opti
 pub const DEMO_ELECTION: &str = "demo-2026";
 const DEMO_CANDIDATES: [&str; 3] = ["alice", "bob", "carol"];
 const DEMO_REGIONS: [&str; 4] = ["north", "south", "east", "west"];
-const DEV_KEY_DIR: &str = ".local/dev-log-key";
 /// The demo's window: open from a minute before its creation for this long.
 const DEMO_OPEN_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// Creates the demo election's manifest when the config serves it and the ledger has none:
-/// one chain, open now for 30 days, its log key the dev key (made on first use).
-async fn ensure_demo_manifest(cfg: &Config) -> Result<()> {
+/// one chain, open now for 30 days, its log key the dev key (made on first use), and
+/// `witness` (the dev witness's verifier key), if any, as its policy with quorum 1.
+async fn ensure_demo_manifest(cfg: &Config, witness: Option<String>) -> Result<()> {
     if !cfg
         .elections
         .iter()
@@ -129,7 +154,7 @@ async fn ensure_demo_manifest(cfg: &Config) -> Result<()> {
         return Ok(());
     }
     let origin = format!("localhost/{DEMO_ELECTION}");
-    let dir = Path::new(DEV_KEY_DIR);
+    let dir = &super::dev_dir().join("dev-log-key");
     if !dir.join("log-key.pub").exists() {
         super::keygen::write_keys(dir, &origin, 1)?;
     }
@@ -144,56 +169,65 @@ async fn ensure_demo_manifest(cfg: &Config) -> Result<()> {
         closes_at_ms: opens + DEMO_OPEN_MS,
         log_origin: origin,
         log_public_key: public.trim().to_string(),
+        witness_quorum: witness.as_ref().map(|_| 1),
+        witnesses: witness.map(|w| vec![w]),
     };
     if let Err(problems) = manifest.validate() {
         bail!("the demo manifest is invalid: {}", problems.join("; "));
     }
     let stored = manifests::create(&ledger, &manifest).await?;
     println!(
-        "created election {DEMO_ELECTION} (manifest digest {}, log key {DEV_KEY_DIR}/)",
-        stored.digest
+        "created election {DEMO_ELECTION} (manifest digest {}, log key {}/)",
+        stored.digest,
+        dir.display()
     );
     Ok(())
 }
 
-const DEV_WITNESS_KEY: &str = ".local/dev-witness-key.pem";
-const DEV_WITNESS_STATE: &str = ".local/dev-witness-state.json";
-const DEV_WITNESS_ADDR: &str = "127.0.0.1:8081";
+/// The dev witness's name (its verifier key's name).
+const DEV_WITNESS_NAME: &str = "localhost/dev-witness";
+
+/// The dev witness's key: `<dev dir>/dev-witness-key.pem`, made (0600) on first use.
+fn dev_witness_key() -> Result<ed25519_dalek::SigningKey> {
+    use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+    let path = super::dev_dir().join("dev-witness-key.pem");
+    if let Ok(pem) = std::fs::read_to_string(&path) {
+        return ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+            .map_err(|_| anyhow::anyhow!("{} is not a PKCS#8 key", path.display()));
+    }
+    use rand::TryRngCore;
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.try_fill_bytes(&mut seed)?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let pem = key
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("encoding the witness key: {e}"))?;
+    std::fs::create_dir_all(super::dev_dir())?;
+    std::fs::write(&path, pem.as_bytes())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(key)
+}
 
 /// One witness in this process, so the demo's checkpoints are published cosigned. It is
 /// not independent (the same operator runs it) and it forgets at each start (its state
-/// is reset, as dev's Kafka and DynamoDB Local are); a real witness never does.
-async fn start_dev_witness(cfg: &Config) -> Result<(String, String)> {
-    use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-    let key = match std::fs::read_to_string(DEV_WITNESS_KEY) {
-        Ok(pem) => ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
-            .map_err(|_| anyhow::anyhow!("{DEV_WITNESS_KEY} is not a PKCS#8 key"))?,
-        Err(_) => {
-            use rand::TryRngCore;
-            let mut seed = [0u8; 32];
-            rand::rngs::OsRng.try_fill_bytes(&mut seed)?;
-            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-            let pem = key
-                .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-                .map_err(|e| anyhow::anyhow!("encoding the witness key: {e}"))?;
-            std::fs::create_dir_all(".local")?;
-            std::fs::write(DEV_WITNESS_KEY, pem.as_bytes())?;
-            key
-        }
-    };
-    let _ = std::fs::remove_file(DEV_WITNESS_STATE);
+/// is reset, as dev's Kafka and DynamoDB Local are); a real witness never does. Started
+/// after the demo manifest exists: it learns the logs it witnesses from the manifests.
+async fn start_dev_witness(
+    cfg: &Config,
+    key: ed25519_dalek::SigningKey,
+    addr: std::net::SocketAddr,
+) -> Result<String> {
+    let state = super::dev_dir().join("dev-witness-state.json");
+    let _ = std::fs::remove_file(&state);
     let db = dynamo::client(&cfg.dynamodb).await;
     let ledger = Ledger::new(db, cfg.dynamodb.ledger_table.clone());
     let logs = votechain::witness::known_logs(&ledger).await?;
-    let w = votechain::witness::Witness::open(
-        "localhost/dev-witness",
-        key,
-        logs,
-        DEV_WITNESS_STATE.into(),
-    )?;
-    let vkey = w.verifier_key();
-    let addr: std::net::SocketAddr = DEV_WITNESS_ADDR.parse()?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let w = votechain::witness::Witness::open(DEV_WITNESS_NAME, key, logs, state)?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("the dev witness cannot listen on {addr} ({e}): pass --witness-addr")
+    })?;
+    let bound = listener.local_addr()?;
     tokio::spawn(async move {
         if let Err(e) =
             axum::serve(listener, votechain::witness::router(std::sync::Arc::new(w))).await
@@ -201,7 +235,7 @@ async fn start_dev_witness(cfg: &Config) -> Result<(String, String)> {
             tracing::error!(error = %e, "dev witness stopped");
         }
     });
-    Ok((format!("http://{DEV_WITNESS_ADDR}"), vkey))
+    Ok(format!("http://{bound}"))
 }
 
 /// Starts DynamoDB Local on the config's endpoint port (default 8000).

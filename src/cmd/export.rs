@@ -1,6 +1,11 @@
 //! `votechain export`: writes an election's chains as a chain export (JSON Lines, the
 //! format of `votechain_core::export`) for auditors who verify offline with
 //! `votechain-verify chain FILE`, without access to DynamoDB.
+//!
+//! CONFIDENTIAL: the export pairs every vote_id with its choice and salt, so whoever holds
+//! a voter's receipt and the export learns that voter's choice. The file is written 0600
+//! (also over an existing one), line 1 says so first, and it is never published: the
+//! public artifact is the election record.
 
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -27,6 +32,20 @@ pub struct Args {
     chains: Option<u32>,
 }
 
+/// `path` created (or emptied) readable by its owner only, whatever it was before.
+fn create_owner_only(path: &std::path::Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(f)
+}
+
 pub async fn run(a: Args) -> Result<ExitCode> {
     let cfg = super::load_with_endpoint(&a.config, a.endpoint)?;
     let ledger = super::ledger(&cfg).await;
@@ -35,10 +54,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     let mut out: Box<dyn Write> = if a.out.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
-        Box::new(
-            std::fs::File::create(&a.out)
-                .with_context(|| format!("creating {}", a.out.display()))?,
-        )
+        Box::new(create_owner_only(&a.out)?)
     };
     let mut out = std::io::BufWriter::new(&mut out);
     writeln!(

@@ -25,8 +25,17 @@ use votechain::config::Config;
 use votechain::dynamo::{self, ledger::Ledger};
 use votechain_core::model::Election;
 
+/// Where `votechain dev` keeps its files (its dev log key, the dev witness's key and state,
+/// its Kafka's bootstrap servers): `$VOTECHAIN_DEV_DIR`, else `.local`. A second `dev`
+/// (e.g. `scripts/check-live` beside yours) sets it to a folder of its own.
+pub fn dev_dir() -> PathBuf {
+    std::env::var_os("VOTECHAIN_DEV_DIR").map_or_else(|| PathBuf::from(".local"), PathBuf::from)
+}
+
 /// `votechain dev` writes its local Kafka's bootstrap servers here for `replay`/`recount`.
-pub const DEV_BOOTSTRAP_FILE: &str = ".local/dev-kafka-bootstrap";
+pub fn dev_bootstrap_file() -> PathBuf {
+    dev_dir().join("dev-kafka-bootstrap")
+}
 
 pub fn load(path: &Path) -> Result<Config> {
     Config::load(path).with_context(|| format!("loading {}", path.display()))
@@ -110,9 +119,15 @@ impl Target {
         if let Some(b) = &self.kafka_bootstrap {
             cfg.kafka.bootstrap_servers = b.clone();
         } else if cfg.kafka.local {
-            cfg.kafka.bootstrap_servers = std::fs::read_to_string(DEV_BOOTSTRAP_FILE)
+            let file = dev_bootstrap_file();
+            cfg.kafka.bootstrap_servers = std::fs::read_to_string(&file)
                 .map(|s| s.trim().to_string())
-                .with_context(|| format!("{DEV_BOOTSTRAP_FILE} not found: is `votechain dev` running? (or pass --kafka-bootstrap)"))?;
+                .with_context(|| {
+                    format!(
+                        "{} not found: is `votechain dev` running? (or pass --kafka-bootstrap)",
+                        file.display()
+                    )
+                })?;
         }
         let ledger = ledger(&cfg).await;
         Ok((cfg, ledger))

@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let pem = std::fs::read_to_string(&a.key).with_context(|| a.key.display().to_string())?;
+    let pem = votechain::secret_file::read(&a.key)?;
     let key = SigningKey::from_pkcs8_pem(&pem)
         .map_err(|_| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 PEM key", a.key.display()))?;
     let (_, ledger) = a.target.open_ledger().await?;
@@ -46,15 +46,18 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves `w` on `addr` until Ctrl-C.
+/// Serves `w` on `addr` until Ctrl-C, with the node's HTTP limits (header and idle
+/// timeouts, a connection cap: `[http]` defaults), since a witness listens to the network.
 pub async fn serve(w: Arc<Witness>, addr: SocketAddr) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    axum::serve(listener, router(w))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = stop.send(true);
+    });
+    let limits = votechain::config::HttpConfig::default();
+    votechain::http::serve::serve(listener, router(w), None, limits, rx).await;
     Ok(())
 }

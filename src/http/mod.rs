@@ -7,6 +7,7 @@
 
 mod ingest;
 mod log;
+pub mod pages;
 mod query;
 mod quota;
 pub mod serve;
@@ -100,7 +101,7 @@ pub fn routers(state: AppState) -> Routers {
     if state.config.runs(Role::Query) {
         admin = admin.route(
             "/",
-            get(|| async { axum::response::Html(include_str!("status.html")) }),
+            get(|| async { pages::page(include_str!("status.html")) }),
         );
     }
     if state.config.runs(Role::LagMonitor) {
@@ -143,7 +144,7 @@ fn public_routes(state: &AppState) -> Router<AppState> {
             .route("/v1/elections/{election_id}/tally", get(log::tally))
             .route(
                 "/verify",
-                get(|| async { axum::response::Html(include_str!("verify.html")) }),
+                get(|| async { pages::page(include_str!("verify.html")) }),
             )
             .route("/v1/elections", get(query::elections));
     }

@@ -56,6 +56,8 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
     if certs.is_empty() {
         return Err(file_error(&files.cert_file, "no PEM certificate in it"));
     }
+    // A private key: owner (or its group) only, as every key file (`secret_file`).
+    crate::secret_file::check(&files.key_file).map_err(|e| file_error(&files.key_file, e))?;
     let key = PrivateKeyDer::from_pem_file(&files.key_file)
         .map_err(|e| file_error(&files.key_file, e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -305,6 +307,13 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
         )
         .unwrap();
+        // Readable by others: refused before it is even read.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |m| std::fs::set_permissions(&key, std::fs::Permissions::from_mode(m));
+        mode(0o644).unwrap();
+        let err = acceptor(&files).err().unwrap().to_string();
+        assert!(err.contains("k.pem") && err.contains("0644"), "{err}");
+        mode(0o600).unwrap();
         let err = acceptor(&files).err().unwrap().to_string();
         assert!(err.contains("node.tls"), "{err}");
         // Another certificate's key does not match.

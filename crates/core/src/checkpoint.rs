@@ -12,6 +12,7 @@ use crate::note::{self, NoteError, NoteVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::SigningKey;
+use std::collections::BTreeSet;
 
 /// A tree head: origin, size, root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,13 +56,7 @@ impl Checkpoint {
         if origin.is_empty() || origin.chars().any(|c| c.is_whitespace() || c == '+') {
             return Err(bad("bad origin"));
         }
-        let canonical = !size.is_empty()
-            && size.bytes().all(|b| b.is_ascii_digit())
-            && (size == "0" || !size.starts_with('0'));
-        let size: u64 = match size.parse() {
-            Ok(v) if canonical => v,
-            _ => return Err(bad("size is not a canonical decimal")),
-        };
+        let size = crate::decimal::parse_u64(size).ok_or(bad("size is not a canonical decimal"))?;
         let root = B64
             .decode(root)
             .ok()
@@ -94,15 +89,19 @@ pub fn log_verifier(origin: &str, public_key: &[u8; 32]) -> NoteVerifier {
 }
 
 /// Which witnesses count, and how many of them a published checkpoint needs.
+/// [`WitnessPolicy::default`] is no policy: no witness required (quorum 0), which a
+/// verifier must say in its output.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WitnessPolicy {
-    /// `tlog-cosignature` v1 verifier keys.
+    /// `tlog-cosignature` v1 verifier keys: distinct names, distinct public keys.
     pub witnesses: Vec<NoteVerifier>,
     pub quorum: usize,
 }
 
 impl WitnessPolicy {
-    /// Parses verifier keys (`name+id+key`, cosignature type) and the quorum.
+    /// Parses verifier keys (`name+id+key`, cosignature type) and the quorum. Refused: a
+    /// key of another type, one name or one public key listed twice (one witness would
+    /// then count twice toward the quorum), and a quorum outside 1..=#witnesses.
     pub fn new(vkeys: &[String], quorum: usize) -> Result<WitnessPolicy, CheckpointError> {
         let witnesses = vkeys
             .iter()
@@ -113,20 +112,51 @@ impl WitnessPolicy {
                 "a witness key is not a tlog-cosignature/v1 key",
             ));
         }
-        if quorum > witnesses.len() {
+        let names: BTreeSet<&str> = witnesses.iter().map(|w| w.name.as_str()).collect();
+        let keys: BTreeSet<&[u8; 32]> = witnesses.iter().map(|w| &w.public_key).collect();
+        if names.len() != witnesses.len() {
+            return Err(CheckpointError::Malformed("a witness name is listed twice"));
+        }
+        if keys.len() != witnesses.len() {
             return Err(CheckpointError::Malformed(
-                "the quorum is larger than the number of witnesses",
+                "a witness public key is listed twice",
+            ));
+        }
+        if !(1..=witnesses.len()).contains(&quorum) {
+            return Err(CheckpointError::Malformed(
+                "the quorum must be 1 to the number of witnesses",
             ));
         }
         Ok(WitnessPolicy { witnesses, quorum })
     }
 
-    /// How many of the policy's witnesses validly cosigned `note_text`.
+    /// True for the empty policy: no witness is required.
+    pub fn is_none(&self) -> bool {
+        self.witnesses.is_empty()
+    }
+
+    /// How many of the policy's witnesses validly cosigned `note_text`: each witness
+    /// counts once however many of its cosignatures the note carries, a cosignature by a
+    /// key outside the policy counts zero.
     pub fn cosigners(&self, note_text: &str) -> usize {
         self.witnesses
             .iter()
             .filter(|w| note::verify(note_text, w).is_ok())
             .count()
+    }
+
+    /// One line for a verifier's output: who must witness, or that no one must.
+    pub fn describe(&self) -> String {
+        if self.is_none() {
+            return "no witness policy: the manifest requires no witness cosignature".into();
+        }
+        let names: Vec<&str> = self.witnesses.iter().map(|w| w.name.as_str()).collect();
+        format!(
+            "witness policy: {} of {} ({})",
+            self.quorum,
+            names.len(),
+            names.join(", ")
+        )
     }
 }
 
@@ -218,6 +248,38 @@ pub(crate) mod tests {
         ));
         let other = log_verifier(ORIGIN, &key("another").verifying_key().to_bytes());
         assert!(verify_published(&cosigned, ORIGIN, &other, &policy()).is_err());
+    }
+
+    /// One witness counts once however often it cosigned; a cosignature by a key outside
+    /// the policy counts zero; a policy cannot list one witness twice to meet a quorum.
+    #[test]
+    fn a_repeated_or_foreign_cosignature_does_not_make_a_quorum() {
+        let log = note::parse_verifier_key(value("log_vkey")).unwrap();
+        let cosigned = block("cosigned checkpoint");
+        let (text, sigs) = note::split(&cosigned).unwrap();
+        let note_of = |lines: &[&str]| format!("{text}\n{}\n", lines.join("\n"));
+        let (log_line, witness_line) = (sigs[0], *sigs.last().unwrap());
+        let twice = note_of(&[log_line, witness_line, witness_line]);
+        assert_eq!(policy().cosigners(&twice), 1);
+        let stranger_key = key("stranger");
+        let stranger_pk = stranger_key.verifying_key().to_bytes();
+        let stranger = note::verifier_key("stranger.example", note::COSIGNATURE_V1, &stranger_pk);
+        let two = WitnessPolicy::new(&[value("witness_vkey").to_string(), stranger], 2).unwrap();
+        assert_eq!(
+            verify_published(&twice, ORIGIN, &log, &two),
+            Err(CheckpointError::NoQuorum { got: 1, need: 2 })
+        );
+        // Cosigned by a key no policy lists, under the policy witness's own name.
+        let w = &policy().witnesses[0];
+        let forged = note::cosign(text, &w.name, &key("impostor"), 1_795_000_000);
+        let foreign = note_of(&[log_line, forged.trim_end()]);
+        assert_eq!(policy().cosigners(&foreign), 0, "{foreign}");
+        assert!(verify_published(&foreign, ORIGIN, &log, &policy()).is_err());
+        let vkey = value("witness_vkey").to_string();
+        assert!(WitnessPolicy::new(&[vkey.clone(), vkey.clone()], 2).is_err());
+        assert!(WitnessPolicy::new(&[vkey], 0).is_err());
+        assert!(WitnessPolicy::new(&[], 0).is_err());
+        assert!(WitnessPolicy::default().is_none());
     }
 
     #[test]

@@ -18,12 +18,20 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::BufRead;
 
+/// What line 1 of every export says first.
+pub const CONFIDENTIAL: &str = "CONFIDENTIAL: this export pairs every vote_id with its choice and salt; whoever holds a voter's receipt and this file learns that voter's choice. Never publish it (the public artifact is the election record); keep it as the ledger is kept.";
+
 /// The `format` of line 1.
 pub const FORMAT: &str = "votechain-chain-export/v1";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
+    /// First in line 1: the export pairs every vote_id with its choice and salt, so whoever
+    /// holds a voter's receipt and this file learns that voter's choice. Never published
+    /// (the public artifact is the election record). Absent in exports before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidential: Option<String>,
     pub format: String,
     pub election_id: String,
     pub chains: u32,
@@ -36,6 +44,7 @@ pub struct Header {
 impl Header {
     pub fn new(election_id: &str, chains: u32, rule: Rule) -> Header {
         Header {
+            confidential: Some(CONFIDENTIAL.into()),
             format: FORMAT.into(),
             election_id: election_id.into(),
             chains,

@@ -18,6 +18,7 @@ pub mod balance;
 pub mod chain;
 pub mod checkpoint;
 pub mod counts;
+pub mod decimal;
 pub mod export;
 pub mod lease;
 pub mod linking;

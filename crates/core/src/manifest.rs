@@ -13,9 +13,15 @@
 //!     || field(log_public_key as its 32 raw bytes) )
 //! ```
 //!
+//! v2.1: a manifest that names its witness policy (`witnesses` and `witness_quorum`, both
+//! or neither) is digested under the tag `votechain/manifest/v2`, the policy last:
+//! `... || u32(#witnesses) || field(witness_1) || ... || u32(witness_quorum)`. One without
+//! them keeps the v1 tag and digest.
+//!
 //! Pure: parsing, validation and the digest. Storing and serving the manifest is the node's.
 
 use crate::chain::{Hash, field};
+use crate::checkpoint::WitnessPolicy;
 use crate::model::{Election, is_valid_ident};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -24,6 +30,8 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
 const MANIFEST_TAG: &[u8] = b"votechain/manifest/v1";
+/// The tag of a v2.1 manifest, one that names its witness policy.
+const MANIFEST_TAG_V2: &[u8] = b"votechain/manifest/v2";
 
 /// Bounds of the contract, inclusive.
 pub const MAX_CANDIDATES: usize = 256;
@@ -50,6 +58,31 @@ pub struct Manifest {
     /// Standard base64 (with padding) of the 32-byte Ed25519 key that signs checkpoints
     /// and the tally.
     pub log_public_key: String,
+    /// v2.1: C2SP verifier keys (`name+id+key`, cosignature type 0x04) of the witnesses
+    /// whose cosignatures count. With `witness_quorum`, or neither (no witness requirement).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub witnesses: Option<Vec<String>>,
+    /// v2.1: how many of `witnesses` a published checkpoint needs, 1 to #witnesses.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub witness_quorum: Option<u32>,
+}
+
+/// An optional key that, when present, must hold a value: `null` is refused, as any other
+/// value not of the key's type (the contract has no null).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// Why a manifest is refused.
@@ -109,6 +142,17 @@ impl Manifest {
                 self.log_public_key
             ));
         }
+        match (&self.witnesses, self.witness_quorum) {
+            (None, None) => {}
+            (Some(w), Some(q)) => {
+                let q = usize::try_from(q).unwrap_or(usize::MAX);
+                if let Err(e) = WitnessPolicy::new(w, q) {
+                    problems.push(format!("witness policy: {e}"));
+                }
+            }
+            _ => problems
+                .push("witnesses and witness_quorum go together: give both, or neither".into()),
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -127,7 +171,15 @@ impl Manifest {
     /// undecodable key enters here as zero bytes, and counts are truncated to u32).
     pub fn digest(&self) -> Hash {
         let mut buf = Vec::with_capacity(256);
-        field(&mut buf, MANIFEST_TAG);
+        let policy = self.witnesses.as_ref().zip(self.witness_quorum);
+        field(
+            &mut buf,
+            if policy.is_some() {
+                MANIFEST_TAG_V2
+            } else {
+                MANIFEST_TAG
+            },
+        );
         field(&mut buf, self.election_id.as_bytes());
         for list in [&self.candidates, &self.regions] {
             buf.extend_from_slice(&(list.len() as u32).to_be_bytes());
@@ -141,7 +193,54 @@ impl Manifest {
         field(&mut buf, self.log_origin.as_bytes());
         let key = self.public_key_bytes();
         field(&mut buf, key.as_ref().map_or(&[][..], |k| &k[..]));
+        if let Some((witnesses, quorum)) = policy {
+            buf.extend_from_slice(&(witnesses.len() as u32).to_be_bytes());
+            for w in witnesses {
+                field(&mut buf, w.as_bytes());
+            }
+            buf.extend_from_slice(&quorum.to_be_bytes());
+        }
         Sha256::digest(&buf).into()
+    }
+
+    /// The election's witness policy (v2.1); `None`: the manifest names none, so no
+    /// witness is required, which every verifier says in its output. Defined for a valid
+    /// manifest ([`Manifest::validate`] refuses a policy that does not parse).
+    pub fn witness_policy(&self) -> Option<WitnessPolicy> {
+        let (w, q) = self.witnesses.as_ref().zip(self.witness_quorum)?;
+        WitnessPolicy::new(w, q as usize).ok()
+    }
+
+    /// The policy a verifier applies, and one line for its output saying whose it is: the
+    /// manifest's own (v2.1; `vkeys`/`quorum` given beside it are refused: the election's
+    /// policy is bound by its digest, no one loosens or tightens it); for a manifest
+    /// without one, the verifier's own requirement (`vkeys`, `quorum` default all of
+    /// them), or none at all, which the line says.
+    pub fn policy_for_verifier(
+        &self,
+        vkeys: &[String],
+        quorum: Option<usize>,
+    ) -> Result<(WitnessPolicy, String), String> {
+        let given = !vkeys.is_empty() || quorum.is_some();
+        match (self.witness_policy(), given) {
+            (Some(_), true) => Err("the manifest names its witness policy (witnesses, \
+                 witness_quorum): --witness and --quorum apply only to a manifest without one"
+                .into()),
+            (Some(p), false) => {
+                let line = format!("{} (the manifest's)", p.describe());
+                Ok((p, line))
+            }
+            (None, true) => {
+                let p = WitnessPolicy::new(vkeys, quorum.unwrap_or(vkeys.len()))
+                    .map_err(|e| format!("--witness / --quorum: {e}"))?;
+                let line = format!("{} (yours: the manifest names none)", p.describe());
+                Ok((p, line))
+            }
+            (None, false) => Ok((
+                WitnessPolicy::default(),
+                WitnessPolicy::default().describe(),
+            )),
+        }
     }
 
     /// The origin of chain `chain`'s transparency log: `{log_origin}/{chain}` (decimal, also
@@ -169,6 +268,7 @@ impl Manifest {
                 .map(|public_key| crate::model::LogKey {
                     origin: self.log_origin.clone(),
                     public_key,
+                    witnesses: self.witness_policy().unwrap_or_default(),
                 }),
         }
     }
@@ -250,8 +350,121 @@ mod tests {
             closes_at_ms: kv["closes_at_ms"].parse().unwrap(),
             log_origin: kv["log_origin"].into(),
             log_public_key: kv["log_public_key"].into(),
+            witnesses: None,
+            witness_quorum: None,
         };
         (m, digest)
+    }
+
+    /// The vectors' `[manifest, v2.1]` section: the `[manifest]` plus its witness policy,
+    /// with the digest and chain 0's genesis they give.
+    fn vector_manifest_v2_1() -> (Manifest, &'static str, &'static str) {
+        let (base, _) = vector_manifest();
+        let mut lines = V2_VECTORS
+            .lines()
+            .skip_while(|l| !l.starts_with("[manifest, v2.1"));
+        lines.next().expect("the [manifest, v2.1] section");
+        let body: Vec<&str> = lines.take_while(|l| !l.starts_with('[')).collect();
+        let get = |prefix: &str| {
+            body.iter()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("{prefix} line"))
+                .trim()
+        };
+        let m = Manifest {
+            witnesses: Some(list(get("witnesses = "))),
+            witness_quorum: Some(get("witness_quorum = ").parse().unwrap()),
+            ..base
+        };
+        (m, get("manifest_digest "), get("genesis_v2 chain 0 "))
+    }
+
+    /// Contract v2.1: the manifest with its witness policy digests under the v2 tag, the
+    /// policy last, and chain 0's genesis follows from that digest; the manifest without
+    /// the policy keeps its v1 digest.
+    #[test]
+    fn contract_v2_1_manifest_vector_reproduces() {
+        let (m, want_digest, want_genesis) = vector_manifest_v2_1();
+        assert_eq!(m.validate(), Ok(()));
+        assert_eq!(to_hex(&m.digest()), want_digest, "v2.1 manifest_digest");
+        let genesis = genesis_v2(&m.election_id, 0, &m.digest());
+        assert_eq!(to_hex(&genesis), want_genesis, "v2.1 genesis of chain 0");
+        let (v1, v1_digest) = vector_manifest();
+        assert_eq!(to_hex(&v1.digest()), v1_digest, "v1 digest unchanged");
+        assert!(v1.witness_policy().is_none());
+        let policy = m.witness_policy().expect("a policy");
+        assert_eq!(policy.quorum, 1);
+        assert_eq!(policy.witnesses[0].name, "witness.example.org/w1");
+        // The keys are written only when present, and read back as written.
+        assert!(!serde_json::to_string(&v1).unwrap().contains("witness"));
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(Manifest::parse_json(&text), Ok(m));
+    }
+
+    /// A verifier key of cosignature type for `name` and `public_key`.
+    fn cosigner_vkey(name: &str, public_key: &[u8; 32]) -> String {
+        let id = crate::note::key_id(name, crate::note::COSIGNATURE_V1, public_key);
+        let mut typed = vec![crate::note::COSIGNATURE_V1];
+        typed.extend_from_slice(public_key);
+        format!("{name}+{}+{}", hex::encode(id), STANDARD.encode(typed))
+    }
+
+    #[test]
+    fn a_witness_policy_is_refused_unless_whole_distinct_and_reachable() {
+        let (good, _, _) = vector_manifest_v2_1();
+        let w1 = good.witnesses.clone().unwrap()[0].clone();
+        let with = |w: Vec<String>, q: Option<u32>| Manifest {
+            witnesses: Some(w),
+            witness_quorum: q,
+            ..good.clone()
+        };
+        let refused = |m: Manifest| {
+            let p = m.validate().expect_err("refused");
+            assert_eq!(p.len(), 1, "{p:?}");
+            p[0].clone()
+        };
+        assert!(refused(with(vec![w1.clone()], None)).contains("both, or neither"));
+        let no_witnesses = Manifest {
+            witness_quorum: Some(1),
+            ..good.clone()
+        };
+        let no_witnesses = Manifest {
+            witnesses: None,
+            ..no_witnesses
+        };
+        assert!(refused(no_witnesses).contains("both, or neither"));
+        assert!(refused(with(vec![w1.clone()], Some(0))).contains("quorum"));
+        assert!(refused(with(vec![w1.clone()], Some(2))).contains("quorum"));
+        assert!(refused(with(vec![], Some(0))).contains("quorum"));
+        let twice = refused(with(vec![w1.clone(), w1.clone()], Some(2)));
+        assert!(twice.contains("name is listed twice"), "{twice}");
+        // One witness's key under a second name would count twice toward a quorum of 2.
+        let key = crate::note::parse_verifier_key(&w1).unwrap().public_key;
+        let alias = cosigner_vkey("witness.example.org/alias", &key);
+        let aliased = refused(with(vec![w1.clone(), alias], Some(2)));
+        assert!(aliased.contains("public key is listed twice"), "{aliased}");
+        let other = cosigner_vkey("witness.example.org/w2", &[9u8; 32]);
+        assert_eq!(with(vec![w1.clone(), other], Some(2)).validate(), Ok(()));
+        // A log (Ed25519 note) key is not a cosignature key; a garbled key does not parse.
+        let log_key = crate::checkpoint::log_verifier("witness.example.org/w1", &key);
+        let log_vkey = format!(
+            "{}+{}+{}",
+            log_key.name,
+            hex::encode(log_key.key_id),
+            STANDARD.encode([&[crate::note::ED25519][..], &key[..]].concat())
+        );
+        assert!(refused(with(vec![log_vkey], Some(1))).contains("cosignature"));
+        assert!(refused(with(vec!["w+00+AA==".into()], Some(1))).contains("witness policy"));
+    }
+
+    #[test]
+    fn a_null_witness_key_is_refused_not_read_as_absent() {
+        let (good, _) = vector_manifest();
+        let mut v = serde_json::to_value(&good).unwrap();
+        v["witnesses"] = serde_json::Value::Null;
+        v["witness_quorum"] = serde_json::Value::Null;
+        let err = Manifest::parse_json(&v.to_string()).unwrap_err();
+        assert!(matches!(err, ManifestError::Parse(_)), "{err}");
     }
 
     /// Reproduces the vectors' manifest digest byte for byte, and the genesis of their
@@ -334,6 +547,8 @@ mod tests {
             chains: 0,
             opens_at_ms: good.closes_at_ms,
             log_public_key: STANDARD.encode([7u8; 31]),
+            witnesses: None,
+            witness_quorum: None,
             ..good.clone()
         };
         let problems = bad.validate().unwrap_err();

@@ -73,6 +73,9 @@ pub struct Election {
 pub struct LogKey {
     pub origin: String,
     pub public_key: [u8; 32],
+    /// The manifest's witness policy (contract v2.1); the default (none) for a manifest
+    /// that names none: its checkpoints are published once signed.
+    pub witnesses: crate::checkpoint::WitnessPolicy,
 }
 
 /// Where a time stands against an election's voting window.

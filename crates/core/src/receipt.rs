@@ -214,17 +214,13 @@ impl ReceiptExtra {
         let [tag, election_id, c, seq, vote_id, at, prev] = w[..] else {
             return Err("the extra line is not a votechain receipt".into());
         };
-        let num = |s: &str| {
-            s.parse::<u64>()
-                .ok()
-                .filter(|_| s == "0" || !s.starts_with('0'))
-        };
+        let num = crate::decimal::parse_u64;
         let (Some(c), Some(seq)) = (num(c), num(seq)) else {
             return Err("chain or seq is not a decimal".into());
         };
         let parsed = (
             u32::try_from(c).ok(),
-            at.parse::<i64>().ok(),
+            crate::decimal::parse_i64(at),
             from_hex(prev),
         );
         match (tag == EXTRA_TAG, parsed) {
@@ -240,6 +236,9 @@ impl ReceiptExtra {
         }
     }
 }
+
+/// The most hashes an inclusion proof has (a tree of at most 2^64 leaves).
+pub const MAX_PROOF_LINES: usize = 63;
 
 impl TlogProof {
     pub fn text(&self) -> String {
@@ -276,10 +275,15 @@ impl TlogProof {
         }
         let index = next
             .strip_prefix("index ")
-            .filter(|i| *i == "0" || !i.starts_with('0'))
-            .and_then(|i| i.parse::<u64>().ok())
+            .and_then(crate::decimal::parse_u64)
             .ok_or("no canonical index line")?;
+        // A tree of at most 2^64 leaves has at most 63 proof hashes: read no more.
+        let lines: Vec<&str> = lines.by_ref().take(MAX_PROOF_LINES + 1).collect();
+        if lines.len() > MAX_PROOF_LINES {
+            return Err(format!("more than {MAX_PROOF_LINES} proof lines"));
+        }
         let path = lines
+            .into_iter()
             .map(|l| {
                 b64.decode(l)
                     .ok()
@@ -417,6 +421,8 @@ mod proof_tests {
             closes_at_ms: get("closes_at_ms").parse().unwrap(),
             log_origin: get("log_origin"),
             log_public_key: get("log_public_key"),
+            witnesses: None,
+            witness_quorum: None,
         }
     }
 
@@ -428,6 +434,43 @@ mod proof_tests {
             region_id: r,
             salt: Some(s),
         }
+    }
+
+    /// One spelling of each number, and no more proof hashes than a tree can have.
+    #[test]
+    fn non_canonical_numbers_and_overlong_proofs_are_refused() {
+        let good = ReceiptExtra {
+            election_id: "e".into(),
+            chain: 1,
+            seq: 4,
+            vote_id: "v".into(),
+            cast_at_ms: 1_795_000_000_548,
+            prev_hash: [7; 32],
+        };
+        let text = good.text();
+        assert_eq!(ReceiptExtra::parse(&text), Ok(good));
+        for (from, to) in [
+            (" 1 4 ", " +1 4 "),
+            (" 1 4 ", " 1 04 "),
+            (" 1795", " +1795"),
+        ] {
+            let bad = text.replacen(from, to, 1);
+            assert_ne!(bad, text);
+            assert!(ReceiptExtra::parse(&bad).is_err(), "{bad}");
+        }
+        let proof = block("tlog-proof");
+        assert!(TlogProof::parse(&proof).is_ok());
+        let plus = proof.replacen("\nindex 3\n", "\nindex +3\n", 1);
+        assert_ne!(plus, proof);
+        assert!(TlogProof::parse(&plus).is_err());
+        let (head, cp) = proof.split_once("\n\n").unwrap();
+        let hash = head.lines().last().unwrap();
+        let long = format!(
+            "{head}{}\n\n{cp}",
+            format!("\n{hash}").repeat(MAX_PROOF_LINES)
+        );
+        let err = TlogProof::parse(&long).unwrap_err();
+        assert!(err.contains("more than 63"), "{err}");
     }
 
     #[test]

@@ -221,6 +221,8 @@ mod tests {
             closes_at_ms: 1795086400000,
             log_origin: "votes.example.org/demo-2026".into(),
             log_public_key: value("log_public_key_b64").into(),
+            witnesses: None,
+            witness_quorum: None,
         }
     }
 

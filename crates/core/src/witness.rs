@@ -86,10 +86,12 @@ impl AddCheckpoint {
         let old = lines
             .next()
             .and_then(|l| l.strip_prefix("old "))
-            .filter(|n| *n == "0" || !n.starts_with('0'))
-            .and_then(|n| n.parse::<u64>().ok())
+            .and_then(crate::decimal::parse_u64)
             .ok_or_else(|| bad("the first line is not `old <size>`"))?;
+        // At most 63 proof lines (a tree of at most 2^64 leaves): read no more.
+        let lines: Vec<&str> = lines.by_ref().take(64).collect();
         let proof = lines
+            .into_iter()
             .map(|l| {
                 B64.decode(l)
                     .ok()

@@ -29,6 +29,11 @@ pub struct TestElection {
     pub opens_at_ms: Option<i64>,
     #[serde(default)]
     pub closes_at_ms: Option<i64>,
+    /// The manifest's witness policy (contract v2.1): verifier keys, and the quorum.
+    #[serde(default)]
+    pub witnesses: Option<Vec<String>>,
+    #[serde(default)]
+    pub witness_quorum: Option<u32>,
 }
 
 fn one() -> u32 {
@@ -60,6 +65,9 @@ pub fn write_test_log_key(dir: &std::path::Path) -> std::io::Result<std::path::P
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let path = dir.join("test-log-key.pem");
     std::fs::write(&path, pem.as_bytes())?;
+    // A private key: owner-only, or the publisher refuses it (`secret_file`).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     Ok(path)
 }
 
@@ -85,6 +93,8 @@ impl TestElection {
             closes_at_ms: self.closes_at_ms.unwrap_or(4_102_444_800_000),
             log_origin: format!("test.votechain.invalid/{}", self.id),
             log_public_key: test_log_public_key(),
+            witnesses: self.witnesses.clone(),
+            witness_quorum: self.witness_quorum,
         }
     }
 }

@@ -9,13 +9,15 @@
 //! `votechain-verify receipt FILE --candidate C --region R --salt S` (v1: no salt): a voter's check
 //! that their receipt holds the ballot they cast. FILE is the JSON of
 //! `GET .../votes/{vote_id}` (the chain alone), or the C2SP `tlog-proof` of
-//! `GET .../votes/{vote_id}/proof`, which also needs `--manifest` and the witness policy
-//! (`--witness VKEY`..., `--quorum N`): then the log's signature, the witnesses and the
-//! inclusion in the checkpoint are checked too, and a failure names its step.
+//! `GET .../votes/{vote_id}/proof`, which also needs `--manifest`: then the log's
+//! signature, the witness quorum of the manifest's policy (contract v2.1) and the inclusion
+//! in the checkpoint are checked too, and a failure names its step. A manifest without a
+//! policy requires no cosignature, and the output says so; `--witness VKEY... --quorum N`
+//! then adds your own requirement (refused beside a manifest's policy).
 //! Exit 0 when it does, 1 when it does not, 2 when it cannot be checked.
 //!
-//! `votechain-verify checkpoint FILE --manifest M --chain C [--witness ...]`: a signed
-//! checkpoint of chain C's log: the manifest's key and the witness quorum.
+//! `votechain-verify checkpoint FILE --manifest M --chain C`: a signed checkpoint of chain
+//! C's log: the manifest's key and its witness quorum.
 //! `votechain-verify consistency OLD NEW PROOF --manifest M --chain C`: two checkpoints
 //! and the consistency proof between them (base64 hashes, one per line).
 //! `votechain-verify tally FILE --manifest M`: a signed tally statement.
@@ -95,17 +97,18 @@ enum Cmd {
     },
 }
 
-/// What a verifier trusts: the election's manifest (its log key and origins) and the
-/// witness policy.
+/// What a verifier trusts: the election's manifest (its log key, origins and, contract
+/// v2.1, its witness policy).
 #[derive(clap::Args)]
 struct Trust {
     /// The election's manifest (JSON, as `GET .../manifest` serves it).
     #[arg(long)]
     manifest: Option<PathBuf>,
-    /// A witness's verifier key (`name+id+key`); repeat for each.
+    /// For a manifest that names no witness policy only: a witness whose cosignature you
+    /// require (`name+id+key`); repeat for each. A manifest's own policy cannot be changed.
     #[arg(long = "witness")]
     witnesses: Vec<String>,
-    /// Cosignatures needed (default: every --witness given).
+    /// With --witness: cosignatures needed (default: every --witness given).
     #[arg(long)]
     quorum: Option<usize>,
 }
@@ -116,9 +119,18 @@ impl Trust {
         let text = read(path)?;
         Manifest::parse_json(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
-    fn policy(&self) -> Result<WitnessPolicy, String> {
-        let quorum = self.quorum.unwrap_or(self.witnesses.len());
-        WitnessPolicy::new(&self.witnesses, quorum).map_err(|e| e.to_string())
+
+    /// The witness policy that counts, and one line saying whose it is
+    /// ([`Manifest::policy_for_verifier`]).
+    fn policy(&self, m: &Manifest) -> Result<(WitnessPolicy, String), String> {
+        m.policy_for_verifier(&self.witnesses, self.quorum)
+    }
+
+    /// The manifest and its policy, as most commands need them.
+    fn manifest_and_policy(&self) -> Result<(Manifest, WitnessPolicy, String), String> {
+        let m = self.manifest()?;
+        let (p, line) = self.policy(&m)?;
+        Ok((m, p, line))
     }
 }
 
@@ -188,11 +200,13 @@ fn signed_checkpoint(
 
 fn checkpoint(file: &PathBuf, chain: u32, trust: &Trust) -> ExitCode {
     verdict((|| {
-        let (m, p) = (trust.manifest()?, trust.policy()?);
+        let (m, p, policy) = trust.manifest_and_policy()?;
         Ok(signed_checkpoint(file, chain, &m, &p)?.map(|cp| {
             format!(
-                "checkpoint of {} verified: size {}, signed by the log, {} witness cosignature(s) required",
-                cp.origin, cp.size, p.quorum
+                "checkpoint of {} verified: size {}, signed by the log, {}",
+                cp.origin,
+                cp.size,
+                quorum_met(&p, &policy)
             )
         }))
     })())
@@ -207,7 +221,7 @@ fn consistency(
 ) -> ExitCode {
     use base64::Engine as _;
     verdict((|| {
-        let (m, p) = (trust.manifest()?, trust.policy()?);
+        let (m, p, policy) = trust.manifest_and_policy()?;
         let a = match signed_checkpoint(old, chain, &m, &p)? {
             Ok(cp) => cp,
             Err(e) => return Ok(Err(format!("old checkpoint: {e}"))),
@@ -229,7 +243,14 @@ fn consistency(
             .collect::<Result<Vec<_>, _>>()?;
         Ok(
             votechain_core::merkle::verify_consistency(a.size, b.size, &a.root, &b.root, &hashes)
-                .map(|()| format!("size {} extends size {}: consistent", b.size, a.size))
+                .map(|()| {
+                    format!(
+                        "size {} extends size {}: consistent; both {}",
+                        b.size,
+                        a.size,
+                        quorum_met(&p, &policy)
+                    )
+                })
                 .map_err(|e| format!("not consistent: {e}")),
         )
     })())
@@ -237,12 +258,12 @@ fn consistency(
 
 fn tally(file: &PathBuf, trust: &Trust) -> ExitCode {
     verdict((|| {
-        let m = trust.manifest()?;
+        let (m, _, policy) = trust.manifest_and_policy()?;
         let text = read(file)?;
         Ok(verify_statement(&text, &m)
             .map(|t| {
                 format!(
-                    "tally of {} signed by its log key: {} vote(s)",
+                    "tally of {} signed by its log key: {} vote(s)\n{policy}: check the final checkpoints it names with `votechain-verify checkpoint`",
                     m.election_id, t.total
                 )
             })
@@ -268,7 +289,7 @@ fn receipt(
     };
     if text.starts_with(PROOF_HEADER) {
         return verdict((|| {
-            let (m, p) = (trust.manifest()?, trust.policy()?);
+            let (m, p, policy) = trust.manifest_and_policy()?;
             Ok(check_proof(&text, &m, &p, &ballot)
                 .map_err(|e| match e {
                     // The checkpoint is the log's, witnessed: either the proof's hashes were
@@ -281,8 +302,12 @@ fn receipt(
                 })
                 .map(|v| {
                     format!(
-                        "receipt holds your ballot: {} chain {} seq {}, in the log's checkpoint of size {} ({} witness cosignature(s) required)",
-                        v.extra.election_id, v.extra.chain, v.extra.seq, v.checkpoint.size, p.quorum
+                        "receipt holds your ballot: {} chain {} seq {}, in the log's checkpoint of size {}, {}",
+                        v.extra.election_id,
+                        v.extra.chain,
+                        v.extra.seq,
+                        v.checkpoint.size,
+                        quorum_met(&p, &policy)
                     )
                 })
 )
@@ -315,6 +340,15 @@ fn receipt(
             ExitCode::from(1)
         }
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// How a verified checkpoint met the policy, for the output: who had to witness it.
+fn quorum_met(p: &WitnessPolicy, policy: &str) -> String {
+    if p.is_none() {
+        format!("not witnessed: {policy}")
+    } else {
+        format!("witness quorum met: {policy}")
     }
 }
 

@@ -24,6 +24,13 @@ const MANIFEST: &str = r#"{"election_id":"demo-2026","candidates":["alice","bob"
 "regions":["north","south","east","west"],"chains":2,"opens_at_ms":1795000000000,
 "closes_at_ms":1795086400000,"log_origin":"votes.example.org/demo-2026",
 "log_public_key":"ag450fBniVDUAAb+xu11jrqSWmINxtQBbcZ3BlbXpnw="}"#;
+/// The same manifest with its witness policy (contract v2.1, the vectors' `[manifest, v2.1]`).
+fn manifest_v2_1() -> String {
+    let mut m: serde_json::Value = serde_json::from_str(MANIFEST).unwrap();
+    m["witnesses"] = serde_json::json!([value("witness_vkey")]);
+    m["witness_quorum"] = serde_json::json!(1);
+    m.to_string()
+}
 const SALT: &str = "f94f0ad45023b3d51a4be3f093d1e4a168e72d8830bd57f99bc98e65925727ed";
 
 struct Files(PathBuf);
@@ -250,4 +257,55 @@ fn a_json_receipt_of_another_ballot_says_the_first_ballot_is_the_one_counted() {
             "says why: {out}"
         );
     }
+}
+
+#[test]
+fn the_witness_policy_comes_from_the_manifest_and_the_output_says_whose() {
+    let f = Files::new("policy");
+    let (v1, v21) = (
+        f.put("m1.json", MANIFEST),
+        f.put("m21.json", &manifest_v2_1()),
+    );
+    let cosigned = f.put("cp", &block("cosigned checkpoint"));
+    let signed_only = f.put("cp0", &block("signed checkpoint"));
+    let check = |cp: &str, m: &str, extra: &[&str]| {
+        let mut a = vec!["checkpoint", cp, "--chain", "1", "--manifest", m];
+        a.extend(extra);
+        run(&a)
+    };
+    // The manifest names witness.example.org/w1, quorum 1: met, and said so.
+    let (code, out) = check(&cosigned, &v21, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "witness quorum met: witness policy: 1 of 1 (witness.example.org/w1) (the manifest's)"
+        ),
+        "{out}"
+    );
+    let (code, out) = check(&signed_only, &v21, &[]);
+    assert!(code == 1 && out.contains("cosignature"), "{out}");
+    // A manifest's policy cannot be changed on the command line, neither loosened nor
+    // tightened: the election's record binds it.
+    let w2 = votechain_core::note::signing_key(&[9; 32])
+        .verifying_key()
+        .to_bytes();
+    let other =
+        votechain_core::note::verifier_key("w2.example", votechain_core::note::COSIGNATURE_V1, &w2);
+    let (code, out) = check(&cosigned, &v21, &["--witness", &other]);
+    assert!(
+        code == 2 && out.contains("names its witness policy"),
+        "{out}"
+    );
+    let (code, out) = check(&signed_only, &v21, &["--quorum", "0"]);
+    assert_eq!(code, 2, "{out}");
+    // Without a policy in the manifest: no cosignature required, and the output says so.
+    let (code, out) = check(&signed_only, &v1, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("not witnessed: no witness policy"), "{out}");
+    // A policy given for such a manifest must be whole: one witness twice is refused.
+    let w = value("witness_vkey");
+    let (code, out) = check(&cosigned, &v1, &["--witness", w, "--witness", w]);
+    assert!(code == 2 && out.contains("listed twice"), "{out}");
+    let (code, out) = check(&cosigned, &v1, &["--witness", w, "--quorum", "0"]);
+    assert!(code == 2 && out.contains("quorum"), "{out}");
 }

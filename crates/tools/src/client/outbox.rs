@@ -69,6 +69,25 @@ pub struct Kept {
     /// The C2SP tlog-proof from `.../votes/{id}/proof`, once the log covers the vote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
+    /// The log holds another ballot under this vote_id (its cast time is not this
+    /// station's 202's): this ballot was refused as a conflict and is never counted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conflict: bool,
+}
+
+impl Kept {
+    /// Whether `proof` shows another ballot than this station's under the vote_id: the
+    /// chained vote's `cast_at_ms` (the receipt's extra line) is not the 202's.
+    fn conflicts_with(&self, proof: &str) -> bool {
+        use votechain_core::receipt::{ReceiptExtra, TlogProof};
+        let chained = TlogProof::parse(proof)
+            .ok()
+            .and_then(|p| p.extra)
+            .and_then(|e| String::from_utf8(e).ok())
+            .and_then(|e| ReceiptExtra::parse(&e).ok())
+            .map(|e| e.cast_at_ms);
+        matches!((self.cast_at_ms, chained), (Some(ours), Some(theirs)) if ours as i64 != theirs)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -203,6 +222,9 @@ pub struct Status {
     pub acknowledged: u64,
     /// Receipts kept for voters, not yet handed over.
     pub receipts_kept: usize,
+    /// Of those, ballots the log refused as conflicts (it holds another ballot under their
+    /// vote_id): learned when their proofs are fetched.
+    pub refused_conflicts: usize,
     /// When the oldest pending vote was accepted (ms since the epoch; 0: unknown).
     pub oldest_pending_at_ms: Option<u64>,
     pub capacity: usize,
@@ -387,6 +409,7 @@ impl Outbox {
             salt: v.salt.clone(),
             cast_at_ms,
             proof: None,
+            conflict: false,
         });
         let line = Line::Ack {
             vote_id: vote_id.into(),
@@ -412,6 +435,7 @@ impl Outbox {
         };
         let keep = Kept {
             proof: Some(proof.into()),
+            conflict: k.conflicts_with(proof),
             ..k.clone()
         };
         let line = Line::Ack {
@@ -454,6 +478,7 @@ impl Outbox {
             pending: self.c.pending.len(),
             acknowledged: self.c.acked,
             receipts_kept: self.c.kept.len(),
+            refused_conflicts: self.c.kept.values().filter(|k| k.conflict).count(),
             oldest_pending_at_ms: self.c.pending.values().map(|(_, at)| *at).min(),
             capacity: self.limits.capacity,
         }
@@ -713,5 +738,41 @@ mod tests {
         );
         assert_eq!(o.status().acknowledged, 2);
         assert!(!dir.path().join("outbox.compacting").exists());
+    }
+
+    /// A fetched proof whose chained vote has another cast time than this station's 202:
+    /// the log holds another ballot under the vote_id, and status says it was refused.
+    #[test]
+    fn a_proof_of_another_ballot_marks_a_refused_conflict() {
+        use votechain_core::receipt::{ReceiptExtra, TlogProof};
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Outbox::open(&dir.path().join("outbox")).unwrap();
+        for n in 0..2 {
+            o.add(&v(n)).unwrap();
+            o.ack(&format!("id-{n}"), Some(1_000 + u64::from(n)))
+                .unwrap();
+        }
+        let proof_at = |vote_id: &str, at: i64| {
+            let extra = ReceiptExtra {
+                election_id: "e".into(),
+                chain: 0,
+                seq: 1,
+                vote_id: vote_id.into(),
+                cast_at_ms: at,
+                prev_hash: [0; 32],
+            };
+            TlogProof {
+                extra: Some(extra.text().into_bytes()),
+                index: 0,
+                path: vec![],
+                checkpoint: "o\n1\nAAAA\n\n— o AAAA\n".into(),
+            }
+            .text()
+        };
+        o.set_proof("id-0", &proof_at("id-0", 1_000)).unwrap();
+        o.set_proof("id-1", &proof_at("id-1", 999)).unwrap();
+        let kept = o.receipts();
+        assert!(!kept[0].conflict && kept[1].conflict);
+        assert_eq!(o.status().refused_conflicts, 1);
     }
 }

@@ -81,10 +81,11 @@ pub enum ClientCmd {
         /// The election's manifest (JSON, as `GET .../manifest` serves it).
         #[arg(long)]
         manifest: PathBuf,
-        /// A witness's verifier key (`name+id+key`); repeat for each.
+        /// For a manifest that names no witness policy only (a v2.1 manifest carries its
+        /// own): a witness you require (`name+id+key`); repeat for each.
         #[arg(long = "witness")]
         witnesses: Vec<String>,
-        /// Cosignatures needed (default: every --witness given).
+        /// With --witness: cosignatures needed (default: every --witness given).
         #[arg(long)]
         quorum: Option<usize>,
     },
@@ -215,6 +216,12 @@ pub async fn run(cmd: ClientCmd) -> Result<ExitCode> {
                     "pending {} of {} / acknowledged {} / receipts kept {} / oldest pending {age}",
                     st.pending, st.capacity, st.acknowledged, st.receipts_kept
                 );
+                if st.refused_conflicts > 0 {
+                    println!(
+                        "REFUSED as conflicts: {} ballot(s): the log holds another ballot under their vote_id (`votechain client receipts` lists them); they are not counted",
+                        st.refused_conflicts
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -241,10 +248,12 @@ pub async fn run(cmd: ClientCmd) -> Result<ExitCode> {
                 export_receipts(&o, &dir)?;
             }
             for k in o.receipts() {
-                let proof = if k.proof.is_some() {
-                    "proof"
-                } else {
-                    "no proof yet"
+                let proof = match (&k.proof, k.conflict) {
+                    (_, true) => {
+                        "REFUSED as a conflict: the log holds another ballot under this vote_id"
+                    }
+                    (Some(_), false) => "proof",
+                    (None, false) => "no proof yet",
                 };
                 println!("{} {} ({proof})", k.election_id, k.vote_id);
             }
@@ -274,10 +283,9 @@ pub async fn run(cmd: ClientCmd) -> Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", manifest.display()))?;
             let m = votechain_core::manifest::Manifest::parse_json(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", manifest.display()))?;
-            let policy = votechain_core::checkpoint::WitnessPolicy::new(
-                &witnesses,
-                quorum.unwrap_or(witnesses.len()),
-            )?;
+            let (policy, whose) = m
+                .policy_for_verifier(&witnesses, quorum)
+                .map_err(|e| anyhow::anyhow!(e))?;
             let ballot = votechain_core::receipt::Ballot {
                 candidate_id: &candidate,
                 region_id: &region,
@@ -286,12 +294,8 @@ pub async fn run(cmd: ClientCmd) -> Result<ExitCode> {
             match votechain_core::receipt::check_proof(proof, &m, &policy, &ballot) {
                 Ok(v) => {
                     println!(
-                        "receipt holds this ballot: {} chain {} seq {}, in the log's checkpoint of size {} ({} witness cosignature(s) required)",
-                        v.extra.election_id,
-                        v.extra.chain,
-                        v.extra.seq,
-                        v.checkpoint.size,
-                        policy.quorum
+                        "receipt holds this ballot: {} chain {} seq {}, in the log's checkpoint of size {}; {whose}",
+                        v.extra.election_id, v.extra.chain, v.extra.seq, v.checkpoint.size,
                     );
                     Ok(ExitCode::SUCCESS)
                 }

@@ -35,6 +35,8 @@ async fn the_client_votes_over_tls_and_trusts_only_its_ca() {
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::write(&cert, ck.cert.pem()).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let node = env
         .node_with(|c| {
             c.node.tls = Some(votechain::config::TlsFiles {

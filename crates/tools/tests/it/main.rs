@@ -5,6 +5,7 @@
 mod common;
 
 mod aborted_transactions;
+mod admin_paths;
 mod append_idempotency;
 mod ballot_secrecy;
 mod certified_tally;

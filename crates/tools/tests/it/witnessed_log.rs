@@ -1,9 +1,9 @@
-//! Issue 13, witnesses: a publisher with a witness policy (one witness, quorum 1)
-//! publishes checkpoints only with the witness's cosignature; a receipt checks with that
-//! policy and fails step 4 with a stricter one. The witness speaks C2SP `tlog-witness`
-//! over HTTP: 409 (`text/x.tlog.size`, the size it knows) on a stale old size, 422 on a
-//! forked tree, 404 for an unknown log, and it keeps its state across a restart.
-//! No transaction is aborted here: nothing relies on `read_committed`.
+//! Witnesses: a publisher whose election's manifest names a witness policy (one witness,
+//! quorum 1; contract v2.1) publishes checkpoints only with the witness's cosignature; a
+//! receipt checks with that policy and fails step 4 with a stricter one. The witness
+//! speaks C2SP `tlog-witness` over HTTP: 409 (`text/x.tlog.size`, the size it knows) on a
+//! stale old size, 422 on a forked tree, 404 for an unknown log, and it keeps its state
+//! across a restart. No transaction is aborted here: nothing relies on `read_committed`.
 
 use crate::common::*;
 use std::sync::Arc;
@@ -27,14 +27,22 @@ async fn serve(w: Arc<Witness>) -> (String, tokio::task::JoinHandle<()>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_are_published_cosigned_and_the_witness_refuses_forks() {
-    let mut env = TestEnv::new("witness", 1, DEMO).await;
+    // The manifest names the witness, quorum 1 (contract v2.1): the publisher takes its
+    // policy from there; publisher.witnesses only says where the witness listens.
+    let wkey = || ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let vkey = votechain_core::note::verifier_key(
+        "w1.test",
+        votechain_core::note::COSIGNATURE_V1,
+        &wkey().verifying_key().to_bytes(),
+    );
+    let elections = format!("{DEMO}witnesses = [\"{vkey}\"]\nwitness_quorum = 1\n");
+    let mut env = TestEnv::new("witness", 1, &elections).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("witness-state.json");
-    let wkey = || ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
     let logs = known_logs(&env.ledger).await.unwrap();
     assert!(logs.contains_key("test.votechain.invalid/demo-2026/0"));
     let w = Arc::new(Witness::open("w1.test", wkey(), logs.clone(), state.clone()).unwrap());
-    let vkey = w.verifier_key();
+    assert_eq!(w.verifier_key(), vkey);
     let (url, server) = serve(w).await;
     let key = votechain_tools::fixture::write_test_log_key(dir.path()).unwrap();
     let p = &mut env.config.publisher;
@@ -44,7 +52,6 @@ async fn checkpoints_are_published_cosigned_and_the_witness_refuses_forks() {
         url: url.clone(),
         vkey: vkey.clone(),
     }];
-    p.quorum = 1;
     let node = env
         .node(&["ingest", "writer", "query", "publisher"], "witness-0")
         .await;
@@ -72,7 +79,11 @@ async fn checkpoints_are_published_cosigned_and_the_witness_refuses_forks() {
     .unwrap();
     let origin = m.log_origin_of_chain(0);
     let log = log_verifier(&origin, &m.public_key_bytes().unwrap());
-    let policy = WitnessPolicy::new(std::slice::from_ref(&vkey), 1).unwrap();
+    let policy = m.witness_policy().expect("the manifest's policy");
+    assert_eq!(
+        policy,
+        WitnessPolicy::new(std::slice::from_ref(&vkey), 1).unwrap()
+    );
     verify_published(&published.note, &origin, &log, &policy).expect("cosigned to quorum");
 
     // A receipt checks with that policy; a stricter one (another witness too) fails step 4.

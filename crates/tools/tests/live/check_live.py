@@ -591,7 +591,7 @@ def cmd_promql(a):
     up = query('up{job="votechain-local"}')
     up_ok = up.get("status") == "success" and [x["value"][1] for x in up["data"]["result"]] == ["1"]
     if not up_ok:
-        failures.append(f"target 127.0.0.1:8080 (job votechain-local) is not up: {up.get('data')}")
+        failures.append(f"the dev target (job votechain-local) is not up: {up.get('data')}")
 
     # ── tables
     w = max(len(r[0]) for r in rows)
@@ -666,11 +666,32 @@ def cmd_receipt_page(a):
         sys.exit(1)
     with urllib.request.urlopen(f"{a.url}/v1/elections/{a.election}/manifest", timeout=10) as r:
         manifest = r.read()
+        served_digest = r.headers.get("Votechain-Manifest-Digest", "")
+    # The offline verifier on the same receipt: the manifest's policy, quorum met.
+    import tempfile, subprocess
+    with tempfile.TemporaryDirectory() as d:
+        rp, mp = os.path.join(d, "r.tlog-proof"), os.path.join(d, "m.json")
+        open(rp, "wb").write(proof)
+        open(mp, "wb").write(manifest)
+        out = subprocess.run([a.verifier, "receipt", rp, "--manifest", mp, "--candidate", "bob",
+                              "--region", "east", "--salt", salt], capture_output=True, text=True)
+    want = "witness quorum met: witness policy: 1 of 1"
+    if out.returncode != 0 or want not in out.stdout or "(the manifest's)" not in out.stdout:
+        log(f"   FAIL votechain-verify receipt (exit {out.returncode}): {out.stdout}{out.stderr}")
+        sys.exit(1)
+    log(f"   ok   votechain-verify receipt: {out.stdout.strip()[:160]}")
     b64 = lambda b: base64.b64encode(b).decode()
     other = json.loads(manifest)
     other["log_public_key"] = b64(bytes(32 - 1) + b"\x01")   # a key that did not sign
+    # The dev demo's manifest names its witness, quorum 1 (contract v2.1): the page takes
+    # the policy from it, and nothing about witnesses is typed in.
+    named = json.loads(manifest).get("witnesses", [])
+    if a.witness not in named or json.loads(manifest).get("witness_quorum") != 1:
+        log(f"   FAIL the manifest does not name the dev witness with quorum 1: {named}")
+        sys.exit(1)
     cases = [
         ("valid", proof, manifest, "bob", "VALID. Your ballot is in the log"),
+        ("valid, witnessed by the manifest's policy", proof, manifest, "bob", "witness quorum met (1 cosignature(s)): witness policy: 1 of 1"),
         ("wrong choice", proof, manifest, "alice", "step 5"),
         ("bit-flipped receipt", proof.replace(b"index 0", b"index 1", 1) if b"index 0" in proof
          else proof.replace(b"index ", b"index 9", 1), manifest, "bob", "step 2"),
@@ -678,7 +699,7 @@ def cmd_receipt_page(a):
     ]
     ok = True
     for name, rec, man, cand, want in cases:
-        frag = urllib.parse.urlencode({"receipt": b64(rec), "manifest": b64(man), "witnesses": b64(a.witness.encode()),
+        frag = urllib.parse.urlencode({"receipt": b64(rec), "manifest": b64(man),
                                        "candidate": cand, "region": "east", "salt": salt})
         page = argparse.Namespace(**{**vars(a), "url": f"{a.url}/verify#{frag}"})
         page.url = page.url.rstrip("/")
@@ -687,6 +708,9 @@ def cmd_receipt_page(a):
         m = re.search(r'<div id="verdict"[^>]*>(.*?)</div>', dom, re.S)
         verdict = html.unescape(m.group(1)) if m else "(no verdict)"
         good = want in verdict
+        if name == "valid" and f"manifest digest {served_digest}" not in dom:
+            log(f"   FAIL the page's manifest digest is not the served {served_digest!r} (contract v2.1 digest in JS)")
+            good = False
         ok &= good
         log(f"   {'ok  ' if good else 'FAIL'} {name}: {verdict[:140]}")
         if name == "valid" and a.screenshot:
@@ -752,7 +776,8 @@ def main():
     p.add_argument("--url", required=True)
     p.add_argument("--election", required=True)
     p.add_argument("--key", required=True)
-    p.add_argument("--witness", required=True, help="the dev witness's verifier key")
+    p.add_argument("--witness", required=True, help="the dev witness's verifier key (the manifest must name it)")
+    p.add_argument("--verifier", required=True, help="the votechain-verify binary")
     p.add_argument("--chromium", required=True)
     p.add_argument("--profile", required=True)
     p.add_argument("--budget-ms", type=int, default=4000)
