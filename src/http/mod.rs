@@ -161,7 +161,8 @@ fn finish(r: Router<AppState>, state: &AppState) -> Router {
         .with_state(state.clone())
 }
 
-/// Every request passes here: the in-flight cap (503 `overloaded` beyond it),
+/// Every request passes here: the head limit (431 beyond `serve::MAX_HEADER_BYTES`), the
+/// in-flight cap (503 `overloaded` beyond it),
 /// `votechain_http_requests_total` by matched route and status class, and the contract's
 /// error body for rejections axum makes before or instead of a handler (a path that does
 /// not decode, a wrong method, ...): every error is `{"error": {"code", "message"}}`.
@@ -174,7 +175,19 @@ async fn edge(
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let head: usize = req.uri().to_string().len()
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
     let resp = match inflight.try_acquire() {
+        _ if head > serve::MAX_HEADER_BYTES => ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            "the request's target and headers exceed 16 KiB",
+        )
+        .into_response(),
         Ok(_permit) => contract_shaped(next.run(req).await).await,
         Err(_) => {
             metrics::counter!(m::HTTP_SHED).increment(1);

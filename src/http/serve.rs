@@ -69,6 +69,10 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
 
+/// The most bytes of target and headers a request may carry (431 beyond, from `edge`; the
+/// HTTP/2 header list too): far above a vote's (a bearer token and a few headers).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// Serves `app` on `listener` until `stop` turns true, over TLS when `tls` is given.
 pub async fn serve(
     listener: TcpListener,
@@ -87,7 +91,13 @@ pub async fn serve(
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+        // What one connection may buffer of a request head before refusing it (hyper's
+        // default is ~400 KB); the exact head limit is `edge`'s, in http/mod.rs.
+        .max_buf_size(4 * MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
     let idle = Duration::from_millis(limits.idle_timeout_ms);
     let first_byte = Duration::from_millis(limits.header_read_timeout_ms);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));

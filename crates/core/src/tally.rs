@@ -156,7 +156,9 @@ impl Tally {
             candidates: vec![],
             regions: vec![],
         };
-        let num = |s: &str| s.parse::<u64>().map_err(|_| bad("a count is not a number"));
+        let num = |s: &str| {
+            crate::decimal::parse_u64(s).ok_or_else(|| bad("a count is not a canonical decimal"))
+        };
         for line in lines {
             let w: Vec<&str> = line.split(' ').collect();
             match w[..] {
@@ -176,6 +178,11 @@ impl Tally {
                 ["region", r, c, n] => t.regions.push((r.into(), c.into(), num(n)?)),
                 _ => return Err(bad("an unknown line")),
             }
+        }
+        // One spelling per statement: every line, the total, the final newline, nothing
+        // more (found by fuzzing: a text without its total line parsed, as total 0).
+        if t.text() != text {
+            return Err(bad("not the canonical text of a tally statement"));
         }
         Ok(t)
     }
@@ -258,6 +265,28 @@ mod tests {
         assert_eq!(signed, block("tally statement"));
         assert_eq!(verify_statement(&signed, &manifest()), Ok(t.clone()));
         assert_eq!(Tally::parse(&t.text()), Ok(t));
+    }
+
+    /// Found by `scripts/fuzz` (target `tally`): a text without its `total` line parsed,
+    /// with total 0. Every statement now has one spelling.
+    #[test]
+    fn only_the_canonical_text_of_a_statement_parses() {
+        let crash = "\u{3}\u{3}\u{3}\nvotechain/tally/v1\nmanifest cd1a01a0cd1a01a0a01a0cd1a01ad11a0cd1a01a0a01a0cd1a01ad1a01a0a01a";
+        assert!(Tally::parse(crash).is_err());
+        let good = block("tally statement");
+        let (text, _) = note::split(&good).unwrap();
+        let t = Tally::parse(text).unwrap();
+        for bad in [
+            text.replacen("total 7\n", "", 1),
+            text.replacen("total 7", "total +7", 1),
+            text.replacen("total 7", "total 07", 1),
+            text.trim_end().to_string(),
+            text.replace('\n', "\r\n"),
+            format!("{text}total 7\n"),
+        ] {
+            assert!(Tally::parse(&bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(t.text(), text);
     }
 
     #[test]

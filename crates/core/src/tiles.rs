@@ -78,18 +78,16 @@ impl Tile {
         let (level, rest) = rest.split_once('/').ok_or_else(bad)?;
         let kind = match level {
             "entries" => Kind::Entries,
-            l if canonical_decimal(l) => match l.parse::<u8>() {
-                Ok(v) if v <= 63 => Kind::Hashes(v),
+            l => match crate::decimal::parse_u64(l) {
+                Some(v) if v <= 63 => Kind::Hashes(v as u8),
                 _ => return Err(bad()),
             },
-            _ => return Err(bad()),
         };
         let (index_part, width) = match rest.split_once(".p/") {
-            Some((i, w)) if canonical_decimal(w) => match w.parse::<u16>() {
-                Ok(w) if (1..TILE_WIDTH as u16).contains(&w) => (i, w),
+            Some((i, w)) => match crate::decimal::parse_u64(w) {
+                Some(w) if (1..TILE_WIDTH).contains(&w) => (i, w as u16),
                 _ => return Err(bad()),
             },
-            Some(_) => return Err(bad()),
             None => (rest, TILE_WIDTH as u16),
         };
         let parts: Vec<&str> = index_part.split('/').collect();
@@ -118,10 +116,6 @@ impl Tile {
     pub fn hash_bytes(&self) -> usize {
         usize::from(self.width) * 32
     }
-}
-
-fn canonical_decimal(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
 }
 
 /// The width of tile `index` at hash level `level` in a tree of `size` leaves, if the

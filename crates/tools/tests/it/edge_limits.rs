@@ -173,6 +173,21 @@ async fn framework_rejections_are_contract_shaped_and_the_scheme_is_case_insensi
     assert!(allow.is_some_and(|a| a.contains("POST")));
     let r = http.get(format!("{base}/nope")).send().await.unwrap();
     assert_eq!(error(r).await.1, "not_found");
+    // Headers past MAX_HEADER_BYTES are refused before any handler (431), and the server
+    // stays up for the next request.
+    let big = "x".repeat(votechain::http::serve::MAX_HEADER_BYTES + 1);
+    let r = http
+        .get(format!("{base}/healthz"))
+        .header("x-pad", big)
+        .send()
+        .await;
+    let status = r.as_ref().map(|r| r.status().as_u16());
+    assert!(
+        matches!(status, Err(_) | Ok(431)),
+        "oversized headers refused: {status:?}"
+    );
+    let r = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
 
     // `bearer`, lowercase, is the same scheme.
     let vid = vote_id(84, 1);
